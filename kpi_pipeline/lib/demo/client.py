@@ -1,0 +1,51 @@
+"""The demo platforms: a PlatformClient that answers from the seeded demo world.
+
+It produces the same request records a real client would (paths, parameters, paginated
+bodies in each API's own shape), so the landing files, parsers and tables downstream are
+exactly those a real source goes through.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+
+from kpi_pipeline.lib.accounts import AccountRef
+from kpi_pipeline.lib.clients import PlatformClient
+from kpi_pipeline.lib.demo import payloads_ga4, payloads_linkedin, payloads_meta, payloads_tiktok
+from kpi_pipeline.lib.demo.world import World
+from kpi_pipeline.lib.landing import RequestRecord
+from kpi_pipeline.lib.streams import Stream
+
+BUILDERS = {
+    **payloads_meta.BUILDERS,
+    **payloads_linkedin.BUILDERS,
+    **payloads_tiktok.BUILDERS,
+    **payloads_ga4.BUILDERS,
+}
+
+
+class DemoClient(PlatformClient):
+    """Demo answers for every stream. ``today`` fixes the clock (tests, reproducible runs)."""
+
+    source = "demo"
+
+    def __init__(self, seed: int = 7, n_brands: int = 4, today: date | None = None):
+        self.world = World(seed=seed, n_brands=n_brands, today=today)
+        self._fixed_clock = today is not None
+
+    def accounts(self, stream: Stream) -> list[AccountRef]:
+        if stream.account_kind == "fx_reference":
+            return [AccountRef("fx", "ecb", "all", "Europe/Berlin", "EUR", "ECB reference rates")]
+        return self.world.accounts(stream.account_kind)
+
+    def fetch(self, stream: Stream, account: AccountRef, day: date) -> list[RequestRecord]:
+        try:
+            build = BUILDERS[stream.name]
+        except KeyError:
+            raise ValueError(f"the demo platforms do not serve stream {stream.name!r}") from None
+        return build(self.world, account, day, self.world.today)
+
+    def now(self) -> datetime:
+        if self._fixed_clock:
+            return datetime.combine(self.world.today, time(6, 0), tzinfo=timezone.utc)
+        return datetime.now(timezone.utc)

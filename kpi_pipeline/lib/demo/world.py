@@ -1,0 +1,485 @@
+"""The demo world: the ground truth that the demo platforms report on.
+
+A deterministic, seeded model of several brands, each with a Facebook Page, an Instagram
+account, a LinkedIn organization, a TikTok account, ad accounts on Meta, LinkedIn and
+TikTok, and a GA4 property. Values depend only on (seed, brand, platform, date) and, for
+recent days, on the pull date: platforms restate the last days, so pulling them again
+later returns different, settled values.
+
+The payload builders (``payloads_*.py``) turn these canonical values into the exact
+shapes the real APIs return; the parsers turn them back. The world never formats a
+payload itself, so what the parsers see is only what a real API would send.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from functools import cached_property, lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from kpi_pipeline.lib.accounts import AccountRef
+
+ORIGIN = date(2022, 1, 1)  # follower paths and FX walks start here, before any partition
+UTC = timezone.utc
+
+# (key, display name, time zone, currency, follower scale)
+BRAND_TEMPLATES = (
+    ("northwind", "Northwind Coffee", "America/Los_Angeles", "USD", 1.0),
+    ("alpenglow", "Alpenglow Outdoor", "Europe/Berlin", "EUR", 0.7),
+    ("thames", "Thames & Co. Tailoring", "Europe/London", "GBP", 0.45),
+    ("sakura", "Sakura Skin Lab", "Asia/Tokyo", "JPY", 1.3),
+    ("kookaburra", "Kookaburra Surf", "Australia/Sydney", "AUD", 0.55),
+    ("rio", "Rio Verde Market", "America/Sao_Paulo", "BRL", 0.8),
+)
+
+# Reference rates: units of currency per 1 EUR around the start of the history.
+FX_BASE_PER_EUR = {"EUR": 1.0, "USD": 1.08, "GBP": 0.86, "JPY": 158.0, "AUD": 1.64, "BRL": 5.6}
+
+# Posts per day (mean) and media mix per platform.
+POST_RATE = {"facebook": 0.9, "instagram": 1.1, "linkedin": 0.5, "tiktok": 0.8}
+MEDIA_MIX = {
+    "facebook": (("photo", 0.45), ("video", 0.2), ("link", 0.25), ("reel", 0.1)),
+    "instagram": (("photo", 0.35), ("carousel", 0.3), ("reel", 0.35)),
+    "linkedin": (("text", 0.3), ("photo", 0.35), ("video", 0.15), ("link", 0.2)),
+    "tiktok": (("video", 1.0),),
+}
+VIDEO_TYPES = ("video", "reel")
+FOLLOWER_START = {"facebook": 42_000, "instagram": 61_000, "linkedin": 9_500, "tiktok": 28_000}
+
+# Days over which a platform still restates a day's numbers, by stream family.
+SETTLE_DAYS = {"account": 2, "ads": 28, "tiktok_ads": 7, "web": 3}
+
+CAPTIONS = (
+    "New season, new blend. Tap the link to taste it first",
+    "Behind the scenes with our makers",
+    "3 tips you can use today",
+    "Customer story: how {brand} fits a busy morning",
+    "Weekend offer: 15% off with code SOCIAL15",
+    "We asked you, you answered: the results",
+    "Meet the team <3 & say hi",
+    "Live Q&A on Thursday: bring your questions",
+)
+
+
+def _seed(*parts: object) -> int:
+    """A stable 32-bit seed from any parts (Python's hash() is salted per process)."""
+    return zlib.crc32("|".join(str(p) for p in parts).encode())
+
+
+def rng_for(*parts: object) -> np.random.Generator:
+    return np.random.default_rng(_seed(*parts))
+
+
+def weekday_factor(day: date, platform: str) -> float:
+    """Weekly rhythm: LinkedIn peaks mid-week, consumer platforms at the weekend."""
+    if platform in ("linkedin", "ga4_b2b"):
+        return (1.05, 1.15, 1.15, 1.1, 0.95, 0.55, 0.5)[day.weekday()]
+    return (0.92, 0.95, 0.97, 1.0, 1.05, 1.12, 1.1)[day.weekday()]
+
+
+def season_factor(day: date) -> float:
+    """Yearly rhythm: a Q4 peak and a summer dip, plus slow growth over the years."""
+    doy = day.timetuple().tm_yday
+    yearly = 1.0 + 0.18 * math.cos(2 * math.pi * (doy - 340) / 365.25)
+    growth = 1.0 + 0.12 * (day - ORIGIN).days / 365.25
+    return yearly * growth
+
+
+def restatement_factor(day: date, pulled_on: date, settle_days: int) -> float:
+    """Share of the final value already reported when ``day`` is pulled on ``pulled_on``.
+
+    A day pulled on or after day + settle_days is settled (1.0). Earlier pulls see less:
+    the platform is still attributing late events.
+    """
+    lag = (pulled_on - day).days
+    if lag >= settle_days:
+        return 1.0
+    lag = max(lag, 0)
+    return 0.78 + 0.22 * (lag / settle_days)
+
+
+@dataclass(frozen=True)
+class Brand:
+    key: str
+    name: str
+    timezone: str
+    currency: str
+    scale: float
+    index: int
+
+    def account(self, kind: str) -> AccountRef:
+        """The brand's account of one kind (see ``Stream.account_kind``)."""
+        base = 100_000 + 7919 * (self.index + 1)
+        platform, account_id, currency = {
+            "facebook_page": ("facebook", f"1{base}0001", self.currency),
+            "instagram_account": ("instagram", f"178414{base}", self.currency),
+            "linkedin_organization": ("linkedin", f"{base // 10}", self.currency),
+            "tiktok_account": ("tiktok", f"7{base}02", self.currency),
+            "meta_ad_account": ("meta", f"act_{base}3", self.currency),
+            "linkedin_ad_account": ("linkedin", f"50{base}", self.currency),
+            "tiktok_advertiser": ("tiktok", f"69{base}11", self.currency),
+            "ga4_property": ("ga4", f"3{base}", self.currency),
+        }[kind]
+        return AccountRef(platform, account_id, self.key, self.timezone, currency, self.name)
+
+    def local_midnight_utc(self, day: date) -> datetime:
+        """The UTC instant at which ``day`` starts in the brand's time zone."""
+        local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(self.timezone))
+        return local.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Post:
+    post_id: str
+    platform: str
+    brand: str
+    published_at: datetime  # UTC
+    publish_day: date  # the brand's local date
+    media_type: str
+    caption: str
+    final: dict[str, float] = field(hash=False)  # lifetime totals once plateaued
+    tau: float  # growth time constant in days
+
+    def lifetime(self, as_of: date) -> dict[str, int | float]:
+        """Lifetime totals as of the end of local day ``as_of`` (grows, then plateaus)."""
+        age = (as_of - self.publish_day).days
+        if age < 0:
+            return {}
+        share = 1.0 - math.exp(-(age + 1) / self.tau)
+        out: dict[str, int | float] = {}
+        for name, total in self.final.items():
+            if name == "avg_watch_seconds":
+                out[name] = total
+            elif name == "watch_time_seconds":
+                out[name] = round(total * share, 3)
+            else:
+                out[name] = int(total * share)
+        return out
+
+
+@dataclass(frozen=True)
+class Campaign:
+    campaign_id: str
+    name: str
+    platform: str  # meta, linkedin, tiktok
+    brand: str
+    objective: str
+    start: date
+    end: date
+    daily_budget: float  # account currency
+
+
+class World:
+    """Ground truth for the demo platforms. Cheap to build; values are computed lazily."""
+
+    def __init__(self, seed: int = 7, n_brands: int = 4, today: date | None = None):
+        if not 1 <= n_brands <= len(BRAND_TEMPLATES):
+            raise ValueError(f"n_brands must be between 1 and {len(BRAND_TEMPLATES)}")
+        self.seed = seed
+        self.today = today or datetime.now(UTC).date()
+        self.brands = [
+            Brand(key, name, tz, cur, scale, i)
+            for i, (key, name, tz, cur, scale) in enumerate(BRAND_TEMPLATES[:n_brands])
+        ]
+        self._by_key = {b.key: b for b in self.brands}
+
+    def brand(self, key: str) -> Brand:
+        return self._by_key[key]
+
+    def accounts(self, kind: str) -> list[AccountRef]:
+        return [b.account(kind) for b in self.brands]
+
+    # ----------------------------------------------------------------- posts
+    def posts_published(self, brand: Brand, platform: str, day: date) -> list[Post]:
+        """The posts a brand published on one platform on one local day."""
+        return list(self._posts_published(brand.key, platform, day))
+
+    @lru_cache(maxsize=20_000)  # noqa: B019 - the world lives as long as one run
+    def _posts_published(self, brand_key: str, platform: str, day: date) -> tuple[Post, ...]:
+        brand = self.brand(brand_key)
+        rng = rng_for(self.seed, "posts", brand_key, platform, day.isoformat())
+        n = rng.poisson(POST_RATE[platform] * (1.3 if day.weekday() < 5 else 0.8))
+        kinds, weights = zip(*MEDIA_MIX[platform], strict=True)
+        followers = self.followers(brand, platform, day)
+        posts = []
+        for i in range(n):
+            media = str(rng.choice(kinds, p=np.array(weights) / sum(weights)))
+            hour, minute = int(rng.integers(7, 21)), int(rng.integers(0, 60))
+            local = datetime(day.year, day.month, day.day, hour, minute,
+                             tzinfo=ZoneInfo(brand.timezone))
+            quality = float(rng.lognormal(0.0, 0.45))
+            viral = rng.random() < 0.025
+            if viral:
+                quality *= float(rng.uniform(8, 25))
+            reach = followers * 0.09 * quality * season_factor(day) * weekday_factor(day, platform)
+            reach *= {"reel": 2.2, "video": 1.4, "carousel": 1.25}.get(media, 1.0)
+            final = self._post_totals(platform, media, reach, rng)
+            post_id = self._post_id(brand, platform, day, i)
+            caption = CAPTIONS[int(rng.integers(len(CAPTIONS)))].format(brand=brand.name)
+            posts.append(Post(post_id, platform, brand_key, local.astimezone(UTC), day, media,
+                              caption, final, float(rng.uniform(0.8, 2.5))))
+        return tuple(posts)
+
+    @staticmethod
+    def _post_totals(platform: str, media: str, reach: float,
+                     rng: np.random.Generator) -> dict[str, float]:
+        frequency = float(rng.uniform(1.15, 1.6))
+        impressions = reach * frequency
+        like_rate = float(rng.uniform(0.02, 0.06)) * (1.4 if platform == "tiktok" else 1.0)
+        totals = {
+            "impressions": impressions,
+            "views": impressions * float(rng.uniform(1.0, 1.12)),  # views count replays
+            "reach": reach,
+            "likes": reach * like_rate,
+            "comments": reach * like_rate * float(rng.uniform(0.04, 0.12)),
+            "shares": reach * like_rate * float(rng.uniform(0.05, 0.2)),
+            "saves": reach * like_rate * float(rng.uniform(0.05, 0.25)),
+            "link_clicks": impressions * (float(rng.uniform(0.004, 0.015))
+                                          if media == "link" else float(rng.uniform(0, 0.003))),
+        }
+        if media in VIDEO_TYPES:
+            video_views = impressions * float(rng.uniform(0.55, 0.85))
+            avg_watch = float(rng.uniform(4, 18)) if media == "reel" else float(rng.uniform(8, 45))
+            totals.update(
+                video_views=video_views,
+                completions=video_views * float(rng.uniform(0.08, 0.35)),
+                watch_time_seconds=video_views * avg_watch,
+                avg_watch_seconds=avg_watch,
+            )
+        return totals
+
+    def _post_id(self, brand: Brand, platform: str, day: date, i: int) -> str:
+        n = (day - ORIGIN).days * 10 + i
+        acct = {
+            "facebook": brand.account("facebook_page").account_id,
+            "instagram": brand.account("instagram_account").account_id,
+        }
+        if platform == "facebook":
+            return f"{acct['facebook']}_{9_000_000_000 + n}"
+        if platform == "instagram":
+            return str(17_900_000_000_000_000 + brand.index * 10_000_000 + n)
+        if platform == "linkedin":
+            return f"urn:li:share:{7_100_000_000_000_000_000 + brand.index * 10_000_000 + n}"
+        return str(7_300_000_000_000_000_000 + brand.index * 10_000_000 + n)
+
+    def posts_live(self, brand: Brand, platform: str, as_of: date,
+                   lookback_days: int) -> list[Post]:
+        """Posts published within ``lookback_days`` up to and including ``as_of``."""
+        out: list[Post] = []
+        for back in range(lookback_days):
+            out.extend(self._posts_published(brand.key, platform, as_of - timedelta(days=back)))
+        return out
+
+    # ------------------------------------------------------------- followers
+    @cached_property
+    def _follower_paths(self) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
+        """Daily gains and losses from ORIGIN to well past today, per brand and platform."""
+        n_days = (self.today - ORIGIN).days + 400
+        days = [ORIGIN + timedelta(days=i) for i in range(n_days)]
+        rhythm = np.array([season_factor(d) for d in days])
+        paths = {}
+        for brand in self.brands:
+            for platform, start in FOLLOWER_START.items():
+                rng = rng_for(self.seed, "followers", brand.key, platform)
+                base = start * brand.scale * 0.0012
+                gains = rng.poisson(base * rhythm * rng.uniform(0.7, 1.3, n_days))
+                losses = rng.poisson(base * 0.45 * rng.uniform(0.6, 1.4, n_days))
+                # a few viral days bring a burst of follows
+                bursts = rng.random(n_days) < 0.01
+                gains = gains + bursts * rng.poisson(base * 12, n_days)
+                paths[(brand.key, platform)] = (gains, losses, np.cumsum(gains - losses))
+        return paths
+
+    def follower_day(self, brand: Brand, platform: str, day: date) -> tuple[int, int, int]:
+        """(followers at the end of ``day``, gains on ``day``, losses on ``day``)."""
+        gains, losses, net = self._follower_paths[(brand.key, platform)]
+        i = (day - ORIGIN).days
+        total = int(FOLLOWER_START[platform] * brand.scale) + int(net[i])
+        return total, int(gains[i]), int(losses[i])
+
+    def followers(self, brand: Brand, platform: str, day: date) -> int:
+        return self.follower_day(brand, platform, day)[0]
+
+    # ------------------------------------------------------ account activity
+    def account_day(self, brand: Brand, platform: str, day: date,
+                    pulled_on: date) -> dict[str, int]:
+        """Account-level daily totals as the platform reports them when pulled on ``pulled_on``.
+
+        ``reach_week`` and ``reach_28d`` are the platform's own unique counts over the 7 and
+        28 days ending on ``day``: always less than the sum of the daily reach.
+        """
+        followers, gains, losses = self.follower_day(brand, platform, day)
+        factor = restatement_factor(day, pulled_on, SETTLE_DAYS["account"])
+        daily = [self._account_reach(brand, platform, day - timedelta(days=k)) for k in range(28)]
+        reach = daily[0]
+        rng = rng_for(self.seed, "account", brand.key, platform, day.isoformat())
+        impressions = reach * float(rng.uniform(1.3, 1.9))
+        engaged = reach * float(rng.uniform(0.02, 0.05))
+        return {
+            "followers": followers,
+            "follower_gains": gains,
+            "follower_losses": losses,
+            "reach": int(reach * factor),
+            "impressions": int(impressions * factor),
+            "views": int(impressions * 1.07 * factor),
+            "reach_week": int(sum(daily[:7]) * 0.62 * factor),
+            "reach_28d": int(sum(daily) * 0.41 * factor),
+            "profile_views": int(reach * float(rng.uniform(0.01, 0.03)) * factor),
+            "clicks": int(impressions * float(rng.uniform(0.004, 0.012)) * factor),
+            "likes": int(engaged * 0.8 * factor) - int(rng.poisson(1.5)),  # un-likes
+            "comments": int(engaged * 0.08 * factor),
+            "shares": int(engaged * 0.1 * factor),
+        }
+
+    def _account_reach(self, brand: Brand, platform: str, day: date) -> float:
+        rng = rng_for(self.seed, "reach", brand.key, platform, day.isoformat())
+        followers = self.followers(brand, platform, day)
+        return (followers * 0.22 * season_factor(day) * weekday_factor(day, platform)
+                * float(rng.lognormal(0, 0.15)))
+
+    # ------------------------------------------------------------------ ads
+    def campaigns(self, brand: Brand, platform: str) -> list[Campaign]:
+        """Campaigns of a brand's ad account on ``platform`` (meta, linkedin or tiktok)."""
+        return list(self._campaigns(brand.key, platform))
+
+    @lru_cache(maxsize=64)  # noqa: B019
+    def _campaigns(self, brand_key: str, platform: str) -> tuple[Campaign, ...]:
+        brand = self.brand(brand_key)
+        rng = rng_for(self.seed, "campaigns", brand_key, platform)
+        budget_scale = FX_BASE_PER_EUR[brand.currency] / FX_BASE_PER_EUR["EUR"]
+        objectives = {
+            "meta": ("OUTCOME_SALES", "OUTCOME_LEADS", "OUTCOME_TRAFFIC"),
+            "linkedin": ("LEAD_GENERATION", "WEBSITE_VISIT"),
+            "tiktok": ("CONVERSIONS", "TRAFFIC"),
+        }[platform]
+        campaigns = []
+        first = ORIGIN + timedelta(days=int(rng.integers(0, 30)))
+        # always-on prospecting campaigns plus seasonal bursts
+        for i, objective in enumerate(objectives):
+            name = f"{brand.name} | {objective.replace('OUTCOME_', '').title()} | always-on"
+            cid = str(23_850_000_000_000 + _seed(brand_key, platform, i) % 10**9)
+            campaigns.append(Campaign(cid, name, platform, brand_key, objective, first,
+                                      self.today + timedelta(days=365),
+                                      float(rng.uniform(40, 140)) * budget_scale))
+        year = ORIGIN.year
+        while date(year, 1, 1) <= self.today + timedelta(days=365):
+            for season, month in (("Spring Sale", 3), ("Black Friday <Promo>", 11)):
+                start = date(year, month, int(rng.integers(1, 15)))
+                cid = str(23_860_000_000_000 + _seed(brand_key, platform, year, month) % 10**9)
+                campaigns.append(Campaign(cid, f"{brand.name} | {season} {year}", platform,
+                                          brand_key, objectives[0], start,
+                                          start + timedelta(days=int(rng.integers(14, 28))),
+                                          float(rng.uniform(150, 400)) * budget_scale))
+            year += 1
+        return tuple(campaigns)
+
+    def ad_day(self, campaign: Campaign, day: date, pulled_on: date) -> dict[str, float] | None:
+        """A campaign's delivery on one local day, or None when it did not run."""
+        if not campaign.start <= day <= campaign.end:
+            return None
+        brand = self.brand(campaign.brand)
+        rng = rng_for(self.seed, "ad", campaign.campaign_id, day.isoformat())
+        settle = SETTLE_DAYS["tiktok_ads" if campaign.platform == "tiktok" else "ads"]
+        late = restatement_factor(day, pulled_on, settle)
+        spend = campaign.daily_budget * float(rng.uniform(0.75, 1.05)) * weekday_factor(
+            day, campaign.platform)
+        eur_spend = spend / FX_BASE_PER_EUR[brand.currency]
+        cpm_eur = {"meta": 7.5, "linkedin": 28.0, "tiktok": 5.5}[campaign.platform]
+        impressions = eur_spend / cpm_eur * 1000 * float(rng.lognormal(0, 0.12))
+        ctr = {"meta": 0.012, "linkedin": 0.006, "tiktok": 0.009}[campaign.platform]
+        clicks = impressions * ctr * float(rng.lognormal(0, 0.2)) * season_factor(day)
+        link_clicks = clicks * float(rng.uniform(0.55, 0.8))
+        lead_rate = 0.09 if "LEAD" in campaign.objective else 0.02
+        purchase_rate = 0.035 if campaign.objective in ("OUTCOME_SALES", "CONVERSIONS") else 0.008
+        aov = 62.0 * FX_BASE_PER_EUR[brand.currency] * float(rng.uniform(0.8, 1.25))
+        purchases = int(link_clicks * purchase_rate * float(rng.lognormal(0, 0.3)) * late)
+        return {
+            "spend": round(spend, 2),
+            "impressions": int(impressions),
+            "reach": int(impressions / float(rng.uniform(1.2, 1.8))),
+            "clicks": int(clicks),
+            "link_clicks": int(link_clicks),
+            "leads": int(link_clicks * lead_rate * float(rng.lognormal(0, 0.3)) * late),
+            "purchases": purchases,
+            "revenue": round(purchases * aov, 2),
+            "video_views": int(impressions * 0.3) if campaign.platform == "tiktok" else 0,
+        }
+
+    # ------------------------------------------------------------------ web
+    def web_day(self, brand: Brand, day: date, pulled_on: date) -> list[dict[str, object]]:
+        """GA4 sessions of one local day by (source, medium, campaign) as GA4 reports them."""
+        rng = rng_for(self.seed, "web", brand.key, day.isoformat())
+        late = restatement_factor(day, pulled_on, SETTLE_DAYS["web"])
+        season = season_factor(day)
+        base = 900 * brand.scale * season
+        mixes = [
+            ("google", "organic", "(organic)", 0.32, 0.014),
+            ("(direct)", "(none)", "(direct)", 0.2, 0.018),
+            ("newsletter", "email", "weekly_digest", 0.06, 0.03),
+            ("facebook.com", "referral", "(referral)", 0.03, 0.008),
+            ("facebook", "social", "always_on", 0.07, 0.011),
+            ("ig", "social", "bio_link", 0.08, 0.012),
+            ("instagram", "paid_social", "spring_sale", 0.05, 0.016),
+            ("lnkd.in", "social", "thought_leadership", 0.03, 0.01),
+            ("linkedin", "paid_social", "lead_gen", 0.03, 0.009),
+            ("tiktok", "paid_social", "creator_collab", 0.06, 0.007),
+            ("l.facebook.com", "referral", "(referral)", 0.02, 0.008),
+        ]
+        rows = []
+        for source, medium, campaign, share, conv in mixes:
+            social_weekday = weekday_factor(day, "linkedin" if "lnkd" in source or
+                                            source == "linkedin" else "facebook")
+            sessions = int(base * share * social_weekday * float(rng.lognormal(0, 0.18)) * late)
+            if sessions == 0:
+                continue
+            engaged = int(sessions * float(rng.uniform(0.45, 0.72)))
+            orders = int(rng.binomial(sessions, conv * 0.6))
+            first_time = int(rng.binomial(orders, 0.55)) if orders else 0
+            aov = 58.0 * FX_BASE_PER_EUR[brand.currency] * float(rng.uniform(0.85, 1.2))
+            leads = int(rng.binomial(sessions, conv * 1.4))
+            rows.append({
+                "source": source,
+                "medium": medium,
+                "campaign": campaign,
+                "sessions": sessions,
+                "engaged_sessions": engaged,
+                "page_views": int(sessions * float(rng.uniform(1.6, 3.4))),
+                "engagement_time_seconds": int(engaged * float(rng.uniform(35, 110))),
+                "sign_ups": int(rng.binomial(sessions, conv * 0.9)),
+                "leads": leads,
+                "qualified_leads": int(rng.binomial(leads, 0.35)) if leads else 0,
+                "booked_calls": int(rng.binomial(leads, 0.12)) if leads else 0,
+                "orders": orders,
+                "new_customers": first_time,
+                "purchasers": max(orders - int(rng.binomial(orders, 0.1)), 0) if orders else 0,
+                "revenue": round(orders * aov, 2),
+            })
+        return rows
+
+    # ------------------------------------------------------------------- fx
+    @cached_property
+    def _fx_walks(self) -> dict[str, np.ndarray]:
+        n_days = (self.today - ORIGIN).days + 400
+        walks = {}
+        for currency, base in FX_BASE_PER_EUR.items():
+            if currency == "EUR":
+                walks[currency] = np.ones(n_days)
+                continue
+            rng = rng_for(self.seed, "fx", currency)
+            walks[currency] = base * np.exp(np.cumsum(rng.normal(0, 0.004, n_days)))
+        return walks
+
+    def fx_business_day(self, day: date) -> date:
+        """The last ECB business day on or before ``day`` (no fixing at weekends)."""
+        while day.weekday() >= 5:
+            day -= timedelta(days=1)
+        return day
+
+    def fx_per_eur(self, currency: str, day: date) -> float:
+        """Reference rate: units of ``currency`` per 1 EUR fixed on ``day`` (a business day)."""
+        return round(float(self._fx_walks[currency][(day - ORIGIN).days]), 4)

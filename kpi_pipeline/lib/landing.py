@@ -1,0 +1,95 @@
+"""The landing area: exactly what a source returned, one compressed file per stream and day.
+
+A landing file is an *envelope*: who was asked (source, stream, API version, partition,
+pull time) and, per account, every request made and the body that came back, untouched.
+Normalization reads envelopes, never the network, so it can be re-run without pulling
+again, and pulls never contend for the DuckDB writer.
+
+Envelope layout (JSON, gzip-compressed)::
+
+    {"stream": "instagram_media", "platform": "instagram", "source": "demo",
+     "api_version": "v24.0", "partition": "2025-03-03", "pulled_at": "2025-03-04T06:00:00Z",
+     "accounts": [{"account_id": "...", "brand": "...", "timezone": "...", "currency": "...",
+                   "window": {"start": "2025-03-03", "end": "2025-03-03"},
+                   "requests": [{"method": "GET", "path": "/v24.0/1784.../media",
+                                 "params": {...}, "status": 200, "body": {...}}]}]}
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from kpi_pipeline.lib.accounts import AccountRef
+
+Envelope = dict[str, Any]
+RequestRecord = dict[str, Any]
+
+
+class LandingError(ValueError):
+    """A landing file is missing or cannot be read."""
+
+
+def landing_path(root: Path | str, stream: str, day: date) -> Path:
+    """Where the landing file of one stream and day lives."""
+    return Path(root) / stream / f"{day.year:04d}" / f"{stream}_{day.isoformat()}.json.gz"
+
+
+def account_entry(account: AccountRef, start: date, end: date,
+                  requests: list[RequestRecord]) -> dict[str, Any]:
+    """One account's part of an envelope: the account, the window asked for, the answers."""
+    entry = {k: v for k, v in asdict(account).items() if k != "name"}
+    entry["account_name"] = account.name
+    entry["window"] = {"start": start.isoformat(), "end": end.isoformat()}
+    entry["requests"] = requests
+    return entry
+
+
+def write_envelope(root: Path | str, envelope: Envelope) -> Path:
+    """Write an envelope atomically: readers see the old file or the new one, never half.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and then
+    replace the target with ``os.replace`` (atomic on POSIX within one file system).
+    """
+    day = date.fromisoformat(envelope["partition"])
+    path = landing_path(root, envelope["stream"], day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb",
+                                                        compresslevel=6, mtime=0) as gz:
+            gz.write(payload)
+            gz.flush()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_envelope(root: Path | str, stream: str, day: date) -> Envelope:
+    """Read one landing file; a missing or unreadable file names the stream and day."""
+    path = landing_path(root, stream, day)
+    if not path.exists():
+        raise LandingError(
+            f"{stream} {day}: no landing file at {path}. Materialize raw/{stream} for this "
+            "partition first."
+        )
+    try:
+        with gzip.open(path, "rb") as fh:
+            envelope = json.loads(fh.read().decode("utf-8"))
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LandingError(f"{stream} {day}: landing file {path} is unreadable: {exc}") from exc
+    if envelope.get("stream") != stream or envelope.get("partition") != day.isoformat():
+        raise LandingError(
+            f"{stream} {day}: landing file {path} holds stream={envelope.get('stream')!r} "
+            f"partition={envelope.get('partition')!r}"
+        )
+    return envelope
