@@ -1,0 +1,50 @@
+# The README's two set-up commands: `make run` and `make test`. Both create .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+export KPI_PIPELINE_DUCKDB ?= $(CURDIR)/data/kpi_pipeline.duckdb
+export KPI_PIPELINE_LANDING ?= $(CURDIR)/data/landing
+
+# How many days of demo history `make run` materializes (ending yesterday).
+HISTORY_DAYS ?= 728
+
+.PHONY: install run test test-fast ui lint lock clean
+
+install: $(VENV)/.installed
+
+# uv installs the locked versions in seconds; plain pip is the fallback if uv is unavailable.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	if $(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"; then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock && \
+	  $(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . ; \
+	else \
+	  $(BIN)/python -m pip install -q -r requirements.lock && \
+	  $(BIN)/python -m pip install -q --no-deps -e . ; \
+	fi
+	touch $@
+
+run: install
+	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check .
+
+# Re-resolve the lock after changing dependencies in pyproject.toml.
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements.lock
+
+clean:
+	rm -rf data $(VENV) dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules

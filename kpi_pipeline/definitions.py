@@ -1,0 +1,12 @@
+"""The one entry point of the code location: everything under ``defs/``, loaded by folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(project_root=Path(__file__).parent.parent)

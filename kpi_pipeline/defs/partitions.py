@@ -1,0 +1,37 @@
+"""All partition definitions, with the one start date and week start of the project.
+
+- Daily partitions are LOCAL report dates: partition 2025-03-03 holds each account's own
+  3 March, in that account's time zone.
+- Weeks start on Monday (ISO weeks) everywhere: weekly KPIs, baselines and reports.
+- Months are calendar months.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+START_DATE = "2024-01-01"  # a Monday: weekly and monthly partitions align with it
+WEEK_START_DAY_OFFSET = 1  # Dagster's day_offset: 0 = Sunday, 1 = Monday
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE)
+weekly_partitions = dg.WeeklyPartitionsDefinition(start_date=START_DATE,
+                                                  day_offset=WEEK_START_DAY_OFFSET)
+monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=START_DATE)
+
+
+def window_days(window: dg.TimeWindow) -> list[date]:
+    """The local dates covered by a partition time window (end exclusive)."""
+    first = window.start.date()
+    count = (window.end.date() - first).days
+    return [first + timedelta(days=i) for i in range(count)]
+
+
+def window_bounds(window: dg.TimeWindow) -> tuple[date, date]:
+    """First and last local date of a window (both inclusive)."""
+    return window.start.date(), window.end.date() - timedelta(days=1)
+
+
+def parse_day(key: str) -> date:
+    return datetime.strptime(key, "%Y-%m-%d").date()
