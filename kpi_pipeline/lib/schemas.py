@@ -183,7 +183,8 @@ WEB_DAILY = Table(
         Col("campaign", "str", nullable=False, description="Untrusted text (utm_campaign)"),
         Col("platform", "str", description="Social platform resolved from UTM, else NULL"),
         Col("is_social", "bool", nullable=False),
-        Col("is_paid", "bool", nullable=False),
+        Col("is_paid", "bool", nullable=False,
+            description="Paid social: a paid medium on a social source, or paid_social"),
         _count("sessions"),
         _count("engaged_sessions"),
         _count("bounces", "sessions - engaged sessions (GA4's bounce definition)"),
@@ -322,13 +323,23 @@ def describe_failures(table: Table, df: pd.DataFrame, failures: pd.DataFrame, *,
         lines.append(f"- column {column!s}, rule {check!s}: {len(cases)} row(s)")
         for idx in rows:
             record = df.loc[idx]
-            keys = ", ".join(f"{k}={record[k]}" for k in key_cols)
-            value = record[column] if column in df.columns else ""
-            lines.append(f"    row {idx}: {keys}" + (f"; {column}={value!r}"
+            keys = ", ".join(f"{k}={_show(record[k])}" for k in key_cols)
+            lines.append(f"    row {idx}: {keys}" + (f"; {column}={_show(record[column])}"
                                                        if column in df.columns else ""))
         if not rows:
             lines.append(f"    failure: {cases['failure_case'].head(max_examples).tolist()}")
     return "\n".join(lines)
+
+
+def _show(value: object) -> str:
+    """A cell as a user would type it: dates as YYYY-MM-DD, text quoted, NULL as NULL."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "NULL"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
 
 
 def ddl(table: Table, schema: str = "normalized") -> str:

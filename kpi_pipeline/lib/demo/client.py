@@ -7,21 +7,25 @@ exactly those a real source goes through.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timezone
+from functools import cache
 
 from kpi_pipeline.lib.accounts import AccountRef
 from kpi_pipeline.lib.clients import PlatformClient
-from kpi_pipeline.lib.demo import payloads_ga4, payloads_linkedin, payloads_meta, payloads_tiktok
 from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import Stream
 
-BUILDERS = {
-    **payloads_meta.BUILDERS,
-    **payloads_linkedin.BUILDERS,
-    **payloads_tiktok.BUILDERS,
-    **payloads_ga4.BUILDERS,
-}
+
+
+@cache
+def builders() -> dict[str, Callable[..., list[RequestRecord]]]:
+    """Every stream's payload builder, imported on first use."""
+    from kpi_pipeline.lib.demo import payloads_ga4, payloads_linkedin, payloads_meta, payloads_tiktok
+
+    return {**payloads_meta.BUILDERS, **payloads_linkedin.BUILDERS, **payloads_tiktok.BUILDERS,
+            **payloads_ga4.BUILDERS}
 
 
 class DemoClient(PlatformClient):
@@ -40,7 +44,7 @@ class DemoClient(PlatformClient):
 
     def fetch(self, stream: Stream, account: AccountRef, day: date) -> list[RequestRecord]:
         try:
-            build = BUILDERS[stream.name]
+            build = builders()[stream.name]
         except KeyError:
             raise ValueError(f"the demo platforms do not serve stream {stream.name!r}") from None
         return build(self.world, account, day, self.world.today)
