@@ -26,6 +26,7 @@ import base64
 import json
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,6 +56,7 @@ def _record(path: str, params: dict[str, Any], body: dict[str, Any]) -> RequestR
     return {"method": "GET", "path": path, "params": params, "status": 200, "body": body}
 
 
+@lru_cache(maxsize=256)
 def _title(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
