@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -26,7 +26,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 def daily_range(days: int, end: date | None = None) -> tuple[date, date]:
     """The last ``days`` complete local days ending ``end`` (default: yesterday, UTC)."""
-    last = end or (datetime.now(timezone.utc).date() - timedelta(days=1))
+    last = end or (datetime.now(UTC).date() - timedelta(days=1))
     first = max(last - timedelta(days=days - 1), parse_day(START_DATE))
     return first, last
 

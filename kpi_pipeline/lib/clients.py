@@ -9,7 +9,7 @@ the same code whatever the client, so the demo exercises the real normalization 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from kpi_pipeline.lib.accounts import AccountRef
 from kpi_pipeline.lib.landing import Envelope, RequestRecord, account_entry
@@ -32,7 +32,7 @@ class PlatformClient(ABC):
 
     def now(self) -> datetime:
         """The pull time written into envelopes (UTC)."""
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def pull_envelope(self, stream: Stream, day: date) -> Envelope:
         """Pull one stream for one day across all its accounts, as one landing envelope."""

@@ -271,7 +271,7 @@ def pandera_schema(table: Table, start: date, end: date) -> pa.DataFrameSchema:
             checks.append(pa.Check(lambda s: ~s.isin([float("inf"), float("-inf")]),
                                    element_wise=False, error="finite number"))
         if col.name == "platform" and table.name != "web_daily":
-            checks.append(pa.Check.isin(PLATFORMS + ("meta",), error="known platform"))
+            checks.append(pa.Check.isin((*PLATFORMS, "meta"), error="known platform"))
         if col.name in ("currency", "reporting_currency"):
             checks.append(pa.Check.isin(CURRENCIES, error="ISO 4217 currency we can convert"))
         if col.name == "media_type":
@@ -306,6 +306,18 @@ def validate(table: Table, df: pd.DataFrame, *, source: str, start: date, end: d
             describe_failures(table, df, exc.failure_cases, source=source, start=start,
                               end=end, max_examples=max_examples)
         ) from None
+
+
+def validate_dates(table: Table, df: pd.DataFrame, *, source: str, start: date,
+                   end: date) -> None:
+    """Reject rows dated outside the partition before anything is derived from them
+    (an out-of-window row would otherwise surface as a confusing missing-rate error)."""
+    rule = pandera_schema(table, start, end).columns["report_date"]
+    try:
+        pa.DataFrameSchema({"report_date": rule}, name=table.name).validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        raise ValidationFailed(describe_failures(table, df, exc.failure_cases, source=source,
+                                                 start=start, end=end)) from None
 
 
 def describe_failures(table: Table, df: pd.DataFrame, failures: pd.DataFrame, *, source: str,

@@ -7,7 +7,6 @@ transaction. A row that fails validation fails the asset with a message naming t
 source, partition, column, rule and example rows, and the table keeps what it had.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
@@ -21,7 +20,7 @@ from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib import fx, utm
 from kpi_pipeline.lib.landing import read_envelope
 from kpi_pipeline.lib.parsers import parse
-from kpi_pipeline.lib.schemas import TABLES, Table, coerce_frame, validate
+from kpi_pipeline.lib.schemas import TABLES, Table, coerce_frame, validate, validate_dates
 from kpi_pipeline.lib.store import ensure_tables, read_window, replace_window
 from kpi_pipeline.lib.streams import Stream, streams_for_table
 
@@ -95,10 +94,11 @@ def build_table(table: Table, parsed: pd.DataFrame, conn: duckdb.DuckDBPyConnect
     streams = streams_for_table(table.name)
     if parsed.empty:
         return coerce_frame(table, pd.DataFrame(columns=table.column_names))
+    source = ", ".join(s.name for s in streams)
+    validate_dates(table, parsed, source=source, start=start, end=end)
     enrich = ENRICHERS.get(table.name)
     frame = enrich(conn, parsed, settings, start, end) if enrich else parsed
     frame = coerce_frame(table, frame)
-    source = ", ".join(s.name for s in streams)
     return validate(table, frame, source=source, start=start, end=end)
 
 

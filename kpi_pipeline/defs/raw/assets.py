@@ -5,7 +5,6 @@ exactly what the source returned, one compressed envelope per stream and day, re
 atomically on re-pull. Nothing here touches DuckDB, so pulls never wait for the writer.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -8,7 +8,7 @@ exactly those a real source goes through.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from functools import cache
 
 from kpi_pipeline.lib.accounts import AccountRef
@@ -18,11 +18,15 @@ from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import Stream
 
 
-
 @cache
 def builders() -> dict[str, Callable[..., list[RequestRecord]]]:
     """Every stream's payload builder, imported on first use."""
-    from kpi_pipeline.lib.demo import payloads_ga4, payloads_linkedin, payloads_meta, payloads_tiktok
+    from kpi_pipeline.lib.demo import (
+        payloads_ga4,
+        payloads_linkedin,
+        payloads_meta,
+        payloads_tiktok,
+    )
 
     return {**payloads_meta.BUILDERS, **payloads_linkedin.BUILDERS, **payloads_tiktok.BUILDERS,
             **payloads_ga4.BUILDERS}
@@ -51,5 +55,5 @@ class DemoClient(PlatformClient):
 
     def now(self) -> datetime:
         if self._fixed_clock:
-            return datetime.combine(self.world.today, time(6, 0), tzinfo=timezone.utc)
-        return datetime.now(timezone.utc)
+            return datetime.combine(self.world.today, time(6, 0), tzinfo=UTC)
+        return datetime.now(UTC)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ import numpy as np
 from kpi_pipeline.lib.accounts import AccountRef
 
 ORIGIN = date(2022, 1, 1)  # follower paths and FX walks start here, before any partition
-UTC = timezone.utc
+UTC = UTC
 
 # (key, display name, time zone, currency, follower scale)
 BRAND_TEMPLATES = (

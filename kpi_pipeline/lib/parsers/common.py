@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,7 +59,8 @@ def number(value: Any, *, field: str, context: str, allow_negative: bool = False
         try:
             result = float(text)
         except ValueError:
-            raise ParseError(f"{context}: field {field!r} value {value!r} is not a number") from None
+            raise ParseError(
+                f"{context}: field {field!r} value {value!r} is not a number") from None
     else:
         raise ParseError(f"{context}: field {field!r} is a {type(value).__name__} ({value!r}), "
                          "expected a number")
@@ -111,7 +112,7 @@ def epoch_ms_to_local_date(ms: Any, tz: str, *, context: str) -> date:
     value = integer(ms, field="timeRange.start", context=context)
     if value is None:
         raise ParseError(f"{context}: timeRange.start is missing")
-    return datetime.fromtimestamp(value / 1000, tz=timezone.utc).astimezone(ZoneInfo(tz)).date()
+    return datetime.fromtimestamp(value / 1000, tz=UTC).astimezone(ZoneInfo(tz)).date()
 
 
 def utc_timestamp(text: Any, *, field: str, context: str) -> datetime:
@@ -121,7 +122,7 @@ def utc_timestamp(text: Any, *, field: str, context: str) -> datetime:
     for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
         try:
             return datetime.strptime(text.replace("Z", "+0000"), fmt).astimezone(
-                timezone.utc).replace(tzinfo=None)
+                UTC).replace(tzinfo=None)
         except ValueError:
             continue
     raise ParseError(f"{context}: field {field!r} value {text!r} is not an ISO-8601 timestamp")

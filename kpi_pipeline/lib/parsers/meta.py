@@ -41,6 +41,7 @@ from kpi_pipeline.lib.parsers.common import (
 )
 
 Row = dict[str, Any]
+META_COLUMNS = ("source_stream", "api_version", "pulled_at")  # filled from the envelope
 Cells = dict[str, tuple[int, Any]]  # column -> (catalogue rank, value); lower rank wins
 Cell = tuple[str | None, str, int, Any]  # (end_time, column, rank, value)
 
@@ -58,15 +59,20 @@ def graph_cells(body: Any, obj: str, *, context: str) -> Iterator[Cell]:
         name = require(entry, "name", context=context)
         rank, spec = index.get((obj, name)) or _unknown_metric(obj, name, context=context)
         period = entry.get("period")
-        if "total_value" in entry:
-            points = [(None, entry["total_value"], True)]
-        else:
-            values = require(entry, "values", context=f"{context} metric {name!r}")
-            points = [(p.get("end_time"), require(p, "value", context=f"{context} metric "
-                                                  f"{name!r}"), False) for p in values]
-        for end_time, value, is_total in points:
+        for end_time, value, is_total in _points(entry, context=f"{context} metric {name!r}"):
             for column, raw in _targets(spec, period, value, is_total, context=context):
                 yield end_time, column, rank, _convert(spec, raw, period, context=context)
+
+
+def _points(entry: dict[str, Any], *, context: str) -> Iterator[tuple[str | None, Any, bool]]:
+    """(end_time, value, is_total_value) of one metric: ``total_value`` has no end_time,
+    lifetime values have none either."""
+    if "total_value" in entry:
+        yield None, entry["total_value"], True
+        return
+    for point in require(entry, "values", context=context):
+        value = require(point, "value", context=context)  # also rejects a non-object point
+        yield point.get("end_time"), value, False
 
 
 def _items(body: Any, *, context: str) -> list[Any]:
@@ -153,12 +159,17 @@ def _insights_owner(request: dict[str, Any]) -> str | None:
     return parts[-2] if len(parts) >= 2 and parts[-1] == "insights" else None
 
 
-def _window_end(account: dict[str, Any], *, context: str) -> date:
-    window = require(account, "window", context=context)
+def _iso_date(text: Any, *, field: str, context: str) -> date:
     try:
-        return date.fromisoformat(require(window, "end", context=context))
+        return date.fromisoformat(text)
     except (TypeError, ValueError):
-        raise ParseError(f"{context}: window end {window.get('end')!r} is not a date") from None
+        raise ParseError(f"{context}: field {field!r} value {text!r} is not a date") from None
+
+
+def _window_end(account: dict[str, Any], *, context: str) -> date:
+    """The last local day of the pull window: the day lifetime and "now" values belong to."""
+    window = require(account, "window", context=context)
+    return _iso_date(require(window, "end", context=context), field="window.end", context=context)
 
 
 def _request_day(request: dict[str, Any], tz: str, *, context: str) -> date:
@@ -216,9 +227,8 @@ def _check_pages(bodies: list[Any], *, context: str) -> None:
 
 def _frame(table: schemas.Table, rows: list[Row], envelope: Envelope) -> pd.DataFrame:
     """Rows plus the envelope's metadata, typed and ordered as the table's parsed columns."""
-    df = pd.DataFrame.from_records(rows, columns=[c for c in table.parsed_columns
-                                                  if c not in ("source_stream", "api_version",
-                                                               "pulled_at")])
+    columns = [c for c in table.parsed_columns if c not in META_COLUMNS]
+    df = pd.DataFrame.from_records(rows, columns=columns)
     for name, value in envelope_meta(envelope).items():
         df[name] = value
     return schemas.coerce_frame(table, df, table.parsed_columns)
@@ -279,7 +289,11 @@ Describe = Callable[[dict[str, Any], str], Row]
 
 def _post_rows(envelope: Envelope, obj: str, platform: str, describe: Describe) -> list[Row]:
     """One row per post: list-page fields plus the post's lifetime insights, as of the
-    last day of the pull window (a snapshot: later snapshots replace it, never add to it)."""
+    last day of the pull window (a snapshot: later snapshots replace it, never add to it).
+
+    A listed post without an insights answer (Meta's "not enough viewers" or media older
+    than the business account: the client skips those) has no snapshot and no row.
+    """
     rows: list[Row] = []
     for account, requests in _by_account(envelope):
         ctx = where(envelope, account)
@@ -397,12 +411,14 @@ def _ad_row(item: Any, account: dict[str, Any], catalog: MetricCatalog, *, conte
     if currency != account.get("currency"):
         raise ParseError(f"{ctx}: account_currency {currency!r} differs from the account's "
                          f"{account.get('currency')!r}")
+    spend = number(require(item, "spend", context=ctx), field="spend", context=ctx)
+    if spend is None:
+        raise ParseError(f"{ctx}: field 'spend' is empty")
     row: Row = {
-        "report_date": date.fromisoformat(start), "platform": "meta",
+        "report_date": _iso_date(start, field="date_start", context=ctx), "platform": "meta",
         "ad_account_id": account["account_id"], "brand": account["brand"],
         "campaign_id": str(campaign_id), "campaign_name": item.get("campaign_name"),
-        "currency": currency,
-        "spend": number(require(item, "spend", context=ctx), field="spend", context=ctx),
+        "currency": currency, "spend": spend,
         **{column: integer(item.get(field), field=field, context=ctx) for column, field in
            (("impressions", "impressions"), ("reach", "reach"), ("clicks", "clicks"),
             ("link_clicks", "inline_link_clicks"))},
