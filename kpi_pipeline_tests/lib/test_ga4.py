@@ -18,12 +18,12 @@ from kpi_pipeline.lib.accounts import AccountRef
 from kpi_pipeline.lib.demo.payloads_ga4 import BUILDERS, GA4_PAGE_SIZE
 from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.landing import account_entry
+from kpi_pipeline.lib.parsers import parse as parse_typed
 from kpi_pipeline.lib.parsers.common import ParseError
 from kpi_pipeline.lib.parsers.ga4 import (
     GA4_METRIC_COLUMNS,
     GA4_METRIC_GROUPS,
     PARSERS,
-    parse_ga4_sessions,
 )
 from kpi_pipeline.lib.schemas import WEB_DAILY
 
@@ -73,7 +73,7 @@ def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------- round trip
 @pytest.mark.parametrize("day", [SETTLED_DAY, RECENT_DAY])
 def test_round_trip_equals_the_world(demo_world, day):
-    parsed = sort_rows(parse_ga4_sessions(ga4_envelope(demo_world, day)))
+    parsed = sort_rows(parse_typed(ga4_envelope(demo_world, day)))
     expected = sort_rows(expected_rows(demo_world, day))
     assert list(parsed.columns) == WEB_DAILY.parsed_columns
     assert len(parsed) == len(expected) > 10
@@ -85,14 +85,14 @@ def test_round_trip_equals_the_world(demo_world, day):
 
 
 def test_registry_and_columns_are_typed(demo_world):
-    parsed = PARSERS["ga4_sessions"](ga4_envelope(demo_world))
+    parsed = parse_typed(ga4_envelope(demo_world))
     assert str(parsed["sessions"].dtype) == "Int64"
     assert str(parsed["revenue"].dtype) == "Float64"
     assert str(parsed["report_date"].dtype) == "datetime64[ns]"
 
 
 def test_bounces_are_sessions_minus_engaged_sessions(demo_world):
-    parsed = parse_ga4_sessions(ga4_envelope(demo_world))
+    parsed = parse_typed(ga4_envelope(demo_world))
     assert (parsed["bounces"] == parsed["sessions"] - parsed["engaged_sessions"]).all()
     assert (parsed["bounces"] > 0).any()
 
@@ -100,7 +100,7 @@ def test_bounces_are_sessions_minus_engaged_sessions(demo_world):
 def test_parsed_rows_complete_to_a_valid_web_daily_table(demo_world):
     """Parser + UTM mapping + FX conversion give rows that pass the table's own rules."""
     day = date(2026, 11, 21)  # a Saturday: Friday's fixing
-    parsed = parse_ga4_sessions(ga4_envelope(demo_world, day))
+    parsed = parse_typed(ga4_envelope(demo_world, day))
     rates = PARSERS["fx_rates"](envelope(demo_world, "fx_rates", day, [FX_ACCOUNT]))
     fx_daily = fx.fx_daily_frame(rates, "USD")
     web = fx.convert(utm.resolve_platforms(parsed), fx_daily,
@@ -140,7 +140,7 @@ def test_a_missing_page_is_an_error_not_fewer_rows(demo_world):
     env = ga4_envelope(demo_world)
     del env["accounts"][0]["requests"][1]
     with pytest.raises(ParseError, match=r"rowCount .*pages are missing"):
-        parse_ga4_sessions(env)
+        parse_typed(env)
 
 
 def test_a_repeated_page_is_an_error_not_double_counting(demo_world):
@@ -148,7 +148,7 @@ def test_a_repeated_page_is_an_error_not_double_counting(demo_world):
     requests = env["accounts"][0]["requests"]
     requests.append(copy.deepcopy(requests[0]))
     with pytest.raises(ParseError, match="appears on two pages"):
-        parse_ga4_sessions(env)
+        parse_typed(env)
 
 
 # --------------------------------------------------------------------------- merging
@@ -191,7 +191,7 @@ def test_two_metric_groups_merge_on_dimension_values_not_positions():
                                (FB, ["40", "10", "55", "600", "0", "0", "0", "0"])])
     group_b = report(GROUP_B, [(FB, ["40", "1", "2", "0", "0"]),  # other order
                                (IG, ["100", "7", "9.0", "3", "1"])])
-    parsed = parse_ga4_sessions(hand_envelope(group_a, group_b)).set_index("source")
+    parsed = parse_typed(hand_envelope(group_a, group_b)).set_index("source")
     assert parsed.loc["ig", ["sessions", "engaged_sessions", "bounces", "orders", "sign_ups",
                              "leads", "qualified_leads", "booked_calls"]].tolist() == [
         100, 60, 40, 3, 7, 9, 3, 1]
@@ -206,7 +206,7 @@ def test_a_row_missing_from_one_group_keeps_that_groups_metrics_null():
     group_a = report(GROUP_A, [(IG, ["100", "60", "250", "4200", "3", "180.5", "2", "3"]),
                                (FB, ["40", "10", "55", "600", "0", "0", "0", "0"])])
     group_b = report(GROUP_B, [(IG, ["100", "7", "9", "3", "1"])])
-    parsed = parse_ga4_sessions(hand_envelope(group_a, group_b)).set_index("source")
+    parsed = parse_typed(hand_envelope(group_a, group_b)).set_index("source")
     fb = parsed.loc["l.facebook.com"]
     assert fb["sessions"] == 40
     assert all(pd.isna(fb[c]) for c in ("sign_ups", "leads", "qualified_leads", "booked_calls"))
@@ -215,14 +215,14 @@ def test_a_row_missing_from_one_group_keeps_that_groups_metrics_null():
 def test_a_missing_metric_group_is_an_error():
     group_a = report(GROUP_A, [(IG, ["100", "60", "250", "4200", "3", "180.5", "2", "3"])])
     with pytest.raises(ParseError, match=r"no request returned the metrics .*keyEvents:sign_up"):
-        parse_ga4_sessions(hand_envelope(group_a))
+        parse_typed(hand_envelope(group_a))
 
 
 def test_groups_that_disagree_on_sessions_are_an_error():
     group_a = report(GROUP_A, [(IG, ["100", "60", "250", "4200", "3", "180.5", "2", "3"])])
     group_b = report(GROUP_B, [(IG, ["101", "7", "9", "3", "1"])])
     with pytest.raises(ParseError, match="sessions is 100 in one metric group and 101"):
-        parse_ga4_sessions(hand_envelope(group_a, group_b))
+        parse_typed(hand_envelope(group_a, group_b))
 
 
 # ------------------------------------------------------------------------ bad values
@@ -231,14 +231,14 @@ def test_a_row_shorter_than_its_headers_names_the_metrics():
     group_b = report(GROUP_B, [(IG, ["100", "7", "9", "3", "1"])])
     with pytest.raises(ParseError, match=r"7 metric values but metricHeaders name 8 metrics "
                                          r"\(sessions, .*totalPurchasers\)"):
-        parse_ga4_sessions(hand_envelope(group_a, group_b))
+        parse_typed(hand_envelope(group_a, group_b))
 
 
 def test_a_thousands_separator_names_stream_partition_account_metric_and_value():
     group_a = report(GROUP_A, [(IG, ["100", "60", "1,234", "4200", "3", "180.5", "2", "3"])])
     group_b = report(GROUP_B, [(IG, ["100", "7", "9", "3", "1"])])
     with pytest.raises(ParseError) as err:
-        parse_ga4_sessions(hand_envelope(group_a, group_b))
+        parse_typed(hand_envelope(group_a, group_b))
     message = str(err.value)
     for part in ("ga4_sessions", "2025-03-03", "account 42", "'screenPageViews'", "'1,234'"):
         assert part in message
@@ -248,7 +248,7 @@ def test_a_fractional_key_event_count_is_an_error():
     group_a = report(GROUP_A, [(IG, ["100", "60", "250", "4200", "3", "180.5", "2", "3"])])
     group_b = report(GROUP_B, [(IG, ["100", "2.5", "9", "3", "1"])])
     with pytest.raises(ParseError, match=r"'keyEvents:sign_up' value '2\.5' is not a whole"):
-        parse_ga4_sessions(hand_envelope(group_a, group_b))
+        parse_typed(hand_envelope(group_a, group_b))
 
 
 def test_campaign_names_pass_through_unchanged():
@@ -256,7 +256,7 @@ def test_campaign_names_pass_through_unchanged():
     dims = ("20250303", "instagram", "paid_social", campaign)
     group_a = report(GROUP_A, [(dims, ["5", "3", "9", "100", "0", "0", "0", "0"])])
     group_b = report(GROUP_B, [(dims, ["5", "0", "0", "0", "0"])])
-    parsed = parse_ga4_sessions(hand_envelope(group_a, group_b))
+    parsed = parse_typed(hand_envelope(group_a, group_b))
     assert parsed["campaign"].tolist() == [campaign]
 
 
@@ -264,6 +264,6 @@ def test_an_empty_report_gives_an_empty_typed_frame():
     pages = [report(GROUP_A, []), report(GROUP_B, [])]
     for page in pages:
         del page["body"]["rows"], page["body"]["rowCount"]  # proto3 JSON leaves both out
-    parsed = parse_ga4_sessions(hand_envelope(*pages))
+    parsed = parse_typed(hand_envelope(*pages))
     assert parsed.empty
     assert list(parsed.columns) == WEB_DAILY.parsed_columns

@@ -23,8 +23,8 @@ from kpi_pipeline.lib.demo import payloads_meta
 from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.landing import Envelope, account_entry
 from kpi_pipeline.lib.metric_catalog import MetricCatalog, meta_catalog
+from kpi_pipeline.lib.parsers import parse as parse_typed
 from kpi_pipeline.lib.parsers.common import ParseError
-from kpi_pipeline.lib.parsers.meta import PARSERS
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS, STREAMS_BY_NAME
 
 TODAY = date(2026, 11, 23)
@@ -75,7 +75,7 @@ def day_metric(name: str, value: Any, end_time: str, period: str = "day") -> dic
 
 
 def parse(envelope: Envelope) -> pd.DataFrame:
-    return PARSERS[envelope["stream"]](envelope)
+    return parse_typed(envelope)
 
 
 def one(df: pd.DataFrame, **keys: Any) -> pd.Series:

@@ -19,8 +19,8 @@ from kpi_pipeline.lib import schemas
 from kpi_pipeline.lib.demo import payloads_tiktok
 from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.landing import Envelope, account_entry
+from kpi_pipeline.lib.parsers import parse as parse_typed
 from kpi_pipeline.lib.parsers.common import ParseError
-from kpi_pipeline.lib.parsers.tiktok import PARSERS
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS, STREAMS_BY_NAME
 
 TODAY = date(2026, 11, 23)
@@ -46,7 +46,7 @@ def pull(world: World, stream: str, day: date = DAY) -> Envelope:
 
 
 def parse(envelope: Envelope) -> pd.DataFrame:
-    return PARSERS[envelope["stream"]](envelope)
+    return parse_typed(envelope)
 
 
 def one(df: pd.DataFrame, **keys: Any) -> pd.Series:

@@ -19,7 +19,7 @@ from kpi_pipeline.defs.partitions import daily_partitions, window_bounds, window
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib import fx, utm
 from kpi_pipeline.lib.landing import read_envelope
-from kpi_pipeline.lib.parsers import parse
+from kpi_pipeline.lib.parsers import parse_window
 from kpi_pipeline.lib.schemas import TABLES, Table, coerce_frame, validate, validate_dates
 from kpi_pipeline.lib.store import ensure_tables, read_window, replace_window
 from kpi_pipeline.lib.streams import Stream, streams_for_table
@@ -35,7 +35,8 @@ def parsed_streams(streams: tuple[Stream, ...], settings: Settings,
                    days: list[date]) -> pd.DataFrame:
     """Every landing file of ``streams`` for ``days``, parsed and stacked."""
     root = settings.landing_root()
-    frames = [parse(read_envelope(root, s.name, day)) for s in streams for day in days]
+    frames = [parse_window(s.name, (read_envelope(root, s.name, day) for day in days))
+              for s in streams]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

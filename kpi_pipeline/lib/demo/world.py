@@ -337,7 +337,12 @@ class World:
         }
 
     def _account_reach(self, brand: Brand, platform: str, day: date) -> float:
-        rng = rng_for(self.seed, "reach", brand.key, platform, day.isoformat())
+        return self._account_reach_cached(brand.key, platform, day)
+
+    @lru_cache(maxsize=50_000)  # noqa: B019 - each day is read by the 28 days after it
+    def _account_reach_cached(self, brand_key: str, platform: str, day: date) -> float:
+        brand = self.brand(brand_key)
+        rng = rng_for(self.seed, "reach", brand_key, platform, day.isoformat())
         followers = self.followers(brand, platform, day)
         return (followers * 0.22 * season_factor(day) * weekday_factor(day, platform)
                 * float(rng.lognormal(0, 0.15)))

@@ -282,7 +282,7 @@ def parse_ga4_sessions(envelope: Envelope) -> pd.DataFrame:
         return schemas.empty_frame(WEB_DAILY, WEB_DAILY.parsed_columns)
     meta = common.envelope_meta(envelope)
     df = pd.DataFrame.from_records([{**row, **meta} for row in rows])
-    return schemas.coerce_frame(WEB_DAILY, df, WEB_DAILY.parsed_columns)
+    return df.reindex(columns=WEB_DAILY.parsed_columns)
 
 
 # --------------------------------------------------------------------------- FX

@@ -123,7 +123,7 @@ def _report_date(element: dict[str, Any], tz: str, context: str) -> date:
 
 def _frame(table: schemas.Table, rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=table.parsed_columns)
-    return schemas.coerce_frame(table, df, table.parsed_columns)
+    return df
 
 
 # ------------------------------------------------------------- organization

@@ -231,7 +231,7 @@ def _frame(table: schemas.Table, rows: list[Row], envelope: Envelope) -> pd.Data
     df = pd.DataFrame.from_records(rows, columns=columns)
     for name, value in envelope_meta(envelope).items():
         df[name] = value
-    return schemas.coerce_frame(table, df, table.parsed_columns)
+    return df.reindex(columns=table.parsed_columns)
 
 
 # ---------------------------------------------------------------- account insights

@@ -103,7 +103,7 @@ def _account_base(envelope: Envelope, account: dict[str, Any], id_column: str,
 
 def _frame(table: schemas.Table, rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=table.parsed_columns)
-    return schemas.coerce_frame(table, df, table.parsed_columns)
+    return df
 
 
 # ------------------------------------------------------------------ account
