@@ -24,3 +24,22 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
     name="daily_ingest_schedule",
     description="Every morning: pull and normalize the day that just closed.",
 )
+
+weekly_kpi_job = dg.define_asset_job(
+    name="weekly_kpi_job",
+    selection=dg.AssetSelection.assets(["kpi", "weekly"]),
+    description="Weekly KPIs for closed weeks (Monday to Sunday).",
+)
+monthly_kpi_job = dg.define_asset_job(
+    name="monthly_kpi_job",
+    selection=dg.AssetSelection.assets(["kpi", "monthly"]),
+    description="Monthly KPIs for closed months.",
+)
+weekly_kpi_schedule = dg.build_schedule_from_partitioned_job(
+    weekly_kpi_job, day_of_week=1, hour_of_day=8, name="weekly_kpi_schedule",
+    description="Monday morning: KPIs of the week that just closed.",
+)
+monthly_kpi_schedule = dg.build_schedule_from_partitioned_job(
+    monthly_kpi_job, day_of_month=2, hour_of_day=8, name="monthly_kpi_schedule",
+    description="On the 2nd: KPIs of the month that just closed.",
+)

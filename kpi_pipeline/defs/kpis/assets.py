@@ -1,0 +1,78 @@
+"""KPI layer: weekly and monthly KPIs, computed in DuckDB from the normalized tables.
+
+Each asset recomputes every KPI of the catalogue for every scope (all platforms, brand,
+platform, account, campaign, media type) for the periods in its partition window, in
+one INSERT ... SELECT inside the database, and replaces those periods in one
+transaction. Weekly partitions depend on their 7 daily partitions and monthly ones on
+their month's days (Dagster's default time-window mapping).
+"""
+
+import dagster as dg
+
+from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
+from kpi_pipeline.defs.resources import Warehouse
+from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, replace_kpis
+from kpi_pipeline.lib.schemas import TABLES
+
+OWNERS = ["team:marketing-analytics"]
+HEADLINE_KPIS = ("engagement_rate", "click_through_rate", "landing_page_sessions",
+                 "social_revenue", "cost_per_lead", "return_on_ad_spend")
+
+
+def headline_metadata(conn, table: str, first, last) -> dict[str, object]:
+    """The all-platform value of a few headline KPIs in the window's last period."""
+    rows = conn.execute(
+        f"""SELECT kpi, value FROM {table}
+            WHERE scope = 'all' AND kpi IN ({', '.join('?' for _ in HEADLINE_KPIS)})
+              AND period_start = (SELECT max(period_start) FROM {table}
+                                  WHERE period_start BETWEEN ? AND ?)""",
+        [*HEADLINE_KPIS, first, last]).fetchall()
+    return {f"latest/{kpi}": dg.MetadataValue.float(float(v)) for kpi, v in rows
+            if v is not None}
+
+
+def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    table = TABLE_FOR_GRAIN[grain]
+
+    @dg.asset(
+        key=["kpi", table],
+        description=(
+            f"Every catalogue KPI per {grain} and scope, in long format: one row per "
+            "(period_start, kpi, scope_key) with numerator, denominator and value (ratios of "
+            "sums; a zero denominator gives NULL), the definition used, and the change versus "
+            f"the previous {grain} and the same {grain} a year earlier. Primary key: "
+            "(period_start, kpi, scope_key)."),
+        deps=[dg.AssetKey(["normalized", name]) for name in TABLES if name != "fx_daily"],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="kpi",
+        kinds={"duckdb", "sql"},
+        owners=OWNERS,
+        code_version="1",
+        pool="duckdb",
+        metadata={"dagster/table_name": f"kpi.{table}", "kpis": len(catalog())},
+    )
+    def _kpi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        first, last = window_bounds(context.partition_time_window)
+        with warehouse.get_connection() as conn:
+            rows = replace_kpis(conn, grain, first, last)
+            meta = headline_metadata(conn, f"kpi.{table}", first, last)
+            preview = conn.execute(
+                f"""SELECT period_start, kpi, scope_key, definition, numerator, denominator,
+                           value FROM kpi.{table}
+                    WHERE period_start BETWEEN ? AND ? AND scope = 'all'
+                    ORDER BY period_start DESC, kpi LIMIT 12""", [first, last]).df()
+        context.log.info(f"kpi.{table}: {rows} row(s) for periods {first}..{last}")
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": rows,
+            "partition_window": f"{first}..{last}",
+            "preview": dg.MetadataValue.md(preview.astype("string").to_markdown(index=False)),
+            **meta,
+        })
+
+    return _kpi
+
+
+kpi_weekly = kpi_asset("week", weekly_partitions)
+kpi_monthly = kpi_asset("month", monthly_partitions)

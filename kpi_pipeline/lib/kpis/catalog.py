@@ -1,0 +1,123 @@
+"""The KPI catalogue (``kpi_pipeline/data/kpi_catalog.yaml``): loaded and validated once.
+
+Formulas are small arithmetic expressions over a source's measures. They are checked
+against the measures that source defines when the catalogue loads, so a typo fails at
+start-up with the KPI and field named, not as a SQL error in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from kpi_pipeline.lib.kpis.facts import SOURCES
+
+CATALOG_PATH = Path(__file__).resolve().parents[2] / "data" / "kpi_catalog.yaml"
+STAGES = ("awareness", "engagement", "traffic", "lead_generation", "revenue", "retention")
+SCOPES = ("all", "brand", "platform", "account", "campaign", "media_type")
+GRAINS = ("week", "month")
+_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|(\d+(?:\.\d+)?)|([-+*/()]))")
+
+
+class CatalogError(ValueError):
+    """The KPI catalogue file is invalid."""
+
+
+def formula_terms(expression: str) -> list[str]:
+    """The measure names an expression uses; raises on anything but + - * / ( ) numbers."""
+    names, pos = [], 0
+    text = expression.strip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise ValueError(f"unexpected {text[pos:]!r}: formulas use measures, numbers "
+                             "and + - * / ( )")
+        if match.group(1):
+            names.append(match.group(1))
+        pos = match.end()
+    return names
+
+
+class Kpi(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    label: str
+    description: str
+    source: Literal["post_activity", "account", "ads", "web", "ads_web"]
+    numerator: str
+    denominator: str | None = None
+    unit: Literal["count", "ratio", "currency", "seconds"]
+    stage: Literal["awareness", "engagement", "traffic", "lead_generation", "revenue",
+                   "retention"]
+    indicator: Literal["leading", "lagging"]
+    direction: Literal["higher", "lower"]
+    vanity: bool
+    additive: bool
+    platforms: tuple[str, ...] = Field(min_length=1)
+    scopes: tuple[Literal["all", "brand", "platform", "account", "campaign",
+                          "media_type"], ...] | None = None
+    grains: tuple[Literal["week", "month"], ...] = GRAINS
+    definitions: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _formulas_use_known_measures(self) -> Kpi:
+        source = SOURCES[self.source]
+        for field in ("numerator", "denominator"):
+            expression = getattr(self, field)
+            if expression is None:
+                continue
+            unknown = sorted(set(formula_terms(expression)) - set(source.measures))
+            if unknown:
+                raise ValueError(f"{field} uses {unknown}, which source {self.source!r} does "
+                                 f"not measure (it has {sorted(source.measures)})")
+        bad_scopes = set(self.scopes or ()) - set(source.scopes)
+        if bad_scopes:
+            raise ValueError(f"scopes {sorted(bad_scopes)} are not available for source "
+                             f"{self.source!r} (it has {list(source.scopes)})")
+        if self.unit == "count" and self.denominator and self.additive:
+            raise ValueError("a ratio of two sums is not additive over time")
+        return self
+
+    @property
+    def computed_scopes(self) -> tuple[str, ...]:
+        return self.scopes or SOURCES[self.source].scopes
+
+    def definition_for(self, platform: str | None) -> str:
+        """The formula in words for one platform, or the general one."""
+        if platform and platform in self.definitions:
+            return self.definitions[platform]
+        general = self.numerator if not self.denominator else (
+            f"{self.numerator} / {self.denominator}")
+        if platform is None and self.definitions:
+            by = "; ".join(f"{p}: {d}" for p, d in sorted(self.definitions.items()))
+            return f"{general} (per platform: {by})"
+        return general
+
+
+def load_catalog(path: Path | str = CATALOG_PATH) -> dict[str, Kpi]:
+    """Read and validate a catalogue; every problem of every KPI is reported at once."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    entries = raw.get("kpis") if isinstance(raw, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise CatalogError(f"{path}: expected a mapping 'kpis:' of KPI name -> definition")
+    kpis, problems = {}, []
+    for name, body in entries.items():
+        try:
+            kpis[name] = Kpi(name=name, **(body or {}))
+        except (ValidationError, TypeError) as exc:
+            problems.append(f"kpi {name!r}: {exc}")
+    if problems:
+        raise CatalogError(f"{path}: {len(problems)} invalid KPI(s)\n" + "\n".join(problems))
+    return kpis
+
+
+@cache
+def catalog() -> dict[str, Kpi]:
+    """The shipped catalogue, loaded once per process."""
+    return load_catalog()

@@ -1,0 +1,157 @@
+"""Fact sources for the KPI layer: daily rows with additive measures, in DuckDB SQL.
+
+Each source turns one or two normalized tables into rows of (day, period, dimensions,
+measures) where every measure can be summed over days and over the scope's members.
+KPIs are ratios of those sums. What is NOT additive is handled here, once:
+
+- Lifetime post metrics become daily activity: the day-over-day increase of each post's
+  lifetime snapshot, attributed to the day it happened (the first snapshot counts whole).
+  The day before the window is read so the window's first day has a base to subtract.
+- Followers are a level, not a flow: ``followers_end`` is the level on the period's last
+  day and ``followers_start`` the level on the day before its first day.
+- Unique reach is never summed over days: ``reach_week_last_day`` is the platform's own
+  7-day unique reach on the week's last day, the only day that carries a value.
+
+SQL text here holds only identifiers and expressions from this module; every date comes
+in as a bound parameter ($lo and $hi: the window's first and last local day).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PERIOD_UNITS = {"week": "week", "month": "month"}
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    dims: tuple[str, ...]  # dimension columns the facts carry
+    scopes: tuple[str, ...]  # scopes the source can be rolled up to
+    measures: dict[str, str]  # measure -> SQL expression over the facts' columns
+
+    def select(self, grain: str) -> str:
+        """SELECT of the daily facts for ``grain`` between $lo and $hi."""
+        return FACT_SQL[self.name](grain)
+
+
+def period_start(expr: str, grain: str) -> str:
+    return f"CAST(date_trunc('{PERIOD_UNITS[grain]}', {expr}) AS DATE)"
+
+
+def period_end(expr: str, grain: str) -> str:
+    return (f"CAST(date_trunc('{PERIOD_UNITS[grain]}', {expr}) + INTERVAL 1 {grain} "
+            f"- INTERVAL 1 day AS DATE)")
+
+
+POST_METRICS = ("views", "impressions", "likes", "comments", "shares", "saves", "link_clicks",
+                "video_views", "completions", "watch_time_seconds")
+
+
+def _post_activity(grain: str) -> str:
+    deltas = ",\n      ".join(
+        f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}" for m in POST_METRICS)
+    return f"""
+    SELECT report_date, {period_start('report_date', grain)} AS period_start,
+           brand, platform, account_id, NULL::VARCHAR AS campaign_id, media_type,
+           {', '.join(POST_METRICS)}
+    FROM (
+      SELECT report_date, brand, platform, account_id, media_type,
+      {deltas}
+      FROM normalized.post_daily
+      WHERE report_date BETWEEN CAST($lo AS DATE) - 1 AND $hi
+      WINDOW snapshots AS (PARTITION BY platform, account_id, post_id ORDER BY report_date)
+    )
+    WHERE report_date BETWEEN $lo AND $hi"""
+
+
+def _account(grain: str) -> str:
+    first_day = f"{period_start('report_date + 1', grain)} = report_date + 1"
+    return f"""
+    SELECT report_date, {period_start('report_date', grain)} AS period_start,
+           brand, platform, account_id, NULL::VARCHAR AS campaign_id,
+           NULL::VARCHAR AS media_type,
+           CASE WHEN report_date = {period_end('report_date', grain)} THEN followers END
+             AS followers_end,
+           NULL::BIGINT AS followers_start,
+           CASE WHEN report_date = {period_end('report_date', grain)} THEN reach_week END
+             AS reach_week_last_day
+    FROM normalized.account_daily
+    WHERE report_date BETWEEN $lo AND $hi
+    UNION ALL
+    SELECT report_date + 1, {period_start('report_date + 1', grain)},
+           brand, platform, account_id, NULL, NULL, NULL, followers, NULL
+    FROM normalized.account_daily
+    WHERE report_date + 1 BETWEEN $lo AND $hi AND {first_day}"""
+
+
+def _ads(grain: str) -> str:
+    return f"""
+    SELECT report_date, {period_start('report_date', grain)} AS period_start,
+           brand, platform, ad_account_id AS account_id, campaign_id,
+           NULL::VARCHAR AS media_type,
+           spend_reporting AS spend, revenue_reporting AS revenue, impressions, clicks,
+           link_clicks, leads, purchases
+    FROM normalized.ad_daily
+    WHERE report_date BETWEEN $lo AND $hi"""
+
+
+WEB_MEASURES = ("sessions", "engaged_sessions", "bounces", "page_views",
+                "engagement_time_seconds", "sign_ups", "leads", "qualified_leads",
+                "booked_calls", "orders", "new_customers")
+
+
+def _web(grain: str) -> str:
+    return f"""
+    SELECT report_date, {period_start('report_date', grain)} AS period_start,
+           brand, platform, NULL::VARCHAR AS account_id, NULL::VARCHAR AS campaign_id,
+           NULL::VARCHAR AS media_type,
+           {', '.join(WEB_MEASURES)}, revenue_reporting AS revenue
+    FROM normalized.web_daily
+    WHERE is_social AND report_date BETWEEN $lo AND $hi"""
+
+
+def _ads_web(grain: str) -> str:
+    """Ad spend beside first-time purchasers from social sessions (CAC), by brand."""
+    return f"""
+    SELECT report_date, {period_start('report_date', grain)} AS period_start, brand,
+           NULL::VARCHAR AS platform, NULL::VARCHAR AS account_id,
+           NULL::VARCHAR AS campaign_id, NULL::VARCHAR AS media_type,
+           spend_reporting AS spend, NULL::BIGINT AS new_customers
+    FROM normalized.ad_daily WHERE report_date BETWEEN $lo AND $hi
+    UNION ALL
+    SELECT report_date, {period_start('report_date', grain)}, brand, NULL, NULL, NULL, NULL,
+           NULL, new_customers
+    FROM normalized.web_daily WHERE is_social AND report_date BETWEEN $lo AND $hi"""
+
+
+FACT_SQL = {"post_activity": _post_activity, "account": _account, "ads": _ads, "web": _web,
+            "ads_web": _ads_web}
+
+EXPOSURE = "CASE WHEN platform = 'linkedin' THEN impressions ELSE views END"
+INTERACTIONS = ("coalesce(likes, 0) + coalesce(comments, 0) + coalesce(shares, 0) "
+                "+ coalesce(saves, 0)")
+
+SOURCES: dict[str, Source] = {
+    "post_activity": Source(
+        "post_activity", ("brand", "platform", "account_id", "media_type"),
+        ("all", "brand", "platform", "account", "media_type"),
+        {**{m: m for m in POST_METRICS}, "exposure": EXPOSURE, "interactions": INTERACTIONS},
+    ),
+    "account": Source(
+        "account", ("brand", "platform", "account_id"), ("all", "brand", "platform", "account"),
+        {m: m for m in ("followers_end", "followers_start", "reach_week_last_day")},
+    ),
+    "ads": Source(
+        "ads", ("brand", "platform", "account_id", "campaign_id"),
+        ("all", "brand", "platform", "account", "campaign"),
+        {m: m for m in ("spend", "revenue", "impressions", "clicks", "link_clicks", "leads",
+                        "purchases")},
+    ),
+    "web": Source(
+        "web", ("brand", "platform"), ("all", "brand", "platform"),
+        {m: m for m in (*WEB_MEASURES, "revenue")},
+    ),
+    "ads_web": Source("ads_web", ("brand",), ("all", "brand"),
+                      {"spend": "spend", "new_customers": "new_customers"}),
+}
