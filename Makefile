@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 run: install
-	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS)
+	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS) $(if $(RECORD),--record,)
 
 test: install
 	$(BIN)/python -m pytest

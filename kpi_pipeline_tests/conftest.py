@@ -27,7 +27,7 @@ def world() -> World:
 def resources(tmp_path: Path) -> dict[str, object]:
     """Demo platforms on a temporary DuckDB file and landing folder."""
     return {
-        "warehouse": Warehouse(database=str(tmp_path / "kpi.duckdb")),
+        "warehouse": Warehouse(database=str(tmp_path / "warehouse.duckdb")),
         "settings": Settings(landing_dir=str(tmp_path / "landing"), reporting_currency="USD"),
         "platforms": DemoPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS,
                                    today=DEMO_TODAY.isoformat()),

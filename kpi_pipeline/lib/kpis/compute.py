@@ -172,6 +172,9 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
     conn.register("kpi_definitions", definitions)
     table = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"
     params = {"lo": first, "hi": last, "from": comparison_start(first, grain)}
+    # A division by zero anywhere in a formula gives NULL, never infinity or NaN.
+    conn.execute("SET ieee_floating_point_ops = false")
+    conn.execute("SET error_on_division_by_zero = false")
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(f"DELETE FROM {table} WHERE period_start BETWEEN ? AND ?", [first, last])

@@ -12,6 +12,10 @@ KPIs are ratios of those sums. What is NOT additive is handled here, once:
 - Unique reach is never summed over days: ``reach_week_last_day`` is the platform's own
   7-day unique reach on the week's last day, the only day that carries a value.
 
+Money and durations are DOUBLE in the tables; they are summed as DECIMAL(38, 6) so a
+sum does not depend on the order DuckDB's threads add rows in (re-running a period
+gives bit-identical results).
+
 SQL text here holds only identifiers and expressions from this module; every date comes
 in as a bound parameter ($lo and $hi: the window's first and last local day).
 """
@@ -48,9 +52,14 @@ POST_METRICS = ("views", "impressions", "likes", "comments", "shares", "saves", 
                 "video_views", "completions", "watch_time_seconds")
 
 
+EXACT = "DECIMAL(38, 6)"
+
+
 def _post_activity(grain: str) -> str:
     deltas = ",\n      ".join(
-        f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}" for m in POST_METRICS)
+        f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}" if m != "watch_time_seconds" else
+        f"CAST({m} - coalesce(lag({m}) OVER snapshots, 0) AS {EXACT}) AS {m}"
+        for m in POST_METRICS)
     return f"""
     SELECT report_date, {period_start('report_date', grain)} AS period_start,
            brand, platform, account_id, NULL::VARCHAR AS campaign_id, media_type,
@@ -90,14 +99,14 @@ def _ads(grain: str) -> str:
     SELECT report_date, {period_start('report_date', grain)} AS period_start,
            brand, platform, ad_account_id AS account_id, campaign_id,
            NULL::VARCHAR AS media_type,
-           spend_reporting AS spend, revenue_reporting AS revenue, impressions, clicks,
+           CAST(spend_reporting AS {EXACT}) AS spend,
+           CAST(revenue_reporting AS {EXACT}) AS revenue, impressions, clicks,
            link_clicks, leads, purchases
     FROM normalized.ad_daily
     WHERE report_date BETWEEN $lo AND $hi"""
 
 
-WEB_MEASURES = ("sessions", "engaged_sessions", "bounces", "page_views",
-                "engagement_time_seconds", "sign_ups", "leads", "qualified_leads",
+WEB_MEASURES = ("sessions", "engaged_sessions", "bounces", "page_views", "sign_ups", "leads", "qualified_leads",
                 "booked_calls", "orders", "new_customers")
 
 
@@ -106,7 +115,9 @@ def _web(grain: str) -> str:
     SELECT report_date, {period_start('report_date', grain)} AS period_start,
            brand, platform, NULL::VARCHAR AS account_id, NULL::VARCHAR AS campaign_id,
            NULL::VARCHAR AS media_type,
-           {', '.join(WEB_MEASURES)}, revenue_reporting AS revenue
+           {', '.join(WEB_MEASURES)},
+           CAST(engagement_time_seconds AS {EXACT}) AS engagement_time_seconds,
+           CAST(revenue_reporting AS {EXACT}) AS revenue
     FROM normalized.web_daily
     WHERE is_social AND report_date BETWEEN $lo AND $hi"""
 
@@ -117,7 +128,7 @@ def _ads_web(grain: str) -> str:
     SELECT report_date, {period_start('report_date', grain)} AS period_start, brand,
            NULL::VARCHAR AS platform, NULL::VARCHAR AS account_id,
            NULL::VARCHAR AS campaign_id, NULL::VARCHAR AS media_type,
-           spend_reporting AS spend, NULL::BIGINT AS new_customers
+           CAST(spend_reporting AS {EXACT}) AS spend, NULL::BIGINT AS new_customers
     FROM normalized.ad_daily WHERE report_date BETWEEN $lo AND $hi
     UNION ALL
     SELECT report_date, {period_start('report_date', grain)}, brand, NULL, NULL, NULL, NULL,
@@ -150,7 +161,7 @@ SOURCES: dict[str, Source] = {
     ),
     "web": Source(
         "web", ("brand", "platform"), ("all", "brand", "platform"),
-        {m: m for m in (*WEB_MEASURES, "revenue")},
+        {m: m for m in (*WEB_MEASURES, "engagement_time_seconds", "revenue")},
     ),
     "ads_web": Source("ads_web", ("brand",), ("all", "brand"),
                       {"spend": "spend", "new_customers": "new_customers"}),
