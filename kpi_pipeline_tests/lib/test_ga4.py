@@ -26,6 +26,7 @@ from kpi_pipeline.lib.parsers.ga4 import (
     PARSERS,
 )
 from kpi_pipeline.lib.schemas import WEB_DAILY
+from kpi_pipeline_tests.demo_helpers import demo_envelope
 
 TODAY = date(2026, 11, 23)
 SETTLED_DAY = date(2025, 3, 3)
@@ -40,18 +41,8 @@ def demo_world() -> World:
     return World(seed=7, n_brands=2, today=TODAY)
 
 
-def envelope(world: World, stream: str, day: date, accounts: list[AccountRef]) -> dict:
-    """A landing envelope as ``PlatformClient.pull_envelope`` writes it."""
-    return {
-        "stream": stream, "platform": "ga4", "source": "demo", "api_version": "v1beta",
-        "partition": day.isoformat(), "pulled_at": "2026-11-23T06:00:00Z",
-        "accounts": [account_entry(a, day, day, BUILDERS[stream](world, a, day, world.today))
-                     for a in accounts],
-    }
-
-
 def ga4_envelope(world: World, day: date = SETTLED_DAY) -> dict:
-    return envelope(world, "ga4_sessions", day, world.accounts("ga4_property"))
+    return demo_envelope(world, "ga4_sessions", day)
 
 
 def expected_rows(world: World, day: date) -> pd.DataFrame:
@@ -101,7 +92,7 @@ def test_parsed_rows_complete_to_a_valid_web_daily_table(demo_world):
     """Parser + UTM mapping + FX conversion give rows that pass the table's own rules."""
     day = date(2026, 11, 21)  # a Saturday: Friday's fixing
     parsed = parse_typed(ga4_envelope(demo_world, day))
-    rates = PARSERS["fx_rates"](envelope(demo_world, "fx_rates", day, [FX_ACCOUNT]))
+    rates = PARSERS["fx_rates"](demo_envelope(demo_world, "fx_rates", day))
     fx_daily = fx.fx_daily_frame(rates, "USD")
     web = fx.convert(utm.resolve_platforms(parsed), fx_daily,
                      amount_cols={"revenue": "revenue_reporting"}, currency_col="currency",

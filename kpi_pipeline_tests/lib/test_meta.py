@@ -21,11 +21,12 @@ from pydantic import ValidationError
 from kpi_pipeline.lib import schemas
 from kpi_pipeline.lib.demo import payloads_meta
 from kpi_pipeline.lib.demo.world import World
-from kpi_pipeline.lib.landing import Envelope, account_entry
+from kpi_pipeline.lib.landing import Envelope
 from kpi_pipeline.lib.metric_catalog import MetricCatalog, meta_catalog
 from kpi_pipeline.lib.parsers import parse as parse_typed
 from kpi_pipeline.lib.parsers.common import ParseError
-from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS, STREAMS_BY_NAME
+from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
+from kpi_pipeline_tests.demo_helpers import demo_envelope, one
 
 TODAY = date(2026, 11, 23)
 DAY = date(2026, 11, 20)
@@ -40,16 +41,7 @@ def demo_world() -> World:
 
 
 def pull(world: World, stream: str, day: date = DAY) -> Envelope:
-    """A landing envelope as ``PlatformClient.pull_envelope`` writes it."""
-    spec = STREAMS_BY_NAME[stream]
-    build = payloads_meta.BUILDERS[stream]
-    return {
-        "stream": stream, "platform": spec.platform, "source": "demo",
-        "api_version": spec.api_version, "partition": day.isoformat(),
-        "pulled_at": "2026-11-23T06:00:00Z",
-        "accounts": [account_entry(a, day, day, build(world, a, day, world.today))
-                     for a in world.accounts(spec.account_kind)],
-    }
+    return demo_envelope(world, stream, day)
 
 
 def hand_envelope(stream: str, requests: list[dict[str, Any]], *, tz: str = "Europe/Berlin",
@@ -77,13 +69,6 @@ def day_metric(name: str, value: Any, end_time: str, period: str = "day") -> dic
 def parse(envelope: Envelope) -> pd.DataFrame:
     return parse_typed(envelope)
 
-
-def one(df: pd.DataFrame, **keys: Any) -> pd.Series:
-    mask = pd.Series(True, index=df.index)
-    for column, value in keys.items():
-        mask &= df[column] == value
-    assert mask.sum() == 1, keys
-    return df[mask].iloc[0]
 
 
 # ------------------------------------------------------------------------ round trips

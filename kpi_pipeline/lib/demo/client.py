@@ -41,6 +41,13 @@ class DemoClient(PlatformClient):
         self.world = World(seed=seed, n_brands=n_brands, today=today)
         self._fixed_clock = today is not None
 
+    @classmethod
+    def for_world(cls, world: World) -> DemoClient:
+        """A client answering from an existing world, its clock fixed to ``world.today``."""
+        client = cls.__new__(cls)
+        client.world, client._fixed_clock = world, True
+        return client
+
     def accounts(self, stream: Stream) -> list[AccountRef]:
         if stream.account_kind == "fx_reference":
             return [AccountRef("fx", "ecb", "all", "Europe/Berlin", "EUR", "ECB reference rates")]

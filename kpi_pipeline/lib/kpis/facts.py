@@ -106,8 +106,8 @@ def _ads(grain: str) -> str:
     WHERE report_date BETWEEN $lo AND $hi"""
 
 
-WEB_MEASURES = ("sessions", "engaged_sessions", "bounces", "page_views", "sign_ups", "leads", "qualified_leads",
-                "booked_calls", "orders", "new_customers")
+WEB_MEASURES = ("sessions", "engaged_sessions", "bounces", "page_views", "sign_ups", "leads",
+                "qualified_leads", "booked_calls", "orders", "new_customers")
 
 
 def _web(grain: str) -> str:

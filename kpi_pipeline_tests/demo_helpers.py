@@ -1,0 +1,27 @@
+"""Helpers the parser tests share: demo envelopes through the real client, row lookup."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from kpi_pipeline.lib.demo.client import DemoClient
+from kpi_pipeline.lib.demo.world import World
+from kpi_pipeline.lib.landing import Envelope
+from kpi_pipeline.lib.streams import STREAMS_BY_NAME
+
+
+def demo_envelope(world: World, stream: str, day: date) -> Envelope:
+    """The landing envelope the demo client pulls for ``stream`` and ``day``."""
+    return DemoClient.for_world(world).pull_envelope(STREAMS_BY_NAME[stream], day)
+
+
+def one(df: pd.DataFrame, **keys: Any) -> pd.Series:
+    """The single row of ``df`` matching ``keys`` (fails unless exactly one matches)."""
+    mask = pd.Series(True, index=df.index)
+    for column, value in keys.items():
+        mask &= df[column] == value
+    assert mask.sum() == 1, keys
+    return df[mask].iloc[0]
