@@ -52,6 +52,7 @@ def run_job(defs: dg.Definitions, job_name: str, first: str, last: str,
     """One in-process run of a partitioned job over the range first..last."""
     job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         instance=instance,
         tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
         raise_on_error=False,
