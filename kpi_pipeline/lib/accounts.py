@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PLATFORMS = ("facebook", "instagram", "linkedin", "tiktok", "ga4", "fx")
+PLATFORMS = ("facebook", "instagram", "linkedin", "tiktok", "ga4", "mailchimp", "fx")
 SOCIAL_PLATFORMS = ("facebook", "instagram", "linkedin", "tiktok")
 AD_PLATFORMS = ("meta", "linkedin", "tiktok")
 

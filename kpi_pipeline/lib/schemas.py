@@ -211,6 +211,27 @@ WEB_DAILY = Table(
                      "revenue_reporting"),
 )
 
+EMAIL_DAILY = Table(
+    "email_daily",
+    (
+        Col("report_date", "date", nullable=False),
+        Col("list_id", "str", nullable=False),
+        Col("brand", "str", nullable=False),
+        _count("subscribers", "Members at the end of the day"),
+        _count("subscribes", "Opt-in sign-ups that day"),
+        _count("unsubscribes"),
+        _count("imports", "Members added outside opt-in (imports, API)"),
+        _count("removals", "Members removed other than by unsubscribing"),
+        _count("emails_sent"),
+        _count("unique_opens"),
+        _count("clicks"),
+        *_meta_cols(),
+    ),
+    key=("list_id", "report_date"),
+    description="One row per email list per local day: opt-ins, unsubscribes, imports, "
+                "removals, sends and the member count at the end of the day.",
+)
+
 FX_DAILY = Table(
     "fx_daily",
     (
@@ -228,7 +249,7 @@ FX_DAILY = Table(
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (POST_DAILY, ACCOUNT_DAILY, AD_DAILY, WEB_DAILY,
-                                                  FX_DAILY)}
+                                                  EMAIL_DAILY, FX_DAILY)}
 
 
 class ValidationFailed(ValueError):

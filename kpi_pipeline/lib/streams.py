@@ -48,6 +48,8 @@ STREAMS: tuple[Stream, ...] = (
            "TikTok Business API integrated campaign report per day."),
     Stream("ga4_sessions", "ga4", "ga4_property", "web_daily", "v1beta",
            "GA4 Data API runReport: sessions and key events by source, medium, campaign."),
+    Stream("mailchimp_list", "mailchimp", "email_list", "email_daily", "3.0",
+           "Mailchimp list activity (subscribes, unsubscribes, sends) and member count."),
     Stream("fx_rates", "fx", "fx_reference", "fx_daily", "v1",
            "Reference exchange rates (ECB, Frankfurter API shape) for each account currency."),
 )

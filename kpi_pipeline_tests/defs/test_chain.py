@@ -198,3 +198,12 @@ def test_store_is_a_real_duckdb_file(built):
     finally:
         conn.close()
     assert schemas == {"normalized"}
+
+
+def test_email_daily_equals_the_world(built, world):
+    brand = world.brands[1]
+    day = date(2025, 3, 4)
+    truth = world.email_day(brand, day)
+    got = query(built, """SELECT subscribers, subscribes, unsubscribes FROM normalized.email_daily
+                         WHERE brand = ? AND report_date = ?""", (brand.key, day))
+    assert got == [(truth["members"], truth["subs"], truth["unsubs"])]

@@ -22,6 +22,7 @@ from kpi_pipeline.lib.streams import Stream
 def builders() -> dict[str, Callable[..., list[RequestRecord]]]:
     """Every stream's payload builder, imported on first use."""
     from kpi_pipeline.lib.demo import (
+        payloads_email,
         payloads_ga4,
         payloads_linkedin,
         payloads_meta,
@@ -29,7 +30,7 @@ def builders() -> dict[str, Callable[..., list[RequestRecord]]]:
     )
 
     return {**payloads_meta.BUILDERS, **payloads_linkedin.BUILDERS, **payloads_tiktok.BUILDERS,
-            **payloads_ga4.BUILDERS}
+            **payloads_ga4.BUILDERS, **payloads_email.BUILDERS}
 
 
 class DemoClient(PlatformClient):

@@ -124,6 +124,8 @@ class Brand:
             "linkedin_ad_account": ("linkedin", f"50{base}", self.currency),
             "tiktok_advertiser": ("tiktok", f"69{base}11", self.currency),
             "ga4_property": ("ga4", f"3{base}", self.currency),
+            "email_list": ("mailchimp", f"{_seed(self.key, 'list') % 16**10:010x}",
+                           self.currency),
         }[kind]
         return AccountRef(platform, account_id, self.key, self.timezone, currency, self.name)
 
@@ -465,6 +467,40 @@ class World:
                 "revenue": round(orders * aov, 2),
             })
         return rows
+
+    # ---------------------------------------------------------------- email
+    @cached_property
+    def _email_paths(self) -> dict[str, tuple[np.ndarray, ...]]:
+        """Daily subscribes, unsubscribes, imports and removals per brand, from ORIGIN."""
+        n_days = (self.today - ORIGIN).days + 400
+        rhythm = np.array([season_factor(ORIGIN + timedelta(days=i)) for i in range(n_days)])
+        paths = {}
+        for brand in self.brands:
+            rng = rng_for(self.seed, "email", brand.key)
+            subs = rng.poisson(14 * brand.scale * rhythm)
+            unsubs = rng.poisson(5 * brand.scale, n_days)
+            imports = np.where(rng.random(n_days) < 0.02, rng.poisson(120, n_days), 0)
+            removals = rng.poisson(1.5, n_days)
+            paths[brand.key] = (subs, unsubs, imports, removals,
+                                np.cumsum(subs + imports - unsubs - removals))
+        return paths
+
+    def email_day(self, brand: Brand, day: date) -> dict[str, int]:
+        """An email list's day: list activity and the member count at the end of the day."""
+        subs, unsubs, imports, removals, net = self._email_paths[brand.key]
+        i = (day - ORIGIN).days
+        rng = rng_for(self.seed, "email-sends", brand.key, day.isoformat())
+        members = int(6_000 * brand.scale) + int(net[i])
+        sent = members if day.weekday() == 1 else 0  # a Tuesday newsletter
+        opens = int(rng.binomial(sent, 0.38)) if sent else 0
+        return {
+            "members": members, "subs": int(subs[i]), "unsubs": int(unsubs[i]),
+            "other_adds": int(imports[i]), "other_removes": int(removals[i]),
+            "emails_sent": sent, "unique_opens": opens,
+            "recipient_clicks": int(rng.binomial(opens, 0.09)) if opens else 0,
+            "hard_bounce": int(rng.binomial(sent, 0.002)) if sent else 0,
+            "soft_bounce": int(rng.binomial(sent, 0.006)) if sent else 0,
+        }
 
     # ------------------------------------------------------------------- fx
     @cached_property

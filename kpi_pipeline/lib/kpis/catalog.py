@@ -49,7 +49,7 @@ class Kpi(BaseModel):
     name: str
     label: str
     description: str
-    source: Literal["post_activity", "account", "ads", "web", "ads_web"]
+    source: Literal["post_activity", "account", "ads", "web", "ads_web", "email"]
     numerator: str
     denominator: str | None = None
     unit: Literal["count", "ratio", "currency", "seconds"]

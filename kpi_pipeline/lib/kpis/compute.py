@@ -64,6 +64,14 @@ def ensure_kpi_tables(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(kpi_ddl(grain))
 
 
+def period_last_day(day: date, grain: str) -> date:
+    """The last day of the week (Sunday) or month that holds ``day``."""
+    if grain == "week":
+        return day + timedelta(days=6 - day.weekday())
+    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
 def comparison_start(first: date, grain: str) -> date:
     """First day needed so the window's first period has a year-ago and a previous value."""
     if grain == "week":
@@ -102,15 +110,16 @@ def _kpi_select(kpi: Kpi) -> str:
 def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None) -> str:
     """The SELECT computing every KPI for periods starting in [$lo, $hi], with comparisons.
 
-    Parameters: $lo, $hi (the target window) and $from (``comparison_start``): facts are
-    aggregated from $from so previous and year-ago values exist for the first period.
+    Parameters: $lo, $hi (the target window), $from (``comparison_start``) and $to (the
+    last day of the period holding $hi): facts are aggregated over [$from, $to], so the
+    first period has previous and year-ago values and the last period is whole.
     """
     kpis = kpis or catalog()
     wanted = [k for k in kpis.values() if grain in k.grains]
     sources = sorted({k.source for k in wanted})
     ctes = []
     for name in sources:
-        facts = SOURCES[name].select(grain).replace("$lo", "$from")
+        facts = SOURCES[name].select(grain).replace("$lo", "$from").replace("$hi", "$to")
         ctes.append(f"facts_{name} AS MATERIALIZED ({facts})")
         ctes.append(f"agg_{name} AS MATERIALIZED ({_aggregate(SOURCES[name], grain)})")
     rows = "\n  UNION ALL ".join(_kpi_select(k) for k in wanted)
@@ -171,7 +180,8 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
     conn.register("kpi_meta", meta)
     conn.register("kpi_definitions", definitions)
     table = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"
-    params = {"lo": first, "hi": last, "from": comparison_start(first, grain)}
+    params = {"lo": first, "hi": last, "from": comparison_start(first, grain),
+              "to": period_last_day(last, grain)}
     # A division by zero anywhere in a formula gives NULL, never infinity or NaN.
     conn.execute("SET ieee_floating_point_ops = false")
     conn.execute("SET error_on_division_by_zero = false")

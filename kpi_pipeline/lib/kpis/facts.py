@@ -74,24 +74,42 @@ def _post_activity(grain: str) -> str:
     WHERE report_date BETWEEN $lo AND $hi"""
 
 
-def _account(grain: str) -> str:
+def _levels(grain: str, table: str, level: str, dims: str, extra: dict[str, str]) -> str:
+    """Facts for a level (followers, list members): its value on the period's last day
+    (``<level>_end``) and on the day before its first day (``<level>_start``), plus any
+    ``extra`` measures (name -> expression; ``{last_day}`` in an expression is the test
+    for the period's last day) on the period's own days."""
+    last_day = f"report_date = {period_end('report_date', grain)}"
     first_day = f"{period_start('report_date + 1', grain)} = report_date + 1"
+    extras = "".join(f", {expr.format(last_day=last_day)} AS {name}"
+                     for name, expr in extra.items())
+    nulls = "".join(f", NULL AS {name}" for name in extra)
     return f"""
-    SELECT report_date, {period_start('report_date', grain)} AS period_start,
-           brand, platform, account_id, NULL::VARCHAR AS campaign_id,
-           NULL::VARCHAR AS media_type,
-           CASE WHEN report_date = {period_end('report_date', grain)} THEN followers END
-             AS followers_end,
-           NULL::BIGINT AS followers_start,
-           CASE WHEN report_date = {period_end('report_date', grain)} THEN reach_week END
-             AS reach_week_last_day
-    FROM normalized.account_daily
+    SELECT report_date, {period_start('report_date', grain)} AS period_start, {dims},
+           NULL::VARCHAR AS campaign_id, NULL::VARCHAR AS media_type,
+           CASE WHEN {last_day} THEN {level} END AS {level}_end,
+           NULL::BIGINT AS {level}_start{extras}
+    FROM normalized.{table}
     WHERE report_date BETWEEN $lo AND $hi
     UNION ALL
-    SELECT report_date + 1, {period_start('report_date + 1', grain)},
-           brand, platform, account_id, NULL, NULL, NULL, followers, NULL
-    FROM normalized.account_daily
+    SELECT report_date + 1, {period_start('report_date + 1', grain)}, {dims}, NULL, NULL,
+           NULL, {level}{nulls}
+    FROM normalized.{table}
     WHERE report_date + 1 BETWEEN $lo AND $hi AND {first_day}"""
+
+
+def _account(grain: str) -> str:
+    return _levels(grain, "account_daily", "followers", "brand, platform, account_id",
+                   {"reach_week_last_day": "CASE WHEN {last_day} THEN reach_week END"})
+
+
+def _email(grain: str) -> str:
+    return _levels(grain, "email_daily", "subscribers",
+                   "brand, NULL::VARCHAR AS platform, list_id AS account_id",
+                   {m: m for m in EMAIL_FLOWS})
+
+
+EMAIL_FLOWS = ("subscribes", "unsubscribes", "imports", "removals")
 
 
 def _ads(grain: str) -> str:
@@ -137,7 +155,7 @@ def _ads_web(grain: str) -> str:
 
 
 FACT_SQL = {"post_activity": _post_activity, "account": _account, "ads": _ads, "web": _web,
-            "ads_web": _ads_web}
+            "ads_web": _ads_web, "email": _email}
 
 EXPOSURE = "CASE WHEN platform = 'linkedin' THEN impressions ELSE views END"
 INTERACTIONS = ("coalesce(likes, 0) + coalesce(comments, 0) + coalesce(shares, 0) "
@@ -165,4 +183,6 @@ SOURCES: dict[str, Source] = {
     ),
     "ads_web": Source("ads_web", ("brand",), ("all", "brand"),
                       {"spend": "spend", "new_customers": "new_customers"}),
+    "email": Source("email", ("brand",), ("all", "brand"),
+                    {m: m for m in ("subscribers_end", "subscribers_start", *EMAIL_FLOWS)}),
 }

@@ -26,9 +26,10 @@ Parser = Callable[[Envelope], pd.DataFrame]
 @cache
 def parsers() -> dict[str, Parser]:
     """Every stream's parser, keyed by stream name."""
-    from kpi_pipeline.lib.parsers import ga4, linkedin, meta, tiktok
+    from kpi_pipeline.lib.parsers import email, ga4, linkedin, meta, tiktok
 
-    return {**meta.PARSERS, **linkedin.PARSERS, **tiktok.PARSERS, **ga4.PARSERS}
+    return {**meta.PARSERS, **linkedin.PARSERS, **tiktok.PARSERS, **ga4.PARSERS,
+            **email.PARSERS}
 
 
 def parse_untyped(envelope: Envelope) -> pd.DataFrame:
