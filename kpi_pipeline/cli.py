@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     defs = load_defs()
     first, last = daily_range(args.days, parse_day(args.end) if args.end else None)
-    # Dagster records one event per asset and partition: 2 years x 18 assets is ~26,000
+    # Dagster records one event per asset and partition: 2 years x 20 assets is ~29,000
     # SQLite writes, which triples the build time. Record them only when asked to.
     instance = dg.DagsterInstance.get() if args.record else dg.DagsterInstance.ephemeral()
     where = (f"recorded in the Dagster instance at {instance.root_directory}" if args.record
