@@ -43,6 +43,13 @@ def formula_terms(expression: str) -> list[str]:
     return names
 
 
+def summed_formula(expression: str) -> str:
+    """The formula with every measure replaced by its sum: ``a / b`` -> ``sum(a) / sum(b)``.
+    Only for formulas that passed ``formula_terms`` (measures, numbers, operators)."""
+    formula_terms(expression)
+    return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: f"sum({m.group(0)})", expression)
+
+
 class Kpi(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

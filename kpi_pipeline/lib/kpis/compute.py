@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 
-from kpi_pipeline.lib.kpis.catalog import Kpi, catalog
+from kpi_pipeline.lib.kpis.catalog import Kpi, catalog, summed_formula
 from kpi_pipeline.lib.kpis.facts import SOURCES, Source, period_start
 
 SCHEMA = "kpi"
@@ -31,6 +31,7 @@ KPI_COLUMNS = (
     ("year_ago_value", "DOUBLE"), ("change_vs_year_ago", "DOUBLE"),
 )
 KPI_KEY = ("period_start", "kpi", "scope_key")
+DIVISION_SETTINGS = ("ieee_floating_point_ops", "error_on_division_by_zero")
 
 # The dimensions a scope groups by, and how its key reads.
 SCOPE_DIMS = {
@@ -83,28 +84,40 @@ def comparison_start(first: date, grain: str) -> date:
 
 
 def _aggregate(source: Source, grain: str) -> str:
-    """Sums of every measure per period and scope, scopes stacked with a scope column."""
+    """Sums of every measure per period, scope and member platform, scopes stacked.
+
+    Rows stay split by the platform they came from (``member_platform``) even for the
+    all, brand and media-type scopes, so each KPI can add up only the platforms it is
+    defined on: Instagram reels have no completions and must not dilute the all-platform
+    completion rate.
+    """
     measures = ", ".join(f"sum({expr}) AS {name}" for name, expr in source.measures.items())
     selects = []
     for scope in source.scopes:
         dims = SCOPE_DIMS[scope]
         dim_cols = ", ".join(d if d in dims else f"NULL::VARCHAR AS {d}" for d in ALL_DIMS)
-        group = ", ".join(("period_start", *dims))
+        group = ", ".join(("period_start", *dims, "member_platform"))
         selects.append(f"SELECT period_start, '{scope}' AS scope, {SCOPE_KEY[scope]} AS "
-                       f"scope_key, {dim_cols}, {measures} FROM facts_{source.name} "
+                       f"scope_key, {dim_cols}, member_platform, {measures} "
+                       f"FROM (SELECT *, platform AS member_platform FROM facts_{source.name}) "
                        f"GROUP BY {group}")
     return "\n    UNION ALL ".join(selects)
 
 
 def _kpi_select(kpi: Kpi) -> str:
-    """One KPI's rows from its source's aggregate (formulas are checked at load)."""
-    denominator = f"({kpi.denominator})" if kpi.denominator else "NULL::DOUBLE"
+    """One KPI's rows: its measures summed over the platforms it is defined on, then its
+    formula (checked at load) applied to those sums."""
+    denominator = (f"({summed_formula(kpi.denominator)})" if kpi.denominator
+                   else "NULL::DOUBLE")
     scopes = ", ".join(f"'{s}'" for s in kpi.computed_scopes)
     platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
-    return (f"SELECT period_start, scope, scope_key, {', '.join(ALL_DIMS)}, "
-            f"'{kpi.name}' AS kpi, CAST(({kpi.numerator}) AS DOUBLE) AS numerator, "
+    keys = ", ".join(("period_start", "scope", "scope_key", *ALL_DIMS))
+    return (f"SELECT {keys}, '{kpi.name}' AS kpi, "
+            f"CAST(({summed_formula(kpi.numerator)}) AS DOUBLE) AS numerator, "
             f"CAST({denominator} AS DOUBLE) AS denominator FROM agg_{kpi.source} "
-            f"WHERE scope IN ({scopes}) AND (platform IS NULL OR platform IN ({platforms}))")
+            f"WHERE scope IN ({scopes}) "
+            f"AND (member_platform IS NULL OR member_platform IN ({platforms})) "
+            f"GROUP BY {keys}")
 
 
 def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None) -> str:
@@ -182,9 +195,13 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
     table = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"
     params = {"lo": first, "hi": last, "from": comparison_start(first, grain),
               "to": period_last_day(last, grain)}
-    # A division by zero anywhere in a formula gives NULL, never infinity or NaN.
-    conn.execute("SET ieee_floating_point_ops = false")
-    conn.execute("SET error_on_division_by_zero = false")
+    # A division by zero anywhere in a formula gives NULL, never infinity or NaN; the
+    # caller's own settings come back afterwards.
+    saved = dict(zip(DIVISION_SETTINGS, conn.execute(
+        "SELECT " + ", ".join(f"current_setting('{name}')" for name in DIVISION_SETTINGS)
+    ).fetchone(), strict=True))
+    for name in DIVISION_SETTINGS:
+        conn.execute(f"SET {name} = false")
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(f"DELETE FROM {table} WHERE period_start BETWEEN ? AND ?", [first, last])
@@ -198,6 +215,6 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
     finally:
         conn.unregister("kpi_meta")
         conn.unregister("kpi_definitions")
-        conn.execute("RESET ieee_floating_point_ops")
-        conn.execute("RESET error_on_division_by_zero")
+        for name, value in saved.items():
+            conn.execute(f"SET {name} = {bool(value)}")
     return count

@@ -1,0 +1,483 @@
+-- Reference formulation of the KPI layer: every catalogue KPI for ONE grain, long format.
+--
+-- Written by hand from kpi_pipeline/data/kpi_catalog.yaml and the conventions of the
+-- domain brief, independently of kpi_pipeline/lib/kpis (facts.py, compute.py), so that a
+-- test can compare the two and catch a mistake made in either. It favours plainness over
+-- speed: it reads the whole of each normalized table, spells out each KPI's formula, and
+-- keeps no clever generation. Keep it that way; do not import it into production.
+--
+-- Bound parameters (DuckDB, nothing is substituted into the text):
+--   $grain  'week' (ISO Monday-Sunday) or 'month' (calendar month)
+--   $first  first period start to return (a Monday / a 1st)
+--   $last   last period start to return
+-- Every period is computed whole from the data, whatever $first and $last are; previous
+-- and year-ago values come from the same computation, so no look-back window is needed.
+--
+-- Decisions the catalogue leaves open, taken here on purpose:
+--   * A KPI's `platforms` restrict EVERY scope, not only the platform-bearing ones: the
+--     all / brand / media_type figure of a KPI defined for facebook and tiktok sums facebook
+--     and tiktok only. Otherwise a platform that does not report the numerator (Instagram
+--     has no completions, no organic link clicks) still adds to the denominator.
+--   * customer_acquisition_cost is the exception: ad spend is booked on ad platforms (meta,
+--     linkedin, tiktok) whose names differ from the organic ones the KPI lists, so CAC takes
+--     all ad spend and all social first-time purchasers of the brand (or of all brands).
+--     The email KPIs (platforms: [mailchimp]) take every list: email_daily has no platform
+--     column and holds Mailchimp lists only.
+--   * A (period, scope) row exists when the KPI's source has at least one row for it on
+--     the KPI's platforms, even if every measure there is NULL (its value is then NULL).
+
+WITH
+-- ------------------------------------------------------------------ calendar helpers
+-- Period of every day that occurs in any source, with its end, previous and year-ago start.
+days AS (
+    SELECT DISTINCT report_date AS day FROM normalized.post_daily
+    UNION SELECT report_date FROM normalized.account_daily
+    UNION SELECT report_date FROM normalized.ad_daily
+    UNION SELECT report_date FROM normalized.web_daily
+    UNION SELECT report_date FROM normalized.email_daily
+),
+calendar AS (
+    SELECT day, CAST(date_trunc($grain, day) AS DATE) AS period_start
+    FROM days
+),
+periods AS (
+    SELECT DISTINCT
+        period_start,
+        CASE $grain WHEN 'week' THEN period_start + 6
+                    ELSE last_day(period_start) END AS period_end,
+        CASE $grain WHEN 'week' THEN period_start - 7
+                    ELSE CAST(period_start - INTERVAL 1 MONTH AS DATE) END AS previous_start,
+        CASE $grain WHEN 'week' THEN period_start - 7 * 52
+                    ELSE CAST(period_start - INTERVAL 12 MONTH AS DATE) END AS year_ago_start
+    FROM calendar
+),
+
+-- ------------------------------------------------------------------ source: posts
+-- Lifetime snapshots -> what happened on each day: today's snapshot minus the post's
+-- previous available snapshot (the first one counts whole).
+post_snapshots AS (
+    SELECT p.*,
+           row_number() OVER (PARTITION BY platform, account_id, post_id
+                              ORDER BY report_date) AS snapshot_no
+    FROM normalized.post_daily AS p
+),
+post_days AS (
+    SELECT cur.report_date, cur.brand, cur.platform, cur.account_id, cur.media_type,
+           cur.views - coalesce(prev.views, 0) AS views,
+           cur.impressions - coalesce(prev.impressions, 0) AS impressions,
+           cur.likes - coalesce(prev.likes, 0) AS likes,
+           cur.comments - coalesce(prev.comments, 0) AS comments,
+           cur.shares - coalesce(prev.shares, 0) AS shares,
+           cur.saves - coalesce(prev.saves, 0) AS saves,
+           cur.link_clicks - coalesce(prev.link_clicks, 0) AS link_clicks,
+           cur.video_views - coalesce(prev.video_views, 0) AS video_views,
+           cur.completions - coalesce(prev.completions, 0) AS completions,
+           cur.watch_time_seconds - coalesce(prev.watch_time_seconds, 0)
+               AS watch_time_seconds
+    FROM post_snapshots AS cur
+    LEFT JOIN post_snapshots AS prev
+           ON prev.platform = cur.platform AND prev.account_id = cur.account_id
+          AND prev.post_id = cur.post_id AND prev.snapshot_no = cur.snapshot_no - 1
+),
+post_facts AS (
+    SELECT c.period_start, d.*,
+           -- LinkedIn still reports impressions; the other platforms report views.
+           CASE WHEN d.platform = 'linkedin' THEN d.impressions ELSE d.views END AS exposure,
+           coalesce(d.likes, 0) + coalesce(d.comments, 0) + coalesce(d.shares, 0)
+               + coalesce(d.saves, 0) AS interactions
+    FROM post_days AS d JOIN calendar AS c ON c.day = d.report_date
+),
+-- Each fact row once per scope it rolls up to; s_* are the scope's own dimensions.
+post_scoped AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, NULL AS s_brand, NULL AS s_platform,
+           NULL AS s_account_id, NULL AS s_media_type, * FROM post_facts
+    UNION ALL
+    SELECT 'brand', brand, brand, NULL, NULL, NULL, * FROM post_facts
+    UNION ALL
+    SELECT 'platform', platform, NULL, platform, NULL, NULL, * FROM post_facts
+    UNION ALL
+    SELECT 'account', concat(platform, '/', account_id), brand, platform, account_id, NULL, *
+    FROM post_facts
+    UNION ALL
+    SELECT 'media_type', media_type, NULL, NULL, NULL, media_type, * FROM post_facts
+),
+
+-- ------------------------------------------------------------------ source: accounts
+-- One row per account and period in which the account reported at least one day.
+account_periods AS (
+    SELECT DISTINCT c.period_start, a.brand, a.platform, a.account_id
+    FROM normalized.account_daily AS a JOIN calendar AS c ON c.day = a.report_date
+),
+account_facts AS (
+    SELECT ap.period_start, ap.brand, ap.platform, ap.account_id,
+           closing.followers AS followers_end,      -- level on the period's last day
+           opening.followers AS followers_start,    -- level on the day before its first
+           closing.reach_week AS reach_week_last_day  -- platform's own 7-day unique reach
+    FROM account_periods AS ap
+    JOIN periods AS pe USING (period_start)
+    LEFT JOIN normalized.account_daily AS closing
+           ON closing.platform = ap.platform AND closing.account_id = ap.account_id
+          AND closing.report_date = pe.period_end
+    LEFT JOIN normalized.account_daily AS opening
+           ON opening.platform = ap.platform AND opening.account_id = ap.account_id
+          AND opening.report_date = pe.period_start - 1
+),
+account_scoped AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, NULL AS s_brand, NULL AS s_platform,
+           NULL AS s_account_id, * FROM account_facts
+    UNION ALL
+    SELECT 'brand', brand, brand, NULL, NULL, * FROM account_facts
+    UNION ALL
+    SELECT 'platform', platform, NULL, platform, NULL, * FROM account_facts
+    UNION ALL
+    SELECT 'account', concat(platform, '/', account_id), brand, platform, account_id, *
+    FROM account_facts
+),
+
+-- ------------------------------------------------------------------ source: ads
+ad_facts AS (
+    SELECT c.period_start, a.brand, a.platform, a.ad_account_id, a.campaign_id,
+           a.spend_reporting AS spend, a.revenue_reporting AS revenue, a.impressions,
+           a.clicks, a.link_clicks, a.leads, a.purchases
+    FROM normalized.ad_daily AS a JOIN calendar AS c ON c.day = a.report_date
+),
+ad_scoped AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, NULL AS s_brand, NULL AS s_platform,
+           NULL AS s_account_id, NULL AS s_campaign_id, * FROM ad_facts
+    UNION ALL
+    SELECT 'brand', brand, brand, NULL, NULL, NULL, * FROM ad_facts
+    UNION ALL
+    SELECT 'platform', platform, NULL, platform, NULL, NULL, * FROM ad_facts
+    UNION ALL
+    SELECT 'account', concat(platform, '/', ad_account_id), brand, platform, ad_account_id,
+           NULL, * FROM ad_facts
+    UNION ALL
+    SELECT 'campaign', concat(platform, '/', ad_account_id, '/', campaign_id), brand,
+           platform, ad_account_id, campaign_id, * FROM ad_facts
+),
+
+-- ------------------------------------------------------------------ source: web (social)
+web_facts AS (
+    SELECT c.period_start, w.brand, w.platform, w.sessions, w.engaged_sessions, w.bounces,
+           w.page_views, w.engagement_time_seconds, w.sign_ups, w.leads, w.qualified_leads,
+           w.booked_calls, w.orders, w.new_customers, w.revenue_reporting AS revenue
+    FROM normalized.web_daily AS w JOIN calendar AS c ON c.day = w.report_date
+    WHERE w.is_social
+),
+web_scoped AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, NULL AS s_brand, NULL AS s_platform,
+           * FROM web_facts
+    UNION ALL
+    SELECT 'brand', brand, brand, NULL, * FROM web_facts
+    UNION ALL
+    SELECT 'platform', platform, NULL, platform, * FROM web_facts
+),
+
+-- ------------------------------------------------------------------ source: ads + web
+-- Customer acquisition cost: all ad spend beside social first-time purchasers.
+cac_facts AS (
+    SELECT period_start, brand, spend, NULL::BIGINT AS new_customers FROM ad_facts
+    UNION ALL
+    SELECT period_start, brand, NULL::DOUBLE, new_customers FROM web_facts
+),
+cac_scoped AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, NULL AS s_brand, * FROM cac_facts
+    UNION ALL
+    SELECT 'brand', brand, brand, * FROM cac_facts
+),
+
+-- ------------------------------------------------------------------ source: email lists
+-- Members are a level (like followers): the count on the period's last day and on the day
+-- before its first day; opt-ins are a daily flow.
+email_periods AS (
+    SELECT c.period_start, e.brand, e.list_id, sum(e.subscribes) AS subscribes
+    FROM normalized.email_daily AS e JOIN calendar AS c ON c.day = e.report_date
+    GROUP BY c.period_start, e.brand, e.list_id
+),
+email_facts AS (
+    SELECT ep.period_start, ep.brand, ep.list_id, ep.subscribes,
+           closing.subscribers AS subscribers_end,
+           opening.subscribers AS subscribers_start
+    FROM email_periods AS ep
+    JOIN periods AS pe USING (period_start)
+    LEFT JOIN normalized.email_daily AS closing
+           ON closing.list_id = ep.list_id AND closing.report_date = pe.period_end
+    LEFT JOIN normalized.email_daily AS opening
+           ON opening.list_id = ep.list_id AND opening.report_date = pe.period_start - 1
+),
+email_scoped AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, NULL AS s_brand, * FROM email_facts
+    UNION ALL
+    SELECT 'brand', brand, brand, * FROM email_facts
+),
+
+-- ------------------------------------------------------------------ the KPIs
+-- One SELECT per KPI, spelled out from the catalogue: its unit, its numerator and
+-- denominator as sums over the period and scope, the platforms it is defined for (see the
+-- decisions at the top), and whether it is a ratio (a ratio with a zero or NULL denominator
+-- is NULL; a count, a total or a level is its numerator).
+kpis AS (
+    -- ============================== post activity: all, brand, platform, account, media_type
+    SELECT period_start, scope, scope_key, 'views' AS kpi, 'count' AS unit,
+           sum(views) AS numerator, NULL AS denominator, false AS is_ratio
+    FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'impressions', 'count',
+           sum(impressions), NULL, false
+    FROM post_scoped WHERE platform IN ('linkedin')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'share_rate', 'ratio',
+           sum(shares), sum(exposure), true
+    FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'engagement_rate', 'ratio',
+           sum(interactions), sum(exposure), true
+    FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'likes', 'count',
+           sum(likes), NULL, false
+    FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'saves', 'count',
+           sum(saves), NULL, false
+    FROM post_scoped WHERE platform IN ('instagram')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'shares', 'count',
+           sum(shares), NULL, false
+    FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'comments', 'count',
+           sum(comments), NULL, false
+    FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'average_watch_time', 'seconds',
+           sum(watch_time_seconds), sum(video_views), true
+    FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'completion_rate', 'ratio',
+           sum(completions), sum(video_views), true
+    FROM post_scoped WHERE platform IN ('facebook', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'organic_click_through_rate', 'ratio',
+           sum(link_clicks), sum(exposure), true
+    FROM post_scoped WHERE platform IN ('facebook', 'linkedin')
+    GROUP BY period_start, scope, scope_key
+
+    -- ============================== accounts: all, brand, platform, account
+    UNION ALL
+    -- Unique reach is never summed: one account, one week.
+    SELECT period_start, scope, scope_key, 'reach', 'count',
+           sum(reach_week_last_day), NULL, false
+    FROM account_scoped
+    WHERE platform IN ('facebook', 'instagram') AND scope = 'account' AND $grain = 'week'
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'followers', 'count',
+           sum(followers_end), NULL, false
+    FROM account_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'follower_growth_rate', 'ratio',
+           sum(followers_end) - sum(followers_start), sum(followers_start), true
+    FROM account_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+
+    -- ============================== ads: all, brand, platform, account, campaign
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'click_through_rate', 'ratio',
+           sum(link_clicks), sum(impressions), true
+    FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'cost_per_click', 'currency',
+           sum(spend), sum(link_clicks), true
+    FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'cost_per_mille', 'currency',
+           sum(spend), sum(impressions) / 1000, true
+    FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'ad_spend', 'currency',
+           sum(spend), NULL, false
+    FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'cost_per_lead', 'currency',
+           sum(spend), sum(leads), true
+    FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'return_on_ad_spend', 'ratio',
+           sum(revenue), sum(spend), true
+    FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'cost_per_purchase', 'currency',
+           sum(spend), sum(purchases), true
+    FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+
+    -- ============================== web, social sessions: all, brand, platform
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'landing_page_sessions', 'count',
+           sum(sessions), NULL, false
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'bounce_rate', 'ratio',
+           sum(bounces), sum(sessions), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'time_on_page', 'seconds',
+           sum(engagement_time_seconds), sum(sessions), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'pages_per_session', 'ratio',
+           sum(page_views), sum(sessions), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'signup_conversion_rate', 'ratio',
+           sum(sign_ups), sum(sessions), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'email_signups', 'count',
+           sum(sign_ups), NULL, false
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'leads', 'count',
+           sum(leads), NULL, false
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'qualified_leads', 'count',
+           sum(qualified_leads), NULL, false
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'lead_quality', 'ratio',
+           sum(qualified_leads), sum(leads), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'booked_calls', 'count',
+           sum(booked_calls), NULL, false
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'order_conversion_rate', 'ratio',
+           sum(orders), sum(sessions), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'social_revenue', 'currency',
+           sum(revenue), NULL, false
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'average_order_value', 'currency',
+           sum(revenue), sum(orders), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'lifetime_value', 'currency',
+           sum(revenue), sum(new_customers), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'repeat_customer_rate', 'ratio',
+           sum(orders) - sum(new_customers), sum(orders), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    -- revenue x (orders - first-time purchases) / orders: a ratio, so no orders, no value.
+    SELECT period_start, scope, scope_key, 'returning_customer_revenue', 'currency',
+           sum(revenue) * (sum(orders) - sum(new_customers)), sum(orders), true
+    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+
+    -- ============================== email lists (all Mailchimp): all, brand
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'email_list_growth_rate', 'ratio',
+           sum(subscribers_end) - sum(subscribers_start), sum(subscribers_start), true
+    FROM email_scoped
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'email_opt_ins', 'count',
+           sum(subscribes), NULL, false
+    FROM email_scoped
+    GROUP BY period_start, scope, scope_key
+
+    -- ============================== ads + web: all, brand
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'customer_acquisition_cost', 'currency',
+           sum(spend), sum(new_customers), true
+    FROM cac_scoped
+    GROUP BY period_start, scope, scope_key
+),
+
+-- ------------------------------------------------------------------ values and comparisons
+-- The dimensions a scope key stands for (brand, platform, account, campaign, media type).
+scope_dims AS (
+    SELECT DISTINCT scope, scope_key, s_brand AS brand, s_platform AS platform,
+           s_account_id AS account_id, NULL AS campaign_id, s_media_type AS media_type
+    FROM post_scoped
+    UNION
+    SELECT DISTINCT scope, scope_key, s_brand, s_platform, s_account_id, NULL, NULL
+    FROM account_scoped
+    UNION
+    SELECT DISTINCT scope, scope_key, s_brand, s_platform, s_account_id, s_campaign_id, NULL
+    FROM ad_scoped
+    UNION
+    SELECT DISTINCT scope, scope_key, s_brand, s_platform, NULL, NULL, NULL FROM web_scoped
+    UNION
+    SELECT DISTINCT scope, scope_key, s_brand, NULL, NULL, NULL, NULL FROM cac_scoped
+    UNION
+    SELECT DISTINCT scope, scope_key, s_brand, NULL, NULL, NULL, NULL FROM email_scoped
+),
+valued AS (
+    SELECT period_start, kpi, scope, scope_key, unit,
+           CAST(numerator AS DOUBLE) AS numerator, CAST(denominator AS DOUBLE) AS denominator,
+           CASE WHEN NOT is_ratio THEN CAST(numerator AS DOUBLE)
+                WHEN denominator IS NULL OR denominator = 0 THEN NULL
+                ELSE CAST(numerator AS DOUBLE) / CAST(denominator AS DOUBLE) END AS value
+    FROM kpis
+)
+SELECT cur.period_start, pe.period_end, $grain AS grain, cur.kpi, cur.scope, cur.scope_key,
+       CAST(sd.brand AS VARCHAR) AS brand, CAST(sd.platform AS VARCHAR) AS platform,
+       CAST(sd.account_id AS VARCHAR) AS account_id,
+       CAST(sd.campaign_id AS VARCHAR) AS campaign_id,
+       CAST(sd.media_type AS VARCHAR) AS media_type,
+       cur.unit, cur.numerator, cur.denominator, cur.value,
+       prev.value AS previous_value,
+       CASE WHEN prev.value <> 0 THEN cur.value / prev.value - 1 END AS change_vs_previous,
+       year_ago.value AS year_ago_value,
+       CASE WHEN year_ago.value <> 0 THEN cur.value / year_ago.value - 1 END
+           AS change_vs_year_ago
+FROM valued AS cur
+JOIN periods AS pe USING (period_start)
+JOIN scope_dims AS sd USING (scope, scope_key)
+LEFT JOIN valued AS prev
+       ON prev.kpi = cur.kpi AND prev.scope_key = cur.scope_key
+      AND prev.period_start = pe.previous_start
+LEFT JOIN valued AS year_ago
+       ON year_ago.kpi = cur.kpi AND year_ago.scope_key = cur.scope_key
+      AND year_ago.period_start = pe.year_ago_start
+WHERE cur.period_start BETWEEN $first AND $last
+ORDER BY cur.period_start, cur.kpi, cur.scope_key
