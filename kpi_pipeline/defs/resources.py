@@ -31,6 +31,7 @@ from kpi_pipeline.lib.demo.client import DemoClient
 
 DEFAULT_DUCKDB = "data/kpi_pipeline.duckdb"
 DEFAULT_LANDING = "data/landing"
+RESERVED_NAMES = frozenset({"normalized", "kpi", "baseline", "goal", "report"})
 
 
 class Warehouse(DuckDBResource):
@@ -42,7 +43,13 @@ class Warehouse(DuckDBResource):
     )
 
     def path(self) -> Path:
-        return Path(self.database or os.environ.get("KPI_PIPELINE_DUCKDB") or DEFAULT_DUCKDB)
+        path = Path(self.database or os.environ.get("KPI_PIPELINE_DUCKDB") or DEFAULT_DUCKDB)
+        if path.stem in RESERVED_NAMES:
+            # DuckDB names the database after the file; a database called "kpi" makes
+            # every "kpi.weekly" ambiguous between the database and the schema.
+            raise ValueError(f"DuckDB file {path}: its name {path.stem!r} clashes with the "
+                             f"pipeline's schemas {sorted(RESERVED_NAMES)}; choose another")
+        return path
 
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -61,10 +61,9 @@ def read_window(conn: duckdb.DuckDBPyConnection, table: str, start: date, end: d
 def table_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table in the database, keyed schema.table."""
     rows = conn.execute(
-        "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() ORDER BY 1, 2"
-    ).fetchall()
+        "SELECT schema_name, table_name FROM duckdb_tables() ORDER BY 1, 2").fetchall()
     counts = {}
-    for schema, name, _ in rows:
+    for schema, name in rows:
         counts[f"{schema}.{name}"] = conn.execute(
             f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
     return counts

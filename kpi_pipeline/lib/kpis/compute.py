@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from kpi_pipeline.lib.kpis.catalog import Kpi, catalog, summed_formula
-from kpi_pipeline.lib.kpis.facts import SOURCES, Source, period_start
+from kpi_pipeline.lib.kpis.facts import SOURCES, Source
 
 SCHEMA = "kpi"
 TABLE_FOR_GRAIN = {"week": "weekly", "month": "monthly"}
@@ -97,10 +97,13 @@ def _aggregate(source: Source, grain: str) -> str:
         dims = SCOPE_DIMS[scope]
         dim_cols = ", ".join(d if d in dims else f"NULL::VARCHAR AS {d}" for d in ALL_DIMS)
         group = ", ".join(("period_start", *dims, "member_platform"))
+        # rows without the scope's dimension (a social session from a platform we do not
+        # track) count in the all and brand totals but have no platform row of their own
+        known = " AND ".join(f"{d} IS NOT NULL" for d in dims) or "TRUE"
         selects.append(f"SELECT period_start, '{scope}' AS scope, {SCOPE_KEY[scope]} AS "
                        f"scope_key, {dim_cols}, member_platform, {measures} "
                        f"FROM (SELECT *, platform AS member_platform FROM facts_{source.name}) "
-                       f"GROUP BY {group}")
+                       f"WHERE {known} GROUP BY {group}")
     return "\n    UNION ALL ".join(selects)
 
 
@@ -167,7 +170,7 @@ LEFT JOIN valued y ON y.kpi = c.kpi AND y.scope_key = c.scope_key
      AND y.period_start = CAST(c.period_start - {year} AS DATE)
 LEFT JOIN kpi_definitions d ON d.kpi = c.kpi AND d.platform = c.platform
 JOIN kpi_definitions g ON g.kpi = c.kpi AND g.platform IS NULL
-WHERE c.period_start BETWEEN {period_start('CAST($lo AS DATE)', grain)} AND $hi
+WHERE c.period_start BETWEEN $lo AND $hi
 """
 
 
