@@ -35,3 +35,15 @@ def window_bounds(window: dg.TimeWindow) -> tuple[date, date]:
 
 def parse_day(key: str) -> date:
     return datetime.strptime(key, "%Y-%m-%d").date()
+
+
+def period_starts(window: dg.TimeWindow, grain: str) -> list[date]:
+    """The first day of every week or month inside a (single-run) partition window."""
+    starts, current, end = [], window.start.date(), window.end.date()
+    while current < end:
+        starts.append(current)
+        if grain == "week":
+            current += timedelta(days=7)
+        else:
+            current = (current.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return starts

@@ -30,6 +30,7 @@ def test_definitions_load_with_every_layer():
     keys = {key.to_user_string() for key in loaded.resolve_asset_graph().get_all_asset_keys()}
     assert {f"raw/{s.name}" for s in STREAMS} <= keys
     assert {f"normalized/{t}" for t in TABLES} <= keys
+    assert {"kpi/weekly", "kpi/monthly", "baseline/weekly", "baseline/monthly"} <= keys
     assert loaded.resolve_job_def("daily_ingest_job") is not None
     assert loaded.resolve_schedule_def("daily_ingest_schedule") is not None
 
@@ -47,8 +48,8 @@ def test_every_asset_is_documented_owned_and_grouped():
         assert isinstance(node.partitions_def, dg.TimeWindowPartitionsDefinition), name
 
 
-def test_writers_share_the_duckdb_pool():
+def test_writers_share_the_duckdb_pool_and_pulls_do_not():
     graph = defs().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
-        if key.path[0] == "normalized":
-            assert graph.get(key).pools == {"duckdb"}, key
+        expected = set() if key.path[0] == "raw" else {"duckdb"}
+        assert set(graph.get(key).pools or ()) == expected, key

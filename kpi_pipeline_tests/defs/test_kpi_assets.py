@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pytest
 
+from kpi_pipeline.defs.baselines.assets import baseline_weekly
 from kpi_pipeline.defs.kpis.assets import kpi_monthly, kpi_weekly
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
@@ -79,3 +80,23 @@ def test_rerun_is_idempotent(week_built):
 def test_monthly_asset_is_defined_on_month_partitions():
     assert kpi_monthly.partitions_def.get_partition_keys()[0] == "2024-01-01"
     assert kpi_weekly.partitions_def.get_partition_keys()[0] == "2024-01-01"  # a Monday
+
+
+def test_baseline_asset_snapshots_the_weeks_before_and_keeps_them(week_built):
+    resources, _ = week_built
+    next_week = (WEEK + timedelta(weeks=1)).isoformat()
+    first = dg.materialize([baseline_weekly], resources=resources, partition_key=next_week)
+    assert first.success
+    (event,) = first.asset_materializations_for_node("baseline__weekly")
+    assert event.metadata["snapshots_created"].value > 500
+    taken = rows(resources, """SELECT kpi, scope_key, periods, mean FROM baseline.weekly
+                               WHERE as_of = ? ORDER BY ALL""", (next_week,))
+    (engagement,) = [r for r in taken if r[:2] == ("engagement_rate", "all")]
+    (kpi_value,) = rows(resources, """SELECT value FROM kpi.weekly WHERE scope = 'all'
+                                      AND kpi = 'engagement_rate'""")
+    assert engagement[2:] == (1, pytest.approx(kpi_value[0]))
+    again = dg.materialize([baseline_weekly], resources=resources, partition_key=next_week)
+    (event,) = again.asset_materializations_for_node("baseline__weekly")
+    assert event.metadata["snapshots_created"].value == 0
+    assert rows(resources, """SELECT kpi, scope_key, periods, mean FROM baseline.weekly
+                              WHERE as_of = ? ORDER BY ALL""", (next_week,)) == taken

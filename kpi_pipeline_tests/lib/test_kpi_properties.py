@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kpi_pipeline.lib.kpis.catalog import Kpi, catalog
@@ -276,7 +276,7 @@ def test_platform_and_brand_parts_add_up_to_all(data: Data) -> None:
                 assert math.isclose(sum(values), whole[column], rel_tol=1e-9, abs_tol=1e-9), (
                     name, part_scope, column, whole[column], parts)
                 checked += 1
-    assert checked > 0
+    assume(checked > 0)  # all-zero data has no sums to compare: draw another example
 
 
 @PROPERTY_SETTINGS

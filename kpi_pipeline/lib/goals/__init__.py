@@ -1,0 +1,1 @@
+"""Goals a marketer writes: the goals file, its validation and window resolution."""
