@@ -323,6 +323,8 @@ WEEK_EXPECTED: list[Expect] = [
     Expect("ad_spend", "meta", 100 + 50 + 30),
     Expect("ad_spend", "meta/act-acme/c2", 30),
     Expect("click_through_rate", "all", 200 + 50 + 30 + 40, 10000 + 5000 + 3000 + 4000),
+    Expect("ad_link_clicks", "all", 200 + 50 + 30 + 40),
+    Expect("ad_link_clicks", "meta/act-acme/c2", 30),
     Expect("click_through_rate", "linkedin/li-ads-bolt", 40, 4000),
     Expect("cost_per_click", "all", 100 + 50 + 30 + 200, 200 + 50 + 30 + 40),
     Expect("cost_per_click", "meta", 100 + 50 + 30, 200 + 50 + 30),

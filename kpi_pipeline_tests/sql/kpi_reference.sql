@@ -299,6 +299,11 @@ kpis AS (
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
+    SELECT period_start, scope, scope_key, 'ad_link_clicks', 'count',
+           sum(link_clicks), NULL, false
+    FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
     SELECT period_start, scope, scope_key, 'cost_per_click', 'currency',
            sum(spend), sum(link_clicks), true
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')

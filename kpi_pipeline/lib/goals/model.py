@@ -268,6 +268,7 @@ class LevelTarget(BaseModel):
 
     @property
     def bound(self) -> float:
+        """The one bound given (the validator makes sure there is exactly one)."""
         return self.at_least if self.at_least is not None else float(self.at_most or 0.0)
 
 
@@ -381,12 +382,22 @@ class _Finding:
 
 @dataclass(frozen=True)
 class GoalProblem(_Finding):
-    """A reason the goals file is rejected."""
+    """A reason the goals file is rejected.
+
+    Rules: specific, measurable, time_bound, relevant (a missing SMART part); missing (id,
+    title); unknown_kpi, malformed_scope, scope_kind, scope_platform, unknown_scope,
+    objective_stage, stage_mismatch, not_additive, grain, window_form, end_before_start,
+    relative_window, no_reference_date, level_bound, change_zero, slug, duplicate_id,
+    yaml; any other pydantic error keeps pydantic's type (literal_error, extra_forbidden,
+    union_tag_invalid, greater_than, ...)."""
 
 
 @dataclass(frozen=True)
 class GoalWarning(_Finding):
-    """Something a marketer should reconsider; never stops a run."""
+    """Something a marketer should reconsider; never stops a run.
+
+    Rules: vanity_metric, max_kpis_per_objective, direction (load time);
+    implausible_change, implausible_level (``plausibility``, against a baseline)."""
 
 
 class GoalsError(ValueError):
@@ -421,7 +432,7 @@ def load_goals(path: Path | str, today: date, kpis: Mapping[str, Kpi] | None = N
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise GoalsError(str(path), [GoalProblem(None, "(file)", "yaml",
-                                                 f"not valid YAML: {exc}")]) from exc
+                                                 _yaml_message(exc))]) from exc
     return validate_goals(data, today, kpis=kpis, known_scopes=known_scopes, source=str(path))
 
 
@@ -450,6 +461,14 @@ def validate_goals(data: Any, today: date, *, kpis: Mapping[str, Kpi] | None = N
     goals = [_with_defaults(goal, kpis) for goal in parsed.goals]
     return ValidatedGoals(goals, goal_warnings(goals, parsed.settings, kpis), parsed.settings,
                           today)
+
+
+def _yaml_message(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line (it spans several, with a caret under the spot)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    detail = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    return f"not valid YAML{where}: {detail}"
 
 
 def _goal_label(raw: Any, index: int) -> str:

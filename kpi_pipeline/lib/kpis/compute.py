@@ -123,6 +123,95 @@ def _kpi_select(kpi: Kpi) -> str:
             f"GROUP BY {keys}")
 
 
+def _kpi_rows_ctes(grain: str, kpis: list[Kpi], renames: dict[str, str]) -> str:
+    """CTEs ending in ``kpi_rows``: each KPI's numerator and denominator per period and
+    scope. ``renames`` maps the facts' date parameters onto the caller's."""
+    ctes = []
+    for name in sorted({k.source for k in kpis}):
+        facts = SOURCES[name].select(grain)
+        for old, new in renames.items():
+            facts = facts.replace(old, new)
+        ctes.append(f"facts_{name} AS MATERIALIZED ({facts})")
+        ctes.append(f"agg_{name} AS MATERIALIZED ({_aggregate(SOURCES[name], grain)})")
+    rows = "\n  UNION ALL ".join(_kpi_select(k) for k in kpis)
+    return ",\n".join([*ctes, f"kpi_rows AS ({rows})"])
+
+
+def kpi_range_sql(kpi: Kpi) -> str:
+    """One KPI over the single period [$lo, $hi] for every scope: numerator, denominator,
+    value. The same facts and formulas as the weekly and monthly KPIs, so a goal's value
+    over its window is computed exactly as its KPI is everywhere else."""
+    value = ("CASE WHEN denominator = 0 THEN NULL WHEN denominator IS NULL THEN "
+             f"{'NULL' if kpi.denominator else 'numerator'} "
+             "ELSE numerator / denominator END")
+    return f"""
+WITH {_kpi_rows_ctes("range", [kpi], {})}
+SELECT scope, scope_key, numerator, denominator, {value} AS value FROM kpi_rows"""
+
+
+def kpi_range(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date,
+              scope_key: str) -> tuple[float | None, float | None, float | None]:
+    """(numerator, denominator, value) of ``kpi`` over [first, last] at one scope; all
+    None when the scope has no data in the range."""
+    row = conn.execute(f"SELECT numerator, denominator, value FROM ({kpi_range_sql(kpi)}) "
+                       "WHERE scope_key = $key",
+                       {"lo": first, "hi": last, "key": scope_key}).fetchone()
+    return row if row else (None, None, None)
+
+
+LEVEL_SOURCES = ("account", "email")  # denominators are levels on a day: not summable
+
+
+def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date,
+                scope_key: str, restart: str | None = None) -> dict[date, float | None]:
+    """The KPI's value over [first, t] for every day t in [first, last], at one scope.
+
+    Measures are summed per day once and accumulated before the formula is applied, so
+    the value on each day is exactly ``kpi_range(first, t)``. With ``restart`` ("week" or
+    "month") the accumulation starts again at each period (recurring targets). Sources
+    whose denominators are levels (followers, list members) fall back to one range query
+    per day.
+    """
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    if kpi.source in LEVEL_SOURCES:
+        return {day: kpi_range(conn, kpi, _restart_day(first, day, restart), day, scope_key)[2]
+                for day in days}
+    source = SOURCES[kpi.source]
+    denominator = summed_formula(kpi.denominator) if kpi.denominator else "NULL"
+    platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
+    scopes = ", ".join(f"'{s}'" for s in kpi.computed_scopes)
+    lower = ("CAST($lo AS DATE)" if restart is None else
+             f"greatest(CAST($lo AS DATE), CAST(date_trunc('{restart}', d.through) AS DATE))")
+    rows = conn.execute(f"""
+        WITH facts_{source.name} AS MATERIALIZED ({source.select("day")}),
+        agg AS MATERIALIZED ({_aggregate(source, "day")}),
+        days AS (SELECT CAST(unnest(generate_series(CAST($lo AS DATE), CAST($hi AS DATE),
+                                                     INTERVAL 1 day)) AS DATE) AS through),
+        running AS (
+          SELECT d.through, CAST(({summed_formula(kpi.numerator)}) AS DOUBLE) AS numerator,
+                 CAST(({denominator}) AS DOUBLE) AS denominator
+          FROM days d JOIN agg a ON a.period_start BETWEEN {lower} AND d.through
+          WHERE a.scope_key = $key AND a.scope IN ({scopes})
+            AND (a.member_platform IS NULL OR a.member_platform IN ({platforms}))
+          GROUP BY d.through)
+        SELECT through, CASE WHEN {'denominator = 0 OR denominator IS NULL' if kpi.denominator
+                                   else 'FALSE'} THEN NULL
+                        WHEN {'TRUE' if kpi.denominator else 'FALSE'}
+                          THEN numerator / denominator ELSE numerator END
+        FROM running""", {"lo": first, "hi": last, "key": scope_key}).fetchall()
+    values = dict.fromkeys(days)
+    values.update({through: value for through, value in rows})
+    return values
+
+
+def _restart_day(first: date, day: date, restart: str | None) -> date:
+    if restart == "week":
+        return max(first, day - timedelta(days=day.weekday()))
+    if restart == "month":
+        return max(first, day.replace(day=1))
+    return first
+
+
 def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None) -> str:
     """The SELECT computing every KPI for periods starting in [$lo, $hi], with comparisons.
 
@@ -132,13 +221,7 @@ def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None) -> str:
     """
     kpis = kpis or catalog()
     wanted = [k for k in kpis.values() if grain in k.grains]
-    sources = sorted({k.source for k in wanted})
-    ctes = []
-    for name in sources:
-        facts = SOURCES[name].select(grain).replace("$lo", "$from").replace("$hi", "$to")
-        ctes.append(f"facts_{name} AS MATERIALIZED ({facts})")
-        ctes.append(f"agg_{name} AS MATERIALIZED ({_aggregate(SOURCES[name], grain)})")
-    rows = "\n  UNION ALL ".join(_kpi_select(k) for k in wanted)
+    ctes = _kpi_rows_ctes(grain, wanted, {"$lo": "$from", "$hi": "$to"})
     step = "INTERVAL 1 week" if grain == "week" else "INTERVAL 1 month"
     year = "INTERVAL 52 week" if grain == "week" else "INTERVAL 12 month"
     end = f"CAST(period_start + {step} - INTERVAL 1 day AS DATE)"
@@ -146,8 +229,7 @@ def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None) -> str:
              "WHEN k.has_denominator AND r.denominator = 0 THEN NULL "
              "WHEN k.has_denominator THEN r.numerator / r.denominator ELSE r.numerator END")
     return f"""
-WITH {', '.join(ctes)},
-kpi_rows AS ({rows}),
+WITH {ctes},
 valued AS (
   SELECT r.*, {value} AS value, k.unit
   FROM kpi_rows r JOIN kpi_meta k ON k.kpi = r.kpi

@@ -40,10 +40,20 @@ class Source:
 
 
 def period_start(expr: str, grain: str) -> str:
+    """The first day of the period holding ``expr``; for the ``range`` grain (one period
+    from $lo to $hi, used for goal windows) it is $lo."""
+    if grain == "range":
+        return "CAST($lo AS DATE)"
+    if grain == "day":
+        return f"CAST({expr} AS DATE)"
     return f"CAST(date_trunc('{PERIOD_UNITS[grain]}', {expr}) AS DATE)"
 
 
 def period_end(expr: str, grain: str) -> str:
+    if grain == "range":
+        return "CAST($hi AS DATE)"
+    if grain == "day":
+        return f"CAST({expr} AS DATE)"
     return (f"CAST(date_trunc('{PERIOD_UNITS[grain]}', {expr}) + INTERVAL 1 {grain} "
             f"- INTERVAL 1 day AS DATE)")
 
