@@ -89,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         periods = closed_periods(first, last, grain)
         if periods:
             plan.append((job, periods))
+    plan.append(("goal_attainment_job", (first, last)))
     for job, (lo, hi) in plan:
         result = run_job(defs, job, lo.isoformat(), hi.isoformat(), instance)
         elapsed = time.perf_counter() - started

@@ -31,6 +31,7 @@ from kpi_pipeline.lib.demo.client import DemoClient
 
 DEFAULT_DUCKDB = "data/kpi_pipeline.duckdb"
 DEFAULT_LANDING = "data/landing"
+EXAMPLE_GOALS = Path(__file__).resolve().parents[1] / "data" / "goals.example.yaml"
 RESERVED_NAMES = frozenset({"normalized", "kpi", "baseline", "goal", "report"})
 
 
@@ -78,6 +79,13 @@ class Settings(dg.ConfigurableResource):
         description=f"Landing folder. Empty: $KPI_PIPELINE_LANDING, else {DEFAULT_LANDING}.",
     )
     reporting_currency: str = Field(default="USD", description="ISO 4217 reporting currency")
+    goals_file: str = Field(
+        default="",
+        description="Goals YAML. Empty: $KPI_PIPELINE_GOALS, else the shipped example.",
+    )
+
+    def goals_path(self) -> Path:
+        return Path(self.goals_file or os.environ.get("KPI_PIPELINE_GOALS") or EXAMPLE_GOALS)
 
     def landing_root(self) -> Path:
         return Path(self.landing_dir or os.environ.get("KPI_PIPELINE_LANDING") or DEFAULT_LANDING)

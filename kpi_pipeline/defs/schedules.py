@@ -43,3 +43,13 @@ monthly_kpi_schedule = dg.build_schedule_from_partitioned_job(
     monthly_kpi_job, day_of_month=2, hour_of_day=8, name="monthly_kpi_schedule",
     description="On the 2nd: KPIs of the month that just closed.",
 )
+
+goal_attainment_job = dg.define_asset_job(
+    name="goal_attainment_job",
+    selection=dg.AssetSelection.groups("goal"),
+    description="Goal attainment for each day: after the day's pull and the weekly baselines.",
+)
+goal_attainment_schedule = dg.build_schedule_from_partitioned_job(
+    goal_attainment_job, hour_of_day=9, minute_of_hour=0, name="goal_attainment_schedule",
+    description="Every morning, after the pull and (on Mondays) the weekly run.",
+)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from kpi_pipeline.lib.kpis.catalog import Kpi, catalog, summed_formula
 from kpi_pipeline.lib.kpis.facts import SOURCES, Source
+from kpi_pipeline.lib.store import ensure_tables
 
 SCHEMA = "kpi"
 TABLE_FOR_GRAIN = {"week": "weekly", "month": "monthly"}
@@ -273,6 +274,7 @@ def kpi_meta_frames(kpis: dict[str, Kpi] | None = None) -> tuple[pd.DataFrame, p
 def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last: date,
                  kpis: dict[str, Kpi] | None = None) -> int:
     """Recompute the KPIs of every period starting in [first, last] in one transaction."""
+    ensure_tables(conn)  # a source added since the last pull reads as empty, not missing
     ensure_kpi_tables(conn)
     meta, definitions = kpi_meta_frames(kpis)
     conn.register("kpi_meta", meta)

@@ -1,0 +1,110 @@
+"""Goal attainment in DuckDB: baselines looked up, values computed, rows replaced.
+
+``goal.attainment`` holds one row per goal and as-of date, with the fingerprint of the
+goal definition it was computed against: if a goal's KPI or target changes mid-window,
+the history shows two fingerprints instead of being silently rewritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from kpi_pipeline.lib.goals.attainment import Attainment, evaluate, trend
+from kpi_pipeline.lib.goals.model import Goal, fingerprint
+from kpi_pipeline.lib.kpis.catalog import Kpi
+from kpi_pipeline.lib.kpis.compute import kpi_range, kpi_running
+
+SCHEMA = "goal"
+SQL_TYPES = {"date": "DATE", "str": "VARCHAR", "int": "INTEGER", "float": "DOUBLE",
+             "float | None": "DOUBLE"}
+
+
+def attainment_ddl() -> str:
+    cols = ",\n  ".join(f"{f.name} {SQL_TYPES[str(f.type)]}" for f in fields(Attainment))
+    return (f"CREATE TABLE IF NOT EXISTS {SCHEMA}.attainment (\n  {cols},\n"
+            "  PRIMARY KEY (as_of, goal_id)\n)")
+
+
+def ensure_goal_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    conn.execute(attainment_ddl())
+
+
+def baseline_for(conn: duckdb.DuckDBPyConnection, goal: Goal, kpi: Kpi) -> float | None:
+    """The goal's baseline: the weekly snapshot taken at its start, or the latest before.
+    Ratios use the pooled value (sum over sum), counts and money the mean week."""
+    column = "pooled" if kpi.denominator else "mean"
+    exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'baseline' "
+                          "AND table_name = 'weekly'").fetchone()[0]
+    if not exists:
+        return None
+    row = conn.execute(f"""SELECT {column} FROM baseline.weekly
+                           WHERE kpi = ? AND scope_key = ? AND as_of <= ?
+                           ORDER BY as_of DESC LIMIT 1""",
+                       [goal.kpi, goal.scope.scope_key, goal.start]).fetchone()
+    return None if row is None else row[0]
+
+
+def _leading(conn, goal: Goal, kpis: dict[str, Kpi], through: date) -> list[dict[str, object]]:
+    """Each leading indicator's last 28 days against the 28 before, at the goal's scope
+    where the indicator has it, else across all platforms."""
+    out = []
+    for name in goal.leading_indicators or ():
+        kpi = kpis[name]
+        key = (goal.scope.scope_key if goal.scope.kind in kpi.computed_scopes else "all")
+        out.append({"kpi": name, "scope_key": key, **trend(
+            lambda first, last, kpi=kpi, key=key: kpi_range(conn, kpi, first, last, key)[2],
+            through)})
+    return out
+
+
+def attainment_rows(conn: duckdb.DuckDBPyConnection, goals: list[Goal],
+                    kpis: dict[str, Kpi], first: date, last: date,
+                    trend_days: set[date]) -> list[Attainment]:
+    """Attainment of every goal for every as-of day in [first, last] inside its window.
+
+    Leading-indicator trends are computed on ``trend_days`` only (week and month closes
+    and the last day), where a review reads them."""
+    rows = []
+    for goal in goals:
+        lo, hi = max(first, goal.start), min(last, goal.end)
+        if lo > hi:
+            continue
+        kpi = kpis[goal.kpi]
+        restart = goal.target.period if goal.target.type == "per_period" else None
+        values = kpi_running(conn, kpi, goal.start if restart is None else lo, hi,
+                             goal.scope.scope_key, restart)
+        baseline = baseline_for(conn, goal, kpi)
+        print_ = fingerprint(goal)
+        for day in (lo + pd.Timedelta(days=i) for i in range((hi - lo).days + 1)):
+            day = day.date() if hasattr(day, "date") else day
+            leading = _leading(conn, goal, kpis, day) if (
+                day in trend_days or day == hi) and kpi.indicator == "lagging" else []
+            row = evaluate(goal, kpi, day, print_,
+                           lambda _first, through, values=values: values.get(through),
+                           baseline, leading)
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
+def replace_attainment(conn: duckdb.DuckDBPyConnection, rows: list[Attainment], first: date,
+                       last: date) -> int:
+    """Replace the attainment rows of as-of days [first, last] in one transaction."""
+    ensure_goal_tables(conn)
+    frame = pd.DataFrame([r.row() for r in rows], columns=[f.name for f in fields(Attainment)])
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute("DELETE FROM goal.attainment WHERE as_of BETWEEN ? AND ?", [first, last])
+        conn.register("attainment_rows", frame)
+        conn.execute("INSERT INTO goal.attainment SELECT * FROM attainment_rows")
+        conn.unregister("attainment_rows")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(frame)

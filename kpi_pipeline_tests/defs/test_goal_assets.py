@@ -1,0 +1,113 @@
+"""The attainment asset on a demo week built by the real chain, with a goals file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from kpi_pipeline.defs.goals.assets import attainment
+from kpi_pipeline.defs.kpis.assets import kpi_weekly
+from kpi_pipeline.defs.normalized.assets import normalized_assets
+from kpi_pipeline.defs.raw.assets import raw_assets
+from kpi_pipeline.defs.resources import Settings
+
+GOALS = """
+goals:
+  - id: alpenglow-opt-ins
+    title: 400 opt-ins in March
+    objective: lead_generation
+    stage: lead_generation
+    kpi: email_opt_ins
+    scope: {{kind: brand, key: alpenglow}}
+    target: {{type: total, value: {total}}}
+    window: {{start: 2025-03-03, end: 2025-03-31}}
+  - id: instagram-engagement
+    title: Instagram engagement rate at least 4 %
+    objective: brand_awareness
+    stage: engagement
+    kpi: engagement_rate
+    scope: {{kind: platform, key: instagram}}
+    target: {{type: level, at_least: 0.04}}
+    window: {{start: 2025-03-03, end: 2025-03-31}}
+"""
+
+
+def days(first: str, last: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last}
+
+
+@pytest.fixture
+def goals_built(resources, tmp_path: Path):
+    goals = tmp_path / "goals.yaml"
+    goals.write_text(GOALS.format(total=400))
+    resources = {**resources, "settings": Settings(
+        landing_dir=resources["settings"].landing_dir, goals_file=str(goals))}
+    assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
+                          tags=days("2025-03-02", "2025-03-09")).success
+    assert dg.materialize([kpi_weekly], resources=resources, partition_key="2025-03-03").success
+    assert dg.materialize([attainment], resources=resources,
+                          tags=days("2025-03-03", "2025-03-09")).success
+    return resources, goals
+
+
+def rows(resources, sql, params=()):
+    with resources["warehouse"].get_connection(read_only=True) as conn:
+        return conn.execute(sql, list(params)).fetchall()
+
+
+def test_one_row_per_goal_and_day(goals_built):
+    resources, _ = goals_built
+    counts = rows(resources, "SELECT goal_id, count(*) FROM goal.attainment GROUP BY 1 "
+                             "ORDER BY 1")
+    assert counts == [("alpenglow-opt-ins", 7), ("instagram-engagement", 7)]
+
+
+def test_level_goal_over_its_first_week_equals_the_weekly_kpi(goals_built):
+    resources, _ = goals_built
+    (actual,) = rows(resources, """SELECT actual FROM goal.attainment
+                                  WHERE goal_id = 'instagram-engagement'
+                                    AND as_of = DATE '2025-03-09'""")
+    (weekly,) = rows(resources, """SELECT value FROM kpi.weekly WHERE kpi = 'engagement_rate'
+                                  AND scope_key = 'instagram'""")
+    assert actual[0] == pytest.approx(weekly[0], rel=1e-12)
+
+
+def test_total_goal_sums_the_days_so_far(goals_built):
+    resources, _ = goals_built
+    (expected,) = rows(resources, """SELECT sum(subscribes) FROM normalized.email_daily
+                                    WHERE brand = 'alpenglow'
+                                      AND report_date BETWEEN '2025-03-03' AND '2025-03-05'""")
+    (row,) = rows(resources, """SELECT actual, target, days_elapsed, days_left, status
+                               FROM goal.attainment WHERE goal_id = 'alpenglow-opt-ins'
+                                 AND as_of = DATE '2025-03-05'""")
+    assert row[:4] == (expected[0], 400, 3, 26)
+    assert row[4] in ("on track", "at risk", "off track")
+
+
+def test_a_changed_target_shows_in_the_history(goals_built):
+    resources, goals = goals_built
+    goals.write_text(GOALS.format(total=500))
+    assert dg.materialize([attainment], resources=resources,
+                          tags=days("2025-03-08", "2025-03-09")).success
+    prints = rows(resources, """SELECT fingerprint, min(as_of), max(as_of), max(target)
+                               FROM goal.attainment WHERE goal_id = 'alpenglow-opt-ins'
+                               GROUP BY 1 ORDER BY 2""")
+    assert [(str(a), str(b), t) for _, a, b, t in prints] == [
+        ("2025-03-03", "2025-03-07", 400), ("2025-03-08", "2025-03-09", 500)]
+
+
+def test_an_invalid_goals_file_fails_with_every_problem(goals_built):
+    resources, goals = goals_built
+    goals.write_text(GOALS.format(total=400).replace("kpi: email_opt_ins", "kpi: email_optins")
+                     .replace("window: {start: 2025-03-03, end: 2025-03-31}\n  - id",
+                              "window: {start: 2025-03-31, end: 2025-03-03}\n  - id"))
+    result = dg.materialize([attainment], resources=resources,
+                            tags=days("2025-03-03", "2025-03-03"), raise_on_error=False)
+    assert not result.success
+    message = next(e for e in result.all_events
+                   if e.is_step_failure).step_failure_data.user_failure_data.description
+    assert "goal 'alpenglow-opt-ins': field 'kpi'" in message
+    assert "goal 'alpenglow-opt-ins': field 'window'" in message
