@@ -27,13 +27,16 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
 
 weekly_kpi_job = dg.define_asset_job(
     name="weekly_kpi_job",
-    selection=dg.AssetSelection.assets(["kpi", "weekly"], ["baseline", "weekly"]),
-    description="Weekly KPIs and baseline snapshots for closed weeks (Monday to Sunday).",
+    selection=dg.AssetSelection.assets(["kpi", "weekly"], ["baseline", "weekly"],
+                                       ["diagnostic", "weekly"]),
+    description="Weekly KPIs, baseline snapshots and diagnostics for closed weeks "
+                "(Monday to Sunday).",
 )
 monthly_kpi_job = dg.define_asset_job(
     name="monthly_kpi_job",
-    selection=dg.AssetSelection.assets(["kpi", "monthly"], ["baseline", "monthly"]),
-    description="Monthly KPIs and baseline snapshots for closed months.",
+    selection=dg.AssetSelection.assets(["kpi", "monthly"], ["baseline", "monthly"],
+                                       ["diagnostic", "monthly"]),
+    description="Monthly KPIs, baseline snapshots and diagnostics for closed months.",
 )
 weekly_kpi_schedule = dg.build_schedule_from_partitioned_job(
     weekly_kpi_job, day_of_week=1, hour_of_day=8, name="weekly_kpi_schedule",
