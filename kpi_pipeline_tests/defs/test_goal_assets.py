@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +14,8 @@ from kpi_pipeline.defs.kpis.assets import kpi_weekly
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import Settings
+from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.compute import kpi_range
 
 GOALS = """
 goals:
@@ -111,3 +115,20 @@ def test_an_invalid_goals_file_fails_with_every_problem(goals_built):
                    if e.is_step_failure).step_failure_data.user_failure_data.description
     assert "goal 'alpenglow-opt-ins': field 'kpi'" in message
     assert "goal 'alpenglow-opt-ins': field 'window'" in message
+
+
+def test_leading_indicator_trends_equal_the_kpi_over_the_same_28_days(goals_built):
+    resources, _ = goals_built
+    (indicators,) = rows(resources, """SELECT leading_indicators FROM goal.attainment
+                                      WHERE goal_id = 'alpenglow-opt-ins'
+                                        AND as_of = DATE '2025-03-09'""")
+    indicators = json.loads(indicators[0])
+    assert indicators, "a lagging goal reads its leading indicators on a week close"
+    with resources["warehouse"].get_connection(read_only=True) as conn:
+        for item in indicators:
+            _, _, value = kpi_range(conn, catalog()[item["kpi"]], date(2025, 2, 10),
+                                    date(2025, 3, 9), item["scope_key"])
+            if value is None:
+                assert item["value"] is None, item
+            else:
+                assert item["value"] == pytest.approx(value, rel=1e-12), item

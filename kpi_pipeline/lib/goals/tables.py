@@ -8,7 +8,7 @@ the history shows two fingerprints instead of being silently rewritten.
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pandas as pd
@@ -16,9 +16,10 @@ import pandas as pd
 from kpi_pipeline.lib.goals.attainment import Attainment, evaluate, trend
 from kpi_pipeline.lib.goals.model import Goal, fingerprint
 from kpi_pipeline.lib.kpis.catalog import Kpi
-from kpi_pipeline.lib.kpis.compute import kpi_range, kpi_running
+from kpi_pipeline.lib.kpis.compute import kpi_running
 
 SCHEMA = "goal"
+TREND_DAYS = 28
 SQL_TYPES = {"date": "DATE", "str": "VARCHAR", "int": "INTEGER", "float": "DOUBLE",
              "float | None": "DOUBLE"}
 
@@ -49,17 +50,25 @@ def baseline_for(conn: duckdb.DuckDBPyConnection, goal: Goal, kpi: Kpi) -> float
     return None if row is None else row[0]
 
 
-def _leading(conn, goal: Goal, kpis: dict[str, Kpi], through: date) -> list[dict[str, object]]:
-    """Each leading indicator's last 28 days against the 28 before, at the goal's scope
-    where the indicator has it, else across all platforms."""
-    out = []
+def _leading_measures(conn, goal: Goal, kpis: dict[str, Kpi], first: date,
+                      last: date) -> dict[str, tuple[str, dict[date, float | None]]]:
+    """Each leading indicator's 28-day rolling value for every day the trends may read,
+    at the goal's scope where the indicator has it, else across all platforms."""
+    out = {}
     for name in goal.leading_indicators or ():
         kpi = kpis[name]
-        key = (goal.scope.scope_key if goal.scope.kind in kpi.computed_scopes else "all")
-        out.append({"kpi": name, "scope_key": key, **trend(
-            lambda first, last, kpi=kpi, key=key: kpi_range(conn, kpi, first, last, key)[2],
-            through)})
+        key = goal.scope.scope_key if goal.scope.kind in kpi.computed_scopes else "all"
+        out[name] = key, kpi_running(conn, kpi, first - timedelta(days=2 * TREND_DAYS), last,
+                                     key, window=TREND_DAYS)
     return out
+
+
+def _leading(measures: dict[str, tuple[str, dict[date, float | None]]],
+             through: date) -> list[dict[str, object]]:
+    return [{"kpi": name, "scope_key": key,
+             **trend(lambda _first, last, rolling=rolling: rolling.get(last), through,
+                     TREND_DAYS)}
+            for name, (key, rolling) in measures.items()]
 
 
 def attainment_rows(conn: duckdb.DuckDBPyConnection, goals: list[Goal],
@@ -80,10 +89,11 @@ def attainment_rows(conn: duckdb.DuckDBPyConnection, goals: list[Goal],
                              goal.scope.scope_key, restart)
         baseline = baseline_for(conn, goal, kpi)
         print_ = fingerprint(goal)
-        for day in (lo + pd.Timedelta(days=i) for i in range((hi - lo).days + 1)):
-            day = day.date() if hasattr(day, "date") else day
-            leading = _leading(conn, goal, kpis, day) if (
-                day in trend_days or day == hi) and kpi.indicator == "lagging" else []
+        leading_measures = (_leading_measures(conn, goal, kpis, lo, hi)
+                            if kpi.indicator == "lagging" else {})
+        for day in (lo + timedelta(days=i) for i in range((hi - lo).days + 1)):
+            leading = (_leading(leading_measures, day)
+                       if day in trend_days or day == hi else [])
             row = evaluate(goal, kpi, day, print_,
                            lambda _first, through, values=values: values.get(through),
                            baseline, leading)

@@ -164,25 +164,30 @@ LEVEL_SOURCES = ("account", "email")  # denominators are levels on a day: not su
 
 
 def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date,
-                scope_key: str, restart: str | None = None) -> dict[date, float | None]:
+                scope_key: str, restart: str | None = None,
+                window: int | None = None) -> dict[date, float | None]:
     """The KPI's value over [first, t] for every day t in [first, last], at one scope.
 
     Measures are summed per day once and accumulated before the formula is applied, so
     the value on each day is exactly ``kpi_range(first, t)``. With ``restart`` ("week" or
-    "month") the accumulation starts again at each period (recurring targets). Sources
-    whose denominators are levels (followers, list members) fall back to one range query
-    per day.
+    "month") the accumulation starts again at each period (recurring targets); with
+    ``window`` it covers only the last ``window`` days up to t (trends). Sources whose
+    denominators are levels (followers, list members) fall back to one range query per
+    day.
     """
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     if kpi.source in LEVEL_SOURCES:
-        return {day: kpi_range(conn, kpi, _restart_day(first, day, restart), day, scope_key)[2]
-                for day in days}
+        return {day: kpi_range(conn, kpi, _running_start(first, day, restart, window), day,
+                               scope_key)[2] for day in days}
     source = SOURCES[kpi.source]
     denominator = summed_formula(kpi.denominator) if kpi.denominator else "NULL"
     platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
     scopes = ", ".join(f"'{s}'" for s in kpi.computed_scopes)
-    lower = ("CAST($lo AS DATE)" if restart is None else
-             f"greatest(CAST($lo AS DATE), CAST(date_trunc('{restart}', d.through) AS DATE))")
+    lower = "CAST($lo AS DATE)"
+    if restart is not None:
+        lower = f"greatest({lower}, CAST(date_trunc('{restart}', d.through) AS DATE))"
+    elif window is not None:
+        lower = f"greatest({lower}, CAST(d.through - INTERVAL {int(window) - 1} day AS DATE))"
     rows = conn.execute(f"""
         WITH facts_{source.name} AS MATERIALIZED ({source.select("day")}),
         agg AS MATERIALIZED ({_aggregate(source, "day")}),
@@ -205,11 +210,14 @@ def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: da
     return values
 
 
-def _restart_day(first: date, day: date, restart: str | None) -> date:
+def _running_start(first: date, day: date, restart: str | None, window: int | None) -> date:
+    """Where the accumulation for ``day`` starts (see ``kpi_running``)."""
     if restart == "week":
         return max(first, day - timedelta(days=day.weekday()))
     if restart == "month":
         return max(first, day.replace(day=1))
+    if window is not None:
+        return max(first, day - timedelta(days=window - 1))
     return first
 
 
