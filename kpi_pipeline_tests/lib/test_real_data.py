@@ -1,0 +1,65 @@
+"""Real public data: Fivetran's Graph API post snapshots through the KPI attribution.
+
+The seed holds lifetime post metrics snapshotted daily (5 posts x 5 days), stamped with
+Graph's end_time convention (07:00 UTC = the end of a US-Pacific day). The KPI layer
+must count each post's lifetime value once, as the latest snapshot, never the sum of its
+snapshots.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.compute import replace_kpis
+from kpi_pipeline.lib.parsers.common import graph_end_time_to_report_date
+from kpi_pipeline.lib.schemas import POST_DAILY, coerce_frame
+from kpi_pipeline.lib.store import ensure_tables, replace_window
+
+SEED = "fivetran-facebook-pages-seed/facebook_pages_lifetime_post_metrics_total_data.csv"
+
+
+@pytest.fixture
+def seed(shared_data) -> pd.DataFrame:
+    frame = pd.read_csv(shared_data / SEED)
+    frame["report_date"] = [
+        graph_end_time_to_report_date(t.replace(" UTC", "+0000").replace(" ", "T"),
+                                      "America/Los_Angeles", context="seed")
+        for t in frame["date"]]
+    return frame
+
+
+def test_end_time_convention_puts_snapshots_on_the_pacific_day_before(seed):
+    assert sorted(set(seed["report_date"])) == [date(2021, 9, d) for d in range(8, 13)]
+
+
+def test_weekly_likes_count_each_posts_latest_snapshot_once(seed, tmp_path):
+    rows = pd.DataFrame({
+        "report_date": seed["report_date"], "platform": "facebook",
+        "account_id": seed["post_id"].str.split("_").str[0], "brand": "seed",
+        "post_id": seed["post_id"], "published_at": "2021-09-01T00:00:00Z",
+        "media_type": "video", "caption": None, "impressions": seed["post_impressions"],
+        "views": None, "reach": None, "likes": seed["post_reactions_like_total"],
+        "comments": None, "shares": None, "saves": None, "link_clicks": None,
+        "video_views": seed["post_video_views"], "completions": None,
+        "watch_time_seconds": seed["post_video_view_time"] / 1000,
+        "source_stream": "facebook_posts", "api_version": "v11.0",
+        "pulled_at": "2021-09-13T20:22:54Z"})
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    ensure_tables(conn)
+    replace_window(conn, POST_DAILY, coerce_frame(POST_DAILY, rows), date(2021, 9, 8),
+                   date(2021, 9, 12))
+    replace_kpis(conn, "week", date(2021, 9, 6), date(2021, 9, 12),
+                 {k: catalog()[k] for k in ("likes", "average_watch_time")})
+    got = dict(conn.execute("SELECT kpi, value FROM kpi.weekly WHERE scope = 'all'").fetchall())
+    conn.close()
+    latest = seed.sort_values("report_date").groupby("post_id").last()
+    assert got["likes"] == latest["post_reactions_like_total"].sum()
+    assert got["likes"] != seed["post_reactions_like_total"].sum()  # summing snapshots: wrong
+    expected_watch = (latest["post_video_view_time"] / 1000).sum() / latest[
+        "post_video_views"].sum()
+    assert got["average_watch_time"] == pytest.approx(expected_watch)
