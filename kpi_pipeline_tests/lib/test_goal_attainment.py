@@ -135,3 +135,12 @@ def test_fingerprint_is_carried_and_json_is_valid():
     row = run(SIGNUPS, date(2025, 1, 30), daily=4)
     assert row.fingerprint == fingerprint(SIGNUPS) and len(row.fingerprint) >= 16
     assert json.loads(row.leading_indicators) == []
+
+
+def test_a_recurring_goal_closes_its_period_not_its_window():
+    leads = goal("qualified_leads", {"type": "per_period", "value": 30, "period": "month"},
+                 "lead_generation", "lead_generation")
+    row = run(leads, date(2025, 1, 31), daily=1)  # January: 31, the window runs to March
+    assert (row.status, row.status_rule) == ("achieved", "period over: actual at or above "
+                                                         "the target")
+    assert row.days_left == 59  # February and March still to come

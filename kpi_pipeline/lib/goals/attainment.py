@@ -17,7 +17,8 @@ How each target reads (higher-is-better KPIs; lower-is-better ones mirror it):
   counts and money compare the weekly run rate (actual / days x 7) with the baseline's
   mean week. Expected by now moves in a straight line from the baseline to the target.
 - ``per_period``: the current week or month of the window, like a ``total`` whose
-  window is that period.
+  window is that period: its status reads that period ("period over: ..." at its close)
+  while days elapsed and left count the goal's whole window.
 
 Status, in this order: no data; no baseline (a change target without one); after the
 window: achieved or missed; during it: achieved (a total already reached), on track
@@ -140,9 +141,10 @@ def _status(goal: Goal, numbers: _Numbers, ended: bool,
     if numbers.target is None:
         return "no baseline", "a change target needs the baseline snapshot at the start"
     if ended:
+        span = "period" if goal.target.type == "per_period" else "window"
         if _meets(numbers.actual, numbers.target, higher_is_better):
-            return "achieved", f"window over: actual {better} the target"
-        return "missed", f"window over: actual not {better} the target"
+            return "achieved", f"{span} over: actual {better} the target"
+        return "missed", f"{span} over: actual not {better} the target"
     if goal.target.type in ("total", "per_period") and higher_is_better and _meets(
             numbers.actual, numbers.target, True):
         return "achieved", "the total is already reached"

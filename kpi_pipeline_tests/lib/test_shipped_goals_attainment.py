@@ -1,0 +1,274 @@
+"""Attainment of each shipped example goal on a fixture, computed by hand.
+
+Why: ``goals.example.yaml`` is what a marketer copies first; each of its ten goals must
+read as the brief means it (a total, a level, a change against the baseline, a target per
+month). For each goal: an as-of day in its window, a measure that returns hand-chosen KPI
+values (a daily rate x the days asked for when the KPI is summed, a constant for a ratio),
+a baseline for a change target, and every number of the attainment written out by hand
+from the goal's own numbers (see the docstring of kpi_pipeline.lib.goals.attainment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from kpi_pipeline.lib.goals.attainment import evaluate
+from kpi_pipeline.lib.goals.model import fingerprint, load_goals
+from kpi_pipeline.lib.kpis.catalog import catalog
+
+EXAMPLE_PATH = (Path(__file__).resolve().parents[2] / "kpi_pipeline" / "data"
+                / "goals.example.yaml")
+# Every relative window of the example carries its own as_of, so the reference date
+# only has to be some day; test_relative_windows_resolve_as_the_file_says checks that.
+TODAY = date(2025, 6, 1)
+
+
+@dataclass(frozen=True)
+class Case:
+    goal_id: str
+    window: tuple[date, date]  # as the file's comments say it resolves
+    as_of: date
+    asked: tuple[date, date]  # the one range evaluate must measure
+    expected: dict[str, object]  # attainment field -> hand-computed value
+    daily: float | None = None  # a measure summing a daily rate over the days asked
+    value: float | None = None  # a measure returning a constant (ratios)
+    baseline: float | None = None
+    extra: dict[str, object] = field(default_factory=dict)  # other fields to check
+
+
+CASES = [
+    # Total 300 over 2025-09-01 .. 2025-11-29 (90 days); day 45 at 3.5 a day.
+    Case("email-subscribers-90d", (date(2025, 9, 1), date(2025, 11, 29)),
+         as_of=date(2025, 10, 15), asked=(date(2025, 9, 1), date(2025, 10, 15)), daily=3.5,
+         expected={
+             "actual": 3.5 * 45,  # 157.5
+             "target": 300,
+             "percent_of_target": 3.5 * 45 / 300,  # 0.525
+             "expected_by_now": 300 * 45 / 90,  # 150
+             "projected": 3.5 * 45 / 45 * 90,  # 315 >= 300
+             "days_elapsed": 30 + 15,  # September + 15 October days
+             "days_left": 16 + 29,  # rest of October + November to the 29th
+             "status": "on track",
+         }),
+    # +30 % landing-page sessions (additive count) over Q1 2026 (90 days), baseline 1,000 a
+    # week; day 42 at 180 a day: weekly run rate 7,560 / 42 x 7 = 1,260, target 1,300.
+    Case("social-traffic-q1", (date(2026, 1, 1), date(2026, 3, 31)),
+         as_of=date(2026, 2, 11), asked=(date(2026, 1, 1), date(2026, 2, 11)), daily=180,
+         baseline=1000.0,
+         expected={
+             "actual": 180 * 42 / 42 * 7,  # 1,260 a week
+             "target": 1000 * (1 + 0.30),  # 1,300 a week
+             "percent_of_target": (1260 - 1000) / (1300 - 1000),  # 0.867
+             "expected_by_now": 1000 + (1300 - 1000) * 42 / 90,  # 1,140
+             "projected": 1260,
+             "days_elapsed": 31 + 11,
+             "days_left": 17 + 31,
+             "status": "at risk",  # 1,260 < 1,300 but >= 1,300 x 0.9 = 1,170
+         }),
+    # 20 booked calls every month, 2026-01-01 .. 2026-06-30 (181 days); on 2026-02-10 only
+    # February counts (1 .. 10 of 28 days), at 0.5 a day: 5 so far, projects 14.
+    Case("booked-calls-monthly", (date(2026, 1, 1), date(2026, 6, 30)),
+         as_of=date(2026, 2, 10), asked=(date(2026, 2, 1), date(2026, 2, 10)), daily=0.5,
+         expected={
+             "actual": 0.5 * 10,  # 5
+             "target": 20,
+             "percent_of_target": 5 / 20,
+             "expected_by_now": 20 * 10 / 28,  # 7.14
+             "projected": 5 / 10 * 28,  # 14 < 20 x 0.9 = 18
+             "days_elapsed": 31 + 10,  # of the goal's window
+             "days_left": 18 + 31 + 30 + 31 + 30,  # to 2026-06-30
+             "status": "off track",
+         },
+         extra={"period_start": date(2026, 2, 1), "period_end": date(2026, 2, 28)}),
+    # -10 % cost per lead (a ratio, lower is better) over 2025-09-01 .. 2025-10-30 (60 days),
+    # baseline 50; day 30 at 44. Expected moves down from 50 to 45: halfway is 47.5.
+    Case("linkedin-cost-per-lead", (date(2025, 9, 1), date(2025, 10, 30)),
+         as_of=date(2025, 9, 30), asked=(date(2025, 9, 1), date(2025, 9, 30)), value=44.0,
+         baseline=50.0,
+         expected={
+             "actual": 44,
+             "target": 50 * (1 - 0.10),  # 45
+             "percent_of_target": (44 - 50) / (45 - 50),  # 1.2
+             "expected_by_now": 50 + (45 - 50) * 30 / 60,  # 47.5
+             "projected": 44,
+             "days_elapsed": 30,
+             "days_left": 30,
+             "status": "on track",  # 44 <= 45
+         }),
+    # +15 % social revenue (additive money) over Q4 2025 (92 days), baseline 10,000 a week;
+    # read on 2026-01-05, after the window, at 1,500 a day: 10,500 a week < 11,500.
+    Case("social-revenue-q4", (date(2025, 10, 1), date(2025, 12, 31)),
+         as_of=date(2026, 1, 5), asked=(date(2025, 10, 1), date(2025, 12, 31)), daily=1500,
+         baseline=10000.0,
+         expected={
+             "actual": 1500 * 92 / 92 * 7,  # 10,500 a week
+             "target": 10000 * (1 + 0.15),  # 11,500 a week
+             "percent_of_target": (10500 - 10000) / (11500 - 10000),  # 1/3
+             "expected_by_now": 10000 + (11500 - 10000) * 92 / 92,  # the target itself
+             "projected": 10500,
+             "days_elapsed": 31 + 30 + 31,  # the whole window, not to the as-of day
+             "days_left": 0,
+             "status": "missed",
+         }),
+    # +20 % LinkedIn impressions (additive count) over 2026-02-01 .. 2026-04-30 (89 days),
+    # baseline 2,800 a week; day 29 at 500 a day: 14,500 / 29 x 7 = 3,500 a week.
+    Case("linkedin-organic-reach", (date(2026, 2, 1), date(2026, 4, 30)),
+         as_of=date(2026, 3, 1), asked=(date(2026, 2, 1), date(2026, 3, 1)), daily=500,
+         baseline=2800.0,
+         expected={
+             "actual": 500 * 29 / 29 * 7,  # 3,500 a week
+             "target": 2800 * (1 + 0.20),  # 3,360 a week
+             "percent_of_target": (3500 - 2800) / (3360 - 2800),  # 1.25
+             "expected_by_now": 2800 + (3360 - 2800) * 29 / 89,  # 2,982.5
+             "projected": 3500,
+             "days_elapsed": 28 + 1,
+             "days_left": 30 + 30,  # rest of March + April
+             "status": "on track",
+         }),
+    # Engagement rate at least 0.05 over 2025-07-01 .. 2025-12-31 (184 days); 0.048 so far.
+    Case("instagram-engagement-rate", (date(2025, 7, 1), date(2025, 12, 31)),
+         as_of=date(2025, 10, 15), asked=(date(2025, 7, 1), date(2025, 10, 15)), value=0.048,
+         expected={
+             "actual": 0.048,
+             "target": 0.05,
+             "percent_of_target": 0.048 / 0.05,  # 0.96
+             "expected_by_now": 0.05,
+             "projected": 0.048,  # the level so far, held
+             "days_elapsed": 31 + 31 + 30 + 15,
+             "days_left": 16 + 30 + 31,
+             "status": "at risk",  # 0.048 < 0.05 but >= 0.05 x 0.9 = 0.045
+         }),
+    # 150 clicks over 2026-03-13 .. 2026-03-28 (16 days); day 10 at 16 a day: 160 already.
+    Case("facebook-spring-sale-clicks", (date(2026, 3, 13), date(2026, 3, 28)),
+         as_of=date(2026, 3, 22), asked=(date(2026, 3, 13), date(2026, 3, 22)), daily=16,
+         expected={
+             "actual": 16 * 10,  # 160
+             "target": 150,
+             "percent_of_target": 160 / 150,
+             "expected_by_now": 150 * 10 / 16,  # 93.75
+             "projected": 160 / 10 * 16,  # 256
+             "days_elapsed": 10,
+             "days_left": 6,
+             "status": "achieved",  # before the end: the total is reached
+         }),
+    # 30 qualified leads every month, 2025-07-01 .. 2025-12-31; on 2025-08-20 only August
+    # counts (1 .. 20 of 31 days), at 1.6 a day: 32 already, the month's target is reached.
+    Case("qualified-leads-monthly", (date(2025, 7, 1), date(2025, 12, 31)),
+         as_of=date(2025, 8, 20), asked=(date(2025, 8, 1), date(2025, 8, 20)), daily=1.6,
+         expected={
+             "actual": 1.6 * 20,  # 32
+             "target": 30,
+             "percent_of_target": 32 / 30,
+             "expected_by_now": 30 * 20 / 31,  # 19.35
+             "projected": 32 / 20 * 31,  # 49.6
+             "days_elapsed": 31 + 20,  # of the goal's window
+             "days_left": 11 + 30 + 31 + 30 + 31,  # to 2025-12-31
+             "status": "achieved",
+         },
+         extra={"period_start": date(2025, 8, 1), "period_end": date(2025, 8, 31)}),
+    # -15 % cost per purchase (a ratio, lower is better) over November 2025 (30 days),
+    # baseline 40; day 20 at 39. Expected has moved down to 36; 39 > 34 x 1.1 = 37.4.
+    Case("black-friday-cost-per-purchase", (date(2025, 11, 1), date(2025, 11, 30)),
+         as_of=date(2025, 11, 20), asked=(date(2025, 11, 1), date(2025, 11, 20)), value=39.0,
+         baseline=40.0,
+         expected={
+             "actual": 39,
+             "target": 40 * (1 - 0.15),  # 34
+             "percent_of_target": (39 - 40) / (34 - 40),  # 1/6
+             "expected_by_now": 40 + (34 - 40) * 20 / 30,  # 36
+             "projected": 39,
+             "days_elapsed": 20,
+             "days_left": 10,
+             "status": "off track",
+         }),
+]
+
+
+@pytest.fixture(scope="module")
+def goals():
+    return load_goals(EXAMPLE_PATH, TODAY)
+
+
+def attain(goals, case: Case, as_of: date | None = None):
+    """The attainment of the case's goal, and the (first, last) ranges it measured."""
+    goal = goals.goal(case.goal_id)
+    asked: list[tuple[date, date]] = []
+
+    def measure(first: date, last: date) -> float:
+        asked.append((first, last))
+        if case.value is not None:
+            return case.value
+        return case.daily * ((last - first).days + 1)
+
+    row = evaluate(goal, catalog()[goal.kpi], as_of or case.as_of, fingerprint(goal),
+                   measure, case.baseline)
+    return row, asked
+
+
+def test_every_shipped_goal_has_a_case(goals):
+    assert sorted(goal.id for goal in goals.goals) == sorted(case.goal_id for case in CASES)
+
+
+def test_relative_windows_resolve_as_the_file_says(goals):
+    """Each window as the file's comments give it; the relative ones carry their as_of, so
+    another reference date resolves them the same."""
+    later = load_goals(EXAMPLE_PATH, date(2030, 1, 1))
+    for case in CASES:
+        assert (goals.goal(case.goal_id).start, goals.goal(case.goal_id).end) == case.window
+        assert (later.goal(case.goal_id).start, later.goal(case.goal_id).end) == case.window
+
+
+NUMBERS = ("actual", "target", "percent_of_target", "expected_by_now", "projected")
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.goal_id) for case in CASES])
+def test_shipped_goal_attainment_by_hand(goals, case: Case):
+    row, asked = attain(goals, case)
+    assert asked == [case.asked]
+    got = {name: getattr(row, name) for name in case.expected}
+    want = {name: pytest.approx(value) if name in NUMBERS else value
+            for name, value in case.expected.items()}
+    assert got == want
+    assert row.baseline == case.baseline
+    assert (row.window_start, row.window_end) == case.window
+    for name, value in case.extra.items():
+        assert getattr(row, name) == value, name
+
+
+@pytest.mark.parametrize(("goal_id", "day_one", "last_day", "status_at_end"), [
+    # 50 -> 45 over 60 days; the fixture's 44 is at or below 45 at the end
+    pytest.param("linkedin-cost-per-lead", 50 + (45 - 50) * 1 / 60, 45, "achieved",
+                 id="linkedin-cost-per-lead"),
+    # 40 -> 34 over 30 days; the fixture's 39 is above 34 at the end
+    pytest.param("black-friday-cost-per-purchase", 40 + (34 - 40) * 1 / 30, 34, "missed",
+                 id="black-friday-cost-per-purchase"),
+])
+def test_lower_is_better_change_expected_moves_down_to_the_target(
+        goals, goal_id, day_one, last_day, status_at_end):
+    """From just under the baseline on day one, falling, to the target on the last day."""
+    case = next(case for case in CASES if case.goal_id == goal_id)
+    start, end = case.window
+    first, _ = attain(goals, case, start)
+    middle, _ = attain(goals, case)
+    last, _ = attain(goals, case, end)
+    assert first.expected_by_now == pytest.approx(day_one)
+    assert last.expected_by_now == pytest.approx(last_day)
+    assert case.baseline > first.expected_by_now > middle.expected_by_now > last.expected_by_now
+    assert (first.days_elapsed, last.days_left, last.status) == (1, 0, status_at_end)
+
+
+def test_per_period_month_close_reads_the_month_alone(goals):
+    """On the window's last day a per-month goal judges December only: 31 x 0.9 = 27.9 of
+    30 is missed, whatever the months before were."""
+    case = next(case for case in CASES if case.goal_id == "qualified-leads-monthly")
+    short = Case(case.goal_id, case.window, date(2025, 12, 31),
+                 (date(2025, 12, 1), date(2025, 12, 31)), {}, daily=0.9)
+    row, asked = attain(goals, short)
+    assert asked == [(date(2025, 12, 1), date(2025, 12, 31))]
+    assert row.actual == pytest.approx(0.9 * 31)
+    assert row.expected_by_now == pytest.approx(30 * 31 / 31)
+    assert (row.days_elapsed, row.days_left, row.status) == (184, 0, "missed")
