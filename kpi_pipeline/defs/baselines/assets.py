@@ -9,6 +9,7 @@ started. Backfilling an old period creates the snapshot that would have been tak
 
 import dagster as dg
 
+from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import (
     monthly_partitions,
     period_starts,
@@ -19,14 +20,13 @@ from kpi_pipeline.defs.resources import Warehouse
 from kpi_pipeline.lib.baselines import TRAILING_PERIODS, take_snapshots
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 
-OWNERS = ["team:marketing-analytics"]
-
 
 def baseline_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
     table = TABLE_FOR_GRAIN[grain]
     periods = TRAILING_PERIODS[grain]
 
     @dg.asset(
+        **DUCKDB_WRITER,
         key=["baseline", table],
         description=(
             f"Per KPI and scope, the statistics of its {grain}ly values over the {periods} "
@@ -36,12 +36,9 @@ def baseline_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
         deps=[dg.AssetDep(["kpi", table], partition_mapping=dg.TimeWindowPartitionMapping(
             start_offset=-periods, end_offset=-1))],
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="baseline",
         kinds={"duckdb", "sql"},
-        owners=OWNERS,
         code_version="1",
-        pool="duckdb",
         metadata={"dagster/table_name": f"baseline.{table}", "trailing_periods": periods},
     )
     def _baseline(context: dg.AssetExecutionContext,

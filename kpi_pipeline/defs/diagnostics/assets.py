@@ -6,18 +6,18 @@ the diagnosis and the recommended action (rules: kpi_pipeline/data/diagnostic_ru
 
 import dagster as dg
 
+from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
 from kpi_pipeline.defs.resources import Warehouse
 from kpi_pipeline.lib.diagnostics import replace_findings, rules
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
-
-OWNERS = ["team:marketing-analytics"]
 
 
 def diagnostic_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
     table = TABLE_FOR_GRAIN[grain]
 
     @dg.asset(
+        **DUCKDB_WRITER,
         key=["diagnostic", table],
         description=(
             f"Findings of the diagnostic rules per {grain} and scope: the rule, its title, "
@@ -26,12 +26,9 @@ def diagnostic_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
             "(period_start, rule, scope_key)."),
         deps=[dg.AssetKey(["kpi", table]), dg.AssetKey(["baseline", table])],
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="diagnostic",
         kinds={"duckdb", "sql"},
-        owners=OWNERS,
         code_version="1",
-        pool="duckdb",
         metadata={"dagster/table_name": f"diagnostic.{table}", "rules": len(rules())},
     )
     def _diagnostic(context: dg.AssetExecutionContext,

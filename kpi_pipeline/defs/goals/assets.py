@@ -11,14 +11,13 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import daily_partitions, window_bounds
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.goals.model import GoalsError, load_goals, plausibility
 from kpi_pipeline.lib.goals.tables import attainment_rows, baseline_for, replace_attainment
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.schemas import TABLES
-
-OWNERS = ["team:marketing-analytics"]
 
 
 def review_days(first: date, last: date) -> set[date]:
@@ -33,6 +32,7 @@ def review_days(first: date, last: date) -> set[date]:
 
 
 @dg.asset(
+    **DUCKDB_WRITER,
     key=["goal", "attainment"],
     description=(
         "For every goal and as-of day inside its window: actual so far, target in KPI "
@@ -44,12 +44,9 @@ def review_days(first: date, last: date) -> set[date]:
     deps=[*(dg.AssetKey(["normalized", t]) for t in TABLES if t != "fx_daily"),
           dg.AssetKey(["baseline", "weekly"])],
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="goal",
     kinds={"duckdb", "python"},
-    owners=OWNERS,
     code_version="1",
-    pool="duckdb",
     metadata={"dagster/table_name": "goal.attainment"},
 )
 def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse,

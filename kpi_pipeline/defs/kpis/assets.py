@@ -9,13 +9,13 @@ their month's days (Dagster's default time-window mapping).
 
 import dagster as dg
 
+from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
 from kpi_pipeline.defs.resources import Warehouse
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, replace_kpis
 from kpi_pipeline.lib.schemas import TABLES
 
-OWNERS = ["team:marketing-analytics"]
 HEADLINE_KPIS = ("engagement_rate", "click_through_rate", "landing_page_sessions",
                  "social_revenue", "cost_per_lead", "return_on_ad_spend")
 
@@ -36,6 +36,7 @@ def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
     table = TABLE_FOR_GRAIN[grain]
 
     @dg.asset(
+        **DUCKDB_WRITER,
         key=["kpi", table],
         description=(
             f"Every catalogue KPI per {grain} and scope, in long format: one row per "
@@ -45,12 +46,9 @@ def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
             "(period_start, kpi, scope_key)."),
         deps=[dg.AssetKey(["normalized", name]) for name in TABLES if name != "fx_daily"],
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="kpi",
         kinds={"duckdb", "sql"},
-        owners=OWNERS,
         code_version="1",
-        pool="duckdb",
         metadata={"dagster/table_name": f"kpi.{table}", "kpis": len(catalog())},
     )
     def _kpi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

@@ -15,6 +15,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import daily_partitions, window_bounds, window_days
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib import fx, utm
@@ -24,7 +25,6 @@ from kpi_pipeline.lib.schemas import TABLES, Table, coerce_frame, validate, vali
 from kpi_pipeline.lib.store import ensure_tables, read_window, replace_window
 from kpi_pipeline.lib.streams import Stream, streams_for_table
 
-OWNERS = ["team:marketing-analytics"]
 PREVIEW_ROWS = 10
 
 # What a table adds after parsing: (conn, parsed frame, settings, window) -> full frame.
@@ -110,18 +110,16 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
     deps += [dg.AssetKey(["normalized", name]) for name in TABLE_DEPS.get(table.name, [])]
 
     @dg.asset(
+        **DUCKDB_WRITER,
         key=["normalized", table.name],
         description=(f"{table.description}\n\nGrain and primary key: "
                      f"({', '.join(table.key)}). Built from: "
                      f"{', '.join(s.name for s in streams)}."),
         deps=deps,
         partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="normalized",
         kinds={"duckdb", "pandas"},
-        owners=OWNERS,
         code_version="1",
-        pool="duckdb",
         metadata={"dagster/table_name": f"normalized.{table.name}",
                   "dagster/column_schema": dg.TableSchema(columns=[
                       dg.TableColumn(c.name, c.kind, description=c.description or None)

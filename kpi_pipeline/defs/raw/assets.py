@@ -8,18 +8,18 @@ atomically on re-pull. Nothing here touches DuckDB, so pulls never wait for the 
 
 import dagster as dg
 
+from kpi_pipeline.defs.conventions import RANGE_IN_ONE_RUN
 from kpi_pipeline.defs.partitions import daily_partitions, window_days
 from kpi_pipeline.defs.resources import PlatformsResource, Settings
 from kpi_pipeline.lib.landing import write_envelope
 from kpi_pipeline.lib.streams import STREAMS, Stream
-
-OWNERS = ["team:marketing-analytics"]
 
 
 def raw_asset(stream: Stream) -> dg.AssetsDefinition:
     """The landing asset of one stream (one factory, one asset per stream)."""
 
     @dg.asset(
+        **RANGE_IN_ONE_RUN,
         key=["raw", stream.name],
         description=(
             f"{stream.description}\n\nGrain: one landing file per local day holding every "
@@ -27,10 +27,8 @@ def raw_asset(stream: Stream) -> dg.AssetsDefinition:
             f"{stream.api_version}). Feeds normalized/{stream.table}."
         ),
         partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="raw",
         kinds={"python", "json"},
-        owners=OWNERS,
         code_version="1",
         tags={"platform": stream.platform},
         metadata={"stream": stream.name, "api_version": stream.api_version,
