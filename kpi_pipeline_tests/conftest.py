@@ -23,6 +23,12 @@ def world() -> World:
     return World(seed=DEMO_SEED, n_brands=DEMO_BRANDS, today=DEMO_TODAY)
 
 
+@pytest.fixture(scope="module")
+def demo_world() -> World:
+    """The demo world the parser tests build payloads from (a settled, recent clock)."""
+    return World(seed=DEMO_SEED, n_brands=DEMO_BRANDS, today=date(2026, 11, 23))
+
+
 @pytest.fixture
 def resources(tmp_path: Path) -> dict[str, object]:
     """Demo platforms on a temporary DuckDB file and landing folder."""

@@ -23,10 +23,6 @@ SATURDAY, FRIDAY = date(2026, 11, 21), date(2026, 11, 20)
 PULLED = pd.Timestamp("2026-11-23 06:00:00")
 
 
-@pytest.fixture(scope="module")
-def demo_world() -> World:
-    return World(seed=7, n_brands=2, today=date(2026, 11, 23))
-
 
 def fx_envelope(world: World, day: date) -> dict:
     requests = BUILDERS["fx_rates"](world, FX_ACCOUNT, day, world.today)

@@ -36,10 +36,6 @@ COUNT_COLUMNS = [c for c in GA4_METRIC_COLUMNS.values()
                  if c not in ("revenue", "engagement_time_seconds")]
 
 
-@pytest.fixture(scope="module")
-def demo_world() -> World:
-    return World(seed=7, n_brands=2, today=TODAY)
-
 
 def ga4_envelope(world: World, day: date = SETTLED_DAY) -> dict:
     return demo_envelope(world, "ga4_sessions", day)

@@ -23,7 +23,7 @@ from kpi_pipeline.lib.demo import payloads_meta
 from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.landing import Envelope
 from kpi_pipeline.lib.metric_catalog import MetricCatalog, meta_catalog
-from kpi_pipeline.lib.parsers import parse as parse_typed
+from kpi_pipeline.lib.parsers import parse
 from kpi_pipeline.lib.parsers.common import ParseError
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 from kpi_pipeline_tests.demo_helpers import demo_envelope, one
@@ -34,10 +34,6 @@ TABLES = {"facebook_page": schemas.ACCOUNT_DAILY, "instagram_account": schemas.A
           "facebook_posts": schemas.POST_DAILY, "instagram_media": schemas.POST_DAILY,
           "meta_ads": schemas.AD_DAILY}
 
-
-@pytest.fixture(scope="module")
-def demo_world() -> World:
-    return World(seed=7, n_brands=2, today=TODAY)
 
 
 def pull(world: World, stream: str, day: date = DAY) -> Envelope:
@@ -64,10 +60,6 @@ def insights(owner: str, data: list[dict[str, Any]], **params: Any) -> dict[str,
 
 def day_metric(name: str, value: Any, end_time: str, period: str = "day") -> dict[str, Any]:
     return {"name": name, "period": period, "values": [{"value": value, "end_time": end_time}]}
-
-
-def parse(envelope: Envelope) -> pd.DataFrame:
-    return parse_typed(envelope)
 
 
 

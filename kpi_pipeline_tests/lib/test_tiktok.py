@@ -19,7 +19,7 @@ from kpi_pipeline.lib import schemas
 from kpi_pipeline.lib.demo import payloads_tiktok
 from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.landing import Envelope
-from kpi_pipeline.lib.parsers import parse as parse_typed
+from kpi_pipeline.lib.parsers import parse
 from kpi_pipeline.lib.parsers.common import ParseError
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 from kpi_pipeline_tests.demo_helpers import demo_envelope, one
@@ -28,17 +28,9 @@ TODAY = date(2026, 11, 23)
 DAY = date(2026, 11, 20)  # a Black Friday campaign runs: three campaigns deliver
 
 
-@pytest.fixture(scope="module")
-def demo_world() -> World:
-    return World(seed=7, n_brands=2, today=TODAY)
-
 
 def pull(world: World, stream: str, day: date = DAY) -> Envelope:
     return demo_envelope(world, stream, day)
-
-
-def parse(envelope: Envelope) -> pd.DataFrame:
-    return parse_typed(envelope)
 
 
 
