@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import duckdb
 
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
+from kpi_pipeline.lib.store import transaction
 
 SCHEMA = "baseline"
 TRAILING_PERIODS = {"week": 12, "month": 6}
@@ -60,8 +61,7 @@ def take_snapshots(conn: duckdb.DuckDBPyConnection, grain: str, as_of_dates: lis
     table = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"
     source = f"kpi.{TABLE_FOR_GRAIN[grain]}"
     created = kept = 0
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         for as_of in as_of_dates:
             before = conn.execute(f"SELECT count(*) FROM {table} WHERE as_of = ?",
                                   [as_of]).fetchone()[0]
@@ -86,8 +86,4 @@ def take_snapshots(conn: duckdb.DuckDBPyConnection, grain: str, as_of_dates: lis
                                  [as_of]).fetchone()[0]
             created += after - before
             kept += before
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return created, kept

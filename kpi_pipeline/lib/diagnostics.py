@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
+from kpi_pipeline.lib.store import transaction
 
 RULES_PATH = Path(__file__).resolve().parents[1] / "data" / "diagnostic_rules.yaml"
 SCHEMA = "diagnostic"
@@ -115,8 +116,7 @@ def replace_findings(conn: duckdb.DuckDBPyConnection, grain: str, first, last,
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     conn.execute(findings_ddl(grain))
     target = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM {target} WHERE period_start BETWEEN ? AND ?", [first, last])
         for rule in rule_set or rules():
             conn.execute(f"INSERT INTO {target} {rule_sql(rule, grain)}",
@@ -124,8 +124,4 @@ def replace_findings(conn: duckdb.DuckDBPyConnection, grain: str, first, last,
                           "diagnosis": rule.diagnosis, "action": rule.action})
         count = conn.execute(f"SELECT count(*) FROM {target} WHERE period_start BETWEEN ? AND ?",
                              [first, last]).fetchone()[0]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return count

@@ -8,6 +8,8 @@ uncommitted transaction when the file is next opened.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import duckdb
@@ -16,6 +18,19 @@ import pandas as pd
 from kpi_pipeline.lib.schemas import TABLES, Table, ddl
 
 SCHEMA = "normalized"
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Everything inside commits together or not at all: any error (KeyboardInterrupt
+    included) rolls back, so a window is never left half-replaced."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> None:
@@ -36,16 +51,11 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
         raise ValueError(f"{table.name}: frame columns {list(frame.columns)} do not match the "
                          f"table's {table.column_names}")
     target = f"{schema}.{table.name}"
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM {target} WHERE report_date BETWEEN ? AND ?", [start, end])
         conn.register("incoming_rows", frame)
         conn.execute(f"INSERT INTO {target} SELECT * FROM incoming_rows")
         conn.unregister("incoming_rows")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(frame)
 
 

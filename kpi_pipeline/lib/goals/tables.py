@@ -17,6 +17,7 @@ from kpi_pipeline.lib.goals.attainment import Attainment, evaluate, trend
 from kpi_pipeline.lib.goals.model import Goal, fingerprint
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.compute import kpi_running
+from kpi_pipeline.lib.store import transaction
 
 SCHEMA = "goal"
 TREND_DAYS = 28
@@ -107,14 +108,9 @@ def replace_attainment(conn: duckdb.DuckDBPyConnection, rows: list[Attainment], 
     """Replace the attainment rows of as-of days [first, last] in one transaction."""
     ensure_goal_tables(conn)
     frame = pd.DataFrame([r.row() for r in rows], columns=[f.name for f in fields(Attainment)])
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute("DELETE FROM goal.attainment WHERE as_of BETWEEN ? AND ?", [first, last])
         conn.register("attainment_rows", frame)
         conn.execute("INSERT INTO goal.attainment SELECT * FROM attainment_rows")
         conn.unregister("attainment_rows")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(frame)

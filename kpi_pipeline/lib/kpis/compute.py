@@ -17,7 +17,7 @@ import pandas as pd
 
 from kpi_pipeline.lib.kpis.catalog import Kpi, catalog, summed_formula
 from kpi_pipeline.lib.kpis.facts import SOURCES, Source
-from kpi_pipeline.lib.store import ensure_tables
+from kpi_pipeline.lib.store import ensure_tables, transaction
 
 SCHEMA = "kpi"
 TABLE_FOR_GRAIN = {"week": "weekly", "month": "monthly"}
@@ -297,16 +297,13 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
     ).fetchone(), strict=True))
     for name in DIVISION_SETTINGS:
         conn.execute(f"SET {name} = false")
-    conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f"DELETE FROM {table} WHERE period_start BETWEEN ? AND ?", [first, last])
-        conn.execute(f"INSERT INTO {table} {kpi_sql(grain, kpis)}", params)
-        count = conn.execute(f"SELECT count(*) FROM {table} WHERE period_start BETWEEN ? AND ?",
-                             [first, last]).fetchone()[0]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        with transaction(conn):
+            conn.execute(f"DELETE FROM {table} WHERE period_start BETWEEN ? AND ?",
+                         [first, last])
+            conn.execute(f"INSERT INTO {table} {kpi_sql(grain, kpis)}", params)
+            count = conn.execute(f"SELECT count(*) FROM {table} WHERE period_start "
+                                 "BETWEEN ? AND ?", [first, last]).fetchone()[0]
     finally:
         conn.unregister("kpi_meta")
         conn.unregister("kpi_definitions")
