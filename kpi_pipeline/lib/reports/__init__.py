@@ -1,0 +1,1 @@
+"""Report pages: Jinja2 templates under ``reports/`` rendered to self-contained HTML."""

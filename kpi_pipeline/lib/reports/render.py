@@ -1,0 +1,226 @@
+"""Render report pages: run each page's SQL read-only, fill its template, write HTML.
+
+Every page is one self-contained HTML file (styles inline, charts as inline SVG, no
+script, no font or image from the network) under ``<out>/<grain>/<period start>/``,
+written atomically so a reader never sees half a page. Autoescaping is on for every
+template whatever its extension, and ``StrictUndefined`` makes a missing column or
+variable fail the render instead of printing an empty cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import duckdb
+from jinja2 import Environment, StrictUndefined, TemplateError
+
+from kpi_pipeline.lib.kpis.catalog import Kpi
+from kpi_pipeline.lib.kpis.compute import period_last_day
+from kpi_pipeline.lib.reports.charts import CHARTS
+from kpi_pipeline.lib.reports.formats import FILTERS, period_label, relative_change, tone
+from kpi_pipeline.lib.reports.pages import (
+    PAGE_SUFFIX,
+    TEMPLATES_DIR,
+    FrontMatterLoader,
+    PageSpec,
+    load_pages,
+)
+
+GRAIN_DIRS = {"week": "week", "month": "month"}
+TREND_PERIODS = {"week": 13, "month": 13}  # a quarter of weeks, a year and a month
+QUALITY_QUERY = "_quality.sql"
+PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class ReportError(RuntimeError):
+    """A page failed to render; the message names the page, the period and the cause."""
+
+
+class Row(SimpleNamespace):
+    """One result row: columns as attributes (``row.value``) and items (``row['value']``).
+    A column the query does not return is undefined, and fails the render."""
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class Period:
+    grain: str
+    start: date
+
+    @property
+    def end(self) -> date:
+        return period_last_day(self.start, self.grain)
+
+    @property
+    def label(self) -> str:
+        return period_label(self.start, self.grain)
+
+    @property
+    def noun(self) -> str:
+        return self.grain  # "week" / "month": "vs last week"
+
+    def shifted(self, periods: int) -> Period:
+        """The period ``periods`` before (negative) or after this one."""
+        if self.grain == "week":
+            return Period("week", self.start + timedelta(weeks=periods))
+        month = self.start.year * 12 + self.start.month - 1 + periods
+        return Period("month", date(month // 12, month % 12 + 1, 1))
+
+    @property
+    def key(self) -> str:
+        return self.start.isoformat()
+
+    def params(self) -> dict[str, Any]:
+        """The values every query may bind by name."""
+        return {
+            "grain": self.grain,
+            "period_start": self.start,
+            "period_end": self.end,
+            "previous_start": self.shifted(-1).start,
+            "year_ago_start": self.shifted(-52 if self.grain == "week" else -12).start,
+            "history_start": self.shifted(1 - TREND_PERIODS[self.grain]).start,
+        }
+
+
+@dataclass
+class RenderedPage:
+    spec: PageSpec
+    period: Period
+    path: Path
+    headlines: dict[str, float | None] = field(default_factory=dict)
+
+
+def environment(root: Path = TEMPLATES_DIR) -> Environment:
+    """The Jinja environment of the report pages: autoescape everywhere, strict."""
+    env = Environment(loader=FrontMatterLoader(str(root)), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    env.filters.update(FILTERS)
+    env.filters["from_json"] = json.loads
+    env.globals.update(CHARTS)
+    env.globals.update(relative_change=relative_change, tone=tone)
+    return env
+
+
+def run_query(conn: duckdb.DuckDBPyConnection, sql: str,
+              params: Mapping[str, Any]) -> list[Row]:
+    """Run one query with the named parameters it mentions bound (never interpolated)."""
+    wanted = dict.fromkeys(PARAMETER.findall(sql))
+    missing = [name for name in wanted if name not in params]
+    if missing:
+        raise KeyError(f"no value for parameter(s) {', '.join('$' + m for m in missing)}")
+    cursor = conn.execute(sql, {name: params[name] for name in wanted})
+    columns = [d[0] for d in cursor.description]
+    return [Row(**dict(zip(columns, values, strict=True))) for values in cursor.fetchall()]
+
+
+def _queries(root: Path, spec: PageSpec) -> dict[str, tuple[str, dict[str, Any]]]:
+    queries = {"quality": (QUALITY_QUERY, {})}
+    queries.update({name: (q.file, q.params) for name, q in spec.queries.items()})
+    return {name: ((root / "queries" / file).read_text(encoding="utf-8"), params)
+            for name, (file, params) in queries.items()}
+
+
+def page_path(out_root: Path, period: Period, name: str) -> Path:
+    return out_root / GRAIN_DIRS[period.grain] / period.key / f"{name}.html"
+
+
+def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpec,
+                period: Period, pages: Sequence[PageSpec], context: Mapping[str, Any],
+                out_root: Path, root: Path = TEMPLATES_DIR) -> tuple[str, dict[str, Any]]:
+    """The page's HTML and its headline numbers; raises ``ReportError`` naming the page,
+    the period and the query or template line that failed."""
+    where = f"report page {spec.name!r} for {period.grain} {period.key}"
+    results, sql = {}, {}
+    for name, (text, extra) in _queries(root, spec).items():
+        try:
+            results[name] = run_query(conn, text, {**period.params(), **extra})
+        except (duckdb.Error, KeyError) as exc:
+            file = spec.queries[name].file if name in spec.queries else QUALITY_QUERY
+            raise ReportError(f"{where}: query {name!r} (reports/queries/{file}): {exc}") from exc
+        sql[name] = text
+    previous = page_path(out_root, period.shifted(-1), spec.name)
+    try:
+        html = env.get_template(spec.name + PAGE_SUFFIX).render(
+            page=spec, period=period, q=results, sql=sql,
+            nav=[(p.title, f"{p.name}.html", p.name == spec.name)
+                 for p in pages if period.grain in p.grains],
+            previous_href=f"../{previous.parent.name}/{previous.name}" if previous.exists()
+            else None,
+            index_href="../../index.html",
+            generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            **context)
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        at = f" (line {line})" if line else ""
+        raise ReportError(f"{where}: template {spec.name}{PAGE_SUFFIX}{at}: {exc}") from exc
+    headlines = {row.kpi: row.value for row in results.get("headlines", [])
+                 if hasattr(row, "kpi") and hasattr(row, "value")}
+    return html, headlines
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_period(conn: duckdb.DuckDBPyConnection, period: Period, out_root: Path,
+                  kpis: Mapping[str, Kpi], context: Mapping[str, Any],
+                  root: Path = TEMPLATES_DIR) -> list[RenderedPage]:
+    """Render every page of the period's grain; all pages render before any is written,
+    so a failing page leaves the period's previous files as they were."""
+    env = environment(root)
+    pages = load_pages(kpis, root)
+    full_context = {"kpis": kpis, **context}
+    rendered = []
+    for spec in (p for p in pages if period.grain in p.grains):
+        html, headlines = render_page(env, conn, spec, period, pages, full_context,
+                                      out_root, root)
+        rendered.append((RenderedPage(spec, period, page_path(out_root, period, spec.name),
+                                      headlines), html))
+    for page, html in rendered:
+        write_atomic(page.path, html)
+    return [page for page, _ in rendered]
+
+
+def write_index(out_root: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_DIR) -> Path:
+    """The index page: every page and every period rendered so far, newest first."""
+    pages = load_pages(kpis, root)
+    grains = []
+    for grain in ("week", "month"):
+        folder = out_root / GRAIN_DIRS[grain]
+        periods = sorted((p.name for p in folder.iterdir() if p.is_dir()),
+                         reverse=True) if folder.exists() else []
+        rows = []
+        for key in periods:
+            period = Period(grain, date.fromisoformat(key))
+            links = [(spec.title, f"{GRAIN_DIRS[grain]}/{key}/{spec.name}.html")
+                     for spec in pages if grain in spec.grains
+                     and page_path(out_root, period, spec.name).exists()]
+            rows.append((period, links))
+        grains.append((grain, rows))
+    html = environment(root).get_template(f"index{PAGE_SUFFIX}").render(
+        pages=pages, grains=grains,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    path = out_root / "index.html"
+    write_atomic(path, html)
+    return path

@@ -1,0 +1,17 @@
+-- Some KPIs per platform for the period, with last period and the platform's own
+-- baseline, so platforms are compared like with like.
+-- Params: $kpis, $grain, $period_start.
+WITH k AS (
+    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
+), b AS (
+    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly
+)
+SELECT k.kpi, k.platform, k.unit, k.definition, k.value, k.previous_value,
+       k.change_vs_previous, coalesce(b.pooled, b.mean) AS baseline,
+       k.numerator, k.denominator
+FROM k
+LEFT JOIN b ON b.grain = k.grain AND b.as_of = k.period_start AND b.kpi = k.kpi
+           AND b.scope_key = k.scope_key
+WHERE k.grain = $grain AND k.period_start = $period_start AND k.scope = 'platform'
+  AND list_contains($kpis, k.kpi)
+ORDER BY list_position($kpis, k.kpi), k.platform

@@ -1,0 +1,18 @@
+-- Headline KPIs across all platforms for the period, in the order the page lists them,
+-- with last period, the same period a year ago and the baseline snapshot taken at the
+-- period's start (pooled sum/sum for ratios, the mean period for counts and money).
+-- Params: $kpis (list of KPI names), $grain, $period_start.
+WITH k AS (
+    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
+), b AS (
+    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly
+)
+SELECT k.kpi, k.unit, k.value, k.previous_value, k.change_vs_previous,
+       k.year_ago_value, k.change_vs_year_ago,
+       coalesce(b.pooled, b.mean) AS baseline, b.periods AS baseline_periods
+FROM k
+LEFT JOIN b ON b.grain = k.grain AND b.as_of = k.period_start AND b.kpi = k.kpi
+           AND b.scope_key = k.scope_key
+WHERE k.grain = $grain AND k.period_start = $period_start AND k.scope = 'all'
+  AND list_contains($kpis, k.kpi)
+ORDER BY list_position($kpis, k.kpi)

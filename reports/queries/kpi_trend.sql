@@ -1,0 +1,15 @@
+-- The recent periods of some KPIs across all platforms, each with the baseline it was
+-- compared with (the snapshot as of that period's start), oldest first.
+-- Params: $kpis, $grain, $history_start, $period_start.
+WITH k AS (
+    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
+), b AS (
+    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly
+)
+SELECT k.period_start, k.kpi, k.unit, k.value, coalesce(b.pooled, b.mean) AS baseline
+FROM k
+LEFT JOIN b ON b.grain = k.grain AND b.as_of = k.period_start AND b.kpi = k.kpi
+           AND b.scope_key = k.scope_key
+WHERE k.grain = $grain AND k.scope = 'all' AND list_contains($kpis, k.kpi)
+  AND k.period_start BETWEEN $history_start AND $period_start
+ORDER BY k.kpi, k.period_start
