@@ -14,8 +14,12 @@ import dagster as dg
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import daily_partitions, window_bounds
 from kpi_pipeline.defs.resources import Settings, Warehouse
-from kpi_pipeline.lib.goals.model import GoalsError, load_goals, plausibility
-from kpi_pipeline.lib.goals.tables import attainment_rows, baseline_for, replace_attainment
+from kpi_pipeline.lib.goals.model import GoalsError, load_goals
+from kpi_pipeline.lib.goals.tables import (
+    attainment_rows,
+    goal_warnings_with_baselines,
+    replace_attainment,
+)
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.schemas import TABLES
 
@@ -59,12 +63,7 @@ def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse,
     except GoalsError as exc:
         raise dg.Failure(description=str(exc), metadata={"goals_file": str(path)}) from exc
     with warehouse.get_connection() as conn:
-        warnings = list(loaded.warnings)
-        for goal in loaded.goals:
-            finding = plausibility(goal, baseline_for(conn, goal, kpis[goal.kpi]),
-                                   loaded.settings, kpis)
-            if finding is not None:
-                warnings.append(finding)
+        warnings = goal_warnings_with_baselines(conn, loaded, kpis)
         rows = attainment_rows(conn, loaded.goals, kpis, first, last, review_days(first, last))
         written = replace_attainment(conn, rows, first, last)
     for warning in warnings:

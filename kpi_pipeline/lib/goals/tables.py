@@ -14,7 +14,13 @@ import duckdb
 import pandas as pd
 
 from kpi_pipeline.lib.goals.attainment import Attainment, evaluate, trend
-from kpi_pipeline.lib.goals.model import Goal, fingerprint
+from kpi_pipeline.lib.goals.model import (
+    Goal,
+    GoalWarning,
+    ValidatedGoals,
+    fingerprint,
+    plausibility,
+)
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.compute import kpi_running
 from kpi_pipeline.lib.store import transaction
@@ -49,6 +55,19 @@ def baseline_for(conn: duckdb.DuckDBPyConnection, goal: Goal, kpi: Kpi) -> float
                            ORDER BY as_of DESC LIMIT 1""",
                        [goal.kpi, goal.scope.scope_key, goal.start]).fetchone()
     return None if row is None else row[0]
+
+
+def goal_warnings_with_baselines(conn: duckdb.DuckDBPyConnection, loaded: ValidatedGoals,
+                                 kpis: dict[str, Kpi]) -> list[GoalWarning]:
+    """The goals file's own warnings, plus an implausible-target warning for each goal
+    whose baseline makes its target unlikely."""
+    warnings = list(loaded.warnings)
+    for goal in loaded.goals:
+        finding = plausibility(goal, baseline_for(conn, goal, kpis[goal.kpi]),
+                               loaded.settings, kpis)
+        if finding is not None:
+            warnings.append(finding)
+    return warnings
 
 
 def _leading_measures(conn, goal: Goal, kpis: dict[str, Kpi], first: date,

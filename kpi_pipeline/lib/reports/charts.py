@@ -15,11 +15,11 @@ from datetime import date
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-from markupsafe import Markup  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from markupsafe import Markup
+from matplotlib.ticker import FuncFormatter
 
-from kpi_pipeline.lib.reports.formats import for_unit  # noqa: E402
+from kpi_pipeline.lib.reports.formats import for_unit
 
 STYLE = {
     "svg.fonttype": "none",          # text as <text>, not paths

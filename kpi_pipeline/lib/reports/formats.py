@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-MISSING = "–"
+EN_DASH = "\u2013"  # no data; also joins the days of a week
+MINUS = "\u2212"  # a real minus sign, as wide as the plus
+MISSING = EN_DASH
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
@@ -42,10 +44,10 @@ def pct0(value: float | None) -> str:
 
 
 def delta_pct(value: float | None) -> str:
-    """A relative change with its sign (0.052 -> +5.2 %, -0.1 -> −10.0 %)."""
+    """A relative change with its sign (0.052 -> +5.2 %, -0.1 -> minus 10.0 %)."""
     if _missing(value):
         return MISSING
-    sign = "+" if value > 0 else "−" if value < 0 else "±"
+    sign = "+" if value > 0 else MINUS if value < 0 else "\u00b1"
     return f"{sign}{abs(value) * 100:,.1f} %"
 
 
@@ -54,7 +56,7 @@ def money(value: float | None, currency: str = "USD", decimals: int = 0) -> str:
     if _missing(value):
         return MISSING
     symbol = CURRENCY_SYMBOLS.get(currency)
-    sign = "−" if value < 0 else ""
+    sign = MINUS if value < 0 else ""
     amount = f"{abs(value):,.{decimals}f}"
     return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
 
@@ -111,12 +113,12 @@ def tone(change: float | None, direction: str) -> str:
 
 
 def period_label(start: date, grain: str) -> str:
-    """"Week 47 2026 (16–22 Nov)" or "November 2026": the period a number belongs to."""
+    """"Week 47 2026 (16-22 Nov)" or "November 2026": the period a number belongs to."""
     if grain == "week":
         end = start + timedelta(days=6)
         year, week, _ = start.isocalendar()
         first = f"{start.day} {start:%b}" if start.month != end.month else f"{start.day}"
-        return f"Week {week} {year} ({first}–{end.day} {end:%b})"
+        return f"Week {week} {year} ({first}{EN_DASH}{end.day} {end:%b})"
     return f"{start:%B %Y}"
 
 
