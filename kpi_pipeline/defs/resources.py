@@ -32,6 +32,7 @@ from kpi_pipeline.lib.demo.client import DemoClient
 
 DEFAULT_DUCKDB = "data/kpi_pipeline.duckdb"
 DEFAULT_LANDING = "data/landing"
+DEFAULT_REPORTS = "data/reports"
 EXAMPLE_GOALS = Path(__file__).resolve().parents[1] / "data" / "goals.example.yaml"
 RESERVED_NAMES = frozenset({"normalized", "kpi", "baseline", "goal", "report"})
 
@@ -80,7 +81,8 @@ class Warehouse(DuckDBResource):
 
 
 class Settings(dg.ConfigurableResource):
-    """Where landing files go and which currency money is reported in."""
+    """Where landing files and rendered reports go, which goals file is read, and which
+    currency money is reported in."""
 
     landing_dir: str = Field(
         default="",
@@ -91,6 +93,15 @@ class Settings(dg.ConfigurableResource):
         default="",
         description="Goals YAML. Empty: $KPI_PIPELINE_GOALS, else the shipped example.",
     )
+
+    reports_dir: str = Field(
+        default="",
+        description=f"Folder of the rendered HTML reports. Empty: $KPI_PIPELINE_REPORTS, "
+                    f"else {DEFAULT_REPORTS}.",
+    )
+
+    def reports_root(self) -> Path:
+        return Path(self.reports_dir or os.environ.get("KPI_PIPELINE_REPORTS") or DEFAULT_REPORTS)
 
     def goals_path(self) -> Path:
         return Path(self.goals_file or os.environ.get("KPI_PIPELINE_GOALS") or EXAMPLE_GOALS)

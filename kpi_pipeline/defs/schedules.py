@@ -56,3 +56,24 @@ goal_attainment_schedule = dg.build_schedule_from_partitioned_job(
     goal_attainment_job, hour_of_day=9, minute_of_hour=0, name="goal_attainment_schedule",
     description="Every morning, after the pull and (on Mondays) the weekly run.",
 )
+
+weekly_report_job = dg.define_asset_job(
+    name="weekly_report_job",
+    selection=dg.AssetSelection.assets(["report", "weekly"]),
+    description="The weekly report pages, after the week's KPIs and goal attainment.",
+)
+monthly_report_job = dg.define_asset_job(
+    name="monthly_report_job",
+    selection=dg.AssetSelection.assets(["report", "monthly"]),
+    description="The monthly report pages, after the month's KPIs and goal attainment.",
+)
+weekly_report_schedule = dg.build_schedule_from_partitioned_job(
+    weekly_report_job, day_of_week=1, hour_of_day=9, minute_of_hour=30,
+    name="weekly_report_schedule",
+    description="Monday morning, after the weekly KPIs and the day's goal attainment.",
+)
+monthly_report_schedule = dg.build_schedule_from_partitioned_job(
+    monthly_report_job, day_of_month=2, hour_of_day=9, minute_of_hour=30,
+    name="monthly_report_schedule",
+    description="On the 2nd, after the monthly KPIs and the day's goal attainment.",
+)

@@ -1,0 +1,95 @@
+"""Report layer: the HTML pages of every week and month, rendered from the store.
+
+``report/weekly`` and ``report/monthly`` render each page template under ``reports/``
+whose front matter lists their grain, for every period of the partition window, to
+``<reports folder>/<grain>/<period start>/<page>.html``, then rewrite the index. They
+read the store read-only and sit downstream of every table they read, so a blocking
+check on any of those tables stops them. The newest period's paths and headline numbers
+go into the materialization metadata, so the Dagster UI links to the pages.
+"""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+
+from kpi_pipeline.defs.conventions import DUCKDB_WRITER
+from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
+from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.goals.model import GoalsError
+from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
+from kpi_pipeline.lib.reports.context import goal_context
+from kpi_pipeline.lib.reports.pages import pages_for
+from kpi_pipeline.lib.reports.render import Period, ReportError, render_period, write_index
+
+
+def period_starts(first: date, last: date, grain: str) -> list[date]:
+    """The start of every week or month from ``first`` to ``last`` (both period starts)."""
+    starts, period = [], Period(grain, first)
+    while period.start <= last:
+        starts.append(period.start)
+        period = period.shifted(1)
+    return starts
+
+
+def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    table = TABLE_FOR_GRAIN[grain]
+    titles = ", ".join(page.title for page in pages_for(grain, catalog()))
+
+    @dg.asset(
+        # Reads share the writers' pool: DuckDB refuses a read-only open while another
+        # process holds the file for writing.
+        **DUCKDB_WRITER,
+        key=["report", table],
+        description=(
+            f"The {grain}ly HTML report pages ({titles}), one self-contained file per page "
+            f"and {grain}, plus the index of every page and period."),
+        deps=[dg.AssetKey(["kpi", table]), dg.AssetKey(["baseline", table]),
+              dg.AssetKey(["diagnostic", table]), dg.AssetKey(["goal", "attainment"])],
+        partitions_def=partitions_def,
+        group_name="report",
+        kinds={"html", "jinja"},
+        code_version="1",
+    )
+    def _report(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                settings: Settings) -> dg.MaterializeResult:
+        first, last = window_bounds(context.partition_time_window)
+        kpis = catalog()
+        out_root = settings.reports_root()
+        rendered = []
+        with warehouse.get_connection(read_only=True) as conn:
+            try:
+                context_values = {
+                    "currency": settings.reporting_currency,
+                    "quality_notes": [],
+                    **goal_context(conn, settings.goals_path(), datetime.now(UTC).date(),
+                                   kpis, settings.reporting_currency),
+                }
+            except GoalsError as exc:
+                raise dg.Failure(description=str(exc)) from exc
+            for start in period_starts(first, last, grain):
+                try:
+                    rendered += render_period(conn, Period(grain, start), out_root, kpis,
+                                              context_values)
+                except ReportError as exc:
+                    raise dg.Failure(description=str(exc)) from exc
+        index = write_index(out_root, kpis)
+        newest = [page for page in rendered if page.period.start == rendered[-1].period.start]
+        context.log.info(f"rendered {len(rendered)} page(s) for {first}..{last}; "
+                         f"index: {index.resolve()}")
+        return dg.MaterializeResult(metadata={
+            "partition_window": f"{first}..{last}",
+            "pages_rendered": len(rendered),
+            "index": dg.MetadataValue.url(index.resolve().as_uri()),
+            **{f"page/{page.spec.name}": dg.MetadataValue.url(page.path.resolve().as_uri())
+               for page in newest},
+            **{f"headline/{kpi}": dg.MetadataValue.float(float(value))
+               for page in newest for kpi, value in page.headlines.items()
+               if value is not None},
+        })
+
+    return _report
+
+
+report_weekly = report_asset("week", weekly_partitions)
+report_monthly = report_asset("month", monthly_partitions)

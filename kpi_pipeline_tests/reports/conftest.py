@@ -1,0 +1,207 @@
+"""A store built by the real chain on demo data (January to April 2025), shared by the
+report tests: raw pulls, normalized tables, weekly and monthly KPIs, baselines,
+diagnostics and goal attainment for a goals file with one goal of each target type.
+
+Built once per session (about half a minute); tests open it read-only and render into
+their own temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from kpi_pipeline.defs.baselines.assets import baseline_monthly, baseline_weekly
+from kpi_pipeline.defs.diagnostics.assets import diagnostic_monthly, diagnostic_weekly
+from kpi_pipeline.defs.goals.assets import attainment
+from kpi_pipeline.defs.kpis.assets import kpi_monthly, kpi_weekly
+from kpi_pipeline.defs.normalized.assets import normalized_assets
+from kpi_pipeline.defs.raw.assets import raw_assets
+from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
+from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED
+
+FIRST_DAY, LAST_DAY = "2025-01-01", "2025-04-30"
+FIRST_WEEK, LAST_WEEK = "2025-01-06", "2025-04-21"
+FIRST_MONTH, LAST_MONTH = "2025-01-01", "2025-04-01"
+REPORT_WEEK = date(2025, 4, 14)  # week 16: twelve weeks of baseline behind it
+REPORT_MONTH = date(2025, 4, 1)
+SCRIPT = "<script>alert(1)</script>"
+
+# One goal of each target type, active in the report week; one title carries a script.
+GOALS = f"""
+goals:
+  - id: opt-ins-q2
+    title: "600 e-mail opt-ins in April {SCRIPT}"
+    objective: lead_generation
+    stage: lead_generation
+    kpi: email_opt_ins
+    scope: {{kind: all}}
+    target: {{type: total, value: 600}}
+    window: {{start: 2025-04-01, end: 2025-04-30}}
+    owner: CRM team
+  - id: engagement-level
+    title: Engagement rate at least 5 %
+    objective: brand_awareness
+    stage: engagement
+    kpi: engagement_rate
+    scope: {{kind: all}}
+    target: {{type: level, at_least: 0.05}}
+    window: {{start: 2025-03-01, end: 2025-05-31}}
+  - id: sessions-up
+    title: Social traffic up 20 %
+    objective: product_demand
+    stage: traffic
+    kpi: landing_page_sessions
+    scope: {{kind: all}}
+    target: {{type: change, by: 0.2}}
+    window: {{start: 2025-04-01, end: 2025-06-30}}
+  - id: leads-weekly
+    title: 40 leads a week
+    objective: lead_generation
+    stage: lead_generation
+    kpi: leads
+    scope: {{kind: all}}
+    target: {{type: per_period, value: 40, period: week}}
+    window: {{start: 2025-03-03, end: 2025-05-25}}
+  - id: linkedin-impressions
+    title: LinkedIn impressions up 10 %
+    objective: brand_awareness
+    stage: awareness
+    kpi: impressions
+    scope: {{kind: platform, key: linkedin}}
+    target: {{type: change, by: 0.1}}
+    window: {{start: 2025-04-01, end: 2025-04-30}}
+"""
+
+
+@dataclass(frozen=True)
+class ReportStore:
+    """The built store and the resources that built it."""
+
+    warehouse: Warehouse
+    settings: Settings
+    root: Path
+
+    def resources(self, reports_dir: Path) -> dict[str, object]:
+        """Resources for a report run writing into ``reports_dir``."""
+        settings = Settings(landing_dir=self.settings.landing_dir,
+                            goals_file=self.settings.goals_file, reports_dir=str(reports_dir),
+                            reporting_currency=self.settings.reporting_currency)
+        return {"warehouse": self.warehouse, "settings": settings}
+
+
+def _range(first: str, last: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last}
+
+
+@pytest.fixture(scope="session")
+def report_store(tmp_path_factory: pytest.TempPathFactory) -> ReportStore:
+    root = tmp_path_factory.mktemp("report_store")
+    goals = root / "goals.yaml"
+    goals.write_text(GOALS, encoding="utf-8")
+    warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
+    settings = Settings(landing_dir=str(root / "landing"), goals_file=str(goals),
+                        reports_dir=str(root / "reports"), reporting_currency="USD")
+    resources = {"warehouse": warehouse, "settings": settings,
+                 "platforms": DemoPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS,
+                                            today="2025-05-10")}
+    steps = [([*raw_assets, *normalized_assets], FIRST_DAY, LAST_DAY),
+             ([kpi_weekly, baseline_weekly, diagnostic_weekly], FIRST_WEEK, LAST_WEEK),
+             ([kpi_monthly, baseline_monthly, diagnostic_monthly], FIRST_MONTH, LAST_MONTH),
+             ([attainment], FIRST_DAY, LAST_DAY)]
+    for assets, first, last in steps:
+        result = dg.materialize(assets, resources=resources, tags=_range(first, last),
+                                raise_on_error=True)
+        assert result.success
+    return ReportStore(warehouse, settings, root)
+
+
+@pytest.fixture
+def store_conn(report_store: ReportStore):
+    with report_store.warehouse.get_connection(read_only=True) as conn:
+        yield conn
+
+
+# ------------------------------------------------------------------------- browser
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright. Skips with the reason when the
+    browser is absent, except under CI=true, where it must run."""
+    executable = shutil.which("chromium") or (str(CHROMIUM) if CHROMIUM.exists() else None)
+    if executable is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but /usr/bin/chromium is missing: .ci/run installs it")
+        pytest.skip("headless Chromium not found (apt-get install chromium); "
+                    "the browser tests run in CI")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable,
+                                              args=CHROMIUM_FLAGS)
+        yield instance
+        instance.close()
+
+
+@dataclass
+class OpenedPage:
+    """A report opened in the browser, with what it asked for and what it logged."""
+
+    page: object
+    requests: list[str]
+    console_errors: list[str]
+    dialogs: list[str]
+
+    def text(self) -> str:
+        return self.page.inner_text("body")
+
+
+@pytest.fixture
+def open_report(browser, request):
+    """Open a rendered HTML file; every request that is not the file itself is recorded
+    and refused, console errors and JavaScript dialogs are recorded, and a full-page
+    screenshot is kept under test-artifacts/screenshots/."""
+    contexts = []
+
+    def _open(path: Path, shot_name: str | None = None) -> OpenedPage:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        opened = OpenedPage(page, [], [], [])
+        target = path.resolve().as_uri()
+        page.on("request", lambda r: opened.requests.append(r.url)
+                if r.url != target else None)
+        page.on("console", lambda m: opened.console_errors.append(m.text)
+                if m.type == "error" else None)
+        page.on("pageerror", lambda e: opened.console_errors.append(str(e)))
+
+        def _dialog(dialog) -> None:
+            opened.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", _dialog)
+        context.route("**/*", lambda route: route.continue_()
+                      if route.request.url == target else route.abort())
+        page.goto(target)
+        page.wait_for_load_state("load")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = shot_name or f"{request.node.name}-{path.stem}"
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        return opened
+
+    yield _open
+    for context in contexts:
+        context.close()
