@@ -7,9 +7,11 @@ UV_VERSION := 0.13.9
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export KPI_PIPELINE_DUCKDB ?= $(CURDIR)/data/kpi_pipeline.duckdb
 export KPI_PIPELINE_LANDING ?= $(CURDIR)/data/landing
+export KPI_PIPELINE_REPORTS ?= $(CURDIR)/data/reports
 
 # How many days of demo history `make run` materializes (ending yesterday).
 HISTORY_DAYS ?= 728
+REPORT_PERIODS ?= 8
 
 .PHONY: install run test test-fast ui lint lock clean
 
@@ -28,7 +30,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 run: install
-	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS) $(if $(RECORD),--record,)
+	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS) --report-periods $(REPORT_PERIODS) $(if $(RECORD),--record,)
 
 test: install
 	$(BIN)/python -m pytest

@@ -18,8 +18,10 @@ import dagster as dg
 
 from kpi_pipeline.defs.partitions import START_DATE, parse_day
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.reports.render import Period
 from kpi_pipeline.lib.store import table_counts
 
+DEFAULT_REPORT_PERIODS = 8
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -45,6 +47,17 @@ def closed_periods(first: date, last: date, grain: str) -> tuple[date, date] | N
         last_start = ((last + timedelta(days=1)).replace(day=1) - timedelta(days=1)
                       ).replace(day=1)
     return (start, last_start) if start <= last_start else None
+
+
+def report_periods(first: date, last: date, grain: str, count: int) -> tuple[date, date] | None:
+    """The last ``count`` closed weeks or months inside first..last (0: all of them)."""
+    periods = closed_periods(first, last, grain)
+    if periods is None or count < 0:
+        return None
+    lo, hi = periods
+    if count:
+        lo = max(lo, Period(grain, hi).shifted(1 - count).start)
+    return lo, hi
 
 
 def run_job(defs: dg.Definitions, job_name: str, first: str, last: str,
@@ -90,6 +103,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if periods:
             plan.append((job, periods))
     plan.append(("goal_attainment_job", (first, last)))
+    for grain, job in (("week", "weekly_report_job"), ("month", "monthly_report_job")):
+        periods = report_periods(first, last, grain, args.report_periods)
+        if periods:
+            plan.append((job, periods))
     for job, (lo, hi) in plan:
         result = run_job(defs, job, lo.isoformat(), hi.isoformat(), instance)
         elapsed = time.perf_counter() - started
@@ -101,7 +118,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1
         print(f"{job} over {lo}..{hi} succeeded ({elapsed:.1f} s so far, run {result.run_id})",
               flush=True)
-    print(summary(Warehouse(), Settings()))
+    settings = Settings()
+    print(summary(Warehouse(), settings))
+    index = settings.reports_root() / "index.html"
+    if index.exists():
+        print(f"Reports:        {index.resolve()} (open it in a browser)")
     return 0
 
 
@@ -113,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--end", help="last day to build, YYYY-MM-DD (default: yesterday)")
     run.add_argument("--record", action="store_true",
                      help="record the run and its materializations in DAGSTER_HOME (slower)")
+    run.add_argument("--report-periods", type=int, default=DEFAULT_REPORT_PERIODS,
+                     help="render the reports of the last N closed weeks and months "
+                          f"(default {DEFAULT_REPORT_PERIODS}; 0: every period; -1: none)")
     run.set_defaults(func=cmd_run)
     args = parser.parse_args(argv)
     Path("data").mkdir(exist_ok=True)

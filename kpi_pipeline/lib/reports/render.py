@@ -13,7 +13,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import duckdb
-from jinja2 import Environment, StrictUndefined, TemplateError
+from jinja2 import Environment, StrictUndefined, TemplateError, Undefined
 
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.compute import period_last_day
@@ -101,13 +102,34 @@ class RenderedPage:
     headlines: dict[str, float | None] = field(default_factory=dict)
 
 
+def _strict(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that fails on an undefined value instead of formatting it: a number
+    filter given a column the query does not return must fail the render."""
+
+    def strict_filter(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return fn(value, *args, **kwargs)
+
+    strict_filter.__doc__ = fn.__doc__
+    return strict_filter
+
+
+def _template_line(exc: BaseException) -> str:
+    """" at reports/x.html.j2 line N" from the innermost template frame, if any."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    if not frames:
+        return ""
+    return f" at {Path(frames[-1].filename).name} line {frames[-1].lineno}"
+
+
 def environment(root: Path = TEMPLATES_DIR) -> Environment:
     """The Jinja environment of the report pages: autoescape everywhere, strict."""
     env = Environment(loader=FrontMatterLoader(str(root)), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
-    env.filters.update(FILTERS)
-    env.filters["from_json"] = json.loads
+    env.filters.update({name: _strict(fn) for name, fn in FILTERS.items()})
+    env.filters["from_json"] = _strict(json.loads)
     env.globals.update(CHARTS)
     env.globals.update(relative_change=relative_change, tone=tone)
     return env
@@ -162,9 +184,8 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             **context)
     except TemplateError as exc:
-        line = getattr(exc, "lineno", None)
-        at = f" (line {line})" if line else ""
-        raise ReportError(f"{where}: template {spec.name}{PAGE_SUFFIX}{at}: {exc}") from exc
+        raise ReportError(f"{where}: template {spec.name}{PAGE_SUFFIX}{_template_line(exc)}: "
+                          f"{exc}") from exc
     headlines = {row.kpi: row.value for row in results.get("headlines", [])
                  if hasattr(row, "kpi") and hasattr(row, "value")}
     return html, headlines
