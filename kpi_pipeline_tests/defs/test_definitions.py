@@ -31,6 +31,9 @@ def test_definitions_load_with_every_layer():
     assert {f"raw/{s.name}" for s in STREAMS} <= keys
     assert {f"normalized/{t}" for t in TABLES} <= keys
     assert {"kpi/weekly", "kpi/monthly", "baseline/weekly", "baseline/monthly"} <= keys
+    assert {"report/weekly", "report/monthly"} <= keys
+    for name in ("weekly_report_schedule", "monthly_report_schedule"):
+        assert loaded.resolve_schedule_def(name) is not None
     assert loaded.resolve_job_def("daily_ingest_job") is not None
     assert loaded.resolve_schedule_def("daily_ingest_schedule") is not None
 
