@@ -19,7 +19,6 @@ from kpi_pipeline.lib.goals.model import GoalsError
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.reports.context import goal_context
-from kpi_pipeline.lib.reports.pages import pages_for
 from kpi_pipeline.lib.reports.render import Period, ReportError, render_period, write_index
 
 
@@ -34,7 +33,6 @@ def period_starts(first: date, last: date, grain: str) -> list[date]:
 
 def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     table = TABLE_FOR_GRAIN[grain]
-    titles = ", ".join(page.title for page in pages_for(grain, catalog()))
 
     @dg.asset(
         # Reads share the writers' pool: DuckDB refuses a read-only open while another
@@ -42,8 +40,11 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
         **DUCKDB_WRITER,
         key=["report", table],
         description=(
-            f"The {grain}ly HTML report pages ({titles}), one self-contained file per page "
-            f"and {grain}, plus the index of every page and period."),
+            f"The {grain}ly HTML report pages: every template under reports/ whose front "
+            f"matter lists the {grain} grain (the {grain}ly review, goal scorecard, platform "
+            f"comparison, funnel, diagnostics), one self-contained file per page and {grain}, "
+            "plus the index of every page and period. Templates are read when the asset "
+            "runs, so a broken template fails this asset, not the code location."),
         deps=[dg.AssetKey(["kpi", table]), dg.AssetKey(["baseline", table]),
               dg.AssetKey(["diagnostic", table]), dg.AssetKey(["goal", "attainment"])],
         partitions_def=partitions_def,
