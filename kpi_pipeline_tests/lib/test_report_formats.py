@@ -20,6 +20,7 @@ from kpi_pipeline.lib.reports.charts import bar_chart, line_chart
     (12345.6, "currency", "$12,346"),
     (-5.5, "currency", "\u2212$5.50"),
     (42.34, "seconds", "42.3 s"),
+    (1.6532, "multiple", "1.65\u00d7"),
     (125.0, "seconds", "2 min 5 s"),
     (2.45, "count", "2.5"),
     (None, "count", "\u2013"),

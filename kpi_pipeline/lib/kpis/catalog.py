@@ -59,7 +59,7 @@ class Kpi(BaseModel):
     source: Literal["post_activity", "account", "ads", "web", "ads_web", "email"]
     numerator: str
     denominator: str | None = None
-    unit: Literal["count", "ratio", "currency", "seconds"]
+    unit: Literal["count", "ratio", "multiple", "currency", "seconds"]
     stage: Literal["awareness", "engagement", "traffic", "lead_generation", "revenue",
                    "retention"]
     indicator: Literal["leading", "lagging"]

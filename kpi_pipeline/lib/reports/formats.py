@@ -71,6 +71,11 @@ def usd2(value: float | None, currency: str = "USD") -> str:
     return money(value, currency, 2)
 
 
+def times(value: float | None) -> str:
+    """A multiple such as return on ad spend (1.6532 -> 1.65x)."""
+    return MISSING if _missing(value) else f"{value:,.2f}\u00d7"
+
+
 def seconds(value: float | None) -> str:
     """A duration in seconds (42.3 s), minutes past 90 s (2 min 5 s)."""
     if _missing(value):
@@ -82,10 +87,12 @@ def seconds(value: float | None) -> str:
 
 
 def for_unit(value: float | None, unit: str, currency: str = "USD") -> str:
-    """Format a KPI value by its catalogue unit: count, ratio, currency or seconds.
+    """Format a KPI value by its catalogue unit: count, ratio, multiple, currency or seconds.
     Money below 100 keeps its cents (a $3.27 cost per lead is not "$3")."""
     if unit == "ratio":
         return pct1(value)
+    if unit == "multiple":
+        return times(value)
     if unit == "currency":
         small = not _missing(value) and abs(value) < 100
         return usd2(value, currency) if small else usd0(value, currency)
@@ -124,5 +131,5 @@ def period_label(start: date, grain: str) -> str:
 
 FILTERS = {
     "num0": num0, "num1": num1, "pct0": pct0, "pct1": pct1, "delta_pct": delta_pct,
-    "usd0": usd0, "usd2": usd2, "seconds": seconds, "for_unit": for_unit,
+    "usd0": usd0, "usd2": usd2, "times": times, "seconds": seconds, "for_unit": for_unit,
 }
