@@ -101,14 +101,18 @@ def bar_chart(categories: Sequence[object], values: Sequence[float | None], *, u
                 color=list(colours) if colours else SERIES_COLOURS[0])
         ax.set_yticks(positions, [str(c) for c in categories])
         for pos, value in zip(positions, values, strict=True):
+            negative = _zero(value) < 0  # label outside the bar's end, whichever side
             ax.annotate(for_unit(value, unit, currency), (_zero(value), pos),
-                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
+                        xytext=(-4 if negative else 4, 0), textcoords="offset points",
+                        va="center", ha="right" if negative else "left", fontsize=8,
                         color="#39424e")
+        if any(_zero(v) < 0 for v in values):
+            ax.axvline(0, color="#9aa3ad", linewidth=0.8)
         if reference is not None:
             ax.axvline(reference, color=TARGET_COLOUR, linewidth=1.2, linestyle=":",
                        label=reference_label or None)
             if reference_label:
-                ax.legend(loc="lower right", fontsize=8)
+                ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: for_unit(v, unit, currency)))
         ax.margins(x=0.15)
         if title:
