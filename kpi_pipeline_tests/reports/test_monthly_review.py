@@ -1,0 +1,185 @@
+"""The monthly review on the demo store, checked against numbers recomputed here straight
+from the normalized tables (GA4 social sessions, ad-platform spend, leads, purchases and
+revenue), not through the KPI tables or the page's SQL, and read back from the page as a
+browser shows it. Campaign names are untrusted text: one is renamed to carry markup in a
+private copy of the store and must show as text."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.compute import period_last_day
+from kpi_pipeline.lib.reports.formats import MISSING, delta_pct, for_unit, num0, pct1
+from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page
+from kpi_pipeline.lib.reports.render import Period, environment, page_path, render_page
+from kpi_pipeline_tests.reports.conftest import REPORT_MONTH
+
+CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
+PERIOD = Period("month", REPORT_MONTH)
+UNIT_NAMES = {"currency": "USD", "ratio": "percent", "multiple": "times", "count": "count"}
+UNTRUSTED = 'Black Friday <Promo> 2024 <script>alert("promo")</script>'
+
+WEB = """
+SELECT sum(sessions), sum(orders), sum(leads), sum(qualified_leads), sum(new_customers),
+       sum(revenue_reporting)
+FROM normalized.web_daily WHERE is_social AND report_date BETWEEN ? AND ?
+"""
+ADS = """
+SELECT sum(spend_reporting), sum(leads), sum(purchases), sum(revenue_reporting)
+FROM normalized.ad_daily WHERE report_date BETWEEN ? AND ?
+"""
+CAMPAIGNS = """
+SELECT campaign_id, platform, sum(spend_reporting) AS spend, sum(leads) AS leads,
+       sum(purchases) AS purchases, sum(revenue_reporting) AS revenue
+FROM normalized.ad_daily WHERE report_date BETWEEN ? AND ?
+GROUP BY campaign_id, platform ORDER BY spend DESC
+"""
+
+
+def ratio(num, den):
+    return None if not den else num / den
+
+
+def headline_values(conn, start) -> dict[str, float | None]:
+    """The six headline KPIs of a month, as ratios of plain sums."""
+    end = period_last_day(start, "month")
+    sessions, orders, leads, qualified, new_customers, revenue = conn.execute(
+        WEB, [start, end]).fetchone()
+    spend, ad_leads, _, ad_revenue = conn.execute(ADS, [start, end]).fetchone()
+    return {"order_conversion_rate": ratio(orders, sessions),
+            "lead_quality": ratio(qualified, leads),
+            "social_revenue": revenue,
+            "cost_per_lead": ratio(spend, ad_leads),
+            "customer_acquisition_cost": ratio(spend, new_customers),
+            "return_on_ad_spend": ratio(ad_revenue, spend)}
+
+
+def render(conn, out: Path) -> Path:
+    """Render only the monthly review (other pages of the grain are not this test's)."""
+    kpis = catalog()
+    spec = load_page(TEMPLATES_DIR / "monthly_review.html.j2", kpis)
+    html, _ = render_page(environment(), conn, spec, PERIOD, [spec], {"kpis": kpis, **CONTEXT},
+                          out)
+    path = page_path(out, PERIOD, spec.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def monthly_page(report_store, tmp_path_factory) -> Path:
+    with report_store.warehouse.get_connection(read_only=True) as conn:
+        return render(conn, tmp_path_factory.mktemp("monthly"))
+
+
+def test_headlines_with_last_month_and_a_year_ago(monthly_page, store_conn, open_report):
+    opened = open_report(monthly_page, "monthly-review")
+    kpis = catalog()
+    this = headline_values(store_conn, PERIOD.start)
+    last = headline_values(store_conn, PERIOD.shifted(-1).start)
+    assert list(this) == list(load_page(TEMPLATES_DIR / "monthly_review.html.j2",
+                                        kpis).headlines)
+    for name, value in this.items():
+        assert value is not None, name
+        unit = kpis[name].unit
+        card = opened.page.locator(f'.big-value[data-kpi="{name}"]').inner_text()
+        assert for_unit(value, unit) in card, (name, card)
+        assert f"{PERIOD.label} · {UNIT_NAMES[unit]}" in card
+        change = (value - last[name]) / abs(last[name])
+        assert f"{delta_pct(change)} vs last month" in card, (name, card)
+        assert for_unit(last[name], unit) in card, (name, card)
+        # the demo store starts in January 2025: no April 2024 to compare with
+        assert f"{MISSING} vs a year ago" in card, (name, card)
+    callout = opened.page.locator("p.callout").first.inner_text()
+    assert pct1(this["order_conversion_rate"]) in callout
+    assert for_unit(this["social_revenue"], "currency") in callout
+    assert "no data for April 2024" in callout
+    text = opened.text()
+    for heading in ("Conversion rate", "Lead quality", "Revenue contribution from social",
+                    "Cost efficiency", "Campaign cost efficiency",
+                    "Every conversion, lead and revenue KPI"):
+        assert opened.page.get_by_role("heading", name=heading, exact=True).count() == 1
+    assert "Monthly review" in opened.page.locator("h1").inner_text()
+    assert "April 2025" in text
+    # seven trend charts and the revenue-by-platform bars, all inline SVG
+    assert opened.page.locator("figure[data-chart] svg").count() == 7
+    assert opened.page.locator("figure svg").count() == 8
+    assert opened.console_errors == []
+    assert opened.requests == []
+    assert opened.dialogs == []
+
+
+def test_revenue_share_of_the_site(monthly_page, store_conn, open_report):
+    opened = open_report(monthly_page, "monthly-review-share")
+    end = PERIOD.end
+    social, site = store_conn.execute(
+        """SELECT sum(CASE WHEN is_social THEN revenue_reporting END), sum(revenue_reporting)
+           FROM normalized.web_daily WHERE report_date BETWEEN ? AND ?""",
+        [PERIOD.start, end]).fetchone()
+    row = opened.page.locator('table.share tr[data-period="this"]').inner_text()
+    assert "April 2025" in row
+    assert for_unit(social, "currency") in row
+    assert for_unit(site, "currency") in row
+    assert pct1(social / site) in row
+    year_ago = opened.page.locator('table.share tr[data-period="year_ago"]').inner_text()
+    assert "April 2024" in year_ago and MISSING in year_ago
+
+
+def test_campaign_cost_efficiency(monthly_page, store_conn, open_report):
+    opened = open_report(monthly_page, "monthly-review-campaigns")
+    roas_unit = catalog()["return_on_ad_spend"].unit
+    expected = store_conn.execute(CAMPAIGNS, [PERIOD.start, PERIOD.end]).fetchall()
+    assert expected
+    rows = opened.page.locator("table.campaigns tbody tr")
+    assert rows.count() == len(expected)
+    shown = [rows.nth(i).get_attribute("data-campaign") for i in range(rows.count())]
+    assert shown == [campaign_id for campaign_id, *_ in expected]  # largest spend first
+    for campaign_id, platform, spend, leads, purchases, revenue in expected:
+        row = opened.page.locator(f'table.campaigns tr[data-campaign="{campaign_id}"]')
+        cells = [row.locator("td").nth(i).inner_text().strip() for i in range(10)]
+        assert cells[1] == platform
+        assert cells[2] == for_unit(spend, "currency")
+        assert cells[3] == num0(leads)
+        assert cells[4] == for_unit(ratio(spend, leads), "currency")
+        assert cells[6] == num0(purchases)
+        assert cells[7] == for_unit(ratio(spend, purchases), "currency")
+        assert cells[8] == for_unit(revenue, "currency")
+        assert cells[9] == for_unit(ratio(revenue, spend), roas_unit)
+    assert "April 2025" in opened.page.locator("table.campaigns caption").inner_text()
+
+
+def test_campaign_names_are_escaped(report_store, tmp_path, open_report):
+    """A copy of the store where the month's largest campaign carries markup in its name:
+    the browser shows it as text, runs nothing, and the HTML holds only entities."""
+    copy = tmp_path / "store_copy.duckdb"
+    source = report_store.warehouse.path()
+    shutil.copyfile(source, copy)
+    wal = source.with_name(source.name + ".wal")
+    if wal.exists():  # changes not yet checkpointed into the file
+        shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+    conn = duckdb.connect(str(copy))
+    try:
+        campaign_id, platform, *_ = conn.execute(CAMPAIGNS, [PERIOD.start, PERIOD.end]).fetchone()
+        conn.execute("UPDATE normalized.ad_daily SET campaign_name = ? "
+                     "WHERE campaign_id = ? AND platform = ?",
+                     [UNTRUSTED, campaign_id, platform])
+        path = render(conn, tmp_path / "reports")
+    finally:
+        conn.close()
+    html = path.read_text(encoding="utf-8")
+    assert "&lt;Promo&gt;" in html
+    assert "<Promo>" not in html
+    assert "<script>" not in html
+    opened = open_report(path, "monthly-review-untrusted-name")
+    cell = opened.page.locator(f'table.campaigns tr[data-campaign="{campaign_id}"] td').first
+    assert cell.inner_text().strip() == UNTRUSTED
+    assert "Black Friday <Promo> 2024" in opened.text()
+    assert opened.page.locator("table.campaigns script").count() == 0
+    assert opened.dialogs == []
+    assert opened.console_errors == []
+    assert opened.requests == []
