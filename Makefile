@@ -11,7 +11,7 @@ export KPI_PIPELINE_REPORTS ?= $(CURDIR)/data/reports
 
 # How many days of demo history `make run` materializes (ending yesterday).
 HISTORY_DAYS ?= 728
-REPORT_PERIODS ?= 8
+REPORT_PERIODS ?= 4
 
 .PHONY: install run test test-fast ui lint lock clean
 

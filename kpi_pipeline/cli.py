@@ -21,7 +21,7 @@ from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.reports.render import Period
 from kpi_pipeline.lib.store import table_counts
 
-DEFAULT_REPORT_PERIODS = 8
+DEFAULT_REPORT_PERIODS = 4
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
