@@ -324,7 +324,7 @@ kpis AS (
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
-    SELECT period_start, scope, scope_key, 'return_on_ad_spend', 'ratio',
+    SELECT period_start, scope, scope_key, 'return_on_ad_spend', 'multiple',
            sum(revenue), sum(spend), true
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
