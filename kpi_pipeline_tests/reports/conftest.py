@@ -80,6 +80,17 @@ goals:
 """
 
 
+SLOW_FIXTURES = {"report_store", "store_conn", "browser", "open_report"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the built store (about half a minute to build) or in the browser are
+    marked slow: ``make test-fast`` leaves them out, CI runs them."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @dataclass(frozen=True)
 class ReportStore:
     """The built store and the resources that built it."""
