@@ -8,27 +8,23 @@ check on any of those tables stops them. The newest period's paths and headline 
 go into the materialization metadata, so the Dagster UI links to the pages.
 """
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
-from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
+from kpi_pipeline.defs.partitions import (
+    monthly_partitions,
+    period_starts,
+    weekly_partitions,
+    window_bounds,
+)
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.goals.model import GoalsError
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.reports.context import goal_context
 from kpi_pipeline.lib.reports.render import Period, ReportError, render_period, write_index
-
-
-def period_starts(first: date, last: date, grain: str) -> list[date]:
-    """The start of every week or month from ``first`` to ``last`` (both period starts)."""
-    starts, period = [], Period(grain, first)
-    while period.start <= last:
-        starts.append(period.start)
-        period = period.shifted(1)
-    return starts
 
 
 def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -68,7 +64,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
                 }
             except GoalsError as exc:
                 raise dg.Failure(description=str(exc)) from exc
-            for start in period_starts(first, last, grain):
+            for start in period_starts(context.partition_time_window, grain):
                 try:
                     rendered += render_period(conn, Period(grain, start), out_root, kpis,
                                               context_values)
