@@ -20,34 +20,44 @@ class Stream:
     table: str
     api_version: str
     description: str
+    # How many days, ending yesterday, the daily schedule pulls again: platforms revise
+    # recent days (attribution windows, late events). Lifetime post snapshots are 1:
+    # re-pulling a past day would return today's totals, not that day's.
+    reread_days: int = 1
 
 
 STREAMS: tuple[Stream, ...] = (
     Stream("facebook_page", "facebook", "facebook_page", "account_daily", "v24.0",
-           "Facebook Page insights (period=day, week and days_28) and follower totals."),
+           "Facebook Page insights (period=day, week and days_28) and follower totals.",
+           reread_days=2),
     Stream("facebook_posts", "facebook", "facebook_page", "post_daily", "v24.0",
            "Facebook Page posts published in the last 28 days with their lifetime insights."),
     Stream("instagram_account", "instagram", "instagram_account", "account_daily", "v24.0",
-           "Instagram user insights: reach, views, follower count and follows/unfollows."),
+           "Instagram user insights: reach, views, follower count and follows/unfollows.",
+           reread_days=2),
     Stream("instagram_media", "instagram", "instagram_account", "post_daily", "v24.0",
            "Instagram media of the last 28 days with their lifetime insights by media type."),
     Stream("linkedin_organization", "linkedin", "linkedin_organization", "account_daily",
            "202511",
-           "LinkedIn organization share and follower statistics and network size."),
+           "LinkedIn organization share and follower statistics and network size.",
+           reread_days=3),
     Stream("linkedin_posts", "linkedin", "linkedin_organization", "post_daily", "202511",
            "LinkedIn organization posts of the last 28 days with lifetime share statistics."),
     Stream("tiktok_account", "tiktok", "tiktok_account", "account_daily", "v1.3",
-           "TikTok business account daily metrics (followers, views, profile views)."),
+           "TikTok business account daily metrics (followers, views, profile views).",
+           reread_days=7),
     Stream("tiktok_videos", "tiktok", "tiktok_account", "post_daily", "v1.3",
            "TikTok videos of the last 28 days with their lifetime metrics."),
     Stream("meta_ads", "meta", "meta_ad_account", "ad_daily", "v24.0",
-           "Meta Marketing API campaign insights per day (spend, actions, action values)."),
+           "Meta Marketing API campaign insights per day (spend, actions, action values).",
+           reread_days=28),
     Stream("linkedin_ads", "linkedin", "linkedin_ad_account", "ad_daily", "202511",
-           "LinkedIn ad analytics per campaign and day."),
+           "LinkedIn ad analytics per campaign and day.", reread_days=3),
     Stream("tiktok_ads", "tiktok", "tiktok_advertiser", "ad_daily", "v1.3",
-           "TikTok Business API integrated campaign report per day."),
+           "TikTok Business API integrated campaign report per day.", reread_days=7),
     Stream("ga4_sessions", "ga4", "ga4_property", "web_daily", "v1beta",
-           "GA4 Data API runReport: sessions and key events by source, medium, campaign."),
+           "GA4 Data API runReport: sessions and key events by source, medium, campaign.",
+           reread_days=3),
     Stream("mailchimp_list", "mailchimp", "email_list", "email_daily", "3.0",
            "Mailchimp list activity (subscribes, unsubscribes, sends) and member count."),
     Stream("fx_rates", "fx", "fx_reference", "fx_daily", "v1",
