@@ -51,8 +51,14 @@ def test_every_asset_is_documented_owned_and_grouped():
         assert isinstance(node.partitions_def, dg.TimeWindowPartitionsDefinition), name
 
 
-def test_writers_share_the_duckdb_pool_and_pulls_do_not():
+def test_writers_share_the_duckdb_pool_and_pulls_a_pool_per_platform():
     graph = defs().resolve_asset_graph()
+    platforms = {s.name: s.platform for s in STREAMS}
     for key in graph.get_all_asset_keys():
-        expected = set() if key.path[0] == "raw" else {"duckdb"}
-        assert set(graph.get(key).pools or ()) == expected, key
+        node = graph.get(key)
+        if key.path[0] == "raw":
+            assert set(node.pools or ()) == {f"pull_{platforms[key.path[1]]}"}, key
+            assert node.backfill_policy.max_partitions_per_run == 1, key
+        else:
+            assert set(node.pools or ()) == {"duckdb"}, key
+            assert node.backfill_policy.max_partitions_per_run is None, key  # single run

@@ -2,13 +2,14 @@
 
 Each materialization pulls its stream for every day of the partition window and lands
 exactly what the source returned, one compressed envelope per stream and day, replaced
-atomically on re-pull. Nothing here touches DuckDB, so pulls never wait for the writer.
+atomically on re-pull. Nothing here touches DuckDB, so pulls never wait for the writer;
+pulls of one platform share a pool, so a backfill stays within its rate limits.
 """
 
 
 import dagster as dg
 
-from kpi_pipeline.defs.conventions import RANGE_IN_ONE_RUN
+from kpi_pipeline.defs.conventions import puller
 from kpi_pipeline.defs.partitions import daily_partitions, window_days
 from kpi_pipeline.defs.resources import PlatformsResource, Settings
 from kpi_pipeline.lib.landing import write_envelope
@@ -19,7 +20,7 @@ def raw_asset(stream: Stream) -> dg.AssetsDefinition:
     """The landing asset of one stream (one factory, one asset per stream)."""
 
     @dg.asset(
-        **RANGE_IN_ONE_RUN,
+        **puller(stream.platform),
         key=["raw", stream.name],
         description=(
             f"{stream.description}\n\nGrain: one landing file per local day holding every "
