@@ -13,10 +13,13 @@ simulator is the embedded default; real API clients implement the same
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+import time
 from abc import abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,19 @@ RESERVED_NAMES = frozenset({"normalized", "kpi", "baseline", "goal", "report"})
 
 
 class Warehouse(DuckDBResource):
-    """The DuckDB file every table lives in. Writers hold it briefly; readers open read-only."""
+    """The DuckDB file every table lives in. Writers hold it briefly; readers open read-only.
+
+    DuckDB lets one process at a time hold a file for writing, and refuses even a read-only
+    open while another process writes ("Could not set lock on file ... Conflicting lock is
+    held"). Dagster's "duckdb" pool only serialises runs when a daemon or run coordinator
+    enforces it; runs started from several processes (CLI, tests, a multiprocess backfill)
+    would still collide. So every connection, reader or writer, holds an exclusive advisory
+    lock (``fcntl.flock``) on the sibling file ``<database>.lock`` for its lifetime: other
+    processes wait for it (polling, up to ``lock_timeout_seconds``) instead of failing. The
+    kernel releases the lock when its process dies, so a killed run never blocks the next.
+    Within one process the lock is re-entrant (a counter): DuckDB itself shares one
+    database between a process's connections, and a nested open must not wait for itself.
+    """
 
     database: str = Field(
         default="",
@@ -52,6 +67,13 @@ class Warehouse(DuckDBResource):
                     "benchmarks/RESULTS.md); raise it on a large machine for speed.",
     )
 
+    lock_timeout_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long a connection waits for another process to release the "
+                    "file's lock (<database>.lock) before failing.",
+    )
+
     def path(self) -> Path:
         path = Path(self.database or os.environ.get("KPI_PIPELINE_DUCKDB") or DEFAULT_DUCKDB)
         if path.stem in RESERVED_NAMES:
@@ -61,23 +83,116 @@ class Warehouse(DuckDBResource):
                              f"pipeline's schemas {sorted(RESERVED_NAMES)}; choose another")
         return path
 
+    def lock_path(self) -> Path:
+        """The advisory lock file beside the database: ``<database>.lock``."""
+        path = self.path()
+        return path.with_name(path.name + ".lock")
+
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the file, retrying while another process holds the write lock."""
+        """Open the file while holding its inter-process lock (see the class docstring).
+
+        Waits up to ``lock_timeout_seconds`` for another process to close its connection,
+        then raises ``TimeoutError`` naming the lock file.
+        """
         path = self.path()
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = backoff(
-            fn=duckdb.connect,
-            retry_on=(RuntimeError, duckdb.IOException),
-            kwargs={"database": str(path), "read_only": read_only,
-                    "config": {"custom_user_agent": "kpi_pipeline", **self.connection_config}},
-            max_retries=10,
-        )
-        try:
-            yield conn
-        finally:
-            conn.close()
+        # A read-only open of a missing folder takes no lock: DuckDB reports the missing file.
+        lock = (_file_lock(self.lock_path(), self.lock_timeout_seconds)
+                if not read_only or path.parent.exists() else nullcontext())
+        with lock:
+            conn = backoff(
+                fn=duckdb.connect,
+                retry_on=(RuntimeError, duckdb.IOException),
+                kwargs={"database": str(path), "read_only": read_only,
+                        "config": {"custom_user_agent": "kpi_pipeline",
+                                   **self.connection_config}},
+                max_retries=10,
+            )
+            try:
+                yield conn
+            finally:
+                conn.close()
+
+
+LOCK_POLL_SECONDS = 0.05
+
+
+class _HeldLock:
+    """One lock file this process holds: its descriptor and how many connections use it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.depth = 0
+
+
+# Lock files this process holds, by resolved path; the mutex guards the table itself.
+_held_locks: dict[str, _HeldLock] = {}
+_held_locks_mutex = threading.Lock()
+
+
+def _forget_inherited_locks() -> None:
+    """In a forked child: close the parent's lock descriptors (the child holds no lock, and
+    keeping them open would keep the parent's lock alive after the parent releases it)."""
+    global _held_locks_mutex
+    for held in _held_locks.values():
+        with suppress(OSError):
+            os.close(held.fd)
+    _held_locks.clear()
+    _held_locks_mutex = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_locks)
+
+
+@contextmanager
+def _file_lock(lock_file: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file``, re-entrant within this process."""
+    key = str(lock_file.resolve())
+    held = _acquire(key, lock_file, timeout)
+    try:
+        yield
+    finally:
+        with _held_locks_mutex:
+            held.depth -= 1
+            if held.depth == 0:
+                del _held_locks[key]
+                os.close(held.fd)  # closing the only descriptor releases the flock
+
+
+def _acquire(key: str, lock_file: Path, timeout: float) -> _HeldLock:
+    """Join this process's hold of ``lock_file``, or wait up to ``timeout`` seconds for
+    its exclusive lock. The mutex is only held for quick, non-blocking steps."""
+    deadline = time.monotonic() + timeout
+    fd = None
+    try:
+        while True:
+            with _held_locks_mutex:
+                held = _held_locks.get(key)
+                if held is None:
+                    if fd is None:
+                        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        pass
+                    else:
+                        held = _held_locks[key] = _HeldLock(fd)
+                        fd = None
+                if held is not None:
+                    held.depth += 1
+                    return held
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"DuckDB file lock {lock_file}: still held by another process after "
+                    f"waiting {timeout:g} s (a run writing or reading the warehouse). Let "
+                    f"that run finish, or raise the warehouse's lock_timeout_seconds.")
+            time.sleep(LOCK_POLL_SECONDS)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 class Settings(dg.ConfigurableResource):
