@@ -134,6 +134,20 @@ def report_store(tmp_path_factory: pytest.TempPathFactory) -> ReportStore:
     return ReportStore(warehouse, settings, root)
 
 
+# What the report assets pass to the pages besides the catalogue: without goals, and
+# with the goals of the store's goals file (as of a fixed day after the data).
+PLAIN_CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
+GOALS_TODAY = date(2025, 5, 10)
+
+
+def goals_context(conn, store: ReportStore) -> dict[str, object]:
+    from kpi_pipeline.lib.kpis.catalog import catalog
+    from kpi_pipeline.lib.reports.context import goal_context
+
+    return {**PLAIN_CONTEXT, **goal_context(conn, store.settings.goals_path(), GOALS_TODAY,
+                                            catalog(), "USD")}
+
+
 @pytest.fixture
 def store_conn(report_store: ReportStore):
     with report_store.warehouse.get_connection(read_only=True) as conn:

@@ -10,11 +10,10 @@ from datetime import date
 from pathlib import Path
 
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.reports.context import goal_context
 from kpi_pipeline.lib.reports.formats import for_unit
-from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page, pages_for
-from kpi_pipeline.lib.reports.render import Period, environment, render_page, write_atomic
-from kpi_pipeline_tests.reports.conftest import REPORT_MONTH, REPORT_WEEK
+from kpi_pipeline.lib.reports.pages import pages_for
+from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline_tests.reports.conftest import REPORT_MONTH, REPORT_WEEK, goals_context
 
 PAGE = "diagnostics"
 SCOPE_RANK = {"all": 0, "brand": 1, "platform": 2, "media_type": 3, "account": 4,
@@ -25,17 +24,9 @@ WIDE_WEEK = date(2025, 3, 10)  # a rule fires across all platforms
 
 
 def render(conn, report_store, grain: str, start: date, out: Path) -> Path:
-    """Render only this page for one period, with the context the report assets build."""
-    kpis = catalog()
-    spec = load_page(TEMPLATES_DIR / f"{PAGE}.html.j2", kpis)
-    context = {"kpis": kpis, "currency": "USD", "quality_notes": [],
-               **goal_context(conn, report_store.settings.goals_path(), date(2025, 5, 10),
-                              kpis, "USD")}
-    html, _ = render_page(environment(), conn, spec, Period(grain, start), [spec], context,
-                          out)
-    path = out / grain / start.isoformat() / f"{PAGE}.html"
-    write_atomic(path, html)
-    return path
+    """Render only this page for one period, with the goals context the assets build."""
+    return render_one(conn, PAGE, Period(grain, start), out, catalog(),
+                      goals_context(conn, report_store)).path
 
 
 def findings(conn, grain: str, start: date) -> list[dict]:

@@ -14,11 +14,10 @@ import pytest
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, num0, period_label
-from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page
-from kpi_pipeline.lib.reports.render import Period, environment, page_path, render_page
-from kpi_pipeline_tests.reports.conftest import REPORT_MONTH, REPORT_WEEK
+from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_MONTH, REPORT_WEEK
 
-CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
+CONTEXT = PLAIN_CONTEXT
 STAGES = ("exposure", "interactions", "sessions", "orders", "revenue")
 LABELS = {"exposure": "Exposure", "interactions": "Interactions",
           "sessions": "Landing-page sessions", "orders": "Orders", "revenue": "Revenue"}
@@ -84,14 +83,7 @@ def expected_leak(funnel: dict[str, dict[str, float | None]]) -> str | None:
 
 def render(conn, period: Period, out: Path) -> Path:
     """Render only the funnel page (other pages of the grain are not this test's)."""
-    kpis = catalog()
-    spec = load_page(TEMPLATES_DIR / "funnel.html.j2", kpis)
-    html, _ = render_page(environment(), conn, spec, period, [spec], {"kpis": kpis, **CONTEXT},
-                          out)
-    path = page_path(out, period, spec.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return path
+    return render_one(conn, "funnel", period, out, catalog(), CONTEXT).path
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,15 @@ from datetime import date
 from pathlib import Path
 
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.reports.context import goal_context
 from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, num0, pct0, tone
-from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page, pages_for
-from kpi_pipeline.lib.reports.render import Period, environment, render_page, write_atomic
-from kpi_pipeline_tests.reports.conftest import REPORT_MONTH, REPORT_WEEK, SCRIPT
+from kpi_pipeline.lib.reports.pages import pages_for
+from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline_tests.reports.conftest import (
+    REPORT_MONTH,
+    REPORT_WEEK,
+    SCRIPT,
+    goals_context,
+)
 
 PAGE = "goal_scorecard"
 GOAL_IDS = ["opt-ins-q2", "engagement-level", "sessions-up", "leads-weekly",
@@ -24,16 +28,8 @@ GROUPS = {"achieved": "good", "on track": "good", "at risk": "risk", "off track"
 
 def render(conn, report_store, grain: str, start: date, out: Path) -> Path:
     """Render only this page for one period, with the goals context the assets build."""
-    kpis = catalog()
-    spec = load_page(TEMPLATES_DIR / f"{PAGE}.html.j2", kpis)
-    context = {"kpis": kpis, "currency": "USD", "quality_notes": [],
-               **goal_context(conn, report_store.settings.goals_path(), date(2025, 5, 10),
-                              kpis, "USD")}
-    html, _ = render_page(environment(), conn, spec, Period(grain, start), [spec], context,
-                          out)
-    path = out / grain / start.isoformat() / f"{PAGE}.html"
-    write_atomic(path, html)
-    return path
+    return render_one(conn, PAGE, Period(grain, start), out, catalog(),
+                      goals_context(conn, report_store)).path
 
 
 def attainment(conn, goal_id: str, as_of: date) -> dict:

@@ -16,10 +16,10 @@ from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.formats import MISSING, delta_pct, for_unit, num0, pct1
 from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page
-from kpi_pipeline.lib.reports.render import Period, environment, page_path, render_page
-from kpi_pipeline_tests.reports.conftest import REPORT_MONTH
+from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_MONTH
 
-CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
+CONTEXT = PLAIN_CONTEXT
 PERIOD = Period("month", REPORT_MONTH)
 UNIT_NAMES = {"currency": "USD", "ratio": "percent", "multiple": "times", "count": "count"}
 UNTRUSTED = 'Black Friday <Promo> 2024 <script>alert("promo")</script>'
@@ -61,14 +61,7 @@ def headline_values(conn, start) -> dict[str, float | None]:
 
 def render(conn, out: Path) -> Path:
     """Render only the monthly review (other pages of the grain are not this test's)."""
-    kpis = catalog()
-    spec = load_page(TEMPLATES_DIR / "monthly_review.html.j2", kpis)
-    html, _ = render_page(environment(), conn, spec, PERIOD, [spec], {"kpis": kpis, **CONTEXT},
-                          out)
-    path = page_path(out, PERIOD, spec.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return path
+    return render_one(conn, "monthly_review", PERIOD, out, catalog(), CONTEXT).path
 
 
 @pytest.fixture(scope="module")

@@ -24,17 +24,11 @@ from kpi_pipeline.lib.reports.formats import (
     tone,
 )
 from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page
-from kpi_pipeline.lib.reports.render import (
-    Period,
-    environment,
-    page_path,
-    render_page,
-    write_atomic,
-)
-from kpi_pipeline_tests.reports.conftest import REPORT_MONTH, REPORT_WEEK
+from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_MONTH, REPORT_WEEK
 
 PAGE = "platform_comparison"
-CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
+CONTEXT = PLAIN_CONTEXT
 PERIODS = [Period("week", REPORT_WEEK), Period("month", REPORT_MONTH)]
 ORGANIC = ("facebook", "instagram", "linkedin", "tiktok")
 ADS = ("meta", "linkedin", "tiktok")
@@ -42,14 +36,8 @@ HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
 def render(conn: duckdb.DuckDBPyConnection, period: Period, out: Path) -> Path:
-    """Render this page alone (the other pages of the grain are other tests' business),
-    exactly as render_period renders each page, and write it where it would go."""
-    spec = load_page(TEMPLATES_DIR / f"{PAGE}.html.j2", catalog())
-    html, _ = render_page(environment(), conn, spec, period, [spec],
-                          {"kpis": catalog(), **CONTEXT}, out)
-    path = page_path(out, period, PAGE)
-    write_atomic(path, html)
-    return path
+    """Render this page alone (the other pages of the grain are other tests' business)."""
+    return render_one(conn, PAGE, period, out, catalog(), CONTEXT).path
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pytest
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, period_label
 from kpi_pipeline.lib.reports.render import Period, render_period
-from kpi_pipeline_tests.reports.conftest import REPORT_WEEK
+from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_WEEK
 
-CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
+CONTEXT = PLAIN_CONTEXT
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ from kpi_pipeline.lib.reports.pages import (
     TEMPLATES_DIR,
     FrontMatterLoader,
     PageSpec,
+    load_page,
     load_pages,
 )
 
@@ -221,6 +222,19 @@ def render_period(conn: duckdb.DuckDBPyConnection, period: Period, out_root: Pat
     for page, html in rendered:
         write_atomic(page.path, html)
     return [page for page, _ in rendered]
+
+
+def render_one(conn: duckdb.DuckDBPyConnection, name: str, period: Period, out_root: Path,
+               kpis: Mapping[str, Kpi], context: Mapping[str, Any],
+               root: Path = TEMPLATES_DIR) -> RenderedPage:
+    """Render and write one page for one period, leaving the grain's other pages alone
+    (a notebook, a test, or re-rendering a page after editing its template)."""
+    spec = load_page(root / f"{name}{PAGE_SUFFIX}", kpis, root)
+    html, headlines = render_page(environment(root), conn, spec, period, [spec],
+                                  {"kpis": kpis, **context}, out_root, root)
+    path = page_path(out_root, period, name)
+    write_atomic(path, html)
+    return RenderedPage(spec, period, path, headlines)
 
 
 def write_index(out_root: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_DIR) -> Path:
