@@ -202,3 +202,28 @@ def test_run_failure_sensor_posts_the_failed_run(slack):
     [posted] = SlackApi.received
     assert posted["payload"]["text"].startswith(f"[run_failed] __ephemeral_asset_job__ "
                                                 f"{result.run_id}")
+
+
+def test_goal_sensor_skips_a_tick_while_a_run_holds_the_store(store, monkeypatch):
+    import subprocess
+    import sys
+
+    import kpi_pipeline.defs.alerts.sensors as sensors
+
+    monkeypatch.setattr(sensors, "STORE_WAIT_SECONDS", 0.5)
+    lock = str(store) + ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         f"f = open({lock!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+         "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        resources = {"warehouse": Warehouse(database=str(store)), "notifier": LogNotifier()}
+        with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(),
+                                     cursor="2025-04-01", resources=resources) as context:
+            result = goal_status_alert_sensor(context)
+            assert context.cursor == "2025-04-01"  # nothing announced, nothing skipped over
+        assert "store stayed busy" in result.skip_message
+    finally:
+        holder.kill()
+        holder.wait()

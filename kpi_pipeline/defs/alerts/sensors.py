@@ -20,6 +20,9 @@ from kpi_pipeline.lib.alerts import (
 )
 
 CHECK_EVENTS_PER_TICK = 500
+# A sensor tick must end within Dagster's 60 s: wait this long for a writing run to
+# release the store, then skip the tick (the next one catches up from the cursor).
+STORE_WAIT_SECONDS = 20.0
 
 
 def _announce(context, notifier: Notifier, alerts: list[Alert]) -> None:
@@ -38,13 +41,18 @@ def _announce(context, notifier: Notifier, alerts: list[Alert]) -> None:
 def goal_status_alert_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse,
                              notifier: Notifier) -> dg.SkipReason:
     after = date.fromisoformat(context.cursor) if context.cursor else None
-    with warehouse.get_connection(read_only=True) as conn:
-        latest = latest_attainment_day(conn)
-        if latest is None:
-            return dg.SkipReason("goal.attainment does not exist yet")
-        if after is None:  # first tick: announce only the newest day, not all history
-            after = date.fromordinal(latest.toordinal() - 1)
-        alerts = goals_turned_bad(conn, after)
+    store = Warehouse(database=str(warehouse.path()), lock_timeout_seconds=STORE_WAIT_SECONDS)
+    try:
+        with store.get_connection(read_only=True) as conn:
+            latest = latest_attainment_day(conn)
+            if latest is None:
+                return dg.SkipReason("goal.attainment does not exist yet")
+            if after is None:  # first tick: announce only the newest day, not all history
+                after = date.fromordinal(latest.toordinal() - 1)
+            alerts = goals_turned_bad(conn, after)
+    except TimeoutError:
+        return dg.SkipReason(f"the store stayed busy for {STORE_WAIT_SECONDS:.0f} s; "
+                             "next tick")
     _announce(context, notifier, alerts)
     context.update_cursor(latest.isoformat())
     return dg.SkipReason(f"{len(alerts)} goal alert(s) up to {latest}")
