@@ -32,11 +32,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 run: install
 	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS) --report-periods $(REPORT_PERIODS) $(if $(RECORD),--record,)
 
+# Both cores: tests are spread by file (module fixtures stay in one worker).
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
