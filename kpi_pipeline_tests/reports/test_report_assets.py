@@ -36,3 +36,17 @@ def test_monthly_asset_writes_every_monthly_page(report_store, tmp_path):
     folder = tmp_path / "month" / REPORT_MONTH.isoformat()
     expected = {f"{page.name}.html" for page in pages_for("month", catalog())}
     assert expected and {p.name for p in folder.iterdir()} == expected
+
+
+def test_index_opens_offline_and_every_link_points_at_a_rendered_page(
+        report_store, tmp_path, open_report):
+    _materialize(report_weekly, report_store, tmp_path, REPORT_WEEK.isoformat())
+    _materialize(report_monthly, report_store, tmp_path, REPORT_MONTH.isoformat())
+    opened = open_report(tmp_path / "index.html")
+    assert opened.requests == [] and opened.console_errors == [] and opened.dialogs == []
+    links = opened.page.locator("table.periods a")
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert len(hrefs) == len(pages_for("week", catalog())) + len(pages_for("month", catalog()))
+    assert all((tmp_path / href).is_file() for href in hrefs)
+    text = opened.text()
+    assert "Week 16 2025 (14\u201320 Apr)" in text and "April 2025" in text
