@@ -37,7 +37,6 @@ from kpi_pipeline.lib.reports.pages import (
     load_pages,
 )
 
-GRAIN_DIRS = {"week": "week", "month": "month"}
 TREND_PERIODS = {"week": 13, "month": 13}  # a quarter of weeks, a year and a month
 QUALITY_QUERY = "_quality.sql"
 PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -124,6 +123,10 @@ def _template_line(exc: BaseException) -> str:
     return f" at {Path(frames[-1].filename).name} line {frames[-1].lineno}"
 
 
+def _now_label() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def environment(root: Path = TEMPLATES_DIR) -> Environment:
     """The Jinja environment of the report pages: autoescape everywhere, strict."""
     env = Environment(loader=FrontMatterLoader(str(root)), autoescape=True,
@@ -156,7 +159,8 @@ def _queries(root: Path, spec: PageSpec) -> dict[str, tuple[str, dict[str, Any]]
 
 
 def page_path(out_root: Path, period: Period, name: str) -> Path:
-    return out_root / GRAIN_DIRS[period.grain] / period.key / f"{name}.html"
+    """Where a page of a period goes: ``<out>/<week|month>/<period start>/<name>.html``."""
+    return out_root / period.grain / period.key / f"{name}.html"
 
 
 def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpec,
@@ -182,8 +186,7 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
             previous_href=f"../{previous.parent.name}/{previous.name}" if previous.exists()
             else None,
             index_href="../../index.html",
-            generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            **context)
+            generated_at=_now_label(), **context)
     except TemplateError as exc:
         raise ReportError(f"{where}: template {spec.name}{PAGE_SUFFIX}{_template_line(exc)}: "
                           f"{exc}") from exc
@@ -242,20 +245,19 @@ def write_index(out_root: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_
     pages = load_pages(kpis, root)
     grains = []
     for grain in ("week", "month"):
-        folder = out_root / GRAIN_DIRS[grain]
+        folder = out_root / grain
         periods = sorted((p.name for p in folder.iterdir() if p.is_dir()),
                          reverse=True) if folder.exists() else []
         rows = []
         for key in periods:
             period = Period(grain, date.fromisoformat(key))
-            links = [(spec.title, f"{GRAIN_DIRS[grain]}/{key}/{spec.name}.html")
-                     for spec in pages if grain in spec.grains
-                     and page_path(out_root, period, spec.name).exists()]
-            rows.append((period, links))
+            paths = [(spec.title, page_path(out_root, period, spec.name))
+                     for spec in pages if grain in spec.grains]
+            rows.append((period, [(title, path.relative_to(out_root).as_posix())
+                                  for title, path in paths if path.exists()]))
         grains.append((grain, rows))
     html = environment(root).get_template(f"index{PAGE_SUFFIX}").render(
-        pages=pages, grains=grains,
-        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        pages=pages, grains=grains, generated_at=_now_label())
     path = out_root / "index.html"
     write_atomic(path, html)
     return path
