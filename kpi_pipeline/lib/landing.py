@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kpi_pipeline.lib.accounts import AccountRef
+from kpi_pipeline.lib.streams import STREAMS_BY_NAME
 
 Envelope = dict[str, Any]
 RequestRecord = dict[str, Any]
@@ -92,4 +93,21 @@ def read_envelope(root: Path | str, stream: str, day: date) -> Envelope:
             f"{stream} {day}: landing file {path} holds stream={envelope.get('stream')!r} "
             f"partition={envelope.get('partition')!r}"
         )
+    _check_platforms(envelope, path)
     return envelope
+
+
+def _check_platforms(envelope: Envelope, path: Path) -> None:
+    """Every account of a file belongs to its stream's platform: the parsers label rows
+    with the stream's platform, so a foreign account would be filed under the wrong one."""
+    stream = envelope["stream"]
+    expected = STREAMS_BY_NAME[stream].platform if stream in STREAMS_BY_NAME else None
+    if expected is None:
+        raise LandingError(f"{stream} {envelope['partition']}: landing file {path} is of an "
+                           f"unknown stream (known: {', '.join(sorted(STREAMS_BY_NAME))})")
+    for account in envelope.get("accounts", []):
+        if account.get("platform") != expected:
+            raise LandingError(
+                f"{stream} {envelope['partition']}: landing file {path}, account "
+                f"{account.get('account_id')!r}: unknown platform {account.get('platform')!r} "
+                f"for this stream (expected {expected!r})")

@@ -16,8 +16,8 @@ def envelope(value: int) -> dict:
     return {"stream": "facebook_page", "platform": "facebook", "source": "demo",
             "api_version": "v24.0", "partition": DAY.isoformat(),
             "pulled_at": "2025-03-04T06:00:00Z",
-            "accounts": [{"account_id": "1", "requests": [{"body": {"value": value,
-                                                                     "caption": "café <b>"}}]}]}
+            "accounts": [{"account_id": "1", "platform": "facebook",
+                          "requests": [{"body": {"value": value, "caption": "café <b>"}}]}]}
 
 
 def test_round_trip_is_exact_and_compressed(tmp_path):

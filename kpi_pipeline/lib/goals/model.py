@@ -430,6 +430,10 @@ def load_goals(path: Path | str, today: date, kpis: Mapping[str, Kpi] | None = N
     the scope's kind (and platform)."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise GoalsError(str(path), [GoalProblem(
+            None, "(file)", "encoding", f"the goals file is not UTF-8 text: byte "
+            f"{exc.object[exc.start]:#04x} at offset {exc.start}; save it as UTF-8")]) from exc
     except yaml.YAMLError as exc:
         raise GoalsError(str(path), [GoalProblem(None, "(file)", "yaml",
                                                  _yaml_message(exc))]) from exc

@@ -16,6 +16,10 @@ from zoneinfo import ZoneInfo
 
 from kpi_pipeline.lib.landing import Envelope
 
+# No platform reports a count near this (a quadrillion views); past it a value is garbage
+# and would also overflow the store's 64-bit integers.
+MAX_COUNT = 10**15
+
 
 class ParseError(ValueError):
     """A payload does not have the shape or values the platform documents."""
@@ -79,6 +83,9 @@ def integer(value: Any, *, field: str, context: str, allow_negative: bool = Fals
         return None
     if not result.is_integer():
         raise ParseError(f"{context}: field {field!r} value {value!r} is not a whole count")
+    if abs(result) > MAX_COUNT:
+        raise ParseError(f"{context}: field {field!r} value {value!r} is beyond any count a "
+                         f"platform reports (more than {MAX_COUNT:.0e})")
     return int(result)
 
 
