@@ -50,3 +50,55 @@ def test_index_opens_offline_and_every_link_points_at_a_rendered_page(
     assert all((tmp_path / href).is_file() for href in hrefs)
     text = opened.text()
     assert "Week 16 2025 (14\u201320 Apr)" in text and "April 2025" in text
+
+
+def _record_check(instance, passed: bool, blocking: bool, severity, partition: str) -> None:
+    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(["kpi", "weekly"]), check_name="rates_in_bounds",
+        passed=passed, blocking=blocking, severity=severity, partition=partition,
+        description="engagement_rate 1.7 > 1 at all"))
+
+
+def test_a_failed_blocking_check_on_the_period_stops_the_render(report_store, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    _record_check(instance, False, True, dg.AssetCheckSeverity.ERROR, REPORT_WEEK.isoformat())
+    result = dg.materialize([report_weekly], resources=report_store.resources(tmp_path),
+                            partition_key=REPORT_WEEK.isoformat(), instance=instance,
+                            raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "blocking check(s) failed" in message
+    assert f"check rates_in_bounds on kpi/weekly ({REPORT_WEEK.isoformat()}) failed" in message
+    assert not (tmp_path / "week").exists()  # nothing rendered
+
+
+def test_a_passed_blocking_check_lets_the_period_render(report_store, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    _record_check(instance, True, True, dg.AssetCheckSeverity.ERROR, REPORT_WEEK.isoformat())
+    _materialize_with(report_weekly, report_store, tmp_path, instance)
+
+
+def test_a_failed_check_of_another_period_does_not_stop_this_one(report_store, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    _record_check(instance, False, True, dg.AssetCheckSeverity.ERROR, "2025-03-03")
+    _materialize_with(report_weekly, report_store, tmp_path, instance)
+
+
+def test_failed_warnings_show_in_the_data_quality_footer(report_store, tmp_path, open_report):
+    instance = dg.DagsterInstance.ephemeral()
+    _record_check(instance, False, False, dg.AssetCheckSeverity.WARN, REPORT_WEEK.isoformat())
+    result = _materialize_with(report_weekly, report_store, tmp_path, instance)
+    metadata = result.asset_materializations_for_node("report__weekly")[0].metadata
+    assert metadata["quality_warnings"].value == 1
+    opened = open_report(tmp_path / "week" / REPORT_WEEK.isoformat() / "weekly_review.html")
+    footer = opened.page.locator("ul.quality-notes").inner_text()
+    assert (f"check rates_in_bounds on kpi/weekly ({REPORT_WEEK.isoformat()}) failed: "
+            "engagement_rate 1.7 > 1 at all") in footer
+
+
+def _materialize_with(asset, report_store, out: Path, instance) -> dg.ExecuteInProcessResult:
+    result = dg.materialize([asset], resources=report_store.resources(out),
+                            partition_key=REPORT_WEEK.isoformat(), instance=instance)
+    assert result.success
+    return result

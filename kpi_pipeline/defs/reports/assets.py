@@ -3,9 +3,11 @@
 ``report/weekly`` and ``report/monthly`` render each page template under ``reports/``
 whose front matter lists their grain, for every period of the partition window, to
 ``<reports folder>/<grain>/<period start>/<page>.html``, then rewrite the index. They
-read the store read-only and sit downstream of every table they read, so a blocking
-check on any of those tables stops them. The newest period's paths and headline numbers
-go into the materialization metadata, so the Dagster UI links to the pages.
+read the store read-only and sit downstream of every table they read; before rendering
+they read the latest check evaluations of those layers (``gate.py``): a failed blocking
+check stops the render, failed warnings appear in the pages' data-quality footer. The
+newest period's paths and headline numbers go into the materialization metadata, so the
+Dagster UI links to the pages.
 """
 
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from kpi_pipeline.defs.partitions import (
     weekly_partitions,
     window_bounds,
 )
+from kpi_pipeline.defs.reports.gate import gate
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.goals.model import GoalsError
 from kpi_pipeline.lib.kpis.catalog import catalog
@@ -51,6 +54,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
     def _report(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 settings: Settings) -> dg.MaterializeResult:
         first, last = window_bounds(context.partition_time_window)
+        quality_notes = gate(context.instance, first, last)
         kpis = catalog()
         out_root = settings.reports_root()
         rendered = []
@@ -58,7 +62,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
             try:
                 context_values = {
                     "currency": settings.reporting_currency,
-                    "quality_notes": [],
+                    "quality_notes": quality_notes,
                     **goal_context(conn, settings.goals_path(), datetime.now(UTC).date(),
                                    kpis, settings.reporting_currency),
                 }
@@ -77,6 +81,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
         return dg.MaterializeResult(metadata={
             "partition_window": f"{first}..{last}",
             "pages_rendered": len(rendered),
+            "quality_warnings": len(quality_notes),
             "index": dg.MetadataValue.url(index.resolve().as_uri()),
             **{f"page/{page.spec.name}": dg.MetadataValue.url(page.path.resolve().as_uri())
                for page in newest},
