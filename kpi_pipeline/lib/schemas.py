@@ -256,6 +256,75 @@ class ValidationFailed(ValueError):
     """Rows failed a normalized table's rules; nothing was written."""
 
 
+# Failures that condemn the whole frame rather than a row: a column missing, extra or out
+# of order, a column of the wrong type, or a primary key delivered twice (which copy is
+# right cannot be decided row by row, so the source is asked again instead).
+TABLE_LEVEL_CHECKS = ("column_in_dataframe", "column_in_schema", "column_ordering",
+                      "coerce_dtype", "dataframe_column_labels_unique")
+UNIQUE_KEY_RULE = "unique key"
+
+
+@dataclass(frozen=True)
+class Screened:
+    """A frame split by the table's rules: ``valid`` rows (original index kept) and the
+    row-level failure cases of the others (pandera's columns: column, check,
+    failure_case, index; one line per broken rule and column of a rejected row)."""
+
+    valid: pd.DataFrame
+    failures: pd.DataFrame
+
+    @property
+    def rejected_index(self) -> list:
+        return list(dict.fromkeys(self.failures["index"].tolist()))
+
+
+def is_table_level(failures: pd.DataFrame) -> pd.Series:
+    """Which failure cases condemn the whole frame (see ``TABLE_LEVEL_CHECKS``)."""
+    check = failures["check"].astype(str)
+    return (failures["index"].isna() | check.isin(TABLE_LEVEL_CHECKS)
+            | check.str.startswith("dtype(") | check.str.startswith(UNIQUE_KEY_RULE))
+
+
+def screen(table: Table, df: pd.DataFrame, *, source: str, start: date, end: date,
+           only: tuple[str, ...] | None = None, max_examples: int = 5) -> Screened:
+    """Validate every rule at once and split the rows that break a row-level rule
+    (negative count, non-finite number, unknown code, NULL key, date outside the window)
+    from the valid ones. A table-level failure (see ``TABLE_LEVEL_CHECKS``) raises
+    ``ValidationFailed`` naming source, partition, column, rule and example rows.
+
+    ``only`` restricts the rules to some columns (no frame-level rules then).
+    """
+    schema = pandera_schema(table, start, end)
+    if only is not None:
+        schema = pa.DataFrameSchema({c: schema.columns[c] for c in only}, name=table.name)
+    try:
+        schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures = exc.failure_cases
+    else:
+        return Screened(df, _no_failures())
+    hard = is_table_level(failures)
+    if hard.any():
+        raise ValidationFailed(describe_failures(table, df, failures, source=source,
+                                                 start=start, end=end,
+                                                 max_examples=max_examples))
+    failures = failures.copy()
+    frame_level = failures["schema_context"].astype(str) == "DataFrameSchema"
+    failures.loc[frame_level, "column"] = None  # a rule on the row, not on one column
+    failures.loc[frame_level, "failure_case"] = None
+    failures = (failures.drop_duplicates(["index", "column", "check"])
+                .loc[:, ["column", "check", "failure_case", "index"]]
+                .reset_index(drop=True))
+    valid = df.drop(index=list(dict.fromkeys(failures["index"].tolist())))
+    return Screened(valid, failures)
+
+
+def _no_failures() -> pd.DataFrame:
+    return pd.DataFrame({"column": pd.Series(dtype=object), "check": pd.Series(dtype=object),
+                         "failure_case": pd.Series(dtype=object),
+                         "index": pd.Series(dtype=object)})
+
+
 def empty_frame(table: Table, columns: list[str] | None = None) -> pd.DataFrame:
     """A typed, empty frame with the table's (or the given) columns."""
     kinds = {c.name: c.kind for c in table.columns}
@@ -342,11 +411,13 @@ def validate_dates(table: Table, df: pd.DataFrame, *, source: str, start: date,
 
 
 def describe_failures(table: Table, df: pd.DataFrame, failures: pd.DataFrame, *, source: str,
-                      start: date, end: date, max_examples: int = 5) -> str:
+                      start: date, end: date, max_examples: int = 5,
+                      outcome: str = "nothing was written.") -> str:
     """Turn pandera's failure cases into a message a data engineer can act on."""
     window = f"{start}" if start == end else f"{start}..{end}"
     lines = [f"{table.name} from {source}, partition {window}: "
-             f"{len(failures)} value(s) broke the table's rules; nothing was written."]
+             f"{len(failures)} value(s) broke the table's rules" + (f"; {outcome}" if outcome
+                                                                   else ".")]
     key_cols = [c for c in table.key if c in df.columns]
     grouped = failures.fillna({"column": "(row)"}).groupby(["column", "check"], sort=False,
                                                            dropna=False)

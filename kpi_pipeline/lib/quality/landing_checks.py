@@ -1,0 +1,306 @@
+"""What a landing file must be before it is normalized, and how fresh each source is.
+
+Plain Python (no Dagster), used by ``defs/raw/checks.py`` and ``defs/freshness.py``.
+
+``landing_file_problems`` inspects one stream's file for one day:
+
+1. it exists and reads (gzip, JSON, the stream and partition it claims, known platform);
+2. it covers its requested window: every account entry records a window holding the
+   file's day, no parsed row is dated outside the accounts' windows, and streams with a
+   row per account and day (account insights, email lists) have one for every day of
+   each account's window;
+3. it parses with the stream's parser;
+4. it carries the expected metrics. Meta streams (Graph insights) are compared with the
+   Meta metric catalogue (``data/meta_metrics.yaml``): every metric asked for is
+   answered, none is unknown or retired on the file's day, and every current metric of
+   the object is there (per account for Page / IG-user insights, per post for post and
+   media insights, video-only metrics only where the post has them). Other streams:
+   the parsed frame has the table's required columns and the stream's metric columns,
+   filled.
+
+Each problem names the stream, the file, the account or post where it applies, and the
+metric or column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kpi_pipeline.lib.landing import Envelope, LandingError, landing_path, read_envelope
+from kpi_pipeline.lib.metric_catalog import MetricSpec, meta_catalog
+from kpi_pipeline.lib.schemas import TABLES
+from kpi_pipeline.lib.streams import Stream
+
+# Graph object of each Meta insights stream (meta_ads reads the Marketing API, whose
+# fields are checked like the other streams').
+META_OBJECTS = {"facebook_page": "page", "facebook_posts": "post",
+                "instagram_account": "ig_user", "instagram_media": "ig_media"}
+ACCOUNT_OBJECTS = frozenset({"page", "ig_user"})
+# Metrics Meta only answers for some posts (videos, reels): required when present.
+MEDIA_SPECIFIC = frozenset({
+    ("post", "post_video_views"), ("post", "post_video_complete_views_organic"),
+    ("post", "post_video_view_time"), ("ig_media", "ig_reels_video_view_total_time"),
+    ("ig_media", "ig_reels_avg_watch_time"),
+})
+
+# The measures each non-Meta-insights stream must fill (what its KPIs are built from).
+AD_METRICS = ("impressions", "clicks", "link_clicks", "leads", "purchases", "revenue")
+STREAM_METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
+    "linkedin_organization": ("followers", "follower_gains", "impressions", "clicks",
+                              "likes", "comments", "shares"),
+    "linkedin_posts": ("impressions", "likes", "comments", "shares", "link_clicks"),
+    "tiktok_account": ("followers", "views", "profile_views", "likes", "comments",
+                       "shares"),
+    "tiktok_videos": ("views", "likes", "comments", "shares", "video_views", "completions",
+                      "watch_time_seconds"),
+    "meta_ads": AD_METRICS,
+    "linkedin_ads": AD_METRICS,
+    "tiktok_ads": AD_METRICS,
+    "ga4_sessions": ("sessions", "engaged_sessions", "bounces", "page_views",
+                     "engagement_time_seconds", "sign_ups", "leads", "qualified_leads",
+                     "booked_calls", "orders", "new_customers", "revenue"),
+    "mailchimp_list": ("subscribers", "subscribes", "unsubscribes", "imports", "removals"),
+    "fx_rates": ("rate_per_eur",),
+}
+FX_REQUIRED = ("report_date", "currency", "rate_per_eur")
+# Tables with one row per account and day: the column naming the account.
+DAILY_ACCOUNT_COLUMN = {"account_daily": "account_id", "email_daily": "list_id"}
+
+FILE_NAME = re.compile(r"^(?P<stream>[a-z0-9_]+)_(?P<day>\d{4}-\d{2}-\d{2})\.json\.gz$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one landing file."""
+
+    stream: str
+    day: date
+    file: str
+    kind: str  # missing | unreadable | window | parse | metric | column
+    detail: str
+
+    def text(self) -> str:
+        return f"{self.stream} {self.day} ({Path(self.file).name}): {self.kind}: {self.detail}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"stream": self.stream, "day": self.day.isoformat(), "file": self.file,
+                "kind": self.kind, "detail": self.detail}
+
+
+def landing_file_problems(root: Path | str, stream: Stream, day: date) -> list[Problem]:
+    """Everything wrong with the landing file of ``stream`` for ``day`` (empty: valid)."""
+    from kpi_pipeline.lib.parsers import parse
+
+    path = landing_path(root, stream.name, day)
+
+    def problem(kind: str, detail: str) -> Problem:
+        return Problem(stream.name, day, str(path), kind, detail)
+
+    if not path.exists():
+        return [problem("missing", f"no landing file at {path}")]
+    try:
+        envelope = read_envelope(root, stream.name, day)
+    except LandingError as exc:
+        return [problem("unreadable", str(exc))]
+    problems = [problem("window", text) for text in _window_problems(envelope, day)]
+    try:
+        frame = parse(envelope)
+    except (ValueError, KeyError, TypeError) as exc:
+        return [*problems, problem("parse", f"does not parse with the {stream.name} parser: "
+                                            f"{exc}")]
+    problems += [problem("window", text) for text in _coverage_problems(stream, envelope,
+                                                                        frame)]
+    if stream.name in META_OBJECTS:
+        problems += [problem("metric", text) for text in
+                     meta_metric_problems(envelope, META_OBJECTS[stream.name], day)]
+    else:
+        problems += [problem("column", text) for text in column_problems(stream, frame)]
+    return problems
+
+
+def _account_window(account: dict[str, Any]) -> tuple[date, date] | None:
+    window = account.get("window") or {}
+    try:
+        return date.fromisoformat(window["start"]), date.fromisoformat(window["end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _window_problems(envelope: Envelope, day: date) -> list[str]:
+    problems = []
+    if not envelope.get("accounts"):
+        problems.append("the file holds no account")
+    for account in envelope.get("accounts", []):
+        who = f"account {account.get('account_id')}"
+        window = _account_window(account)
+        if window is None:
+            problems.append(f"{who}: no requested window recorded (window.start/end)")
+        elif not window[0] <= day <= window[1]:
+            problems.append(f"{who}: requested window {window[0]}..{window[1]} does not "
+                            f"hold the file's day {day}")
+    return problems
+
+
+def _coverage_problems(stream: Stream, envelope: Envelope, frame: pd.DataFrame) -> list[str]:
+    """Rows outside the requested windows; days of a window without their account's row."""
+    windows = {str(a.get("account_id")): w for a in envelope.get("accounts", [])
+               if (w := _account_window(a)) is not None}
+    if not windows or "report_date" not in frame.columns:
+        return []
+    problems = []
+    dates = pd.to_datetime(frame["report_date"], errors="coerce").dt.date
+    first = min(w[0] for w in windows.values())
+    last = max(w[1] for w in windows.values())
+    outside = sorted({str(d) for d in dates if pd.isna(d) or not first <= d <= last})
+    if outside:
+        problems.append(f"rows dated {', '.join(outside[:5])} outside the requested window "
+                        f"{first}..{last}")
+    key = DAILY_ACCOUNT_COLUMN.get(stream.table)
+    if key is None or key not in frame.columns:
+        return problems
+    have = set(zip(frame[key].astype(str), dates, strict=True))
+    for account_id, (start, end) in sorted(windows.items()):
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        lacking = [d for d in days if (account_id, d) not in have]
+        if lacking:
+            problems.append(f"account {account_id}: no row for {', '.join(map(str, lacking))} "
+                            f"of its requested window {start}..{end}")
+    return problems
+
+
+def column_problems(stream: Stream, frame: pd.DataFrame) -> list[str]:
+    """Required and metric columns of a parsed frame that are absent or not filled."""
+    if stream.name == "fx_rates":
+        required = list(FX_REQUIRED)
+    else:
+        table = TABLES[stream.table]
+        required = [c.name for c in table.columns
+                    if not c.nullable and c.name in table.parsed_columns]
+    metrics = [c for c in STREAM_METRIC_COLUMNS.get(stream.name, ()) if c not in required]
+    problems = []
+    for column in (*required, *metrics):
+        label = "required column" if column in required else "metric column"
+        if column not in frame.columns:
+            problems.append(f"{label} {column!r} is absent from the parsed rows")
+            continue
+        if frame.empty:
+            continue
+        empty = int(frame[column].isna().sum())
+        if empty == len(frame):
+            problems.append(f"{label} {column!r} is missing: NULL in all {len(frame)} row(s)")
+        elif empty:
+            problems.append(f"{label} {column!r} is NULL in {empty} of {len(frame)} row(s)")
+    return problems
+
+
+# -------------------------------------------------------------- Meta metric catalogue
+def _fills_a_column(spec: MetricSpec) -> bool:
+    return bool(spec.column or spec.by_period or spec.breakdown)
+
+
+def current_metrics(obj: str, day: date) -> dict[str, MetricSpec]:
+    """The catalogue metrics of a Graph object that Meta serves on ``day``, that fill a
+    column and that no newer metric replaces: what a complete answer carries. (An old
+    name with a ``replacement`` is accepted until it retires, never required.)"""
+    return {spec.name: spec for spec in meta_catalog().metrics
+            if spec.object == obj and not spec.retired_on(day) and _fills_a_column(spec)
+            and spec.replacement is None}
+
+
+def _named_problems(names: set[str], obj: str, day: date, where: str) -> list[str]:
+    problems = []
+    for name in sorted(names):
+        found = meta_catalog().lookup(obj, name)
+        if found is None:
+            problems.append(f"{where}: metric {name!r} ({obj}) is not in the Meta metric "
+                            "catalogue")
+        elif found[1].retired_on(day):
+            spec = found[1]
+            problems.append(f"{where}: metric {name!r} ({obj}) is retired (Meta stopped "
+                            f"serving it after {spec.deprecated_after}); request "
+                            f"{spec.replacement!r} instead")
+    return problems
+
+
+def _is_insights(request: dict[str, Any]) -> bool:
+    return str(request.get("path", "")).rstrip("/").endswith("/insights")
+
+
+def _requested(request: dict[str, Any]) -> set[str]:
+    metric = (request.get("params") or {}).get("metric") or ""
+    return {m.strip() for m in str(metric).split(",") if m.strip()}
+
+
+def _answered(request: dict[str, Any]) -> set[str]:
+    data = (request.get("body") or {}).get("data")
+    return {str(e.get("name")) for e in data if isinstance(e, dict)} \
+        if isinstance(data, list) else set()
+
+
+def meta_metric_problems(envelope: Envelope, obj: str, day: date) -> list[str]:
+    """A Graph insights file against the Meta metric catalogue: every metric asked for is
+    answered, none is unknown or retired, every current metric is present."""
+    expected = current_metrics(obj, day)
+    problems = []
+    for account in envelope.get("accounts", []):
+        who = f"account {account.get('account_id')}"
+        carried: set[str] = set()
+        for request in account.get("requests", []):
+            if _is_insights(request):
+                owner = str(request.get("path", "")).rstrip("/").split("/")[-2]
+                where = who if obj in ACCOUNT_OBJECTS else f"{who} post {owner}"
+                asked, answered = _requested(request), _answered(request)
+                for name in sorted(asked - answered):
+                    problems.append(f"{where}: metric {name!r} was requested but is missing "
+                                    "from the answer")
+                problems += _named_problems(asked | answered, obj, day, where)
+                if obj in ACCOUNT_OBJECTS:
+                    carried |= asked | answered
+                else:
+                    problems += _post_completeness(obj, expected, asked | answered, where)
+            elif obj in ACCOUNT_OBJECTS and isinstance(request.get("body"), dict):
+                fields = {k for k in request["body"] if k != "id"}  # a node's fields
+                problems += _named_problems(fields, obj, day, who)
+                carried |= fields
+        if obj in ACCOUNT_OBJECTS:
+            for name in sorted(set(expected) - carried):
+                problems.append(f"{who}: metric {name!r} (fills "
+                                f"{_targets(expected[name])}) is missing from the file")
+    return problems
+
+
+def _post_completeness(obj: str, expected: dict[str, MetricSpec], carried: set[str],
+                       where: str) -> list[str]:
+    return [f"{where}: metric {name!r} (fills {_targets(spec)}) is missing from the answer"
+            for name, spec in sorted(expected.items())
+            if (obj, name) not in MEDIA_SPECIFIC and name not in carried]
+
+
+def _targets(spec: MetricSpec) -> str:
+    columns = {spec.column, *spec.by_period.values(), *spec.breakdown.values()} - {None}
+    return ", ".join(sorted(c for c in columns if c))
+
+
+# --------------------------------------------------------------------------- freshness
+def latest_landing_day(root: Path | str, stream: str) -> date | None:
+    """The newest day with a landing file of ``stream`` (temporary files ignored)."""
+    folder = Path(root) / stream
+    if not folder.is_dir():
+        return None
+    newest = None
+    for path in folder.glob(f"*/{stream}_*.json.gz"):
+        match = FILE_NAME.match(path.name)
+        if not match or match["stream"] != stream:
+            continue
+        try:
+            day = date.fromisoformat(match["day"])
+        except ValueError:
+            continue
+        newest = day if newest is None or day > newest else newest
+    return newest
