@@ -96,20 +96,27 @@ class PeriodValidation:
 
 
 def _example_text(example: dict[str, Any]) -> str:
-    value = example.get("value")
+    measured = [k for k in example if k not in INDEX_COLUMNS]
+    value = example.get(measured[0]) if measured else None
     shown = "NULL" if value is None or (isinstance(value, float) and pd.isna(value)) else value
     return f"{example.get('kpi')} at {example.get('scope_key')} = {shown}"
 
 
 def _context():
-    """An ephemeral GX context (in memory) with progress bars off."""
+    """An ephemeral GX context: in memory, no temporary docs site, no analytics, no
+    progress bars."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False,
-                                                         metric_calculations=False)
-    return context
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        analytics_enabled=False)
+    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 def prepared_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -125,39 +132,38 @@ def prepared_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _quoted(text: str) -> str:
-    return json.dumps(text)  # a pandas-query string literal, quotes escaped
-
-
 def _kpi_expectations(gx, kpis: dict[str, Kpi], grain: str) -> list:
     """The blocking rules of one period (see the module docstring)."""
+    from great_expectations.expectations.row_conditions import Column
+
     expectations = [
         gx.expectations.ExpectColumnValuesToBeBetween(
-            column="value", min_value=0.0, max_value=1.0,
-            row_condition=f"kpi == {_quoted(name)}", condition_parser="pandas",
+            column="value", min_value=0.0, max_value=1.0, row_condition=Column("kpi") == name,
             description=f"{name} is a rate between 0 and 1",
-            meta={"rule": "rate between 0 and 1", "kpi": name})
+            meta={"rule": "rate between 0 and 1", "kpi": name, "where": f"kpi = {name}"})
         for name in bounded_rates(kpis, grain)]
     expectations.append(gx.expectations.ExpectColumnValuesToNotBeNull(
-        column="value", row_condition="denominator > 0", condition_parser="pandas",
+        column="value", row_condition=Column("denominator") > 0,
         description="value is not NULL where the denominator is positive",
-        meta={"rule": "value not NULL where denominator > 0"}))
+        meta={"rule": "value not NULL where denominator > 0", "where": "denominator > 0"}))
     expectations.append(gx.expectations.ExpectColumnDistinctValuesToContainSet(
         column="kpi", value_set=expected_at_scope_all(kpis, grain),
-        row_condition='scope == "all"', condition_parser="pandas",
+        row_condition=Column("scope") == "all",
         description="every catalogue KPI has a row at scope all",
-        meta={"rule": "every KPI present at scope all"}))
+        meta={"rule": "every KPI present at scope all", "where": "scope = all"}))
     return expectations
 
 
 def _jump_expectations(gx, band: float, scopes: Sequence[str]) -> list:
-    scope_list = ", ".join(_quoted(s) for s in scopes)
+    from great_expectations.expectations.row_conditions import Column
+
     return [gx.expectations.ExpectColumnValuesToBeBetween(
         column="change_vs_previous", min_value=-band, max_value=band,
-        row_condition=f"scope in [{scope_list}]", condition_parser="pandas",
+        row_condition=Column("scope").is_in(list(scopes)),
         description=f"change vs the previous period within +/-{band:g} "
                     f"(scopes {', '.join(scopes)})",
-        meta={"rule": f"|change vs previous| <= {band:g}"})]
+        meta={"rule": f"|change vs previous| <= {band:g}",
+              "where": f"scope in ({', '.join(scopes)})"})]
 
 
 def _validate(context, suite_name: str, expectations: list, frame: pd.DataFrame,
@@ -314,8 +320,8 @@ def _page_items(result: dict[str, Any]) -> list[dict[str, Any]]:
         kwargs = {k: v for k, v in config["kwargs"].items() if k not in ("batch_id",)}
         condition = kwargs.pop("row_condition", None)
         kwargs.pop("condition_parser", None)
-        if isinstance(condition, dict):
-            kwargs["where"] = condition.get("pass_through_filter", condition)
+        if condition is not None:
+            kwargs["where"] = (config.get("meta") or {}).get("where", condition)
         if "value_set" in kwargs:
             kwargs["value_set"] = f"{len(kwargs['value_set'])} value(s)"
         missing = details.get("partial_missing_list") or []

@@ -1,0 +1,119 @@
+"""Source freshness: every stream's newest landing file is recent enough.
+
+``source_fresh`` is one asset check per ``raw/<stream>`` (one multi-asset check, so a run
+evaluates all streams in one step, or any subset): it passes when the newest landing file
+of the stream is dated at least ``today - lag``, the lag being the days that stream may
+trail (``LAG_DAYS``: a day by default, LinkedIn 3, whose statistics settle late). A
+failure is a WARNING (never blocking): it shows on the raw asset and in the reports'
+data-quality footer.
+
+The check reads the landing folder, not Dagster's materialization history, so it also
+notices files that were deleted or never arrived although a run succeeded. It runs:
+
+- every morning from ``daily_freshness_schedule`` (after the daily pull), through the
+  checks-only ``daily_freshness_job``, so a source that stopped is noticed even when no
+  other run happens;
+- in any run that materializes raw assets (the checks target them).
+
+Dagster's built-in freshness checks (``build_last_update_freshness_checks`` with
+``build_sensor_for_freshness_checks``) judge the time of the last materialization, not
+the date of the data landed, and are superseded by freshness policies; hence a custom
+check plus a schedule.
+"""
+
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+from pydantic import Field
+
+from kpi_pipeline.defs.resources import Settings
+from kpi_pipeline.defs.schedules import schedule_timezone
+from kpi_pipeline.lib.quality.landing_checks import latest_landing_day
+from kpi_pipeline.lib.streams import STREAMS
+
+SOURCE_FRESH = "source_fresh"
+DEFAULT_LAG_DAYS = 1
+LAG_DAYS = {"linkedin_organization": 3, "linkedin_posts": 3, "linkedin_ads": 3}
+FRESHNESS_CRON = "0 7 * * *"  # after the 06:15 daily pull
+
+
+def lag_days(stream: str) -> int:
+    """How many days the newest landing file of ``stream`` may trail today."""
+    return LAG_DAYS.get(stream, DEFAULT_LAG_DAYS)
+
+
+class FreshnessConfig(dg.Config):
+    today: str = Field(
+        default="",
+        description="The day to judge freshness on (YYYY-MM-DD). Empty: today in the "
+                    "schedules' time zone (KPI_PIPELINE_SCHEDULE_TIMEZONE, default UTC).")
+
+
+def _today(config: FreshnessConfig) -> date:
+    if config.today:
+        return date.fromisoformat(config.today)
+    return datetime.now(ZoneInfo(schedule_timezone())).date()
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(
+        SOURCE_FRESH, asset=dg.AssetKey(["raw", stream.name]), blocking=False,
+        description=(f"The newest {stream.name} landing file is at most "
+                     f"{lag_days(stream.name)} day(s) older than today: the source "
+                     f"({stream.platform}) still delivers. A warning, never a blocker."))
+        for stream in STREAMS],
+    can_subset=True,
+    name="source_freshness_checks",
+)
+def source_freshness_checks(context: dg.AssetCheckExecutionContext, config: FreshnessConfig,
+                            settings: Settings):
+    today = _today(config)
+    root = settings.landing_root()
+    selected = {key.asset_key for key in context.selected_asset_check_keys}
+    for stream in STREAMS:
+        key = dg.AssetKey(["raw", stream.name])
+        if key not in selected:
+            continue
+        lag = lag_days(stream.name)
+        due = today - timedelta(days=lag)
+        newest = latest_landing_day(root, stream.name)
+        passed = newest is not None and newest >= due
+        behind = None if newest is None else (today - newest).days
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=SOURCE_FRESH,
+            passed=passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=None if passed else (
+                f"raw/{stream.name}: no landing file under {root / stream.name}"
+                if newest is None else
+                f"raw/{stream.name}: newest landing file is for {newest}, {behind} day(s) "
+                f"before {today}; expected {due} or later (lag {lag} day(s))"),
+            metadata={"latest_landing_day": str(newest) if newest else "none",
+                      "days_behind": behind if behind is not None else -1,
+                      "lag_days": lag, "expected_at_least": str(due),
+                      "judged_on": str(today)},
+        )
+
+
+daily_freshness_job = dg.define_asset_job(
+    name="daily_freshness_job",
+    selection=dg.AssetSelection.checks(source_freshness_checks),
+    description="Source freshness checks only: how far each stream's landing files trail.",
+)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    schedule = dg.ScheduleDefinition(
+        name="daily_freshness_schedule",
+        job=daily_freshness_job,
+        cron_schedule=FRESHNESS_CRON,
+        execution_timezone=schedule_timezone(),
+        description="Every morning at 07:00: is every source's newest landing file recent "
+                    "enough? Runs even when nothing else does.",
+    )
+    return dg.Definitions(asset_checks=[source_freshness_checks],
+                          jobs=[daily_freshness_job], schedules=[schedule])

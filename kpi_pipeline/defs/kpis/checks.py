@@ -1,0 +1,198 @@
+"""Data-quality checks of the KPI tables, run with Great Expectations.
+
+Two separate checks per KPI table (``kpi/weekly``, ``kpi/monthly``), each over the
+periods of the run's partition window, rows loaded read-only from DuckDB into pandas:
+
+- ``kpi_expectations`` (blocking, ERROR): bounded rates within [0, 1]; ``value`` not NULL
+  where the denominator is positive; every catalogue KPI present at scope ``all`` in
+  every period. A failure stops the assets downstream in the same run (baselines,
+  diagnostics, reports) and the reports' gate in later runs. A readable page of each
+  period's validation is written to ``<reports folder>/quality/kpi_<grain>_<period>.html``.
+- ``kpi_period_jumps`` (WARN, not blocking): ``|change_vs_previous|`` within a band
+  (default 3.0, i.e. +300 %) at the scopes all, brand and platform; configurable per run.
+
+The checks read the store like the reports do: read-only, in the "duckdb" pool.
+"""
+
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+from pydantic import Field
+
+from kpi_pipeline.defs.conventions import DUCKDB_WRITER
+from kpi_pipeline.defs.partitions import (
+    monthly_partitions,
+    period_starts,
+    weekly_partitions,
+    window_bounds,
+)
+from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
+from kpi_pipeline.lib.quality import gx_suite
+
+KPI_EXPECTATIONS = "kpi_expectations"
+KPI_PERIOD_JUMPS = "kpi_period_jumps"
+QUALITY_FOLDER = "quality"
+
+DESCRIPTIONS = {
+    KPI_EXPECTATIONS: (
+        "The KPI values of each period can be trusted by the reports: every rate that is a "
+        "share (engagement, share, completion, click-through, bounce, conversion rates, "
+        "lead quality, repeat-customer rate) lies between 0 % and 100 %; a KPI whose "
+        "denominator is positive has a value; and every KPI of the catalogue is there for "
+        "all platforms together in every period. Validated with Great Expectations; the "
+        "full result is a page under <reports>/quality/. Blocking: a failure stops the "
+        "baselines, diagnostics and reports built on these KPIs."),
+    KPI_PERIOD_JUMPS: (
+        "A warning when a KPI changed by more than the band (default 300 %) versus the "
+        "previous period, for all platforms, a brand or a platform: usually a real spike "
+        "or a source problem worth a look before the report goes out. Never blocks."),
+}
+
+
+class JumpConfig(dg.Config):
+    """How large a period-over-period change warns, and at which scopes."""
+
+    max_abs_change: float = Field(
+        default=gx_suite.DEFAULT_JUMP_BAND, gt=0,
+        description="Warn when |value / previous value - 1| exceeds this (3.0 = +300 %).")
+    scopes: list[str] = Field(
+        default=list(gx_suite.DEFAULT_JUMP_SCOPES),
+        description="Scopes compared (all, brand, platform, account, campaign, media_type).")
+
+
+def check_window(context: dg.AssetCheckExecutionContext,
+                 partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.TimeWindow:
+    """The run's partition window, also for a check run alone (partition tags only)."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        raise dg.Failure("This check validates one partition window: run it with a "
+                         "partition or a partition range.")
+    keys = context.partition_key_range
+    return dg.TimeWindow(partitions_def.time_window_for_partition_key(keys.start).start,
+                         partitions_def.time_window_for_partition_key(keys.end).end)
+
+
+def load_window(warehouse: Warehouse, table: str, first, last) -> pd.DataFrame:
+    """The window's KPI rows, read-only; a table not built yet reads as no rows."""
+    columns = ", ".join(gx_suite.KPI_COLUMNS)
+    with warehouse.get_connection(read_only=True) as conn:
+        try:
+            return conn.execute(
+                f"SELECT {columns} FROM kpi.{table} WHERE period_start BETWEEN ? AND ? "
+                "ORDER BY period_start, kpi, scope_key", [first, last]).df()
+        except duckdb.CatalogException:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in gx_suite.KPI_COLUMNS})
+
+
+def page_path(settings: Settings, grain: str, period) -> Path:
+    return settings.reports_root() / QUALITY_FOLDER / f"kpi_{grain}_{period.isoformat()}.html"
+
+
+def _metadata(validations: list[gx_suite.PeriodValidation], first, last,
+              rows: int) -> dict[str, object]:
+    return {
+        "partition_window": f"{first}..{last}",
+        "periods": len(validations),
+        "rows_validated": rows,
+        "expectations_evaluated": sum(v.evaluated for v in validations),
+        "expectations_failed": sum(v.failed for v in validations),
+        "failed_expectations": dg.MetadataValue.json(gx_suite.failure_rows(validations)),
+        "failures": dg.MetadataValue.md(gx_suite.failures_markdown(validations)),
+    }
+
+
+def _description(table: str, validations: list[gx_suite.PeriodValidation]) -> str | None:
+    texts = [f.text(v.period) for v in validations for f in v.failures]
+    if not texts:
+        return None
+    more = f" (+{len(texts) - 5} more)" if len(texts) > 5 else ""
+    return f"kpi.{table}: " + " | ".join(texts[:5]) + more
+
+
+def kpi_expectations_check(grain: str,
+                           partitions_def: dg.TimeWindowPartitionsDefinition
+                           ) -> dg.AssetChecksDefinition:
+    table = TABLE_FOR_GRAIN[grain]
+
+    @dg.asset_check(
+        asset=dg.AssetKey(["kpi", table]),
+        name=KPI_EXPECTATIONS,
+        description=DESCRIPTIONS[KPI_EXPECTATIONS],
+        blocking=True,
+        pool=DUCKDB_WRITER["pool"],
+    )
+    def _expectations(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                      settings: Settings) -> dg.AssetCheckResult:
+        window = check_window(context, partitions_def)
+        first, last = window_bounds(window)
+        frame = load_window(warehouse, table, first, last)
+        validations = gx_suite.validate_kpi_periods(frame, catalog(), grain,
+                                                    period_starts(window, grain))
+        generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        pages = {}
+        for validation in validations:
+            path = page_path(settings, grain, validation.period)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(gx_suite.render_validation_page(
+                validation, title=f"kpi.{table} {validation.period}: data quality",
+                subtitle=(f"Great Expectations validation of the {grain} starting "
+                          f"{validation.period} (check {KPI_EXPECTATIONS} on kpi/{table})"),
+                generated=generated), encoding="utf-8")
+            pages[validation.period] = path
+        newest = max(pages)
+        context.log.info(f"kpi.{table} {first}..{last}: "
+                         f"{sum(v.failed for v in validations)} failed expectation(s); "
+                         f"pages under {pages[newest].parent}")
+        return dg.AssetCheckResult(
+            passed=all(v.success for v in validations),
+            description=_description(table, validations),
+            metadata={
+                **_metadata(validations, first, last, len(frame)),
+                "validation_page": dg.MetadataValue.url(pages[newest].resolve().as_uri()),
+                "validation_pages": dg.MetadataValue.json(
+                    {str(p): str(path.resolve()) for p, path in pages.items()}),
+            })
+
+    return _expectations
+
+
+def kpi_jumps_check(grain: str,
+                    partitions_def: dg.TimeWindowPartitionsDefinition
+                    ) -> dg.AssetChecksDefinition:
+    table = TABLE_FOR_GRAIN[grain]
+
+    @dg.asset_check(
+        asset=dg.AssetKey(["kpi", table]),
+        name=KPI_PERIOD_JUMPS,
+        description=DESCRIPTIONS[KPI_PERIOD_JUMPS],
+        blocking=False,
+        pool=DUCKDB_WRITER["pool"],
+    )
+    def _jumps(context: dg.AssetCheckExecutionContext, config: JumpConfig,
+               warehouse: Warehouse) -> dg.AssetCheckResult:
+        window = check_window(context, partitions_def)
+        first, last = window_bounds(window)
+        frame = load_window(warehouse, table, first, last)
+        validations = gx_suite.validate_kpi_jumps(
+            frame, grain, period_starts(window, grain), band=config.max_abs_change,
+            scopes=config.scopes)
+        return dg.AssetCheckResult(
+            passed=all(v.success for v in validations),
+            severity=dg.AssetCheckSeverity.WARN,
+            description=_description(table, validations),
+            metadata={**_metadata(validations, first, last, len(frame)),
+                      "band": config.max_abs_change,
+                      "scopes": ", ".join(config.scopes)})
+
+    return _jumps
+
+
+kpi_weekly_expectations = kpi_expectations_check("week", weekly_partitions)
+kpi_monthly_expectations = kpi_expectations_check("month", monthly_partitions)
+kpi_weekly_jumps = kpi_jumps_check("week", weekly_partitions)
+kpi_monthly_jumps = kpi_jumps_check("month", monthly_partitions)
