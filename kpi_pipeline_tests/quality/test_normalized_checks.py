@@ -209,3 +209,16 @@ def test_a_tampered_stored_value_fails_reconciliation(built):
     assert values["table_views"] - values["landing_views"] == 100
     assert values["landing_rows"] == values["table_rows"]
     assert "views" in evaluation.description and "2025-03-03..2025-03-05" in evaluation.description
+
+
+def test_the_volume_band_is_read_from_the_environment(monkeypatch):
+    from kpi_pipeline.defs.normalized.checks import VOLUME_BAND_ENV, volume_band
+
+    monkeypatch.delenv(VOLUME_BAND_ENV, raising=False)
+    assert volume_band() == (0.5, 2.0)
+    monkeypatch.setenv(VOLUME_BAND_ENV, "0.8,1.25")
+    assert volume_band() == (0.8, 1.25)
+    for bad in ("2,0.5", "x,y", "0.5"):
+        monkeypatch.setenv(VOLUME_BAND_ENV, bad)
+        with pytest.raises(ValueError, match=VOLUME_BAND_ENV):
+            volume_band()

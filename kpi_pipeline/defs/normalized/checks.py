@@ -22,6 +22,7 @@ The checks are not partitioned (partitioned check specs are a preview API in Dag
 
 from __future__ import annotations
 
+import os
 import statistics
 from datetime import date, timedelta
 
@@ -41,6 +42,23 @@ RECONCILES_WITH_RAW = "reconciles_with_raw"
 VOLUME_HISTORY_DAYS = 28
 VOLUME_BAND_LOW = 0.5   # below half the usual rows per day warns
 VOLUME_BAND_HIGH = 2.0  # above twice the usual rows per day warns
+VOLUME_BAND_ENV = "KPI_PIPELINE_VOLUME_BAND"  # e.g. "0.7,1.5", read when a check runs
+
+
+def volume_band() -> tuple[float, float]:
+    """(low, high) from $KPI_PIPELINE_VOLUME_BAND ("low,high"), else the defaults; a
+    malformed value fails naming the variable rather than silently using the default."""
+    raw = os.environ.get(VOLUME_BAND_ENV, "").strip()
+    if not raw:
+        return VOLUME_BAND_LOW, VOLUME_BAND_HIGH
+    try:
+        low, high = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise ValueError(f"{VOLUME_BAND_ENV}={raw!r}: expected 'low,high' such as "
+                         "'0.5,2.0'") from None
+    if not 0 <= low < 1 < high:
+        raise ValueError(f"{VOLUME_BAND_ENV}={raw!r}: need 0 <= low < 1 < high")
+    return low, high
 
 DESCRIPTIONS = {
     SCHEMA_VALID: (
@@ -117,9 +135,12 @@ def dates_in_partition_result(frame: pd.DataFrame, start: date,
 
 
 def volume_in_band_result(conn: duckdb.DuckDBPyConnection, table: Table, start: date,
-                          end: date, low: float = VOLUME_BAND_LOW,
-                          high: float = VOLUME_BAND_HIGH) -> dg.AssetCheckResult:
-    """The window's rows per day against the median rows per day of the 28 days before."""
+                          end: date, low: float | None = None,
+                          high: float | None = None) -> dg.AssetCheckResult:
+    """The window's rows per day against the median rows per day of the 28 days before,
+    within the band given, else the configured one (``volume_band``)."""
+    if low is None or high is None:
+        low, high = volume_band()
     days = (end - start).days + 1
     window = sum(daily_counts(conn, table.name, start, end).values())
     per_day = window / days
