@@ -34,6 +34,7 @@ from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.quality import gx_suite
+from kpi_pipeline.lib.reports.render import write_atomic
 
 KPI_EXPECTATIONS = "kpi_expectations"
 KPI_PERIOD_JUMPS = "kpi_period_jumps"
@@ -137,12 +138,11 @@ def kpi_expectations_check(grain: str,
         pages = {}
         for validation in validations:
             path = page_path(settings, grain, validation.period)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(gx_suite.render_validation_page(
+            write_atomic(path, gx_suite.render_validation_page(
                 validation, title=f"kpi.{table} {validation.period}: data quality",
                 subtitle=(f"Great Expectations validation of the {grain} starting "
                           f"{validation.period} (check {KPI_EXPECTATIONS} on kpi/{table})"),
-                generated=generated), encoding="utf-8")
+                generated=generated))
             pages[validation.period] = path
         newest = max(pages)
         context.log.info(f"kpi.{table} {first}..{last}: "
