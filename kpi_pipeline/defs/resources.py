@@ -249,9 +249,92 @@ class DemoPlatforms(PlatformsResource):
         return DemoClient(seed=self.seed, n_brands=self.brands, today=today)
 
 
+DEFAULT_ACCOUNTS_ENV = "KPI_PIPELINE_ACCOUNTS"
+PLATFORMS_ENV = "KPI_PIPELINE_PLATFORMS"
+
+
+def _token(description: str) -> Any:
+    return Field(default=None, description=description)
+
+
+class ApiPlatforms(PlatformsResource):
+    """The platforms' real APIs. Tokens come from environment variables (``dg.EnvVar``);
+    a connector without a token pulls nothing, and says so in its landing files.
+
+    Base URLs are settable so a proxy (or a test's loopback server) can stand in.
+    """
+
+    accounts_file: str = Field(
+        default="", description=f"Accounts YAML. Empty: ${DEFAULT_ACCOUNTS_ENV}.")
+    meta_token: str | None = _token("Graph API token for Pages and Instagram")
+    meta_url: str = "https://graph.facebook.com"
+    meta_ads_token: str | None = _token("Marketing API token (ads_read)")
+    meta_ads_url: str = "https://graph.facebook.com"
+    linkedin_token: str | None = _token("LinkedIn OAuth 2.0 access token")
+    linkedin_url: str = "https://api.linkedin.com"
+    tiktok_token: str | None = _token("TikTok business account access token")
+    tiktok_url: str = "https://business-api.tiktok.com"
+    tiktok_ads_token: str | None = _token("TikTok Marketing API access token")
+    tiktok_ads_url: str = "https://business-api.tiktok.com"
+    ga4_token: str | None = _token("GA4 Data API OAuth 2.0 access token")
+    ga4_url: str = "https://analyticsdata.googleapis.com"
+    fx_url: str = "https://api.frankfurter.dev"
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Per request")
+    max_attempts: int = Field(default=8, ge=1, description="Tries per request")
+    max_total_wait_seconds: float = Field(
+        default=300.0, ge=0, description="Longest a request keeps retrying, waits included")
+    today: str | None = Field(default=None, description="Fix the pull date (tests)")
+
+    def accounts_path(self) -> Path:
+        value = self.accounts_file or os.environ.get(DEFAULT_ACCOUNTS_ENV)
+        if not value:
+            raise ValueError(f"the API platforms need an accounts file: set "
+                             f"${DEFAULT_ACCOUNTS_ENV} or accounts_file (see "
+                             "kpi_pipeline/data/accounts.example.yaml)")
+        return Path(value)
+
+    def client(self) -> PlatformClient:
+        from kpi_pipeline.lib.api.accounts_file import load_accounts
+        from kpi_pipeline.lib.api.client import ApiClient
+        from kpi_pipeline.lib.api.connectors import CONNECTORS, fetchers, make_session
+        from kpi_pipeline.lib.api.session import RetryPolicy
+
+        policy = RetryPolicy(timeout_seconds=self.timeout_seconds,
+                             max_attempts=self.max_attempts,
+                             max_total_wait_seconds=self.max_total_wait_seconds)
+        sessions, stream_fetchers = {}, {}
+        for name, connector in CONNECTORS.items():
+            token = getattr(self, f"{name}_token", None) if connector.token_env else ""
+            if token is None:
+                continue
+            sessions[name] = make_session(connector, token, getattr(self, f"{name}_url"),
+                                          policy)
+            stream_fetchers.update(fetchers(connector))
+        today = date.fromisoformat(self.today) if self.today else None
+        return ApiClient(load_accounts(self.accounts_path()), sessions, stream_fetchers,
+                         today=today)
+
+
+def api_platforms_from_env() -> ApiPlatforms:
+    """ApiPlatforms wired to the token variables that are set (``dg.EnvVar``: the values
+    are read when a run starts and never enter the definitions or the UI)."""
+    from kpi_pipeline.lib.api.connectors import CONNECTORS
+
+    tokens = {f"{name}_token": dg.EnvVar(c.token_env) for name, c in CONNECTORS.items()
+              if c.token_env and os.environ.get(c.token_env)}
+    return ApiPlatforms(**tokens)
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """The embedded default: DuckDB file, local landing folder, demo platforms."""
-    return {"warehouse": Warehouse(), "settings": Settings(), "platforms": DemoPlatforms()}
+    """The embedded default: DuckDB file, local landing folder, demo platforms.
+
+    ``KPI_PIPELINE_PLATFORMS=api`` swaps the demo for the real APIs (``ApiPlatforms``).
+    """
+    choice = os.environ.get(PLATFORMS_ENV, "demo")
+    if choice not in ("demo", "api"):
+        raise ValueError(f"{PLATFORMS_ENV}={choice!r}: expected 'demo' or 'api'")
+    platforms = DemoPlatforms() if choice == "demo" else api_platforms_from_env()
+    return {"warehouse": Warehouse(), "settings": Settings(), "platforms": platforms}
 
 
 @dg.definitions

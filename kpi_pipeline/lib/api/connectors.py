@@ -1,0 +1,59 @@
+"""The connectors: which module speaks each API, its default host and its token variable.
+
+Each platform module exposes ``make_session(connector, token, base_url, policy)``
+returning an ``ApiSession`` and ``FETCHERS`` (stream name -> fetcher). Modules are
+imported when a run builds its client, not when the code location loads.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from kpi_pipeline.lib.api.client import Fetcher
+from kpi_pipeline.lib.api.session import ApiSession, RetryPolicy
+
+
+@dataclass(frozen=True)
+class Connector:
+    """One API and its credential."""
+
+    name: str
+    module: str
+    default_url: str
+    token_env: str | None
+    description: str
+
+
+CONNECTORS: dict[str, Connector] = {c.name: c for c in (
+    Connector("meta", "kpi_pipeline.lib.api.meta", "https://graph.facebook.com",
+              "KPI_PIPELINE_META_TOKEN",
+              "Graph API: Facebook Page and Instagram insights (a Page or system-user token)."),
+    Connector("meta_ads", "kpi_pipeline.lib.api.meta", "https://graph.facebook.com",
+              "KPI_PIPELINE_META_ADS_TOKEN",
+              "Marketing API ad insights (a token with ads_read)."),
+    Connector("linkedin", "kpi_pipeline.lib.api.linkedin", "https://api.linkedin.com",
+              "KPI_PIPELINE_LINKEDIN_TOKEN",
+              "LinkedIn Community Management and Advertising APIs (OAuth 2.0 bearer)."),
+    Connector("tiktok", "kpi_pipeline.lib.api.tiktok", "https://business-api.tiktok.com",
+              "KPI_PIPELINE_TIKTOK_TOKEN",
+              "TikTok API for Business: business account and videos."),
+    Connector("tiktok_ads", "kpi_pipeline.lib.api.tiktok", "https://business-api.tiktok.com",
+              "KPI_PIPELINE_TIKTOK_ADS_TOKEN", "TikTok Marketing API reports (Access-Token)."),
+    Connector("ga4", "kpi_pipeline.lib.api.ga4", "https://analyticsdata.googleapis.com",
+              "KPI_PIPELINE_GA4_TOKEN", "GA4 Data API runReport (OAuth 2.0 bearer)."),
+    Connector("fx", "kpi_pipeline.lib.api.fx", "https://api.frankfurter.dev", None,
+              "Frankfurter: ECB reference rates (no credential)."),
+)}
+
+
+def fetchers(connector: Connector) -> dict[str, Fetcher]:
+    """The connector's module's stream fetchers."""
+    return dict(importlib.import_module(connector.module).FETCHERS)
+
+
+def make_session(connector: Connector, token: str, base_url: str,
+                 policy: RetryPolicy) -> ApiSession:
+    """The connector's module builds its session (auth header, error mapping, throttle)."""
+    module = importlib.import_module(connector.module)
+    return module.make_session(connector, token, base_url, policy)

@@ -1,0 +1,86 @@
+"""Fixtures for the API clients: a loopback platform server answering from the demo world,
+and clients pointed at it with recorded (not slept) back-off waits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+from pytest_httpserver import HTTPServer
+
+from kpi_pipeline.lib.api.client import ApiClient
+from kpi_pipeline.lib.api.connectors import CONNECTORS, fetchers, make_session
+from kpi_pipeline.lib.api.session import RetryPolicy
+from kpi_pipeline.lib.demo.world import World
+from kpi_pipeline_tests.api.replay import PlatformReplay
+
+REPLAY_TODAY = date(2025, 3, 20)
+KINDS = ("facebook_page", "instagram_account", "linkedin_organization", "linkedin_ad_account",
+         "tiktok_account", "tiktok_advertiser", "meta_ad_account", "ga4_property")
+
+
+@pytest.fixture
+def replay_world() -> World:
+    return World(seed=7, n_brands=2, today=REPLAY_TODAY)
+
+
+@pytest.fixture
+def replay(replay_world: World) -> Iterator[PlatformReplay]:
+    """A loopback HTTP server serving the demo world's answers (see replay.py)."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield PlatformReplay(server, replay_world)
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
+
+
+def accounts_yaml(world: World) -> str:
+    """The accounts file listing the demo world's accounts, as a deployment would."""
+    entries = []
+    for kind in KINDS:
+        for ref in world.accounts(kind):
+            entries.append({"kind": kind, "id": ref.account_id, "brand": ref.brand,
+                            "name": ref.name, "timezone": ref.timezone,
+                            "currency": ref.currency})
+    return yaml.safe_dump({"accounts": entries}, sort_keys=False)
+
+
+@pytest.fixture
+def accounts_file(tmp_path: Path, replay_world: World) -> Path:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(accounts_yaml(replay_world), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    """The back-off and throttle waits the sessions asked for (recorded, not slept)."""
+    return []
+
+
+@pytest.fixture
+def api_client(replay: PlatformReplay, accounts_file: Path,
+               waits: list[float]) -> Callable[..., ApiClient]:
+    """``api_client("meta", ...)``: a client with those connectors on the loopback server."""
+    from kpi_pipeline.lib.api.accounts_file import load_accounts
+
+    def build(*connectors: str, policy: RetryPolicy | None = None) -> ApiClient:
+        policy = policy or RetryPolicy(timeout_seconds=2.0, max_attempts=5,
+                                       max_total_wait_seconds=120.0)
+        sessions, stream_fetchers = {}, {}
+        for name in connectors:
+            connector = CONNECTORS[name]
+            session = make_session(connector, replay.token, replay.url, policy)
+            session.sleep = waits.append
+            sessions[name] = session
+            stream_fetchers.update(fetchers(connector))
+        return ApiClient(load_accounts(accounts_file), sessions, stream_fetchers,
+                         today=REPLAY_TODAY)
+
+    return build
