@@ -34,18 +34,41 @@ class PlatformClient(ABC):
         """The pull time written into envelopes (UTC)."""
         return datetime.now(UTC)
 
+    def unserved_reason(self, stream: Stream) -> str | None:
+        """Why this client pulls nothing for ``stream`` (no credential configured), if so."""
+        return None
+
+    def pending_reason(self, stream: Stream, day: date) -> str | None:
+        """Why ``day`` cannot be pulled yet (the platform publishes it later), if so."""
+        return None
+
     def pull_envelope(self, stream: Stream, day: date) -> Envelope:
-        """Pull one stream for one day across all its accounts, as one landing envelope."""
-        pulled_at = self.now()
-        return {
+        """Pull one stream for one day across all its accounts, as one landing envelope.
+
+        A stream the client does not serve lands as an envelope without accounts that
+        says why (``unserved``); a day the platform has not published yet lands with each
+        account's window, no request and the reason (``pending``): the re-read window
+        pulls it again once it is out. Neither is an error, and neither invents rows.
+        """
+        envelope: Envelope = {
             "stream": stream.name,
             "platform": stream.platform,
             "source": self.source,
             "api_version": stream.api_version,
             "partition": day.isoformat(),
-            "pulled_at": pulled_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "accounts": [
-                account_entry(account, day, day, self.fetch(stream, account, day))
-                for account in self.accounts(stream)
-            ],
+            "pulled_at": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "accounts": [],
         }
+        unserved = self.unserved_reason(stream)
+        if unserved:
+            envelope["unserved"] = unserved
+            return envelope
+        pending = self.pending_reason(stream, day)
+        for account in self.accounts(stream):
+            if pending:
+                entry = account_entry(account, day, day, [])
+                entry["pending"] = pending
+            else:
+                entry = account_entry(account, day, day, self.fetch(stream, account, day))
+            envelope["accounts"].append(entry)
+        return envelope

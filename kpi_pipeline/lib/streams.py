@@ -24,6 +24,9 @@ class Stream:
     # recent days (attribution windows, late events). Lifetime post snapshots are 1:
     # re-pulling a past day would return today's totals, not that day's.
     reread_days: int = 1
+    # Days the platform takes to publish a day: a newer day lands as "pending" (no rows)
+    # and its re-read window, which must reach back past the lag, pulls it once out.
+    publish_lag_days: int = 0
 
 
 STREAMS: tuple[Stream, ...] = (
@@ -40,7 +43,7 @@ STREAMS: tuple[Stream, ...] = (
     Stream("linkedin_organization", "linkedin", "linkedin_organization", "account_daily",
            "202511",
            "LinkedIn organization share and follower statistics and network size.",
-           reread_days=3),
+           reread_days=3, publish_lag_days=2),
     Stream("linkedin_posts", "linkedin", "linkedin_organization", "post_daily", "202511",
            "LinkedIn organization posts of the last 28 days with lifetime share statistics."),
     Stream("tiktok_account", "tiktok", "tiktok_account", "account_daily", "v1.3",

@@ -30,7 +30,8 @@ def replay_world() -> World:
 @pytest.fixture
 def replay(replay_world: World) -> Iterator[PlatformReplay]:
     """A loopback HTTP server serving the demo world's answers (see replay.py)."""
-    server = HTTPServer(host="127.0.0.1", port=0)
+    # Threaded: a slow answer must not hold up the next request.
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     try:
         yield PlatformReplay(server, replay_world)

@@ -122,9 +122,12 @@ class PlatformReplay:
             fault = next((f for f in self.faults
                           if f.pattern.search(request.path) and f.served < len(f.responses)),
                          None)
+            answer = None
             if fault is not None:
                 fault.served += 1
-                return fault.responses[fault.served - 1]()
+                answer = fault.responses[fault.served - 1]
+        if answer is not None:
+            return answer()  # outside the lock: a slow answer must not hold up others
         key = (request.method, request.path, canonical_query(dict(request.args)),
                canonical_json(body))
         record = self.index.get(key)

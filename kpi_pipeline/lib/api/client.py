@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from kpi_pipeline.lib.accounts import AccountRef
 from kpi_pipeline.lib.api.session import ApiSession
@@ -79,6 +79,20 @@ class ApiClient(PlatformClient):
         """True when this stream's connector has a session and a fetcher."""
         return (STREAM_CONNECTORS.get(stream.name) in self._sessions
                 and stream.name in self._fetchers)
+
+    def unserved_reason(self, stream: Stream) -> str | None:
+        if self.serves(stream):
+            return None
+        connector = STREAM_CONNECTORS.get(stream.name)
+        return (f"no credential is configured for the {connector!r} connector, so "
+                f"{stream.name} is not pulled")
+
+    def pending_reason(self, stream: Stream, day: date) -> str | None:
+        lag = stream.publish_lag_days
+        if lag and day > self.today() - timedelta(days=lag):
+            return (f"{stream.platform} publishes {stream.name} {lag} days late: {day} is "
+                    f"pulled by the re-read window once it is out")
+        return None
 
     def accounts(self, stream: Stream) -> list[AccountRef]:
         if not self.serves(stream):

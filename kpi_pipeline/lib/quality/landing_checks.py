@@ -108,6 +108,8 @@ def landing_file_problems(root: Path | str, stream: Stream, day: date) -> list[P
         envelope = read_envelope(root, stream.name, day)
     except LandingError as exc:
         return [problem("unreadable", str(exc))]
+    if envelope.get("unserved"):
+        return []  # the client pulls nothing for this stream, and the file says why
     problems = [problem("window", text) for text in _window_problems(envelope, day)]
     try:
         frame = parse(envelope)
@@ -150,7 +152,7 @@ def _window_problems(envelope: Envelope, day: date) -> list[str]:
 def _coverage_problems(stream: Stream, envelope: Envelope, frame: pd.DataFrame) -> list[str]:
     """Rows outside the requested windows; days of a window without their account's row."""
     windows = {str(a.get("account_id")): w for a in envelope.get("accounts", [])
-               if (w := _account_window(a)) is not None}
+               if (w := _account_window(a)) is not None and not a.get("pending")}
     if not windows or "report_date" not in frame.columns:
         return []
     problems = []
