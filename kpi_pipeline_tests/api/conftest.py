@@ -3,6 +3,7 @@ and clients pointed at it with recorded (not slept) back-off waits."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -27,18 +28,48 @@ def replay_world() -> World:
     return World(seed=7, n_brands=2, today=REPLAY_TODAY)
 
 
-@pytest.fixture
-def replay(replay_world: World) -> Iterator[PlatformReplay]:
-    """A loopback HTTP server serving the demo world's answers (see replay.py)."""
+#: (client module, its page-size constant, the demo module, the demo's constant).
+PAGE_SIZES = (
+    ("kpi_pipeline.lib.api.tiktok", "REPORT_PAGE_SIZE",
+     "kpi_pipeline.lib.demo.payloads_tiktok", "REPORT_PAGE_SIZE"),
+    ("kpi_pipeline.lib.api.tiktok", "VIDEO_PAGE_SIZE",
+     "kpi_pipeline.lib.demo.payloads_tiktok", "VIDEO_PAGE_SIZE"),
+    ("kpi_pipeline.lib.api.ga4", "PAGE_SIZE", "kpi_pipeline.lib.demo.payloads_ga4",
+     "GA4_PAGE_SIZE"),
+)
+
+
+@pytest.fixture(autouse=True)
+def demo_page_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clients ask the APIs' page sizes; the demo pages by fewer rows so its paging
+    is exercised. In tests the clients ask the demo's (a test shrinking a demo page size
+    further sets both)."""
+    for client_mod, client_name, demo_mod, demo_name in PAGE_SIZES:
+        demo = importlib.import_module(demo_mod)
+        monkeypatch.setattr(importlib.import_module(client_mod), client_name,
+                            getattr(demo, demo_name))
+
+
+@pytest.fixture(scope="module")
+def replay_server() -> Iterator[HTTPServer]:
+    """One loopback server per test module (stopping one takes half a second)."""
     # Threaded: a slow answer must not hold up the next request.
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     try:
-        yield PlatformReplay(server, replay_world)
+        yield server
     finally:
         server.clear()
         if server.is_running():
             server.stop()
+
+
+@pytest.fixture
+def replay(replay_server: HTTPServer, replay_world: World) -> PlatformReplay:
+    """The loopback server serving the demo world's answers (see replay.py), with no
+    handler, fault or request left over from the previous test."""
+    replay_server.clear()
+    return PlatformReplay(replay_server, replay_world)
 
 
 def accounts_yaml(world: World) -> str:

@@ -101,6 +101,12 @@ class PlatformReplay:
                     for record in client.fetch(stream, account, day):
                         self.add(record)
 
+    def serve_day(self, stream_names: Iterable[str], day: date) -> None:
+        """Answer as of one pull day only. Lifetime snapshots (post and video insights)
+        are asked without a date, so one index can hold only one day of them."""
+        self.index.clear()
+        self.serve(stream_names, [day])
+
     def add(self, record: RequestRecord) -> None:
         key = (record["method"], record["path"], canonical_query(record.get("params") or {}),
                canonical_json(record.get("body_sent")))
