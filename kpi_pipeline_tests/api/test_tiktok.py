@@ -153,3 +153,37 @@ def test_report_windows_are_at_most_thirty_local_days():
         report_window(date(2025, 3, 1), date(2025, 3, 31))
     with pytest.raises(ValueError, match="is 0"):
         report_window(date(2025, 3, 2), date(2025, 3, 1))
+
+
+def test_the_video_list_stops_at_the_look_back(replay, api_client, replay_world):
+    """TikTok lists every video, newest first: paging stops at the page reaching past the
+    28-day look-back, the parser accepts that stop, and keeps only look-back videos."""
+    from datetime import UTC, datetime
+
+    account = replay_world.accounts("tiktok_account")[0]
+    day = date(2025, 3, 14)
+    recent = int(datetime(2025, 3, 10, 12, tzinfo=UTC).timestamp())
+    old = int(datetime(2025, 1, 20, 12, tzinfo=UTC).timestamp())  # 53 days before
+    video = {"caption": "x", "video_views": 10, "likes": 1, "comments": 0, "shares": 0,
+             "reach": 8, "average_time_watched": 1.5, "total_time_watched": 15.0,
+             "full_video_watched_rate": 0.5}
+    fields = ('["item_id","create_time","caption","video_views","likes","comments","shares",'
+              '"reach","average_time_watched","total_time_watched","full_video_watched_rate"]')
+    for other in replay_world.accounts("tiktok_account"):
+        replay.add({"method": "GET", "path": "/open_api/v1.3/business/video/list/",
+                    "params": {"business_id": other.account_id, "fields": fields,
+                               "cursor": "0", "max_count": "20"},
+                    "status": 200, "body": {"code": 0, "message": "OK", "request_id": "r1",
+                                            "data": {"videos": [
+                                                {**video, "item_id": "v-new",
+                                                 "create_time": recent},
+                                                {**video, "item_id": "v-old",
+                                                 "create_time": old}],
+                                                "cursor": 2, "has_more": True}}})
+    envelope = api_client("tiktok").pull_envelope(STREAMS_BY_NAME["tiktok_videos"], day)
+    assert replay.unmatched == []  # the second page was never asked
+    assert {s.query["cursor"] for s in replay.requests_to("/business/video/list/")} == {"0"}
+    (entry,) = [a for a in envelope["accounts"] if a["account_id"] == account.account_id]
+    assert "look-back" in entry["requests"][-1]["stopped_at_lookback"]
+    rows = parse_window("tiktok_videos", [{**envelope, "accounts": [entry]}])
+    assert list(rows["post_id"]) == ["v-new"]

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -41,6 +42,8 @@ from kpi_pipeline.lib.api.errors import ApiError, RetryableError
 from kpi_pipeline.lib.api.session import ApiSession, RetryPolicy, retry_after
 from kpi_pipeline.lib.demo import payloads_tiktok as spec
 from kpi_pipeline.lib.landing import RequestRecord
+from kpi_pipeline.lib.parsers.tiktok import LOOKBACK_NOTE
+from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 
 #: Codes that mean the token cannot be used (TikTok's return-code list): 40001 no
 #: permission on this advertiser/account, 40102 expired, 40104 empty, 40105 incorrect or
@@ -161,6 +164,7 @@ def tiktok_videos(session: ApiSession, account: AccountRef, day: date,
     """
     records: list[RequestRecord] = []
     cursor = 0
+    oldest_wanted = lookback_start(account, day)
     while True:
         params = {"business_id": account.account_id, "fields": _json_list(spec.VIDEO_FIELDS),
                   "cursor": cursor, "max_count": VIDEO_PAGE_SIZE}
@@ -169,11 +173,29 @@ def tiktok_videos(session: ApiSession, account: AccountRef, day: date,
         data = _data(record, session)
         if not data.get("has_more"):
             return records
+        if _reaches_before(data, oldest_wanted):
+            record[LOOKBACK_NOTE] = (f"stopped paging: the videos that follow were published "
+                                     f"before the {POST_LOOKBACK_DAYS}-day look-back")
+            return records
         following = data.get("cursor")
         if not isinstance(following, int) or following <= cursor:
             raise ApiError(f"{session.describe(VIDEO_LIST_PATH)}: has_more is true but the "
                            f"cursor did not advance ({cursor} -> {following!r})")
         cursor = following
+
+
+def lookback_start(account: AccountRef, day: date) -> int:
+    """Unix time of the local midnight starting the look-back window that ends on ``day``."""
+    first = day - timedelta(days=POST_LOOKBACK_DAYS - 1)
+    return int(datetime.combine(first, time(0), tzinfo=ZoneInfo(account.timezone)).timestamp())
+
+
+def _reaches_before(data: dict[str, Any], oldest_wanted: int) -> bool:
+    """True when a page (newest first) already holds a video older than the look-back:
+    the list is sorted by create_time descending, so every later page is older still."""
+    times = [v.get("create_time") for v in data.get("videos") or [] if isinstance(v, dict)]
+    times = [t for t in times if isinstance(t, int)]
+    return bool(times) and min(times) < oldest_wanted
 
 
 def tiktok_ads(session: ApiSession, account: AccountRef, day: date,

@@ -18,8 +18,9 @@ layer uses the day-to-day difference of ``followers_count``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -27,6 +28,10 @@ from kpi_pipeline.lib import schemas
 from kpi_pipeline.lib.landing import Envelope
 from kpi_pipeline.lib.parsers import common
 from kpi_pipeline.lib.parsers.common import ParseError
+from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
+
+#: The key a client adds to the last page it asked when it stopped at the look-back.
+LOOKBACK_NOTE = "stopped_at_lookback"
 
 PLATFORM = "tiktok"
 
@@ -59,9 +64,16 @@ def _data(body: Any, context: str) -> dict[str, Any]:
 
 def _responses(envelope: Envelope) -> Iterator[tuple[dict[str, Any], dict[str, Any], str]]:
     """(account entry, checked ``data``, context) for every request of an envelope."""
+    for account, _request, data, context in _responses_with_requests(envelope):
+        yield account, data, context
+
+
+def _responses_with_requests(
+        envelope: Envelope) -> Iterator[tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]]:
+    """(account entry, request record, checked ``data``, context) for every request."""
     for account, request in common.iter_bodies(envelope):
         context = f"{common.where(envelope, account)} request {request.get('path')}"
-        yield account, _data(request.get("body"), context), context
+        yield account, request, _data(request.get("body"), context), context
 
 
 def _items(data: dict[str, Any], key: str, context: str) -> Iterator[tuple[dict[str, Any], str]]:
@@ -150,18 +162,27 @@ def parse_videos(envelope: Envelope) -> pd.DataFrame:
     """Lifetime snapshots of the account's videos as of the end of the partition day.
 
     Pages are followed by ``cursor``; an account whose last page still says
-    ``has_more`` was pulled incompletely and is an error, not a shorter list.
+    ``has_more`` was pulled incompletely and is an error, not a shorter list, unless the
+    client noted that it stopped at the look-back (TikTok lists every video, newest
+    first). Videos published before the look-back window are left out, so the stream
+    holds the same videos whichever page the list stopped on.
     """
     meta = common.envelope_meta(envelope)
     snapshot = date.fromisoformat(envelope["partition"])
+    first_day = snapshot - timedelta(days=POST_LOOKBACK_DAYS - 1)
     rows: list[dict[str, Any]] = []
     has_more: dict[str, tuple[Any, str]] = {}
-    for account, data, context in _responses(envelope):
+    for account, request, data, context in _responses_with_requests(envelope):
         base = {**_account_base(envelope, account, "account_id", meta),
                 "report_date": snapshot}
-        rows.extend(_video_row(video, base, where)
-                    for video, where in _items(data, "videos", context))
-        has_more[base["account_id"]] = (data.get("has_more"), context)
+        zone = ZoneInfo(common.require(account, "timezone", context=context))
+        for video, where in _items(data, "videos", context):
+            row = _video_row(video, base, where)
+            published = row["published_at"].replace(tzinfo=UTC).astimezone(zone).date()
+            if published >= first_day:
+                rows.append(row)
+        more = data.get("has_more") and not request.get(LOOKBACK_NOTE)
+        has_more[base["account_id"]] = (more, context)
     for more, context in has_more.values():
         if more:
             raise ParseError(f"{context}: the last page says has_more=true; the video list "
