@@ -126,3 +126,12 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after(Answer("soon")) is None
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
     assert 80 <= retry_after(Answer(later)) <= 90
+
+
+def test_a_token_echoed_in_a_body_is_not_stored(session, replay):
+    replay.add({"method": "GET", "path": "/v1/echo", "params": {}, "status": 200,
+                "body": {"paging": {"next": f"{replay.url}/v1/echo?access_token={TOKEN}&x=1"},
+                         "data": [{"note": f"token {TOKEN}"}]}})
+    record = session.get("/v1/echo")
+    assert TOKEN not in str(record)
+    assert record["body"]["data"] == [{"note": "token ***"}]

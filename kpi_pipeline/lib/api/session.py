@@ -148,8 +148,18 @@ class ApiSession:
         if body is not None:
             record["body_sent"] = dict(body)
         record["status"] = response.status_code
-        record["body"] = parsed
+        record["body"] = self._scrubbed(parsed)
         return record
+
+    def _scrubbed(self, body: Any) -> Any:
+        """The body with the token redacted wherever a platform echoed it (Graph's paging
+        links carry ``access_token``): landing files keep answers, never credentials."""
+        if not self.token:
+            return body
+        text = json.dumps(body)
+        if self.token not in text:
+            return body
+        return json.loads(text.replace(json.dumps(self.token)[1:-1], "***"))
 
     def _attempt(self, method: str, url: str, path: str, query: dict[str, str],
                  body: Mapping[str, Any] | None) -> tuple[requests.Response, Any]:
