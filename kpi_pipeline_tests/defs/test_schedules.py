@@ -107,3 +107,22 @@ def test_an_unknown_time_zone_is_named(monkeypatch):
     monkeypatch.setenv(TIMEZONE_ENV, "Mars/Olympus_Mons")
     with pytest.raises(ValueError, match=f"{TIMEZONE_ENV}='Mars/Olympus_Mons'"):
         schedule_timezone()
+
+
+def test_every_late_published_day_is_pulled_once_it_is_out():
+    """A stream the platform publishes N days late lands "pending" for the newest N days;
+    some morning's re-read window must then reach the day when it is out (today - N)."""
+    from datetime import timedelta
+
+    from kpi_pipeline.lib.streams import STREAMS
+
+    today = date(2025, 3, 20)
+    requests = reread_requests(today - timedelta(days=1))
+    late = [s for s in STREAMS if s.publish_lag_days]
+    assert [s.name for s in late] == ["linkedin_organization"]
+    for stream in late:
+        out = today - timedelta(days=stream.publish_lag_days)
+        covering = [r for r in requests[1:]
+                    if dg.AssetKey(["raw", stream.name]) in r.asset_selection
+                    and r.tags[RANGE[0]] <= out.isoformat() <= r.tags[RANGE[1]]]
+        assert len(covering) == 1, stream.name
