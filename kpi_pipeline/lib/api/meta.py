@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -500,38 +500,48 @@ def instagram_account(session: ApiSession, account: AccountRef, day: date,
     return records
 
 
-def facebook_posts(session: ApiSession, account: AccountRef, day: date,
-                   ctx: FetchContext) -> list[RequestRecord]:
-    """The Page's posts of the lookback window, then each post's lifetime insights."""
+def _listing_with_insights(session: ApiSession, account: AccountRef, day: date,
+                           ctx: FetchContext, *, stream: str, edge: str, fields: str,
+                           obj: str, metrics: Callable[[dict[str, Any]], tuple[str, ...]]
+                           ) -> list[RequestRecord]:
+    """A list edge of the look-back window, then each listed item's lifetime insights
+    (the metrics an item may be asked depend on its type: others fail the request)."""
     _check_reachable(session, account, day, ctx, ORGANIC_MONTHS_BACK)
-    version = _version("facebook_posts")
-    listing = _pages(session, f"/{version}/{account.account_id}/posts",
-                     {"fields": FB_POST_FIELDS, **_list_span(account, day), "limit": LIST_LIMIT})
-    ask = InsightsAsk(session, ctx, "post")
+    version = _version(stream)
+    listing = _pages(session, f"/{version}/{account.account_id}/{edge}",
+                     {"fields": fields, **_list_span(account, day), "limit": LIST_LIMIT})
+    ask = InsightsAsk(session, ctx, obj)
     insights = []
     for item in _listed(listing):
-        video = item.get("status_type") == "added_video"
-        metrics = FB_POST_METRICS + (FB_VIDEO_METRICS if video else ())
-        insights += _item_insights(ask, f"/{version}/{item['id']}/insights", item["id"], metrics)
+        insights += _item_insights(ask, f"/{version}/{item['id']}/insights", item["id"],
+                                   metrics(item))
     return listing + insights
+
+
+def facebook_posts(session: ApiSession, account: AccountRef, day: date,
+                   ctx: FetchContext) -> list[RequestRecord]:
+    """The Page's posts of the look-back window with their lifetime insights (videos have
+    three more metrics)."""
+    def metrics(item: dict[str, Any]) -> tuple[str, ...]:
+        video = item.get("status_type") == "added_video"
+        return FB_POST_METRICS + (FB_VIDEO_METRICS if video else ())
+
+    return _listing_with_insights(session, account, day, ctx, stream="facebook_posts",
+                                  edge="posts", fields=FB_POST_FIELDS, obj="post",
+                                  metrics=metrics)
 
 
 def instagram_media(session: ApiSession, account: AccountRef, day: date,
                     ctx: FetchContext) -> list[RequestRecord]:
-    """The account's media of the lookback window, then each medium's lifetime insights
-    (reels have two more metrics; other types would fail on them)."""
-    _check_reachable(session, account, day, ctx, ORGANIC_MONTHS_BACK)
-    version = _version("instagram_media")
-    listing = _pages(session, f"/{version}/{account.account_id}/media",
-                     {"fields": IG_MEDIA_FIELDS, **_list_span(account, day),
-                      "limit": LIST_LIMIT})
-    ask = InsightsAsk(session, ctx, "ig_media")
-    insights = []
-    for item in _listed(listing):
+    """The account's media of the look-back window with their lifetime insights (reels
+    have two more metrics)."""
+    def metrics(item: dict[str, Any]) -> tuple[str, ...]:
         reel = item.get("media_product_type") == "REELS"
-        metrics = IG_MEDIA_METRICS + (IG_REEL_METRICS if reel else ())
-        insights += _item_insights(ask, f"/{version}/{item['id']}/insights", item["id"], metrics)
-    return listing + insights
+        return IG_MEDIA_METRICS + (IG_REEL_METRICS if reel else ())
+
+    return _listing_with_insights(session, account, day, ctx, stream="instagram_media",
+                                  edge="media", fields=IG_MEDIA_FIELDS, obj="ig_media",
+                                  metrics=metrics)
 
 
 def meta_ads(session: ApiSession, account: AccountRef, day: date,
