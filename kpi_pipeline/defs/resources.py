@@ -5,6 +5,8 @@ Paths default to folders under ``./data`` and can be moved with environment vari
 
 - ``KPI_PIPELINE_DUCKDB``: the DuckDB file (default ``data/kpi_pipeline.duckdb``)
 - ``KPI_PIPELINE_LANDING``: the landing folder (default ``data/landing``)
+- ``KPI_PIPELINE_EXPORTS``: the drop folder of platform export files (default
+  ``data/exports``)
 
 The platform source is chosen by one switch, the ``platforms`` resource: the demo
 simulator is the embedded default; real API clients implement the same
@@ -36,6 +38,7 @@ from kpi_pipeline.lib.demo.client import DemoClient
 DEFAULT_DUCKDB = "data/kpi_pipeline.duckdb"
 DEFAULT_LANDING = "data/landing"
 DEFAULT_REPORTS = "data/reports"
+DEFAULT_EXPORTS = "data/exports"
 EXAMPLE_GOALS = Path(__file__).resolve().parents[1] / "data" / "goals.example.yaml"
 RESERVED_NAMES = frozenset({"normalized", "kpi", "baseline", "goal", "report"})
 
@@ -196,8 +199,8 @@ def _acquire(key: str, lock_file: Path, timeout: float) -> _HeldLock:
 
 
 class Settings(dg.ConfigurableResource):
-    """Where landing files and rendered reports go, which goals file is read, and which
-    currency money is reported in."""
+    """Where landing files and rendered reports go, where export files are dropped, which
+    goals file is read, and which currency money is reported in."""
 
     landing_dir: str = Field(
         default="",
@@ -214,6 +217,16 @@ class Settings(dg.ConfigurableResource):
         description=f"Folder of the rendered HTML reports. Empty: $KPI_PIPELINE_REPORTS, "
                     f"else {DEFAULT_REPORTS}.",
     )
+
+    exports_dir: str = Field(
+        default="",
+        description=f"Drop folder of the platforms' analytics export files (CSV) and their "
+                    f"exports.yaml. Empty: $KPI_PIPELINE_EXPORTS, else {DEFAULT_EXPORTS}.",
+    )
+
+    def exports_root(self) -> Path:
+        return Path(self.exports_dir or os.environ.get("KPI_PIPELINE_EXPORTS")
+                    or DEFAULT_EXPORTS)
 
     def reports_root(self) -> Path:
         return Path(self.reports_dir or os.environ.get("KPI_PIPELINE_REPORTS") or DEFAULT_REPORTS)
@@ -257,6 +270,10 @@ def _token(description: str) -> Any:
     return Field(default=None, description=description)
 
 
+def _url() -> Any:
+    return Field(default="", description="Base URL. Empty: the platform's own API host.")
+
+
 class ApiPlatforms(PlatformsResource):
     """The platforms' real APIs. Tokens come from environment variables (``dg.EnvVar``);
     a connector without a token pulls nothing, and says so in its landing files.
@@ -267,18 +284,18 @@ class ApiPlatforms(PlatformsResource):
     accounts_file: str = Field(
         default="", description=f"Accounts YAML. Empty: ${DEFAULT_ACCOUNTS_ENV}.")
     meta_token: str | None = _token("Graph API token for Pages and Instagram")
-    meta_url: str = "https://graph.facebook.com"
+    meta_url: str = _url()
     meta_ads_token: str | None = _token("Marketing API token (ads_read)")
-    meta_ads_url: str = "https://graph.facebook.com"
+    meta_ads_url: str = _url()
     linkedin_token: str | None = _token("LinkedIn OAuth 2.0 access token")
-    linkedin_url: str = "https://api.linkedin.com"
+    linkedin_url: str = _url()
     tiktok_token: str | None = _token("TikTok business account access token")
-    tiktok_url: str = "https://business-api.tiktok.com"
+    tiktok_url: str = _url()
     tiktok_ads_token: str | None = _token("TikTok Marketing API access token")
-    tiktok_ads_url: str = "https://business-api.tiktok.com"
+    tiktok_ads_url: str = _url()
     ga4_token: str | None = _token("GA4 Data API OAuth 2.0 access token")
-    ga4_url: str = "https://analyticsdata.googleapis.com"
-    fx_url: str = "https://api.frankfurter.dev"
+    ga4_url: str = _url()
+    fx_url: str = _url()
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per request")
     max_attempts: int = Field(default=8, ge=1, description="Tries per request")
     max_total_wait_seconds: float = Field(
@@ -307,8 +324,8 @@ class ApiPlatforms(PlatformsResource):
             token = getattr(self, f"{name}_token", None) if connector.token_env else ""
             if token is None:
                 continue
-            sessions[name] = make_session(connector, token, getattr(self, f"{name}_url"),
-                                          policy)
+            url = getattr(self, f"{name}_url") or connector.default_url
+            sessions[name] = make_session(connector, token, url, policy)
             stream_fetchers.update(fetchers(connector))
         today = date.fromisoformat(self.today) if self.today else None
         return ApiClient(load_accounts(self.accounts_path()), sessions, stream_fetchers,
