@@ -196,6 +196,7 @@ def build_table(table: Table, parsed: pd.DataFrame, conn: duckdb.DuckDBPyConnect
 def normalized_asset(table: Table) -> dg.AssetsDefinition:
     """The validated DuckDB table ``normalized.<table>`` fed by its streams."""
     streams = streams_for_table(table.name)
+    stream_names = tuple(s.name for s in streams)
     deps = [dg.AssetKey(["raw", s.name]) for s in streams]
     deps += [dg.AssetKey(["normalized", name]) for name in TABLE_DEPS.get(table.name, [])]
 
@@ -210,7 +211,7 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
         partitions_def=daily_partitions,
         group_name="normalized",
         kinds={"duckdb", "pandas"},
-        code_version="2",
+        code_version="3",
         metadata={"dagster/table_name": f"normalized.{table.name}",
                   "dagster/column_schema": dg.TableSchema(columns=[
                       dg.TableColumn(c.name, c.kind, description=c.description or None)
@@ -245,14 +246,15 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
                     metadata={**failure_meta, **quality,
                               "decision": "failed: rejected share above the threshold",
                               "quarantined_by_rule": dg.MetadataValue.json(built.rules())})
+            # Only this table's streams: the export folder's rows stay (defs/exports.py).
             written = replace_window(conn, table, built.frame, start, end,
-                                     quarantine=built.quarantine)
+                                     quarantine=built.quarantine, sources=stream_names)
             checks = [
                 schema_valid_result(considered=built.considered, quarantined=built.rejected,
                                     threshold=threshold, rules=built.rules()),
                 unique_key_result(conn, table, start, end),
                 dates_in_partition_result(built.frame, start, end),
-                volume_in_band_result(conn, table, start, end),
+                volume_in_band_result(conn, table, start, end, sources=stream_names),
             ]
         if built.rejected:
             context.log.warning(f"normalized.{table.name} {start}..{end}: quarantined "

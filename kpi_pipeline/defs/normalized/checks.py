@@ -136,16 +136,18 @@ def dates_in_partition_result(frame: pd.DataFrame, start: date,
 
 def volume_in_band_result(conn: duckdb.DuckDBPyConnection, table: Table, start: date,
                           end: date, low: float | None = None,
-                          high: float | None = None) -> dg.AssetCheckResult:
+                          high: float | None = None, *,
+                          sources: tuple[str, ...] | None = None) -> dg.AssetCheckResult:
     """The window's rows per day against the median rows per day of the 28 days before,
-    within the band given, else the configured one (``volume_band``)."""
+    within the band given, else the configured one (``volume_band``). With ``sources``
+    only those streams' rows count (export-folder rows are not the streams' volume)."""
     if low is None or high is None:
         low, high = volume_band()
     days = (end - start).days + 1
-    window = sum(daily_counts(conn, table.name, start, end).values())
+    window = sum(daily_counts(conn, table.name, start, end, sources=sources).values())
     per_day = window / days
     history = daily_counts(conn, table.name, start - timedelta(days=VOLUME_HISTORY_DAYS),
-                           start - timedelta(days=1))
+                           start - timedelta(days=1), sources=sources)
     meta: dict[str, object] = {
         "rows_per_day": per_day, "window_rows": window, "history_days": len(history),
         "band": f"{low}x..{high}x", "partition_window": f"{start}..{end}"}
