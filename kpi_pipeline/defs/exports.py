@@ -15,9 +15,14 @@ touched, and the daily normalized assets never delete export rows.
 
 An empty folder loads zero rows (and removes earlier export rows); a folder that does not
 exist changes nothing and says so, so a mistyped path cannot wipe the loaded exports.
+
+``export_folder_sensor`` watches the folder (names, sizes and modification times of its
+files) and runs ``exports_job`` when they change, so dropping a file is enough.
 """
 
+import hashlib
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -167,3 +172,38 @@ def exports(context: dg.AssetExecutionContext, warehouse: Warehouse,
             {t: {"deleted": d, "inserted": i} for t, (d, i) in counts.items()}),
         "decision": decision,
     })
+
+
+exports_job = dg.define_asset_job(
+    name="exports_job",
+    selection=dg.AssetSelection.assets(["normalized", "exports"]),
+    description="Load the export drop folder into the normalized tables.",
+)
+
+
+def folder_fingerprint(folder: Path) -> str | None:
+    """A digest of the folder's visible files (name, size, modification time), or None
+    when the folder does not exist. Any added, removed or rewritten file changes it."""
+    if not folder.is_dir():
+        return None
+    entries = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                     for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
+
+
+@dg.sensor(
+    name="export_folder_sensor",
+    job=exports_job,
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Loads the export drop folder when a file is added, removed or rewritten.",
+)
+def export_folder_sensor(context: dg.SensorEvaluationContext,
+                         settings: Settings) -> dg.SensorResult | dg.SkipReason:
+    folder = settings.exports_root()
+    fingerprint = folder_fingerprint(folder)
+    if fingerprint is None:
+        return dg.SkipReason(f"export folder {folder} does not exist")
+    if fingerprint == context.cursor:
+        return dg.SkipReason(f"export folder {folder} unchanged")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)], cursor=fingerprint)
