@@ -276,7 +276,9 @@ def _url() -> Any:
 
 class ApiPlatforms(PlatformsResource):
     """The platforms' real APIs. Tokens come from environment variables (``dg.EnvVar``);
-    a connector without a token pulls nothing, and says so in its landing files.
+    a connector without a token pulls nothing, and says so in its landing files. GA4 can
+    use a service account key file instead (``ga4_credentials``), whose tokens renew
+    themselves; when both are set, the key file wins.
 
     Base URLs are settable so a proxy (or a test's loopback server) can stand in.
     """
@@ -293,7 +295,11 @@ class ApiPlatforms(PlatformsResource):
     tiktok_url: str = _url()
     tiktok_ads_token: str | None = _token("TikTok Marketing API access token")
     tiktok_ads_url: str = _url()
-    ga4_token: str | None = _token("GA4 Data API OAuth 2.0 access token")
+    ga4_token: str | None = _token("GA4 Data API OAuth 2.0 access token (expires hourly)")
+    ga4_credentials: str | None = Field(
+        default=None,
+        description="Path of a GA4 service account JSON key (the account a Viewer of each "
+                    "property): its tokens renew themselves. Wins over ga4_token.")
     ga4_url: str = _url()
     fx_url: str = _url()
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per request")
@@ -322,10 +328,14 @@ class ApiPlatforms(PlatformsResource):
         sessions, stream_fetchers = {}, {}
         for name, connector in CONNECTORS.items():
             token = getattr(self, f"{name}_token", None) if connector.token_env else ""
-            if token is None:
+            key_file = (getattr(self, f"{name}_credentials", None)
+                        if connector.credentials_env else None)
+            if token is None and key_file is None:
                 continue
             url = getattr(self, f"{name}_url") or connector.default_url
-            sessions[name] = make_session(connector, token, url, policy)
+            # A key file wins over a token: its tokens renew, a pasted one expires.
+            sessions[name] = make_session(connector, "" if key_file else token or "", url,
+                                          policy, credentials_file=key_file or None)
             stream_fetchers.update(fetchers(connector))
         today = date.fromisoformat(self.today) if self.today else None
         return ApiClient(load_accounts(self.accounts_path()), sessions, stream_fetchers,
@@ -333,13 +343,16 @@ class ApiPlatforms(PlatformsResource):
 
 
 def api_platforms_from_env() -> ApiPlatforms:
-    """ApiPlatforms wired to the token variables that are set (``dg.EnvVar``: the values
-    are read when a run starts and never enter the definitions or the UI)."""
+    """ApiPlatforms wired to the token (and key file) variables that are set (``dg.EnvVar``:
+    the values are read when a run starts and never enter the definitions or the UI)."""
     from kpi_pipeline.lib.api.connectors import CONNECTORS
 
     tokens = {f"{name}_token": dg.EnvVar(c.token_env) for name, c in CONNECTORS.items()
               if c.token_env and os.environ.get(c.token_env)}
-    return ApiPlatforms(**tokens)
+    key_files = {f"{name}_credentials": dg.EnvVar(c.credentials_env)
+                 for name, c in CONNECTORS.items()
+                 if c.credentials_env and os.environ.get(c.credentials_env)}
+    return ApiPlatforms(**tokens, **key_files)
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:

@@ -1,8 +1,9 @@
 """The connectors: which module speaks each API, its default host and its token variable.
 
 Each platform module exposes ``make_session(connector, token, base_url, policy)``
-returning an ``ApiSession`` and ``FETCHERS`` (stream name -> fetcher). Modules are
-imported when a run builds its client, not when the code location loads.
+returning an ``ApiSession`` (GA4's also takes ``credentials_file``, its service account
+key) and ``FETCHERS`` (stream name -> fetcher). Modules are imported when a run builds
+its client, not when the code location loads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class Connector:
     default_url: str
     token_env: str | None
     description: str
+    #: The variable naming a key file the connector can mint its own tokens from (GA4's
+    #: service account), used when ``token_env`` is unset.
+    credentials_env: str | None = None
 
 
 CONNECTORS: dict[str, Connector] = {c.name: c for c in (
@@ -41,7 +45,9 @@ CONNECTORS: dict[str, Connector] = {c.name: c for c in (
     Connector("tiktok_ads", "kpi_pipeline.lib.api.tiktok", "https://business-api.tiktok.com",
               "KPI_PIPELINE_TIKTOK_ADS_TOKEN", "TikTok Marketing API reports (Access-Token)."),
     Connector("ga4", "kpi_pipeline.lib.api.ga4", "https://analyticsdata.googleapis.com",
-              "KPI_PIPELINE_GA4_TOKEN", "GA4 Data API runReport (OAuth 2.0 bearer)."),
+              "KPI_PIPELINE_GA4_TOKEN",
+              "GA4 Data API runReport (a service account key, or an OAuth 2.0 bearer).",
+              credentials_env="KPI_PIPELINE_GA4_CREDENTIALS"),
     Connector("fx", "kpi_pipeline.lib.api.fx", "https://api.frankfurter.dev", None,
               "Frankfurter: ECB reference rates (no credential)."),
 )}
@@ -52,8 +58,17 @@ def fetchers(connector: Connector) -> dict[str, Fetcher]:
     return dict(importlib.import_module(connector.module).FETCHERS)
 
 
-def make_session(connector: Connector, token: str, base_url: str,
-                 policy: RetryPolicy) -> ApiSession:
-    """The connector's module builds its session (auth header, error mapping, throttle)."""
+def make_session(connector: Connector, token: str, base_url: str, policy: RetryPolicy,
+                 credentials_file: str | None = None) -> ApiSession:
+    """The connector's module builds its session (auth header, error mapping, throttle).
+
+    ``credentials_file`` (a key file, for a connector with ``credentials_env``) is handed
+    to the module's ``make_session`` as a keyword; other modules never see it.
+    """
     module = importlib.import_module(connector.module)
-    return module.make_session(connector, token, base_url, policy)
+    if credentials_file is None:
+        return module.make_session(connector, token, base_url, policy)
+    if connector.credentials_env is None:
+        raise ValueError(f"the {connector.name!r} connector takes no credentials file")
+    return module.make_session(connector, token, base_url, policy,
+                               credentials_file=credentials_file)

@@ -9,13 +9,18 @@ is the API's (tests align it with the demo's smaller pages).
 Errors are Google's ``{"error": {"code", "message", "status"}}``:
 
 - 401 UNAUTHENTICATED: the OAuth token expired or was revoked: fail at once, naming
-  ``$KPI_PIPELINE_GA4_TOKEN``;
+  ``$KPI_PIPELINE_GA4_TOKEN`` (or ``$KPI_PIPELINE_GA4_CREDENTIALS``);
 - 403 PERMISSION_DENIED: the token's account cannot read this property (or the API is not
   enabled): fail at once naming the property, retrying cannot grant access;
 - 429 RESOURCE_EXHAUSTED: one of the property's token quotas. The hourly and concurrency
   quotas come back within the hour: retried, honouring Retry-After when sent. The daily
   quota (tokensPerDay) resets at midnight Pacific time: ``QuotaExhausted`` at once;
 - 500 INTERNAL / 503 UNAVAILABLE: retried by the session's generic mapping.
+
+Credentials: a bearer token in ``$KPI_PIPELINE_GA4_TOKEN`` expires within the hour, so
+unattended runs use a service account instead: its JSON key file, named by
+``$KPI_PIPELINE_GA4_CREDENTIALS``, from which ``lib.api.google_auth`` mints and renews
+tokens (scope ``analytics.readonly``). The account needs Viewer access to each property.
 
 Every request sets ``returnPropertyQuota`` and a warning is logged when the property's
 daily tokens run low, before the quota stops the pull.
@@ -35,6 +40,7 @@ from kpi_pipeline.lib.accounts import AccountRef
 from kpi_pipeline.lib.api.client import FetchContext, Fetcher
 from kpi_pipeline.lib.api.connectors import Connector
 from kpi_pipeline.lib.api.errors import ApiError, QuotaExhausted, RetryableError
+from kpi_pipeline.lib.api.google_auth import ServiceAccountAuth
 from kpi_pipeline.lib.api.session import ApiSession, RetryPolicy, retry_after
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.parsers.ga4 import (
@@ -59,16 +65,27 @@ _DAILY = re.compile(r"per[ -]day|tokensPerDay|daily", re.IGNORECASE)
 #: any property's day while bounding one answer's size. (The demo pages by far fewer rows
 #: so its paging is exercised; tests align this with it.)
 PAGE_SIZE = 100_000
+#: What a service account's tokens may do: read GA4 reports, nothing else.
+SCOPES = ("https://www.googleapis.com/auth/analytics.readonly",)
 
 
-def make_session(connector: Connector, token: str, base_url: str,
-                 policy: RetryPolicy) -> ApiSession:
-    """A session sending ``Authorization: Bearer``; auth failures name the token variable."""
+def make_session(connector: Connector, token: str, base_url: str, policy: RetryPolicy,
+                 credentials_file: str | None = None) -> ApiSession:
+    """A session sending ``Authorization: Bearer``: the ``token`` given or, when it is empty
+    and a service account key file is, tokens google-auth mints from that key and renews
+    before they expire. Auth failures name the variable that holds the one in use."""
+    use_key = not token and bool(credentials_file)
     session = ApiSession(platform=connector.name, base_url=base_url, token=token,
-                         token_env=connector.token_env or "",
-                         auth_headers={"Authorization": f"Bearer {token}"},
+                         token_env=(connector.credentials_env if use_key
+                                    else connector.token_env) or "",
+                         auth_headers={} if use_key else {"Authorization": f"Bearer {token}"},
                          classify=_no_rules, policy=policy)
     session.classify = functools.partial(classify, session)
+    if use_key:
+        session.refresh_auth = ServiceAccountAuth(
+            platform=connector.name, key_file=str(credentials_file),
+            key_env=connector.credentials_env or "", scopes=SCOPES, http=session.http,
+            timeout_seconds=policy.timeout_seconds)
     return session
 
 

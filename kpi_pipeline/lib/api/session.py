@@ -13,6 +13,10 @@ Requests go through ``requests`` and retries through ``tenacity``:
 The token travels in a header only. It is never written into a request record, a log
 line or an error message: query parameters named like credentials are dropped from
 records, and any text a platform echoes back is passed through ``redact``.
+
+A session whose tokens expire (Google's hourly OAuth tokens) is given ``refresh_auth``:
+called before every request, it returns the current token and auth headers, minting a
+new token when the old one is about to expire.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ SECRET_PARAMS = frozenset({"access_token", "appsecret_proof", "client_secret", "
 Classifier = Callable[[requests.Response, Any], None]
 # (response) -> seconds to pause before the next request (usage headers), usually 0.
 Throttle = Callable[[requests.Response], float]
+# () -> (current token, auth headers), refreshing the token when it is about to expire;
+# raises an ApiError subclass when it cannot.
+AuthRefresher = Callable[[], tuple[str, Mapping[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,9 @@ class ApiSession:
     throttle: Throttle | None = None
     sleep: Callable[[float], None] = time.sleep
     http: requests.Session = field(default_factory=requests.Session)
+    #: When set, called before each request: its token replaces ``token`` (so ``redact``
+    #: removes the one in use) and its headers are sent instead of ``auth_headers``.
+    refresh_auth: AuthRefresher | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ public
     def get(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> RequestRecord:
@@ -164,10 +174,13 @@ class ApiSession:
     def _attempt(self, method: str, url: str, path: str, query: dict[str, str],
                  body: Mapping[str, Any] | None) -> tuple[requests.Response, Any]:
         """One HTTP exchange, classified: returns the answer or raises an ApiError."""
+        auth_headers = self.auth_headers
+        if self.refresh_auth is not None:
+            self.token, auth_headers = self.refresh_auth()
         try:
             response = self.http.request(
                 method, url, params=query, json=body,
-                headers={**self.headers, **self.auth_headers},
+                headers={**self.headers, **auth_headers},
                 timeout=self.policy.timeout_seconds)
         except requests.Timeout as exc:
             raise RetryableError(
