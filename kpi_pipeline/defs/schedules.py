@@ -29,7 +29,7 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 # normalized/exports is not partitioned and reads a folder, not the day's pulls: it runs
-# when files are dropped (materialize it from the UI or the CLI), not with the daily ingest.
+# when files are dropped (export_folder_sensor, or by hand), not with the daily ingest.
 INGEST_SELECTION = (dg.AssetSelection.groups("raw", "normalized")
                     - dg.AssetSelection.assets(["normalized", "exports"]))
 
