@@ -294,11 +294,12 @@ def _list_span(account: AccountRef, day: date) -> dict[str, int]:
             "until": _local_midnight(account, day + timedelta(1))}
 
 
-def _clean_links(session: ApiSession, record: RequestRecord) -> RequestRecord:
-    """The record with credentials removed from Graph's paging links (and anywhere else).
+def _clean_links(record: RequestRecord) -> RequestRecord:
+    """The record with the credential parameters removed from Graph's paging links.
 
-    Graph writes ``access_token`` into ``paging.next``/``previous``: stored as is, the
-    landing file would hold the token.
+    Graph writes ``access_token`` into ``paging.next``/``previous``. The session already
+    redacts the token's value in every stored body; dropping the parameter keeps the
+    stored links usable (and free of a redaction marker).
     """
     body = record.get("body")
     paging = body.get("paging") if isinstance(body, dict) else None
@@ -306,8 +307,6 @@ def _clean_links(session: ApiSession, record: RequestRecord) -> RequestRecord:
         for key in ("next", "previous"):
             if isinstance(paging.get(key), str):
                 paging[key] = _without_secrets(paging[key])
-    if session.token and session.token in json.dumps(body):
-        record["body"] = json.loads(session.redact(json.dumps(body)))
     return record
 
 
@@ -327,14 +326,14 @@ def _pages(session: ApiSession, path: str, params: Mapping[str, Any]) -> list[Re
     and following it walks forward in time without end.
     """
     assert not (path.endswith("/insights") and "since" in params), path
-    records = [_clean_links(session, session.get(path, params))]
+    records = [_clean_links(session.get(path, params))]
     followed: set[str] = set()
     while (link := _next_link(records[-1])) is not None:
         if link in followed or len(records) >= MAX_PAGES:
             raise ApiError(f"{session.describe(path)}: paging does not end "
                            f"({len(records)} pages; next link repeats or never stops)")
         followed.add(link)
-        records.append(_clean_links(session, session.get(link)))
+        records.append(_clean_links(session.get(link)))
     return records
 
 
@@ -404,8 +403,8 @@ class InsightsAsk:
 
     def _ask(self, path: str, metrics: list[str], params: dict[str, Any]) -> list[RequestRecord]:
         try:
-            return [_clean_links(self.session,
-                                 self.session.get(path, {"metric": ",".join(metrics), **params}))]
+            asked = {"metric": ",".join(metrics), **params}
+            return [_clean_links(self.session.get(path, asked))]
         except RequestTooLarge:
             if len(metrics) < 2:
                 raise
@@ -495,8 +494,8 @@ def instagram_account(session: ApiSession, account: AccountRef, day: date,
     ask, span = InsightsAsk(session, ctx, "ig_user"), _day_span(account, day)
     records = [record for metrics, params in IG_USER_INSIGHTS
                for record in ask(path, metrics, {**params, **span})]
-    records.append(_clean_links(session, session.get(f"/{version}/{account.account_id}",
-                                                     {"fields": IG_USER_FIELDS})))
+    records.append(_clean_links(session.get(f"/{version}/{account.account_id}",
+                                            {"fields": IG_USER_FIELDS})))
     return records
 
 
