@@ -15,7 +15,7 @@ from kpi_pipeline_tests.api.replay import PlatformReplay, respond, slow
 TOKEN = "session-token-SECRET-1234"
 
 
-def _no_platform_rules(response, body) -> None:
+def _no_platform_rules(session, response, body) -> None:
     """The platform hook that leaves every decision to the generic mapping."""
 
 

@@ -21,7 +21,7 @@ from kpi_pipeline.lib.landing import RequestRecord
 BASE = "EUR"
 
 
-def _classify(response: requests.Response, body: object) -> None:
+def _classify(session: ApiSession, response: requests.Response, body: object) -> None:
     """Frankfurter speaks plain HTTP: the session's generic mapping decides."""
 
 

@@ -28,7 +28,6 @@ daily tokens run low, before the quota stops the pull.
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import date
 from typing import Any
@@ -79,18 +78,13 @@ def make_session(connector: Connector, token: str, base_url: str, policy: RetryP
                          token_env=(connector.credentials_env if use_key
                                     else connector.token_env) or "",
                          auth_headers={} if use_key else {"Authorization": f"Bearer {token}"},
-                         classify=_no_rules, policy=policy)
-    session.classify = functools.partial(classify, session)
+                         classify=classify, policy=policy)
     if use_key:
         session.refresh_auth = ServiceAccountAuth(
             platform=connector.name, key_file=str(credentials_file),
             key_env=connector.credentials_env or "", scopes=SCOPES, http=session.http,
             timeout_seconds=policy.timeout_seconds)
     return session
-
-
-def _no_rules(response: requests.Response, body: Any) -> None:
-    """Placeholder until ``make_session`` binds ``classify`` to its session."""
 
 
 def classify(session: ApiSession, response: requests.Response, body: Any) -> None:

@@ -32,7 +32,6 @@ one day per ``dateRange``.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -154,14 +153,9 @@ def make_session(connector: Connector, token: str, base_url: str,
     session = ApiSession(platform=connector.name, base_url=base_url, token=token,
                          token_env=connector.token_env or "",
                          auth_headers={"Authorization": f"Bearer {token}"},
-                         classify=_no_rules, policy=policy, headers=dict(RESTLI_HEADERS),
+                         classify=classify, policy=policy, headers=dict(RESTLI_HEADERS),
                          record_headers=dict(RESTLI_HEADERS), http=RestliHttp())
-    session.classify = functools.partial(classify, session)
     return session
-
-
-def _no_rules(response: requests.Response, body: Any) -> None:
-    """Placeholder until ``make_session`` binds ``classify`` to its session."""
 
 
 def classify(session: ApiSession, response: requests.Response, body: Any) -> None:

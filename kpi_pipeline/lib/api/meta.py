@@ -34,7 +34,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -120,13 +119,8 @@ def make_session(connector: Connector, token: str, base_url: str,
     session = ApiSession(platform=connector.name, base_url=base_url, token=token,
                          token_env=connector.token_env or "",
                          auth_headers={"Authorization": f"Bearer {token}"},
-                         classify=_undecided, policy=policy, throttle=usage_pause)
-    session.classify = partial(classify_graph_answer, session)
+                         classify=classify_graph_answer, policy=policy, throttle=usage_pause)
     return session
-
-
-def _undecided(response: requests.Response, body: Any) -> None:
-    """Placeholder until the session exists (the classifier needs it for messages)."""
 
 
 def classify_graph_answer(session: ApiSession, response: requests.Response, body: Any) -> None:

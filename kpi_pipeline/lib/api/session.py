@@ -44,8 +44,8 @@ log = logging.getLogger("kpi_pipeline.api")
 #: ``paging.next`` embeds ``access_token``): dropped before a URL is followed or stored.
 SECRET_PARAMS = frozenset({"access_token", "appsecret_proof", "client_secret", "token"})
 
-# (response, parsed body or None) -> None, or raises an ApiError subclass.
-Classifier = Callable[[requests.Response, Any], None]
+# (session, response, parsed body or None) -> None, or raises an ApiError subclass.
+Classifier = Callable[["ApiSession", requests.Response, Any], None]
 # (response) -> seconds to pause before the next request (usage headers), usually 0.
 Throttle = Callable[[requests.Response], float]
 # () -> (current token, auth headers), refreshing the token when it is about to expire;
@@ -190,7 +190,7 @@ class ApiSession:
             raise RetryableError(self.redact(
                 f"{self.describe(path)}: connection failed: {exc}")) from None
         parsed = _json_or_none(response)
-        self.classify(response, parsed)
+        self.classify(self, response, parsed)
         _generic_classify(self, path, response, parsed)
         if self.throttle is not None:
             pause = self.throttle(response)

@@ -26,7 +26,6 @@ advertiser's (or business account's) local days: ``start_date = end_date = day``
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -73,14 +72,9 @@ def make_session(connector: Connector, token: str, base_url: str,
     """A session sending ``Access-Token``; auth failures name ``connector.token_env``."""
     session = ApiSession(platform=connector.name, base_url=base_url, token=token,
                          token_env=connector.token_env or "",
-                         auth_headers={"Access-Token": token}, classify=_no_rules,
+                         auth_headers={"Access-Token": token}, classify=classify,
                          policy=policy)
-    session.classify = functools.partial(classify, session)
     return session
-
-
-def _no_rules(response: requests.Response, body: Any) -> None:
-    """Placeholder until ``make_session`` binds ``classify`` to its session."""
 
 
 def classify(session: ApiSession, response: requests.Response, body: Any) -> None:
