@@ -146,6 +146,37 @@ def test_a_kpi_missing_for_a_period_is_named(chain):
     assert failure["missing"] == ["lead_quality"]
 
 
+def test_kpis_of_a_source_without_rows_are_not_expected(chain):
+    """A deployment that does not pull a source (no Mailchimp connector) has no rows in
+    its table: its KPIs cannot exist, and the presence rule leaves them out, saying so."""
+    email_kpis = sorted(k.name for k in catalog().values() if k.source == "email")
+    assert email_kpis == ["email_list_growth_rate", "email_opt_ins"]
+    execute(chain, "DELETE FROM normalized.email_daily")
+    # the week's KPIs rebuilt from the tables as they now are, its checks with them
+    result = dg.materialize([kpi_weekly, kpi_weekly_expectations], resources=chain,
+                            partition_key=WEEK, raise_on_error=False)
+    with chain["warehouse"].get_connection(read_only=True) as conn:
+        built = {r[0] for r in conn.execute("SELECT DISTINCT kpi FROM kpi.weekly "
+                                            "WHERE period_start = ?", [WEEK]).fetchall()}
+    assert not built & set(email_kpis)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.passed, evaluation.description
+    left_out = evaluation.metadata["not_expected_without_source_rows"].value
+    assert left_out == {WEEK: {"empty_tables": ["email_daily"],
+                               "kpis": ["email_list_growth_rate", "email_opt_ins"]}}
+
+
+def test_a_kpi_missing_while_its_source_has_rows_still_fails(chain):
+    """The exemption follows the source's rows, not the KPI's: with email rows stored,
+    a missing email KPI is still a failure."""
+    execute(chain, "DELETE FROM kpi.weekly WHERE kpi = 'email_opt_ins' AND period_start = ?",
+            [WEEK])
+    evaluation = run_checks(chain, [kpi_weekly_expectations])[KPI_EXPECTATIONS]
+    assert not evaluation.passed
+    assert f"{WEEK}: KPI(s) missing at scope all: email_opt_ins" in evaluation.description
+    assert evaluation.metadata["not_expected_without_source_rows"].value == {}
+
+
 def test_period_jumps_warn_without_blocking(chain):
     config = {"ops": {"kpi__weekly_kpi_period_jumps": {"config": {"scopes": ["all"]}}}}
     clean = run_checks(chain, [kpi_weekly_jumps], config=config)[KPI_PERIOD_JUMPS]

@@ -32,7 +32,8 @@ from kpi_pipeline.defs.partitions import (
 )
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
+from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, period_last_day
+from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES
 from kpi_pipeline.lib.quality import gx_suite
 from kpi_pipeline.lib.reports.render import write_atomic
 
@@ -90,6 +91,31 @@ def load_window(warehouse: Warehouse, table: str, first, last) -> pd.DataFrame:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in gx_suite.KPI_COLUMNS})
 
 
+def empty_source_tables(warehouse: Warehouse, grain: str,
+                        periods: list) -> dict[object, frozenset[str]]:
+    """Per period, the normalized tables the KPI sources read that hold no row for it
+    (a source the deployment does not pull cannot produce its KPIs)."""
+    tables = sorted({t for source in SOURCES.values() for t in source.tables})
+    if not periods:
+        return {}
+    first, last = min(periods), period_last_day(max(periods), grain)
+    unit = PERIOD_UNITS[grain]
+    have: dict[object, set[str]] = {p: set() for p in periods}
+    with warehouse.get_connection(read_only=True) as conn:
+        for name in tables:
+            try:
+                starts = conn.execute(
+                    f"SELECT DISTINCT date_trunc('{unit}', report_date)::DATE "
+                    f"FROM normalized.{name} WHERE report_date BETWEEN ? AND ?",
+                    [first, last]).fetchall()
+            except duckdb.CatalogException:
+                continue
+            for (start,) in starts:
+                if start in have:
+                    have[start].add(name)
+    return {p: frozenset(set(tables) - present) for p, present in have.items()}
+
+
 def page_path(settings: Settings, grain: str, period) -> Path:
     return settings.reports_root() / QUALITY_FOLDER / f"kpi_{grain}_{period.isoformat()}.html"
 
@@ -132,8 +158,13 @@ def kpi_expectations_check(grain: str,
         window = check_window(context, partitions_def)
         first, last = window_bounds(window)
         frame = load_window(warehouse, table, first, last)
-        validations = gx_suite.validate_kpi_periods(frame, catalog(), grain,
-                                                    period_starts(window, grain))
+        periods = period_starts(window, grain)
+        empty = empty_source_tables(warehouse, grain, periods)
+        validations = gx_suite.validate_kpi_periods(frame, catalog(), grain, periods,
+                                                    empty_tables=empty)
+        left_out = {str(p): {"empty_tables": sorted(tables),
+                             "kpis": gx_suite.unsourced(catalog(), grain, tables)}
+                    for p, tables in empty.items() if tables}
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         pages = {}
         for validation in validations:
@@ -156,6 +187,7 @@ def kpi_expectations_check(grain: str,
                 "validation_page": dg.MetadataValue.url(pages[newest].resolve().as_uri()),
                 "validation_pages": dg.MetadataValue.json(
                     {str(p): str(path.resolve()) for p, path in pages.items()}),
+                "not_expected_without_source_rows": dg.MetadataValue.json(left_out),
             })
 
     return _expectations

@@ -33,6 +33,8 @@ class Source:
     dims: tuple[str, ...]  # dimension columns the facts carry
     scopes: tuple[str, ...]  # scopes the source can be rolled up to
     measures: dict[str, str]  # measure -> SQL expression over the facts' columns
+    tables: tuple[str, ...] = ()  # the normalized tables the facts read
+
 
     def select(self, grain: str) -> str:
         """SELECT of the daily facts for ``grain`` between $lo and $hi."""
@@ -176,23 +178,29 @@ SOURCES: dict[str, Source] = {
         "post_activity", ("brand", "platform", "account_id", "media_type"),
         ("all", "brand", "platform", "account", "media_type"),
         {**{m: m for m in POST_METRICS}, "exposure": EXPOSURE, "interactions": INTERACTIONS},
+        tables=("post_daily",),
     ),
     "account": Source(
         "account", ("brand", "platform", "account_id"), ("all", "brand", "platform", "account"),
         {m: m for m in ("followers_end", "followers_start", "reach_week_last_day")},
+        tables=("account_daily",),
     ),
     "ads": Source(
         "ads", ("brand", "platform", "account_id", "campaign_id"),
         ("all", "brand", "platform", "account", "campaign"),
         {m: m for m in ("spend", "revenue", "impressions", "clicks", "link_clicks", "leads",
                         "purchases")},
+        tables=("ad_daily",),
     ),
     "web": Source(
         "web", ("brand", "platform"), ("all", "brand", "platform"),
         {m: m for m in (*WEB_MEASURES, "engagement_time_seconds", "revenue")},
+        tables=("web_daily",),
     ),
     "ads_web": Source("ads_web", ("brand",), ("all", "brand"),
-                      {"spend": "spend", "new_customers": "new_customers"}),
+                      {"spend": "spend", "new_customers": "new_customers"},
+                      tables=("ad_daily", "web_daily")),
     "email": Source("email", ("brand",), ("all", "brand"),
-                    {m: m for m in ("subscribers_end", "subscribers_start", *EMAIL_FLOWS)}),
+                    {m: m for m in ("subscribers_end", "subscribers_start", *EMAIL_FLOWS)},
+                    tables=("email_daily",)),
 }

@@ -11,7 +11,8 @@ The rules (one GX expectation each, so a failure names what broke):
   ``BOUNDED_RATES``) has its value in [0, 1], one expectation per KPI;
 - ``value`` is not NULL where the denominator is positive (a row condition);
 - every catalogue KPI computed at scope ``all`` for the grain has a row at scope
-  ``all`` (KPIs restricted by ``scopes`` or ``grains`` are left out);
+  ``all`` (KPIs restricted by ``scopes`` or ``grains`` are left out, and so are KPIs
+  whose source reads a normalized table that holds no row for the period);
 - warning only: ``|change_vs_previous|`` stays within a band (default 3.0 = +300 %).
 
 Great Expectations takes about 4 s to import, so it is imported inside the functions
@@ -22,7 +23,7 @@ network) and its progress bars off.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from kpi_pipeline.lib.kpis.catalog import Kpi
+from kpi_pipeline.lib.kpis.facts import SOURCES
 
 # Ratios whose numerator counts a subset of what the denominator counts: a value outside
 # [0, 1] is an error. Every other ratio KPI is listed in UNBOUNDED_RATIOS (a growth rate
@@ -58,10 +60,21 @@ def bounded_rates(kpis: dict[str, Kpi], grain: str) -> list[str]:
             if k.name in BOUNDED_RATES and k.unit == "ratio" and grain in k.grains]
 
 
-def expected_at_scope_all(kpis: dict[str, Kpi], grain: str) -> list[str]:
-    """Every KPI computed for scope ``all`` at ``grain`` (not restricted away from it)."""
+def expected_at_scope_all(kpis: dict[str, Kpi], grain: str,
+                          empty_tables: Collection[str] = ()) -> list[str]:
+    """Every KPI computed for scope ``all`` at ``grain`` (not restricted away from it),
+    except those whose source reads a table holding no row for the period: a source the
+    deployment does not pull (no Mailchimp connector, say) cannot produce its KPIs, and
+    the freshness and volume checks are what notice a source that stops arriving."""
     return sorted(k.name for k in kpis.values()
-                  if grain in k.grains and "all" in k.computed_scopes)
+                  if grain in k.grains and "all" in k.computed_scopes
+                  and not set(SOURCES[k.source].tables) & set(empty_tables))
+
+
+def unsourced(kpis: dict[str, Kpi], grain: str, empty_tables: Collection[str]) -> list[str]:
+    """The KPIs left out of the presence rule because a table of their source is empty."""
+    return sorted(set(expected_at_scope_all(kpis, grain))
+                  - set(expected_at_scope_all(kpis, grain, empty_tables)))
 
 
 @dataclass(frozen=True)
@@ -132,7 +145,8 @@ def prepared_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _kpi_expectations(gx, kpis: dict[str, Kpi], grain: str) -> list:
+def _kpi_expectations(gx, kpis: dict[str, Kpi], grain: str,
+                      empty_tables: Collection[str] = ()) -> list:
     """The blocking rules of one period (see the module docstring)."""
     from great_expectations.expectations.row_conditions import Column
 
@@ -147,7 +161,7 @@ def _kpi_expectations(gx, kpis: dict[str, Kpi], grain: str) -> list:
         description="value is not NULL where the denominator is positive",
         meta={"rule": "value not NULL where denominator > 0", "where": "denominator > 0"}))
     expectations.append(gx.expectations.ExpectColumnDistinctValuesToContainSet(
-        column="kpi", value_set=expected_at_scope_all(kpis, grain),
+        column="kpi", value_set=expected_at_scope_all(kpis, grain, empty_tables),
         row_condition=Column("scope") == "all",
         description="every catalogue KPI has a row at scope all",
         meta={"rule": "every KPI present at scope all", "where": "scope = all"}))
@@ -225,13 +239,17 @@ def _periods(frame: pd.DataFrame, periods: Iterable[date]) -> Iterable[tuple[dat
 
 
 def validate_kpi_periods(frame: pd.DataFrame, kpis: dict[str, Kpi], grain: str,
-                         periods: Iterable[date]) -> list[PeriodValidation]:
-    """The blocking KPI rules for each period of a window (rows of ``KPI_COLUMNS``)."""
+                         periods: Iterable[date],
+                         empty_tables: Mapping[date, Collection[str]] | None = None
+                         ) -> list[PeriodValidation]:
+    """The blocking KPI rules for each period of a window (rows of ``KPI_COLUMNS``);
+    ``empty_tables`` names, per period, the normalized tables holding no row for it."""
     import great_expectations as gx
 
     context = _context()
+    empty = empty_tables or {}
     return [_validate(context, f"kpi_{grain}_{period:%Y%m%d}",
-                      _kpi_expectations(gx, kpis, grain), rows, period)
+                      _kpi_expectations(gx, kpis, grain, empty.get(period, ())), rows, period)
             for period, rows in _periods(frame, periods)]
 
 
