@@ -99,10 +99,12 @@ def waits() -> list[float]:
 @pytest.fixture
 def api_client(replay: PlatformReplay, accounts_file: Path,
                waits: list[float]) -> Callable[..., ApiClient]:
-    """``api_client("meta", ...)``: a client with those connectors on the loopback server."""
+    """``api_client("meta", ...)``: a client with those connectors on the loopback server
+    (pulling as of ``today``, the replay world's date unless given)."""
     from kpi_pipeline.lib.api.accounts_file import load_accounts
 
-    def build(*connectors: str, policy: RetryPolicy | None = None) -> ApiClient:
+    def build(*connectors: str, policy: RetryPolicy | None = None,
+              today: date = REPLAY_TODAY) -> ApiClient:
         policy = policy or RetryPolicy(timeout_seconds=2.0, max_attempts=5,
                                        max_total_wait_seconds=120.0)
         sessions, stream_fetchers = {}, {}
@@ -112,7 +114,6 @@ def api_client(replay: PlatformReplay, accounts_file: Path,
             session.sleep = waits.append
             sessions[name] = session
             stream_fetchers.update(fetchers(connector))
-        return ApiClient(load_accounts(accounts_file), sessions, stream_fetchers,
-                         today=REPLAY_TODAY)
+        return ApiClient(load_accounts(accounts_file), sessions, stream_fetchers, today=today)
 
     return build

@@ -26,12 +26,15 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+import pandas as pd
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from kpi_pipeline.lib.clients import PlatformClient
 from kpi_pipeline.lib.demo.client import DemoClient
 from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.landing import RequestRecord
+from kpi_pipeline.lib.parsers import parse_window
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
 
 #: Hosts the demo bodies name in paging links, rewritten to the loopback server.
@@ -195,3 +198,16 @@ def graph_error(code: int, message: str, subcode: int | None = None, status: int
     if subcode is not None:
         error["error_subcode"] = subcode
     return respond({"error": error}, status)
+
+
+# ---------------------------------------------------------------- the comparison
+def assert_demo_rows(client: PlatformClient, world: World, stream_name: str,
+                     day: date) -> pd.DataFrame:
+    """The client's envelope for one stream and day parses to the demo client's rows
+    (pull time aside), and holds some; returns the client's rows."""
+    stream = STREAMS_BY_NAME[stream_name]
+    api = parse_window(stream_name, [client.pull_envelope(stream, day)])
+    demo = parse_window(stream_name, [DemoClient.for_world(world).pull_envelope(stream, day)])
+    assert len(api) > 0, f"{stream_name} {day}: no rows"
+    pd.testing.assert_frame_equal(api.drop(columns="pulled_at"), demo.drop(columns="pulled_at"))
+    return api

@@ -6,16 +6,14 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-import pandas as pd
 import pytest
 
 from kpi_pipeline.lib.api import ga4
 from kpi_pipeline.lib.api.errors import ApiError, AuthError, QuotaExhausted
 from kpi_pipeline.lib.demo import payloads_ga4
 from kpi_pipeline.lib.demo.client import DemoClient
-from kpi_pipeline.lib.parsers import parse_window
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
-from kpi_pipeline_tests.api.replay import respond
+from kpi_pipeline_tests.api.replay import assert_demo_rows, respond
 
 DAYS = [date(2025, 3, 12), date(2025, 3, 13), date(2025, 3, 14)]
 STREAM = STREAMS_BY_NAME["ga4_sessions"]
@@ -33,14 +31,6 @@ def first_property(world) -> str:
     return world.accounts("ga4_property")[0].account_id
 
 
-def assert_demo_rows(client, world, day: date) -> None:
-    """The API client's envelope parses to the demo client's rows (pull time aside)."""
-    api = parse_window(STREAM.name, [client.pull_envelope(STREAM, day)])
-    demo = parse_window(STREAM.name, [DemoClient.for_world(world).pull_envelope(STREAM, day)])
-    assert len(api) > 0
-    pd.testing.assert_frame_equal(api.drop(columns="pulled_at"), demo.drop(columns="pulled_at"))
-
-
 @pytest.mark.parametrize("page_size", [5, 2])
 def test_sessions_match_the_demo_rows_across_offset_pages(replay, api_client, replay_world,
                                                           monkeypatch, page_size, waits):
@@ -49,7 +39,7 @@ def test_sessions_match_the_demo_rows_across_offset_pages(replay, api_client, re
     replay.serve([STREAM.name], DAYS)
     client = api_client("ga4")
     for day in DAYS:
-        assert_demo_rows(client, replay_world, day)
+        assert_demo_rows(client, replay_world, STREAM.name, day)
     assert replay.unmatched == []
     bodies = [s.body for s in replay.requests_to(RUN_REPORT)]
     assert {b["limit"] for b in bodies} == {page_size}
@@ -63,7 +53,7 @@ def test_an_hourly_quota_429_waits_its_retry_after(replay, api_client, replay_wo
     replay.fail_next(RUN_REPORT, google_error(
         429, "RESOURCE_EXHAUSTED", "Exhausted property tokens per hour quota. Consumed "
         "40012 tokens; requested 11 tokens.", {"Retry-After": "30"}))
-    assert_demo_rows(api_client("ga4"), replay_world, DAYS[0])
+    assert_demo_rows(api_client("ga4"), replay_world, STREAM.name, DAYS[0])
     assert len(waits) == 1 and waits[0] >= 30.0
 
 
@@ -111,7 +101,7 @@ def test_a_503_burst_is_retried_then_succeeds(replay, api_client, replay_world, 
     replay.serve([STREAM.name], DAYS[:1])
     replay.fail_next(RUN_REPORT, *[google_error(503, "UNAVAILABLE", "The service is currently "
                                                 "unavailable.")] * 3)
-    assert_demo_rows(api_client("ga4"), replay_world, DAYS[0])
+    assert_demo_rows(api_client("ga4"), replay_world, STREAM.name, DAYS[0])
     assert len(waits) == 3
     assert all(0 <= w <= cap for w, cap in zip(waits, (1, 2, 4), strict=True))
 

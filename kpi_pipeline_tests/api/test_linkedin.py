@@ -8,7 +8,6 @@ import copy
 import logging
 from datetime import UTC, date, datetime
 
-import pandas as pd
 import pytest
 
 from kpi_pipeline.lib.api import linkedin
@@ -20,7 +19,7 @@ from kpi_pipeline.lib.demo.client import DemoClient
 from kpi_pipeline.lib.parsers import parse_window
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
 from kpi_pipeline_tests.api.conftest import REPLAY_TODAY
-from kpi_pipeline_tests.api.replay import respond, slow
+from kpi_pipeline_tests.api.replay import assert_demo_rows, respond, slow
 
 # Today is 2025-03-20: 03-18 is the latest day LinkedIn serves organization statistics for.
 # With 5 posts a page, the organizations' 10 to 13 posts answer in 2 or 3 pages.
@@ -47,16 +46,6 @@ def stream(name: str):
 
 def first_account(client, stream_name: str):
     return client.accounts(stream(stream_name))[0]
-
-
-def assert_demo_rows(client, world, stream_name: str, day: date) -> pd.DataFrame:
-    """The API client's envelope parses to the demo client's rows (pull time aside)."""
-    api = parse_window(stream_name, [client.pull_envelope(stream(stream_name), day)])
-    demo = parse_window(stream_name,
-                        [DemoClient.for_world(world).pull_envelope(stream(stream_name), day)])
-    assert len(api) > 0
-    pd.testing.assert_frame_equal(api.drop(columns="pulled_at"), demo.drop(columns="pulled_at"))
-    return api
 
 
 def unit_session(url: str):

@@ -12,7 +12,6 @@ import copy
 import json
 import logging
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,9 +19,6 @@ import pytest
 
 from kpi_pipeline.lib.accounts import AccountRef
 from kpi_pipeline.lib.api import meta
-from kpi_pipeline.lib.api.accounts_file import load_accounts
-from kpi_pipeline.lib.api.client import ApiClient
-from kpi_pipeline.lib.api.connectors import CONNECTORS, fetchers, make_session
 from kpi_pipeline.lib.api.errors import ApiError, AuthError
 from kpi_pipeline.lib.api.session import RetryPolicy
 from kpi_pipeline.lib.demo import payloads_meta
@@ -30,7 +26,13 @@ from kpi_pipeline.lib.demo.client import DemoClient
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.parsers import parse_window
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
-from kpi_pipeline_tests.api.replay import PlatformReplay, graph_error, respond, slow
+from kpi_pipeline_tests.api.replay import (
+    PlatformReplay,
+    assert_demo_rows,
+    graph_error,
+    respond,
+    slow,
+)
 
 DAYS = [date(2025, 3, 13), date(2025, 3, 14)]
 DAY = DAYS[0]
@@ -86,25 +88,6 @@ def add_answer(replay: PlatformReplay, record: RequestRecord, metrics: list[str]
     replay.add(answer)
 
 
-def client_on(replay, accounts_file: Path, waits: list[float], today: date,
-              *connectors: str) -> ApiClient:
-    """Like the ``api_client`` fixture, with another pull date."""
-    sessions, stream_fetchers = {}, {}
-    for name in connectors:
-        session = make_session(CONNECTORS[name], replay.token, replay.url, RetryPolicy(
-            timeout_seconds=2.0, max_attempts=5, max_total_wait_seconds=120.0))
-        session.sleep = waits.append
-        sessions[name] = session
-        stream_fetchers.update(fetchers(CONNECTORS[name]))
-    return ApiClient(load_accounts(accounts_file), sessions, stream_fetchers, today=today)
-
-
-def assert_same_rows(client, world, stream: str, day: date = DAY) -> None:
-    api = rows(client, stream, day)
-    assert not api.empty
-    pd.testing.assert_frame_equal(api, rows(demo(world), stream, day))
-
-
 # ------------------------------------------------------------------ same rows
 @pytest.mark.parametrize("stream", META_STREAMS)
 def test_every_stream_gives_the_demo_rows_over_two_days(stream, replay, api_client,
@@ -118,7 +101,7 @@ def test_every_stream_gives_the_demo_rows_over_two_days(stream, replay, api_clie
         # the same request means another day's snapshot: serve one day at a time.
         replay.index.clear()
         replay.serve([stream], [day])
-        assert_same_rows(client, replay_world, stream, day)
+        assert_demo_rows(client, replay_world, stream, day)
     assert replay.unmatched == []  # insights' paging.next (next period) was not followed
     if stream in ("facebook_posts", "instagram_media", "meta_ads"):
         assert any("after" in seen.query for seen in replay.seen)  # a second page was read
@@ -156,7 +139,7 @@ def test_a_429_waits_at_least_retry_after(replay, api_client, replay_world, wait
     replay.fail_next(rf"/{act}/insights$", respond(
         {"error": {"message": "(#4) Application request limit reached", "code": 4}},
         429, {"Retry-After": "7"}))
-    assert_same_rows(api_client("meta_ads"), replay_world, "meta_ads")
+    assert_demo_rows(api_client("meta_ads"), replay_world, "meta_ads", DAY)
     assert len(waits) == 1 and waits[0] >= 7
     assert len(replay.requests_to(rf"/{act}/insights$")) == 2
 
@@ -168,7 +151,7 @@ def test_a_5xx_burst_is_retried_then_succeeds(replay, api_client, replay_world, 
                                       "request later.", "code": 2, "is_transient": True}}
     replay.fail_next(rf"/{user}/insights$", respond(transient, 500), respond(transient, 503),
                      respond({"error": "gateway"}, 502))
-    assert_same_rows(api_client("meta"), replay_world, "instagram_account")
+    assert_demo_rows(api_client("meta"), replay_world, "instagram_account", DAY)
     assert len(waits) == 3 and replay.unmatched == []
 
 
@@ -186,7 +169,7 @@ def test_graph_rate_limits_back_off_then_succeed(code, headers, least, replay, a
     replay.fail_next(rf"/{page}/insights$", respond(
         {"error": {"message": f"(#{code}) User request limit reached", "code": code,
                    "type": "OAuthException"}}, 403, headers))
-    assert_same_rows(api_client("meta"), replay_world, "facebook_page")
+    assert_demo_rows(api_client("meta"), replay_world, "facebook_page", DAY)
     assert len(waits) == 1 and waits[0] >= least
 
 
@@ -205,7 +188,7 @@ def test_usage_headers_pause_from_90_percent(headers, expected, replay, api_clie
     replay.serve(["facebook_page"], [DAY])
     record = page_day_record(replay_world)
     replay.fail_next(rf"^{record['path']}$", respond(record["body"], 200, headers))
-    assert_same_rows(api_client("meta"), replay_world, "facebook_page")
+    assert_demo_rows(api_client("meta"), replay_world, "facebook_page", DAY)
     assert waits == expected
 
 
@@ -214,7 +197,7 @@ def test_a_slow_answer_times_out_and_is_retried(replay, api_client, replay_world
     act = first_account(replay_world, "meta_ads").account_id
     replay.fail_next(rf"/{act}/insights$", slow(0.6))
     client = api_client("meta_ads", policy=RetryPolicy(timeout_seconds=0.3, max_attempts=3))
-    assert_same_rows(client, replay_world, "meta_ads")
+    assert_demo_rows(client, replay_world, "meta_ads", DAY)
     assert len(waits) == 1
 
 
@@ -279,7 +262,7 @@ def test_reduce_the_amount_of_data_splits_the_metrics_and_merges_the_answer(
     assert merged["body"] == replay._rewrite(record["body"])
     assert [s.query["metric"].count(",") + 1 for s in replay.requests_to(
         rf"/{account.account_id}/insights$") if s.query["period"] == "day"] == [7, 3, 4]
-    assert_same_rows(client, replay_world, "facebook_page")
+    assert_demo_rows(client, replay_world, "facebook_page", DAY)
     assert replay.unmatched == []
 
 
@@ -328,13 +311,13 @@ def test_a_retired_metric_named_by_graph_is_replaced_from_the_catalogue(
             "code": 100, "message": "(#100) The value must be a valid insights metric: "
                                     "page_impressions"})
     caplog.set_level(logging.WARNING)
-    assert_same_rows(api_client("meta"), replay_world, "facebook_page")
+    assert_demo_rows(api_client("meta"), replay_world, "facebook_page", DAY)
     assert "metric 'page_impressions'; asking its replacement 'page_media_view'" in caplog.text
     assert replay.unmatched == []
 
 
 def test_metrics_retired_on_the_pull_day_are_replaced_before_asking(
-        replay, accounts_file, waits, replay_world, monkeypatch, caplog):
+        replay, api_client, replay_world, monkeypatch, caplog):
     """On 2025-12-01 page_impressions and page_fans are retired: their replacements are
     asked instead, and page_fan_adds, whose replacement is already asked, is dropped."""
     old = [{"page_media_view": "page_impressions", "page_follows": "page_fans"}.get(m, m)
@@ -343,8 +326,8 @@ def test_metrics_retired_on_the_pull_day_are_replaced_before_asking(
                                                 *meta.PAGE_INSIGHTS[1:]))
     replay.serve(["facebook_page"], [DAY])
     caplog.set_level(logging.WARNING)
-    client = client_on(replay, accounts_file, waits, date(2025, 12, 1), "meta")
-    assert_same_rows(client, replay_world, "facebook_page")
+    client = api_client("meta", today=date(2025, 12, 1))
+    assert_demo_rows(client, replay_world, "facebook_page", DAY)
     assert replay.unmatched == [] and all("page_fan" not in s.query["metric"]
                                           for s in replay.seen)
     assert "'page_impressions' (page) is retired since 2025-11-15; asking page_media_view" \

@@ -6,16 +6,14 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-import pandas as pd
 import pytest
 
 from kpi_pipeline.lib.api.errors import ApiError, AuthError, RetryableError
 from kpi_pipeline.lib.api.session import RetryPolicy
 from kpi_pipeline.lib.api.tiktok import REPORT_MAX_DAYS, report_window
-from kpi_pipeline.lib.demo.client import DemoClient
 from kpi_pipeline.lib.parsers import parse_window
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
-from kpi_pipeline_tests.api.replay import respond, slow
+from kpi_pipeline_tests.api.replay import assert_demo_rows, respond, slow
 
 # 03-12 answers the ads report in one page for one advertiser and two for the other;
 # 03-13 and 03-14 in two pages for both. Video lists page by cursor on every day.
@@ -33,15 +31,6 @@ def tiktok_error(code: int, message: str, status: int = 200,
     """TikTok's error envelope, by default with HTTP 200 as TikTok sends it."""
     return respond({"code": code, "message": message, "request_id": "202503200600001A2B3C4D",
                     "data": {}}, status, headers)
-
-
-def assert_demo_rows(client, world, stream_name: str, day: date) -> None:
-    """The API client's envelope parses to the demo client's rows (pull time aside)."""
-    stream = STREAMS_BY_NAME[stream_name]
-    api = parse_window(stream_name, [client.pull_envelope(stream, day)])
-    demo = parse_window(stream_name, [DemoClient.for_world(world).pull_envelope(stream, day)])
-    assert len(api) > 0
-    pd.testing.assert_frame_equal(api.drop(columns="pulled_at"), demo.drop(columns="pulled_at"))
 
 
 def test_the_three_streams_match_the_demo_rows_across_pages(replay, api_client, replay_world,
