@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         if not result.success:
             for event in result.all_events:
-                if event.is_failure and event.step_failure_data is not None:
+                if event.is_step_failure and event.step_failure_data.error is not None:
                     print(event.step_failure_data.error.message, file=sys.stderr)
             print(f"{job} FAILED (run {result.run_id})", file=sys.stderr)
             return 1
