@@ -35,8 +35,8 @@ from kpi_pipeline.defs.normalized.checks import (
 from kpi_pipeline.defs.partitions import daily_partitions, window_bounds, window_days
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib import fx, utm
-from kpi_pipeline.lib.landing import read_envelope
-from kpi_pipeline.lib.parsers import parse_window
+from kpi_pipeline.lib.landing import landing_path, read_envelope
+from kpi_pipeline.lib.parsers import parse_files, parse_window, sql_parsers, typed_parse
 from kpi_pipeline.lib.quality.quarantine import (
     THRESHOLD_ENV,
     empty_rows,
@@ -67,6 +67,15 @@ def parsed_window(streams: tuple[Stream, ...], settings: Settings,
     root = settings.landing_root()
     frames, landing_days = [], []
     for stream in streams:
+        if stream.name in sql_parsers():
+            files = [(landing_path(root, stream.name, day), day) for day in days]
+            with duckdb.connect() as conn:
+                name = parse_files(conn, stream.name, files)
+                frame = conn.execute(f"SELECT * FROM {name}").df()
+            if not frame.empty:
+                landing_days.append(frame.pop("landing_day").astype("datetime64[ns]"))
+                frames.append(typed_parse(stream.name, frame))
+            continue
         for day in days:
             frame = parse_window(stream.name, [read_envelope(root, stream.name, day)])
             if not frame.empty:
