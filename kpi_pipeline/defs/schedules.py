@@ -1,11 +1,12 @@
 """Jobs and schedules: what runs when.
 
-``daily_ingest_job`` pulls every stream and rebuilds the normalized tables for a range of
-local days in one run (single-run backfill policies). Every morning the daily schedule
-runs it for the day that closed, and once more per re-read window: each stream whose
-platform revises recent days is pulled again over its own window (Meta ads 28 days,
-TikTok 7, GA4 and LinkedIn 3, Facebook and Instagram account insights 2), and the
-normalized tables those streams feed are rebuilt over the same days. The weekly and
+``daily_ingest_job`` pulls every platform and rebuilds the normalized tables for a range
+of ingest weeks in one run (single-run backfill policies). Every morning the daily
+schedule runs it ONCE, over the weeks from the longest re-read window's first day to the
+day that closed: each raw asset pulls, per stream, the day that closed and the days its
+platform revises (Meta ads 28 days, TikTok 7, GA4 and LinkedIn 3, Facebook and Instagram
+account insights 2; ``lib/streams.py``), keeping every other landed day, and the
+normalized tables are rebuilt over those weeks from the landing files. The weekly and
 monthly runs follow once the period has closed, then the day's goal attainment, then
 the report pages.
 
@@ -21,8 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
-from kpi_pipeline.defs.partitions import START_DATE, parse_day
-from kpi_pipeline.lib.streams import STREAMS, Stream
+from kpi_pipeline.defs.partitions import START_DATE, parse_day, week_start
+from kpi_pipeline.lib.streams import STREAMS
 
 TIMEZONE_ENV = "KPI_PIPELINE_SCHEDULE_TIMEZONE"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -86,34 +87,16 @@ def schedule_timezone() -> str:
 
 
 def reread_requests(yesterday: date) -> list[dg.RunRequest]:
-    """The morning's ingest runs: every stream and table for ``yesterday``, then one run
-    per longer re-read window over the days before it, with only that window's streams
-    and the normalized tables they feed.
-
-    The re-read runs stop the day before ``yesterday`` so they never need a landing file
-    the morning's first run is still writing: a table rebuilt over a window reads every
-    stream's file for those days, and the older ones are already there."""
-    requests = [dg.RunRequest(run_key=f"{yesterday.isoformat()}/day",
-                              partition_key=yesterday.isoformat())]
-    windows: dict[int, list[Stream]] = {}
-    for stream in STREAMS:
-        if stream.reread_days > 1:
-            windows.setdefault(stream.reread_days, []).append(stream)
-    start = parse_day(START_DATE)
-    last = yesterday - timedelta(days=1)
-    for days, streams in sorted(windows.items(), reverse=True):
-        first = max(yesterday - timedelta(days=days - 1), start)
-        if first > last:
-            continue
-        keys = [dg.AssetKey(["raw", s.name]) for s in streams]
-        keys += [dg.AssetKey(["normalized", t]) for t in sorted({s.table for s in streams})]
-        requests.append(dg.RunRequest(
-            run_key=f"{yesterday.isoformat()}/reread-{days}d",
-            asset_selection=keys,
-            tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(),
-                  "kpi_pipeline/reread_days": str(days)},
-        ))
-    return requests
+    """The morning's ingest: one run over the ingest weeks from the first day of the
+    longest re-read window to ``yesterday``. Which days each stream pulls again is the raw
+    assets' rule (``days_to_pull``), so one run serves every window."""
+    longest = max(stream.reread_days for stream in STREAMS)
+    first = max(yesterday - timedelta(days=longest - 1), parse_day(START_DATE))
+    return [dg.RunRequest(
+        run_key=f"{yesterday.isoformat()}/ingest",
+        tags={RANGE_START_TAG: week_start(first).isoformat(),
+              RANGE_END_TAG: week_start(yesterday).isoformat(),
+              "kpi_pipeline/reread_days": str(longest)})]
 
 
 def daily_ingest_schedule(timezone: str) -> dg.ScheduleDefinition:
@@ -122,9 +105,9 @@ def daily_ingest_schedule(timezone: str) -> dg.ScheduleDefinition:
         job=daily_ingest_job,
         cron_schedule="15 6 * * *",
         execution_timezone=timezone,
-        description="Every morning: pull every stream for the day that closed, and pull "
-                    "again each stream's re-read window before it (one run per window), "
-                    "rebuilding the normalized tables those streams feed.",
+        description="Every morning: one run that pulls every stream for the day that "
+                    "closed and again over its re-read window, and rebuilds the normalized "
+                    "tables over the weeks those windows touch.",
     )
     def _daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         today = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date()

@@ -43,7 +43,7 @@ _ACCOUNT = ('STRUCT(platform VARCHAR, account_id VARCHAR, brand VARCHAR, timezon
 ENVELOPE_COLUMNS = {"stream": "VARCHAR", "platform": "VARCHAR", "api_version": "VARCHAR",
                     "partition": "VARCHAR", "pulled_at": "VARCHAR", "unserved": "VARCHAR",
                     "accounts": f"{_ACCOUNT}[]"}
-MAX_OBJECT_BYTES = 1 << 30  # one landing file is one JSON object: allow a big one
+MAX_OBJECT_BYTES = 64 << 20  # one landing file is one JSON object; DuckDB buffers 2x this
 PROBLEMS_SHOWN = 5
 
 # SQL macros for values at the boundary. ``v`` is a JSON value (or NULL when absent).
