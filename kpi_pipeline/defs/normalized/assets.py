@@ -366,7 +366,7 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
                               else None)
                     built = build_table(table, parsed, conn, settings, chunk_start,
                                         chunk_end, landing_days=landed,
-                                        run_id=context.run_id)
+                                        run_id=context.run.run_id)
                 except ValueError as exc:
                     raise dg.Failure(description=str(exc), metadata=failure_meta) from exc
                 window.add(table, built, parsed, settings)
