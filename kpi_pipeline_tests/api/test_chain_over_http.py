@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -32,17 +31,15 @@ DAYS = [FIRST.fromordinal(d) for d in range(FIRST.toordinal(), LAST.toordinal() 
 SERVED = [s.name for s in STREAMS if s.name != "mailchimp_list"]  # no Mailchimp connector
 
 
-def api_resources(tmp_path: Path, url: str, accounts_file: Path,
-                  today: date = REPLAY_TODAY) -> dict[str, object]:
-    """ApiPlatforms on the loopback server, every token read from its variable; the
-    client's clock says ``today`` (the days before it are closed)."""
+def api_resources(tmp_path: Path, url: str, accounts_file: Path) -> dict[str, object]:
+    """ApiPlatforms on the loopback server, every token read from its variable."""
     tokens = {f"{name}_token": dg.EnvVar(c.token_env) for name, c in CONNECTORS.items()
               if c.token_env}
     urls = {f"{name}_url": url for name in CONNECTORS}
     return {
         "warehouse": Warehouse(database=str(tmp_path / "api.duckdb")),
         "settings": Settings(landing_dir=str(tmp_path / "api_landing"), reporting_currency="USD"),
-        "platforms": ApiPlatforms(accounts_file=str(accounts_file), today=today.isoformat(),
+        "platforms": ApiPlatforms(accounts_file=str(accounts_file), today=REPLAY_TODAY.isoformat(),
                                   **tokens, **urls),
     }
 
@@ -62,15 +59,12 @@ def test_the_chain_stores_the_demo_rows_and_never_the_token(
             monkeypatch.setenv(connector.token_env, replay.token)
     caplog.set_level(logging.DEBUG)
     api = api_resources(tmp_path, replay.url, accounts_file)
-    for day in DAYS:  # one morning pull per day: the week's new day and each re-read window
-        replay.index.clear()  # lifetime snapshots are asked without a date: one day at a time
-        for stream in STREAMS:
-            if stream.name in SERVED:
-                reread = day - timedelta(days=stream.reread_days - 1)
-                replay.serve([stream.name], [d for d in DAYS if reread <= d <= day])
-        morning = api_resources(tmp_path, replay.url, accounts_file, day + timedelta(days=1))
-        assert dg.materialize(raw_assets, resources=morning,
-                              partition_key=FIRST.isoformat()).success
+    for day in DAYS:  # one pull run per day of the week, as the mornings pull them
+        replay.serve_day(SERVED, day)  # lifetime snapshots are asked without a date
+        config = {f"raw__{a.key.path[1]}": {"config": {"days": [day.isoformat()]}}
+                  for a in raw_assets}
+        assert dg.materialize(raw_assets, resources=api, partition_key=FIRST.isoformat(),
+                              run_config={"ops": config}).success
     assert materialize(api, selection=dg.AssetSelection.groups("normalized")).success
     assert materialize(resources).success  # the demo chain, same world, same days
 

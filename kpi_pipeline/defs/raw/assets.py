@@ -49,13 +49,20 @@ class PullConfig(dg.Config):
         description="Pull every closed day of the partitions again, also the days already "
                     "landed outside the streams' re-read windows. For the real APIs a past "
                     "day's lifetime post snapshot then holds today's totals.")
+    days: list[str] = Field(
+        default_factory=list,
+        description="Pull exactly these closed days of the partitions (YYYY-MM-DD), landed "
+                    "or not, and no other. Empty: the days the rule above chooses.")
 
 
 def days_to_pull(stream: Stream, days: list[date], today: date, landed: set[date],
-                 repull: bool = False) -> list[date]:
+                 repull: bool = False, only: set[date] | None = None) -> list[date]:
     """The closed days of ``days`` to pull for ``stream``: those not landed yet, those in
-    its re-read window ending yesterday, or all of them with ``repull``."""
+    its re-read window ending yesterday, or all of them with ``repull``; with ``only``,
+    exactly those days."""
     reread_from = today - timedelta(days=stream.reread_days)
+    if only:
+        return [day for day in days if day < today and day in only]
     return [day for day in days if day < today
             and (repull or day not in landed or day >= reread_from)]
 
@@ -131,7 +138,8 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
         pulled, kept, requests, size = {}, {}, 0, 0
         for stream in streams:
             landed = {day for day in days if landing_path(root, stream.name, day).exists()}
-            chosen = days_to_pull(stream, days, today, landed, config.repull)
+            chosen = days_to_pull(stream, days, today, landed, config.repull,
+                                  {date.fromisoformat(d) for d in config.days})
             for day in chosen:
                 envelope = client.pull_envelope(stream, day)
                 path = landing_path(root, stream.name, day)
