@@ -119,13 +119,6 @@ def goals_turned_bad(conn: duckdb.DuckDBPyConnection, after: date | None) -> lis
     return [turn.alert() for turn in goal_turns(conn, after=after)]
 
 
-def latest_attainment_day(conn: duckdb.DuckDBPyConnection) -> date | None:
-    """The newest as-of day in goal.attainment, or None when there is none."""
-    if not _has_attainment(conn):
-        return None
-    return conn.execute("SELECT max(as_of) FROM goal.attainment").fetchone()[0]
-
-
 def turn_records(turns: Sequence[GoalTurn], kept: int = TURNS_KEPT) -> list[dict[str, object]]:
     """The newest ``kept`` turns (by day, then goal), oldest first, JSON-ready."""
     newest = sorted(turns, key=lambda t: (t.as_of, t.goal_id))[-kept:] if kept else []
