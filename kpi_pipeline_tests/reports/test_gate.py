@@ -6,7 +6,7 @@ partition, else of its run's partitions)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pytest
@@ -159,3 +159,27 @@ def test_partition_keys_are_read_with_the_assets_partitions():
     assert keys_window(None, "2025-04-15", "2025-04-16") == (date(2025, 4, 15),
                                                              date(2025, 4, 16))
     assert keys_window(None, "north", "south") is None
+
+
+def test_the_walk_stops_at_evaluations_made_before_the_periods_data_existed(monkeypatch):
+    """A period nothing judged yet (a missing day, a week still running) does not read a
+    check's whole history: evaluations made before the period began judged none of it."""
+    instance = dg.DagsterInstance.ephemeral()
+    for day in range(1, 29):
+        _evaluate(instance, RAW, "landing_files_valid", True,
+                  f"2025-02-{day:02d}..2025-02-{day:02d}")
+    storage = instance.event_log_storage
+    calls = []
+    history = storage.get_asset_check_execution_history
+
+    def counted(key, limit, cursor=None, status=None, partition_filter=None):
+        calls.append(limit)
+        return history(key, limit, cursor, status, partition_filter)
+
+    monkeypatch.setattr(storage, "get_asset_check_execution_history", counted)
+    future = (date.today() + timedelta(days=30), date.today() + timedelta(days=36))
+    assert latest_check_states(instance, GRAPH, *future) == []
+    assert calls == [9, 9, 9]  # one page of a week's length per check, then it stops
+    calls.clear()
+    assert latest_check_states(instance, GRAPH, date(2025, 3, 1), date(2025, 3, 7)) == []
+    assert calls == [9, 9, 9, 36]  # made after March began: raw/facebook's read to the end

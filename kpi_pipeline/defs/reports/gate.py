@@ -10,7 +10,8 @@ The checks are the code location's own, found by layer (the first element of the
 asset key) in the definitions the run was built from, so new assets and checks of a
 gated layer are gated without a change here. Their evaluations are read from Dagster's
 asset-check execution records, newest first, check by check, until every day of the
-period has its newest judgement (bounded per check); the event log is never scanned.
+period has its newest judgement, or the evaluations are older than the period's data, or
+EVALUATIONS_PER_CHECK were read; the event log is never scanned.
 
 Which days an evaluation judged: the ``partition_window`` ("YYYY-MM-DD..YYYY-MM-DD") in
 its metadata, else its partition, else the partition or partition range of the run it
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import (
@@ -35,9 +36,12 @@ from dagster._core.storage.asset_check_execution_record import (
 from kpi_pipeline.lib.reports.context import Note
 
 GATED_LAYERS = frozenset({"raw", "normalized", "kpi", "baseline", "diagnostic", "goal"})
-# Evaluations of one check read per render, in pages of growing size: the first page
-# covers a week or a month of daily evaluations, the bound about a year of them.
-PAGE_SIZES = (16, 64, 320)
+# Evaluations of one check read per render, at most: about a year of daily evaluations.
+# They are read in pages, the first as long as the period has days, then 4 times larger.
+EVALUATIONS_PER_CHECK = 400
+# Data of a day exists only after the day began: an evaluation made this long before the
+# period's first day judged none of its days, nor did any evaluation before it.
+EVALUATED_BEFORE_DATA = timedelta(days=2)
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
@@ -168,18 +172,29 @@ def _state(record: AssetCheckExecutionRecord, label: str | None) -> CheckState:
                       evaluation.severity.value, evaluation.description)
 
 
+def _page_sizes(days: int) -> Iterable[int]:
+    size, read = days + 2, 0
+    while read < EVALUATIONS_PER_CHECK:
+        size = min(size, EVALUATIONS_PER_CHECK - read)
+        yield size
+        read += size
+        size *= 4
+
+
 def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
                         last: date) -> list[CheckState]:
     """For every check of the gated layers in ``graph``, the newest evaluation of each day
     in first..last (one state per evaluation that is the newest for some day), read from
-    the check execution records."""
+    the check execution records, newest first, until every day has one, the records are
+    older than the period, or EVALUATIONS_PER_CHECK were read."""
     storage = instance.event_log_storage
     windows = _Windows(instance, graph)
     period = set(range(first.toordinal(), last.toordinal() + 1))
+    too_old = (datetime.combine(first, time(), UTC) - EVALUATED_BEFORE_DATA).timestamp()
     states = []
     for key in gated_check_keys(graph):
         open_days, before = set(period), None
-        for size in PAGE_SIZES:
+        for size in _page_sizes(len(period)):
             page = storage.get_asset_check_execution_history(
                 key, limit=size, cursor=before,
                 status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
@@ -187,6 +202,9 @@ def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
             # newest evaluation first (records are numbered when their run is planned)
             for record in sorted(page, key=lambda r: (r.event.timestamp, r.id), reverse=True):
                 window, label = judged[record.id]
+                if window is not None and record.event.timestamp < too_old:
+                    open_days = set()  # older than the data of the period
+                    break
                 days = open_days if window is None else open_days & set(
                     range(window[0].toordinal(), window[1].toordinal() + 1))
                 if days:
