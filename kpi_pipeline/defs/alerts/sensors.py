@@ -213,7 +213,8 @@ def check_failure_alert_sensor(context: dg.SensorEvaluationContext,
         finished = {run_id for run_id in run_ids
                     if run_id not in known or known[run_id].is_finished}
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    latest = {key: record for key, record in latest.items() if key in set(keys)}
+    wanted = set(keys)
+    latest = {key: record for key, record in latest.items() if key in wanted}
     ceiling = max([record.id for record in latest.values()] + [cursor.seen if cursor else 0])
     if cursor is None:  # first tick: history is not announced; what runs now will be
         opened = {key.to_user_string(): [[record.id, record.run_id]]
@@ -226,8 +227,8 @@ def check_failure_alert_sensor(context: dg.SensorEvaluationContext,
     for key in keys:
         name = key.to_user_string()
         reopen = {record_id: run_id for record_id, run_id in cursor.open.get(name, [])}
-        record = latest.get(key)
-        if record is None or (record.id <= cursor.seen and not reopen):
+        newest = latest.get(key)
+        if newest is None or (newest.id <= cursor.seen and not reopen):
             continue
         floor = min([cursor.seen, *(record_id - 1 for record_id in reopen)])
         records, truncated = _new_records(instance, key, floor, ceiling)
