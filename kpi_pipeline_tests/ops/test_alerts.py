@@ -433,3 +433,20 @@ def test_run_failure_sensor_posts_the_failed_run(slack):
     [posted] = SlackApi.received
     assert posted["payload"]["text"].startswith(f"[run_failed] __ephemeral_asset_job__ "
                                                 f"{result.run_id}")
+
+
+def test_check_sensor_reads_every_evaluation_since_its_last_tick(slack):
+    instance = dg.DagsterInstance.ephemeral()
+    definitions = dg.Definitions(assets=[scored],
+                                 asset_checks=[_check(False, True, dg.AssetCheckSeverity.ERROR)])
+    _, cursor = tick(check_failure_alert_sensor, instance, None, {"notifier": slack},
+                     definitions=definitions)
+    for day in range(1, 11):
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+            asset_key=scored.key, check_name=SANE.name, passed=day % 2 == 0, blocking=True,
+            metadata={"partition_window": f"2025-04-{day:02d}..2025-04-{day:02d}"}))
+    result, _ = tick(check_failure_alert_sensor, instance, cursor, {"notifier": slack},
+                     definitions=definitions)
+    assert "5 failed check(s) in 10 evaluation(s)" in result.skip_message
+    assert [r["payload"]["text"].split(" window ")[1][:10] for r in SlackApi.received] == [
+        f"2025-04-{day:02d}" for day in (1, 3, 5, 7, 9)]

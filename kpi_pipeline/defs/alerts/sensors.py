@@ -41,7 +41,7 @@ GOAL_ATTAINMENT = dg.AssetKey(["goal", "attainment"])
 MATERIALIZATION_ROWS_PER_TICK = 5000  # goal/attainment events, ids only (no payload)
 RUNS_PER_TICK = 50  # goal/attainment materializations read in full: one per run
 CHECK_RECORDS_PER_TICK = 200  # execution records of one check read per tick
-CHECK_PAGE = 50
+FIRST_CHECK_PAGE = 4
 
 PLANNED = AssetCheckExecutionRecordStatus.PLANNED
 
@@ -175,16 +175,17 @@ def check_keys(context: dg.SensorEvaluationContext) -> list[dg.AssetCheckKey]:
 def _new_records(instance: dg.DagsterInstance, key: dg.AssetCheckKey, floor: int,
                  ceiling: int) -> tuple[list[AssetCheckExecutionRecord], bool]:
     """The execution records of ``key`` with floor < id <= ceiling, oldest first, at most
-    CHECK_RECORDS_PER_TICK of them (the newest); True when some were left unread."""
+    CHECK_RECORDS_PER_TICK of them (the newest); True when some were left unread. Pages
+    grow from FIRST_CHECK_PAGE: a tick usually finds one new record of a check."""
     storage = instance.event_log_storage
     records: list[AssetCheckExecutionRecord] = []
-    before = ceiling + 1
+    before, size = ceiling + 1, FIRST_CHECK_PAGE
     while len(records) < CHECK_RECORDS_PER_TICK:
-        page = storage.get_asset_check_execution_history(key, limit=CHECK_PAGE, cursor=before)
+        page = storage.get_asset_check_execution_history(key, limit=size, cursor=before)
         records += [r for r in page if r.id > floor]
-        if len(page) < CHECK_PAGE or page[-1].id <= floor:
+        if len(page) < size or page[-1].id <= floor:
             return records[::-1], False
-        before = page[-1].id
+        before, size = page[-1].id, size * 4
     return records[::-1], True
 
 
