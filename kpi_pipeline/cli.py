@@ -28,9 +28,10 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def daily_range(days: int, end: date | None = None) -> tuple[date, date]:
-    """The last ``days`` complete local days ending ``end`` (default: yesterday, UTC)."""
+    """The last ``days`` complete local days ending ``end`` (default: yesterday, UTC),
+    starting on a Monday: the ingest is by week, so the first week is built whole."""
     last = end or (datetime.now(UTC).date() - timedelta(days=1))
-    first = max(last - timedelta(days=days - 1), parse_day(START_DATE))
+    first = max(week_start(last - timedelta(days=days - 1)), parse_day(START_DATE))
     return first, last
 
 
@@ -59,6 +60,22 @@ def report_periods(first: date, last: date, grain: str, count: int) -> tuple[dat
     if count:
         lo = max(lo, Period(grain, hi).shifted(1 - count).start)
     return lo, hi
+
+
+def plan(first: date, last: date, report_count: int) -> list[tuple[str, date, date]]:
+    """The runs that build ``first``..``last``: (job, first partition key, last partition
+    key) in order, each job once over its whole range."""
+    runs = [("daily_ingest_job", week_start(first), week_start(last))]
+    for grain, job in (("week", "weekly_kpi_job"), ("month", "monthly_kpi_job")):
+        periods = closed_periods(first, last, grain)
+        if periods:
+            runs.append((job, *periods))
+    runs.append(("goal_attainment_job", first, last))
+    for grain, job in (("week", "weekly_report_job"), ("month", "monthly_report_job")):
+        periods = report_periods(first, last, grain, report_count)
+        if periods:
+            runs.append((job, *periods))
+    return runs
 
 
 def run_job(defs: dg.Definitions, job_name: str, first: str, last: str,
@@ -98,17 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
              else f"recorded in the Dagster instance at {instance.root_directory}")
     print(f"Materializing {first}..{last} ({(last - first).days + 1} days), {where}", flush=True)
     started = time.perf_counter()
-    plan = [("daily_ingest_job", (week_start(first), week_start(last)))]
-    for grain, job in (("week", "weekly_kpi_job"), ("month", "monthly_kpi_job")):
-        periods = closed_periods(first, last, grain)
-        if periods:
-            plan.append((job, periods))
-    plan.append(("goal_attainment_job", (first, last)))
-    for grain, job in (("week", "weekly_report_job"), ("month", "monthly_report_job")):
-        periods = report_periods(first, last, grain, args.report_periods)
-        if periods:
-            plan.append((job, periods))
-    for job, (lo, hi) in plan:
+    for job, lo, hi in plan(first, last, args.report_periods):
         result = run_job(defs, job, lo.isoformat(), hi.isoformat(), instance)
         elapsed = time.perf_counter() - started
         if not result.success:
