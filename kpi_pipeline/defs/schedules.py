@@ -87,16 +87,29 @@ def schedule_timezone() -> str:
 
 
 def reread_requests(yesterday: date) -> list[dg.RunRequest]:
-    """The morning's ingest: one run over the ingest weeks from the first day of the
-    longest re-read window to ``yesterday``. Which days each stream pulls again is the raw
-    assets' rule (``days_to_pull``), so one run serves every window."""
-    longest = max(stream.reread_days for stream in STREAMS)
-    first = max(yesterday - timedelta(days=longest - 1), parse_day(START_DATE))
-    return [dg.RunRequest(
+    """The morning's ingest, in as few runs as the re-read windows allow: one over the
+    ingest week holding ``yesterday`` with every platform and table, and, when some
+    stream's re-read window reaches into earlier weeks, one over those weeks with only the
+    platforms of such streams and the tables they feed. Which days a raw asset pulls again
+    inside its weeks is its own rule (``days_to_pull``)."""
+    current = week_start(yesterday)
+    requests = [dg.RunRequest(
         run_key=f"{yesterday.isoformat()}/ingest",
-        tags={RANGE_START_TAG: week_start(first).isoformat(),
-              RANGE_END_TAG: week_start(yesterday).isoformat(),
-              "kpi_pipeline/reread_days": str(longest)})]
+        tags={RANGE_START_TAG: current.isoformat(), RANGE_END_TAG: current.isoformat()})]
+    start = parse_day(START_DATE)
+    reaching = {s: max(yesterday - timedelta(days=s.reread_days - 1), start) for s in STREAMS}
+    earlier = [s for s, first in reaching.items() if first < current]
+    if earlier:
+        first = min(reaching[s] for s in earlier)
+        keys = [dg.AssetKey(["raw", p]) for p in sorted({s.platform for s in earlier})]
+        keys += [dg.AssetKey(["normalized", t]) for t in sorted({s.table for s in earlier})]
+        requests.append(dg.RunRequest(
+            run_key=f"{yesterday.isoformat()}/reread",
+            asset_selection=keys,
+            tags={RANGE_START_TAG: week_start(first).isoformat(),
+                  RANGE_END_TAG: (current - timedelta(days=7)).isoformat(),
+                  "kpi_pipeline/reread_days": str(max(s.reread_days for s in earlier))}))
+    return requests
 
 
 def daily_ingest_schedule(timezone: str) -> dg.ScheduleDefinition:
@@ -105,9 +118,9 @@ def daily_ingest_schedule(timezone: str) -> dg.ScheduleDefinition:
         job=daily_ingest_job,
         cron_schedule="15 6 * * *",
         execution_timezone=timezone,
-        description="Every morning: one run that pulls every stream for the day that "
-                    "closed and again over its re-read window, and rebuilds the normalized "
-                    "tables over the weeks those windows touch.",
+        description="Every morning: the week of the day that closed, every platform and "
+                    "table; and the earlier weeks that re-read windows reach (Meta ads 28 "
+                    "days), with only those platforms and tables.",
     )
     def _daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         today = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date()

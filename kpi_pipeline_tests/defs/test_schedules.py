@@ -30,11 +30,24 @@ def test_last_closed_period(today, grain, start):
     assert last_closed_period(today, grain) == start
 
 
-def test_the_morning_is_one_run_over_the_weeks_of_the_longest_reread_window():
-    [request] = reread_requests(date(2025, 3, 19))  # a Wednesday
-    # Meta ads re-read 28 days: 20 Feb..19 Mar, i.e. the ingest weeks of 17 Feb..17 Mar
-    assert (request.tags[RANGE[0]], request.tags[RANGE[1]]) == ("2025-02-17", "2025-03-17")
-    assert request.asset_selection is None and request.run_key == "2025-03-19/ingest"
+def test_the_morning_runs_this_week_whole_and_earlier_weeks_only_where_rereads_reach():
+    week, earlier = reread_requests(date(2025, 3, 19))  # a Wednesday
+    assert (week.tags[RANGE[0]], week.tags[RANGE[1]]) == ("2025-03-17", "2025-03-17")
+    assert week.asset_selection is None and week.run_key == "2025-03-19/ingest"
+    # Meta ads re-read 28 days (20 Feb..19 Mar): the weeks of 17 Feb..10 Mar; TikTok's 7
+    # days reach 13 March; GA4, LinkedIn and Facebook/Instagram stay in this week.
+    assert (earlier.tags[RANGE[0]], earlier.tags[RANGE[1]]) == ("2025-02-17", "2025-03-10")
+    assert {k.to_user_string() for k in earlier.asset_selection} == {
+        "raw/meta", "raw/tiktok", "normalized/ad_daily", "normalized/account_daily"}
+    assert earlier.run_key == "2025-03-19/reread"
+
+
+def test_on_a_monday_morning_the_two_day_windows_reach_last_week():
+    week, earlier = reread_requests(date(2025, 3, 17))  # yesterday: a Monday
+    assert week.tags[RANGE[0]] == "2025-03-17"
+    selected = {k.to_user_string() for k in earlier.asset_selection}
+    assert {"raw/facebook", "raw/instagram", "raw/ga4", "raw/linkedin"} <= selected
+    assert "raw/mailchimp" not in selected and "normalized/email_daily" not in selected
 
 
 def test_each_stream_pulls_again_only_its_reread_window():
@@ -64,7 +77,7 @@ def test_each_stream_pulls_again_only_its_reread_window():
 
 
 def test_windows_never_reach_before_the_first_partition():
-    [request] = reread_requests(date(2024, 1, 3))
+    [request] = reread_requests(date(2024, 1, 3))  # the first week: nothing before it
     assert (request.tags[RANGE[0]], request.tags[RANGE[1]]) == ("2024-01-01", "2024-01-01")
 
 
@@ -79,15 +92,21 @@ def test_the_morning_run_pulls_the_reread_days_and_rebuilds_the_weeks(resources)
     count = "SELECT count(*) FROM normalized.web_daily WHERE report_date BETWEEN ? AND ?"
     with resources["warehouse"].get_connection(read_only=True) as conn:
         before = conn.execute(count, ["2025-03-17", "2025-03-19"]).fetchone()[0]
-    [request] = reread_requests(date(2025, 3, 19))
-    result = dg.materialize([*raw_assets, *normalized_assets], resources=resources,
-                            tags=request.tags)
-    assert result.success
-    pulled = {}
-    for event in result.get_asset_materialization_events():
-        meta = event.materialization.metadata
-        if "pulled_by_stream" in meta:
-            pulled.update(meta["pulled_by_stream"].value)
+    pulled: dict[str, int] = {}
+    assets = [*raw_assets, *normalized_assets]
+    for request in reread_requests(date(2025, 3, 19)):
+        selection = (None if request.asset_selection is None
+                     else dg.AssetSelection.assets(*request.asset_selection))
+        result = dg.materialize(assets, resources=resources, tags=request.tags,
+                                selection=selection)
+        assert result.success
+        # a run over several weeks records one materialization per week, same metadata
+        once = {e.asset_key: e.materialization.metadata
+                for e in result.get_asset_materialization_events()}
+        for meta in once.values():
+            for stream, count in meta.get("pulled_by_stream", dg.MetadataValue.json({})
+                                          ).value.items():
+                pulled[stream] = pulled.get(stream, 0) + count
     assert pulled["meta_ads"] == 28 and pulled["tiktok_ads"] == 7
     assert pulled["ga4_sessions"] == 3 and pulled["facebook_page"] == 2
     assert pulled["facebook_posts"] == 1 and pulled["mailchimp_list"] == 1
@@ -134,11 +153,11 @@ def test_every_late_published_day_is_pulled_once_it_is_out():
     from kpi_pipeline.lib.streams import STREAMS
 
     today = date(2025, 3, 20)
-    [request] = reread_requests(today - timedelta(days=1))
+    requests = reread_requests(today - timedelta(days=1))
     days = [date(2025, 3, 10) + timedelta(days=i) for i in range(14)]
     late = [s for s in STREAMS if s.publish_lag_days]
     assert [s.name for s in late] == ["linkedin_organization"]
     for stream in late:
         out = today - timedelta(days=stream.publish_lag_days)
         assert out in days_to_pull(stream, days, today, set(days)), stream.name
-        assert request.tags[RANGE[0]] <= out.isoformat()
+        assert min(r.tags[RANGE[0]] for r in requests) <= out.isoformat()
