@@ -104,9 +104,9 @@ def test_the_morning_run_pulls_the_reread_days_and_rebuilds_the_weeks(resources)
         once = {e.asset_key: e.materialization.metadata
                 for e in result.get_asset_materialization_events()}
         for meta in once.values():
-            for stream, count in meta.get("pulled_by_stream", dg.MetadataValue.json({})
-                                          ).value.items():
-                pulled[stream] = pulled.get(stream, 0) + count
+            for stream, days in meta.get("pulled_by_stream", dg.MetadataValue.json({})
+                                         ).value.items():
+                pulled[stream] = pulled.get(stream, 0) + days
     assert pulled["meta_ads"] == 28 and pulled["tiktok_ads"] == 7
     assert pulled["ga4_sessions"] == 3 and pulled["facebook_page"] == 2
     assert pulled["facebook_posts"] == 1 and pulled["mailchimp_list"] == 1
