@@ -25,7 +25,7 @@ post or campaign, the last element read wins.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 
@@ -203,6 +203,8 @@ def _counts(prefix: str, fields: dict[str, str]) -> str:
 
 
 def _plain_counts(prefix: str, fields: dict[str, str], negative: Iterable[str] = ()) -> str:
+    """TRUE when every count of a statistics object is absent or a JSON integer (the
+    ``negative`` columns may be negative); their range is checked on the numbers."""
     return " AND ".join(plain_count(f"{prefix}.{field}", allow_negative=column in negative)
                         for column, field in fields.items())
 
@@ -336,18 +338,16 @@ def _media_type(content: str) -> str:
             f"WHEN json_exists({content}, '$.multiImage') THEN 'carousel' {urns} END")
 
 
-def _truthy(v: str) -> str:
-    """Python's truth of a JSON value (absent and null are false)."""
-    return (f"CASE json_type({v}) WHEN 'VARCHAR' THEN {v} ->> '$' <> '' "
-            f"WHEN 'BOOLEAN' THEN TRY_CAST({v} AS BOOLEAN) WHEN 'NULL' THEN false "
-            f"WHEN 'ARRAY' THEN json_array_length({v}) > 0 "
-            f"WHEN 'OBJECT' THEN len(json_keys({v})) > 0 "
-            f"ELSE TRY_CAST({v} AS DOUBLE) <> 0 END")
+def _falsy(v: str) -> str:
+    """Python's falsehood of a JSON value: absent, null, "", 0, false, [] or {}."""
+    return (f"({v} IS NULL OR {v} IN ('\"\"', 'false', '[]', '{{}}') "
+            f"OR json_type({v}) IN ('UBIGINT', 'BIGINT', 'DOUBLE') "
+            f"AND TRY_CAST({v} AS DOUBLE) = 0)")
 
 
 def _share_key(share: str, ugc_post: str) -> str:
     """The post a statistics element is about: ``share``, else ``ugcPost`` (JSON)."""
-    return f"CASE WHEN {_truthy(share)} THEN {share} ELSE {ugc_post} END"
+    return f"CASE WHEN {_falsy(share)} THEN {ugc_post} ELSE {share} END"
 
 
 def _share_id(share: str, ugc_post: str) -> str:
@@ -443,9 +443,10 @@ def _python_int(v: str) -> str:
             f"WHEN 'BOOLEAN' THEN TRY_CAST({v} AS BOOLEAN)::BIGINT END")
 
 
-def _date(part: str) -> str:
-    """A LinkedIn ``{year, month, day}`` date, or NULL when it is not one."""
-    year, month, day = (_python_int(f"{part}.{k}") for k in ("year", "month", "day"))
+def _date(field: Callable[[str], str]) -> str:
+    """A LinkedIn ``{year, month, day}`` date (``field(name)``: each part, as JSON), or
+    NULL when it is not one."""
+    year, month, day = (_python_int(field(k)) for k in ("year", "month", "day"))
     return (f"CASE WHEN {year} BETWEEN 1 AND 9999 "
             f"THEN try(make_date({year}, {month}, {day})) END")
 
@@ -470,8 +471,9 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
                CASE WHEN {analytics} THEN {_campaign_id('i.e.pivotValues')}
                     WHEN i.kind = 'ad_campaigns' THEN i.e.id END AS campaign_id,
                i.e.name AS campaign_name,
-               CASE WHEN {analytics} THEN {_date('i.e.dateRange.start')} END AS date_start,
-               CASE WHEN {analytics} THEN {_date('i.e.dateRange.end')} END AS date_end,
+               CASE WHEN {analytics} THEN {_date(lambda k: f'i.e.dateRange.start.{k}')}
+                    END AS date_start,
+               i.e.dateRange.start = i.e.dateRange.end AS one_day,
                {num('i.e.costInLocalCurrency')} AS spend,
                {num('i.e.conversionValueInLocalCurrency')} AS revenue,
                i.e.conversionValueInLocalCurrency IS NULL AS no_revenue,
@@ -480,15 +482,17 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
            ok=f"""CASE
                WHEN elem_no IS NULL THEN kind IN ('ad_campaigns', 'ad_analytics') AND NOT no_list
                WHEN kind = 'ad_campaigns' THEN campaign_id IS NOT NULL
-               ELSE plain AND campaign_id IS NOT NULL AND date_start = date_end
+               ELSE plain AND campaign_id IS NOT NULL AND date_start IS NOT NULL AND one_day
                     AND spend >= 0 AND isfinite(spend)
                     AND (no_revenue OR revenue >= 0 AND isfinite(revenue))
                     AND coalesce({within_counts(list(AD_COUNT_FIELDS))}, true) END""")
     counts = ", ".join(count_problem(AT, f, _raw(f)) for f in AD_COUNT_FIELDS.values())
+    # Only a suspect row's end date is looked at: a one-day range ends as it starts.
+    date_end = _date(lambda k: _raw(f"dateRange.end.{k}"))
     edges = " ".join(f"""
         WHEN NOT json_exists({EL}, '$.dateRange.{edge}')
             THEN {AT} || ' dateRange: required field ''{edge}'' is missing'
-        WHEN x.date_{edge} IS NULL
+        WHEN {'x.date_start' if edge == 'start' else date_end} IS NULL
             THEN {AT} || ': dateRange.{edge} '
                  || {shown(_raw(f'dateRange.{edge}'))} || ' is not a date'"""
                      for edge in ("start", "end"))
@@ -511,8 +515,8 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
                    CASE WHEN NOT json_exists({EL}, '$.dateRange')
                             THEN {AT} || ': required field ''dateRange'' is missing'
                         {edges}
-                        WHEN x.date_start <> x.date_end
-                            THEN {AT} || ': dateRange ' || x.date_start || '..' || x.date_end
+                        WHEN x.date_start <> {date_end}
+                            THEN {AT} || ': dateRange ' || x.date_start || '..' || {date_end}
                                  || ' is not one day; the stream asks for '
                                  || 'timeGranularity=DAILY' END,
                    {counts},
