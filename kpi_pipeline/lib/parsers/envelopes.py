@@ -210,7 +210,9 @@ def typed_rows(conn: duckdb.DuckDBPyConnection, stream: str, select_sql: str,
     """Store ``select_sql``'s rows as ``parsed_<stream>``: the stream's table's parser
     columns in order, each cast to its store type (a column the SELECT lacks is NULL), and
     ``landing_day``, the day of the landing file each row came from (the SELECT carries
-    the row's ``file``). Returns the temporary table's name."""
+    the row's ``file``). The rows keep the SELECT's order (a join alone may shuffle them,
+    and callers read rows in the order the envelope listed its accounts). Returns the
+    temporary table's name."""
     from kpi_pipeline.lib.schemas import DUCKDB_TYPES, TABLES
 
     table = TABLES[STREAMS_BY_NAME[stream].table]
@@ -222,6 +224,7 @@ def typed_rows(conn: duckdb.DuckDBPyConnection, stream: str, select_sql: str,
         f"AS {name}" for name in table.parsed_columns)
     name = f"parsed_{stream}"
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {columns}, "
-                 f"landing_files.day AS landing_day FROM ({select_sql}) parsed "
-                 "JOIN landing_files USING (file)", params)
+                 "landing_files.day AS landing_day FROM (SELECT *, row_number() OVER () "
+                 f"AS parsed_row FROM ({select_sql})) parsed "
+                 "JOIN landing_files USING (file) ORDER BY parsed_row", params)
     return name
