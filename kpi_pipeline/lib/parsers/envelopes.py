@@ -98,8 +98,12 @@ CREATE OR REPLACE TEMP MACRO kp_quote(text) AS
 
 
 def install_macros(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the value macros on ``conn`` (temporary: they vanish with the connection)."""
-    conn.execute(MACROS)
+    """Create the value macros on ``conn`` once (temporary: they vanish with the
+    connection; a long window is parsed chunk by chunk on one connection)."""
+    installed = conn.execute("SELECT count(*) FROM duckdb_functions() WHERE "
+                             "function_name = 'kp_utc'").fetchone()[0]
+    if not installed:
+        conn.execute(MACROS)
 
 
 def fail_on(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> None:
@@ -124,9 +128,9 @@ def load_landing(conn: duckdb.DuckDBPyConnection, stream: str,
     were one (``parse`` of an envelope in memory)."""
     install_macros(conn)
     paths = [str(path) for path, _ in files]
-    conn.execute("CREATE OR REPLACE TEMP TABLE landing_files (file VARCHAR, day DATE)")
-    conn.executemany("INSERT INTO landing_files VALUES (?, ?)",
-                     [(str(path), day) for path, day in files])
+    conn.execute("CREATE OR REPLACE TEMP TABLE landing_files AS SELECT unnest($files) AS file, "
+                 "unnest($days) AS day",
+                 {"files": paths, "days": [day for _, day in files]})
     try:
         conn.execute(
             """CREATE OR REPLACE TEMP TABLE landing_envelopes AS
