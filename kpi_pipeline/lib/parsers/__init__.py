@@ -2,9 +2,9 @@
 
 Streams with a SQL parser (``SQL_PARSERS``) are parsed inside DuckDB: every landing file of
 a window is read once by ``read_json`` (``envelopes.load_landing``) and turned into the
-table's parser columns by the stream's SQL (``meta_sql`` ...). ``parse_files`` is that path
-and leaves the rows in a temporary table, so the normalized asset types, validates and
-writes them without a round trip through Python.
+table's parser columns by the stream's SQL (``meta_sql``, ``tiktok_sql``). ``parse_files`` is
+that path and leaves the rows in a temporary table, so the normalized asset types,
+validates and writes them without a round trip through Python.
 
 ``parse`` and ``parse_window`` take envelopes already in memory (tests, the API clients'
 tests) and return a typed pandas frame; for SQL streams they write the envelopes as
@@ -36,17 +36,17 @@ SqlParser = Callable[[duckdb.DuckDBPyConnection, str], str]
 @cache
 def sql_parsers() -> dict[str, SqlParser]:
     """Every stream's SQL parser, keyed by stream name."""
-    from kpi_pipeline.lib.parsers import meta_sql
+    from kpi_pipeline.lib.parsers import meta_sql, tiktok_sql
 
-    return {**meta_sql.PARSERS}
+    return {**meta_sql.PARSERS, **tiktok_sql.PARSERS}
 
 
 @cache
 def parsers() -> dict[str, Parser]:
     """The Python parsers of the streams that have no SQL parser yet."""
-    from kpi_pipeline.lib.parsers import email, ga4, linkedin, tiktok
+    from kpi_pipeline.lib.parsers import email, ga4, linkedin
 
-    return {**linkedin.PARSERS, **tiktok.PARSERS, **ga4.PARSERS, **email.PARSERS}
+    return {**linkedin.PARSERS, **ga4.PARSERS, **email.PARSERS}
 
 
 def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
