@@ -2,9 +2,9 @@
 
 Streams with a SQL parser (``SQL_PARSERS``) are parsed inside DuckDB: every landing file of
 a window is read once by ``read_json`` (``envelopes.load_landing``) and turned into the
-table's parser columns by the stream's SQL (``meta_sql``, ``tiktok_sql``). ``parse_files`` is
-that path and leaves the rows in a temporary table, so the normalized asset types,
-validates and writes them without a round trip through Python.
+table's parser columns by the stream's SQL (``meta_sql``, ``tiktok_sql``, ``ga4_sql``,
+``fx_sql``). ``parse_files`` is that path and leaves the rows in a temporary table, so the
+normalized asset types, validates and writes them without a round trip through Python.
 
 ``parse`` and ``parse_window`` take envelopes already in memory (tests, the API clients'
 tests) and return a typed pandas frame; for SQL streams they write the envelopes as
@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 
 from kpi_pipeline.lib.landing import Envelope, landing_path, write_envelope
-from kpi_pipeline.lib.schemas import TABLES, coerce_frame
+from kpi_pipeline.lib.schemas import PANDAS_DTYPES, TABLES, coerce_frame
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
 
 Parser = Callable[[Envelope], pd.DataFrame]
@@ -36,17 +36,17 @@ SqlParser = Callable[[duckdb.DuckDBPyConnection, str], str]
 @cache
 def sql_parsers() -> dict[str, SqlParser]:
     """Every stream's SQL parser, keyed by stream name."""
-    from kpi_pipeline.lib.parsers import meta_sql, tiktok_sql
+    from kpi_pipeline.lib.parsers import fx_sql, ga4_sql, meta_sql, tiktok_sql
 
-    return {**meta_sql.PARSERS, **tiktok_sql.PARSERS}
+    return {**meta_sql.PARSERS, **tiktok_sql.PARSERS, **ga4_sql.PARSERS, **fx_sql.PARSERS}
 
 
 @cache
 def parsers() -> dict[str, Parser]:
     """The Python parsers of the streams that have no SQL parser yet."""
-    from kpi_pipeline.lib.parsers import email, ga4, linkedin
+    from kpi_pipeline.lib.parsers import email, linkedin
 
-    return {**linkedin.PARSERS, **ga4.PARSERS, **email.PARSERS}
+    return {**linkedin.PARSERS, **email.PARSERS}
 
 
 def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
@@ -73,9 +73,14 @@ def parse_untyped(envelope: Envelope) -> pd.DataFrame:
 
 
 def typed_parse(stream: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """A stream's parsed rows typed to its table's parser columns (pandas dtypes)."""
+    """A stream's parsed rows typed to its table's parser columns (pandas dtypes); fx_rates
+    rows, an intermediate shape, to ``fx_sql.FX_COLUMNS``."""
+    if stream == "fx_rates":
+        from kpi_pipeline.lib.parsers.fx_sql import FX_COLUMNS
+
+        return frame.astype({c: PANDAS_DTYPES[k] for c, k in FX_COLUMNS.items()})
     table = TABLES.get(STREAMS_BY_NAME[stream].table)
-    if table is None or stream == "fx_rates":  # fx rows are an intermediate shape
+    if table is None:
         return frame
     return coerce_frame(table, frame, table.parsed_columns)
 
