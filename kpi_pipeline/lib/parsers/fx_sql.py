@@ -29,8 +29,10 @@ FX_COLUMNS: dict[str, str] = {  # column -> kind (lib.schemas) of the parsed fx 
     "pulled_at": "timestamp",
 }
 
-BODY = '{"base": "JSON", "amount": "JSON", "date": "JSON", "rates": "MAP(VARCHAR, JSON)"}'
-_DECIMAL = r"\d{1,300}(\.\d{1,300})?"  # a plain non-negative number
+# Values are read as text (a JSON number and a numeric string give the same text); the
+# detailed checks read the raw JSON, where the type shows.
+BODY = ('{"base": "VARCHAR", "amount": "VARCHAR", "date": "VARCHAR", '
+        '"rates": "MAP(VARCHAR, VARCHAR)"}')
 
 
 def _iso_date(text: str) -> str:
@@ -79,10 +81,11 @@ def _problems() -> str:
             WHEN coalesce(kp_num({raw['amount']}), 0) = 0
                 THEN w || ': amount ' || {_shown(raw['amount'])} || ' must be positive'
             {required['date']}
-            WHEN r.fixing IS NULL
+            WHEN sent_fixing IS NULL
                 THEN w || ': date ' || {_shown(raw['date'])} || ' is not YYYY-MM-DD'
-            WHEN r.fixing > r.asked
-                THEN w || ': fixing date ' || r.fixing || ' is after the asked day ' || r.asked
+            WHEN sent_fixing > r.asked
+                THEN w || ': fixing date ' || sent_fixing || ' is after the asked day '
+                     || r.asked
             {required['rates']}
             WHEN json_type({raw['rates']}) <> 'OBJECT'
                 THEN w || ': rates is a ' || kp_pytype({raw['rates']}) || ', expected an object'
@@ -90,12 +93,14 @@ def _problems() -> str:
         FROM (SELECT * FROM fx_requests WHERE NOT ok) r
         JOIN landing_requests l USING (file, account_no, request_no)
         JOIN landing_accounts a USING (file, account_no),
-        LATERAL (SELECT a.context || ' request ' || coalesce(l.path, 'None') AS w)"""
+        LATERAL (SELECT a.context || ' request ' || coalesce(l.path, 'None') AS w,
+                        {_date_value(raw['date'])} AS sent_fixing)"""
 
 
 _ROWS = """
     SELECT r.file, r.account_no, r.request_no, r.asked AS report_date, e.key AS currency,
-           kp_num(e.value) / r.amount AS rate_per_eur, r.fixing AS fixing_date
+           TRY_CAST(trim(e.value) AS DOUBLE) / r.amount AS rate_per_eur,
+           r.fixing AS fixing_date
     FROM fx_requests r, LATERAL (SELECT unnest(map_entries(r.rates)) AS e)"""
 
 
@@ -107,15 +112,18 @@ def parse_fx_rates(conn: duckdb.DuckDBPyConnection, stream: str = "fx_rates") ->
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE fx_requests AS
         SELECT file, account_no, request_no, asked, fixing, amount, b.rates AS rates,
-               coalesce(asked IS NOT NULL AND fixing <= asked
-                        AND json_type(b.base) = 'VARCHAR' AND b.base ->> '$' = '{FX_BASE}'
-                        AND regexp_full_match(b.amount ->> '$', '{_DECIMAL}') AND amount > 0
+               coalesce(asked IS NOT NULL AND b.base = '{FX_BASE}'
+                        AND amount > 0 AND amount < 'inf'::DOUBLE
+                        AND regexp_full_match(b.date, '\\d{{4}}-\\d{{2}}-\\d{{2}}')
+                        AND fixing <= asked AND b.rates IS NOT NULL
                         AND list_bool_and(list_transform(map_values(b.rates), lambda v:
-                                coalesce(regexp_full_match(v ->> '$', '{_DECIMAL}')
-                                         AND kp_num(v) > 0, false))) IS NOT false
-                        AND b.rates IS NOT NULL, false) AS ok
-        FROM (SELECT *, {_iso_date(segment)} AS asked, kp_num(b.amount) AS amount,
-                     {_date_value('b.date')} AS fixing
+                                coalesce(TRY_CAST(trim(v) AS DOUBLE) > 0
+                                         AND TRY_CAST(trim(v) AS DOUBLE) < 'inf'::DOUBLE,
+                                         false)))
+                            IS NOT false, false) AS ok
+        FROM (SELECT *, {_iso_date(segment)} AS asked,
+                     TRY_CAST(trim(b.amount) AS DOUBLE) AS amount,
+                     {_iso_date('b.date')} AS fixing
               FROM (SELECT file, account_no, request_no, path,
                            json_transform(body, '{BODY}') AS b FROM landing_requests))""")
     duplicates = f"""

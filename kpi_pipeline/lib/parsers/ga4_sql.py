@@ -17,10 +17,10 @@ stays visible where a 0 would pass as a measured fact.
 How it runs: each body is read once (``json_transform``) into ``ga4_pages``; its rows go
 to ``ga4_rows`` with the dimension values in the requested order and the metric values
 typed by their header's position, each page and row with an ``ok`` flag from a cheap
-test (digits where a count is expected); ``ga4_merged`` folds the groups per dimension
-key. One query asks whether anything failed a test; only then do the detailed checks run,
-in the order the boundary rules of ``common`` apply them, re-reading the raw JSON to name
-the page, row, metric and value.
+test (a whole number in range where a count is expected); ``ga4_merged`` folds the groups
+per dimension key. One query asks whether anything failed a test; only then do the
+detailed checks run, in the order the boundary rules of ``common`` apply them, re-reading
+the raw JSON to name the page, row, metric and value.
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ METRIC_TYPES = ("TYPE_INTEGER", "TYPE_FLOAT", "TYPE_CURRENCY", "TYPE_SECONDS")
 _INT_COLUMNS = frozenset(c.name for c in WEB_DAILY.columns if c.kind == "int")
 _METRICS = tuple(GA4_METRIC_COLUMNS)
 _DIMENSIONS = tuple(GA4_DIMENSIONS.values())
-_COUNT = r"\d{1,15}"  # digits only: a count that needs no further check
-_DECIMAL = r"\d{1,300}(\.\d{1,300})?"  # a plain non-negative number
 
+# Metric values and rowCount are read as text: a JSON number and a numeric string give the
+# same text, which TRY_CAST reads as Python's float() does; the detailed checks read the
+# raw JSON.
 BODY = ('{"dimensionHeaders": [{"name": "VARCHAR"}], '
         '"metricHeaders": [{"name": "VARCHAR", "type": "VARCHAR"}], '
         '"rows": [{"dimensionValues": [{"value": "VARCHAR"}], '
-        '"metricValues": [{"value": "JSON"}]}], '
-        '"rowCount": "JSON", "metadata": {"currencyCode": "VARCHAR"}}')
+        '"metricValues": [{"value": "VARCHAR"}]}], '
+        '"rowCount": "VARCHAR", "metadata": {"currencyCode": "VARCHAR"}}')
 
 
 def _list(values: tuple[str, ...] | list[str]) -> str:
@@ -72,6 +73,12 @@ def _key(alias: str, date_text: str = "report_date") -> str:
     return "'(' || " + " || ', ' || ".join(_py_str(f"{alias}.{c}") for c in columns) + " || ')'"
 
 
+def _count_ok(value: str) -> str:
+    """Cheap test that a number is an acceptable count: whole, in 0..1e15 (``TRY_CAST``
+    reads a string as ``float()`` does; what it cannot read goes to the detailed checks)."""
+    return f"{value} BETWEEN 0 AND 1e15 AND {value} = trunc({value})"
+
+
 def _column(metric: str) -> str:
     return GA4_METRIC_COLUMNS[metric]
 
@@ -81,80 +88,95 @@ def _bit(metric: str) -> int:
 
 
 def _load(conn: duckdb.DuckDBPyConnection) -> None:
-    """``ga4_pages`` (one row per request: headers, metric positions, rowCount, currency,
-    group, ``ok``), ``ga4_rows`` (one row per report row: dimension key, typed metric
-    values, ``ok``) and ``ga4_merged`` (one row per property and dimension key)."""
-    positions = ", ".join(f"list_position(names, '{m}') AS p{i}" for i, m in enumerate(_METRICS))
-    has = " + ".join(f"CASE WHEN list_contains(names, '{m}') THEN {_bit(m)} ELSE 0 END"
-                     for m in _METRICS)
+    """``ga4_pages`` (one row per request: its header set ``hid``, rows, rowCount, currency,
+    ``ok`` for what the page itself holds), ``ga4_headers`` (one row per distinct header
+    set: names, types, metric and dimension positions, metric group ``gid`` and its bit
+    ``gbit``, ``ok``),
+    ``ga4_rows`` (one row per report row: dimension key, typed metric values, ``ok``) and
+    ``ga4_merged`` (one row per property and dimension key, the groups folded, ``ok`` when
+    they agree). Headers repeat on every page, so their list work is done once per set.
+
+    A metric a group holds but GA4 sent empty is -1 in ``ga4_rows`` (values are checked
+    non-negative), so that the merge tells it from a metric the group lacks (NULL) with a
+    plain min/max per column; it is NULL again in ``ga4_merged``. A key held twice by one
+    group shows as more rows than group bits (two groups sharing a bit, past 64 of them,
+    only send the key to the detailed check, which finds no duplicate)."""
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE ga4_pages AS
-        SELECT *, min(request_no) OVER (PARTITION BY file, account_no, names) AS gfirst,
-               coalesce(ok_page AND rc = coalesce(lag(rc) OVER (
-                   PARTITION BY file, account_no, names ORDER BY request_no), rc), false) AS ok
-        FROM (SELECT file, account_no, request_no, dims, names, types, rows, currency, rc_raw,
-                     coalesce(kp_num(rc_raw)::BIGINT, 0) AS rc, coalesce(len(rows), 0) AS n_rows,
-                     {positions}, {has} AS has,
-                     {", ".join(f"list_position(dims, '{d}') AS d{i}"
-                                for i, d in enumerate(GA4_DIMENSIONS))},
-                     list_sort(dims) = {_list(sorted(GA4_DIMENSIONS))}
-                     AND list_count(names) = len(names) AND list_count(types) = len(types)
-                     AND list_has_all({_list(_METRICS)}, names)
-                     AND list_has_all({_list(METRIC_TYPES)}, types)
-                     AND list_contains(names, '{ANCHOR_METRIC}')
-                     AND (rc_raw IS NULL OR regexp_full_match(rc_raw ->> '$', '{_COUNT}'))
-                     AND coalesce(currency, '') <> '' AS ok_page
+        SELECT * EXCLUDE (rc_value), coalesce((rc_raw IS NULL OR {_count_ok('rc_value')})
+                                              AND coalesce(currency, '') <> '', false) AS ok
+        FROM (SELECT file, account_no, request_no,
+                     hash(b.dimensionHeaders, b.metricHeaders) AS hid,
+                     b.dimensionHeaders AS dh, b.metricHeaders AS mh, b.rows AS rows,
+                     coalesce(len(b.rows), 0) AS n_rows, b.rowCount AS rc_raw,
+                     TRY_CAST(trim(b.rowCount) AS DOUBLE) AS rc_value,
+                     coalesce(TRY_CAST(rc_value AS BIGINT), 0) AS rc,
+                     b.metadata.currencyCode AS currency
               FROM (SELECT file, account_no, request_no,
-                           list_transform(b.dimensionHeaders, lambda h: h.name) AS dims,
-                           list_transform(b.metricHeaders, lambda h: h.name) AS names,
-                           list_transform(b.metricHeaders, lambda h: h.type) AS types,
-                           b.rows AS rows, b.rowCount AS rc_raw,
-                           b.metadata.currencyCode AS currency
-                    FROM (SELECT file, account_no, request_no,
-                                 json_transform(body, '{BODY}') AS b FROM landing_requests)))""")
+                           json_transform(body, '{BODY}') AS b FROM landing_requests))""")
+    # Every name known and no name twice (positions found = names), every type known.
+    positions = ", ".join(f"list_position(names, '{m}') AS p{i}" for i, m in enumerate(_METRICS))
+    found = " + ".join(f"(p{i} IS NOT NULL)::INTEGER" for i in range(len(_METRICS)))
+    has = " + ".join(f"(p{i} IS NOT NULL)::INTEGER * {_bit(m)}" for i, m in enumerate(_METRICS))
+    dims = ", ".join(f"list_position(dims, '{d}') AS d{i}" for i, d in enumerate(GA4_DIMENSIONS))
+    conn.execute(f"""
+        CREATE OR REPLACE TEMP TABLE ga4_headers AS
+        SELECT *, hash(names) AS gid, {has} AS has,
+               1::UBIGINT << ((dense_rank() OVER (ORDER BY hash(names)) - 1) % 64) AS gbit,
+               coalesce(
+            list_sort(dims) = {_list(sorted(GA4_DIMENSIONS))} AND {found} = len(names)
+            AND list_count(types) = len(types) AND list_has_all({_list(METRIC_TYPES)}, types)
+            AND p{_METRICS.index(ANCHOR_METRIC)} IS NOT NULL, false) AS ok
+        FROM (SELECT *, {positions}, {dims}
+              FROM (SELECT hid, list_transform(any_value(dh), lambda h: h.name) AS dims,
+                           list_transform(any_value(mh), lambda h: h.name) AS names,
+                           list_transform(any_value(mh), lambda h: h.type) AS types
+                    FROM ga4_pages GROUP BY hid))""")
     values, checks = [], []
     for i, metric in enumerate(_METRICS):
+        column = _column(metric)
         raw = f"r.metricValues[p{i}].value"
-        whole = f"regexp_full_match({raw} ->> '$', '{_COUNT}')"
-        if _column(metric) in _INT_COLUMNS:
-            fine = whole
-        else:  # a float column: a plain decimal, unless the header says TYPE_INTEGER
-            fine = (f"CASE WHEN types[p{i}] = 'TYPE_INTEGER' THEN {whole} "
-                    f"ELSE regexp_full_match({raw} ->> '$', '{_DECIMAL}') END")
-        values.append(f"kp_num({raw}) AS {_column(metric)}")
+        values.append(f"CASE WHEN p{i} IS NOT NULL THEN "
+                      f"coalesce(TRY_CAST(trim({raw}) AS DOUBLE), -1) END AS {column}")
+        if column in _INT_COLUMNS:
+            fine = _count_ok(column)
+        else:  # a float column: any finite non-negative number, unless typed TYPE_INTEGER
+            fine = (f"CASE WHEN types[p{i}] = 'TYPE_INTEGER' THEN {_count_ok(column)} "
+                    f"ELSE {column} >= 0 AND {column} < 'inf'::DOUBLE END")
         checks.append(f"(p{i} IS NULL OR {fine})")
-    dims = ", ".join(f"coalesce(r.dimensionValues[d{i}].value, 'None') AS {column}"
+    keys = ", ".join(f"coalesce(r.dimensionValues[d{i}].value, 'None') AS {column}"
                      for i, column in enumerate(_DIMENSIONS))
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE ga4_rows AS
-        SELECT file, account_no, request_no, row_no, gfirst, has, currency, {dims},
-               {", ".join(values)},
+        SELECT file, account_no, request_no, row_no, gid, gbit, has, currency,
+               {", ".join(_DIMENSIONS)}, {", ".join(_column(m) for m in _METRICS)},
                coalesce(len(r.dimensionValues) = len(dims) AND len(r.metricValues) = len(names)
-                        AND list_count(r.dimensionValues) = len(dims)
                         AND list_count(list_transform(r.dimensionValues, lambda v: v.value))
                             = len(dims)
                         AND {" AND ".join(checks)}, false) AS ok
-        FROM (SELECT *, unnest(rows) AS r, unnest(range(len(rows))) AS row_no FROM ga4_pages)""")
-    merged = []
-    conflicts = []
-    for metric in _METRICS:
-        column, bit = _column(metric), _bit(metric)
-        merged.append(f"max({column}) AS {column}")
-        held = f"FILTER (WHERE has & {bit} <> 0)"
-        conflicts.append(f"coalesce(min(coalesce({column}, -1)) {held} "
-                         f"<> max(coalesce({column}, -1)) {held}, false)")
+        FROM (SELECT *, {keys}, {", ".join(values)}
+              FROM (SELECT p.file, p.account_no, p.request_no, p.currency, h.*,
+                           unnest(p.rows) AS r, unnest(range(len(p.rows))) AS row_no
+                    FROM ga4_pages p JOIN ga4_headers h USING (hid)))""")
+    merged = ", ".join(f"nullif(max({_column(m)}), -1) AS {_column(m)}" for m in _METRICS)
+    conflicts = " OR ".join(f"min({_column(m)}) <> max({_column(m)})" for m in _METRICS)
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE ga4_merged AS
         SELECT *, coalesce(NOT conflict AND NOT duplicate AND report_date IS NOT NULL
                            AND NOT coalesce(engaged_sessions > sessions, false), false) AS ok
         FROM (SELECT file, account_no, {", ".join(_DIMENSIONS[1:])},
                      report_date AS date_text, max(currency) AS currency,
-                     try_strptime(report_date, '%Y%m%d')::DATE AS report_date,
-                     {", ".join(merged)},
-                     {" OR ".join(conflicts)} AS conflict,
-                     count(*) <> count(DISTINCT gfirst) AS duplicate,
-                     min((gfirst::BIGINT << 40) + (request_no::BIGINT << 20) + row_no) AS ord
+                     try_strptime(report_date, '%Y%m%d')::DATE AS report_date, {merged},
+                     coalesce({conflicts}, false) AS conflict,
+                     count(*) <> bit_count(bit_or(gbit)) AS duplicate,
+                     min((request_no::BIGINT << 20) + row_no) AS ord
               FROM ga4_rows GROUP BY file, account_no, {", ".join(_DIMENSIONS)})""")
+
+
+# Pages with what their headers say (the detailed checks and the account-level tests).
+_PAGES = """(SELECT p.* EXCLUDE (dh, mh, rows), h.dims, h.names, h.types, h.gid, h.has,
+                  h.ok AS header_ok
+           FROM ga4_pages p JOIN ga4_headers h USING (hid))"""
 
 
 def _page_context(alias: str = "l") -> str:
@@ -194,22 +216,22 @@ def _page_problems() -> str:
             WHEN NOT list_contains(p.names, '{ANCHOR_METRIC}')
                 THEN w || ': metric group ' || {_repr_list('p.names')} || ' lacks the anchor '
                      || 'metric ''{ANCHOR_METRIC}'' that both requests must carry'
-            WHEN kp_int_problem(p.rc_raw, false) IS NOT NULL
-                THEN kp_field(w, 'rowCount', kp_int_problem(p.rc_raw, false))
+            WHEN kp_int_problem(l.body -> '$.rowCount', false) IS NOT NULL
+                THEN kp_field(w, 'rowCount', kp_int_problem(l.body -> '$.rowCount', false))
             WHEN p.rc <> p.previous_rc
                 THEN w || ': rowCount changed between pages (' || p.previous_rc || ' then '
                      || p.rc || '); the report moved while it was paged, pull again'
             WHEN coalesce(p.currency, '') = ''
                 THEN w || ': metadata.currencyCode is missing; revenue has no currency'
             END AS message
-        FROM (SELECT *, lag(rc) OVER (PARTITION BY file, account_no, names
+        FROM (SELECT *, lag(rc) OVER (PARTITION BY file, account_no, gid
                                       ORDER BY request_no) AS previous_rc
-              FROM ga4_pages) p
+              FROM {_PAGES}) p
         JOIN landing_requests l USING (file, account_no, request_no)
         JOIN landing_accounts a USING (file, account_no),
         LATERAL (SELECT {_page_context()} AS w,
                         CAST(l.body -> '$.metricHeaders' AS JSON[]) AS mh)
-        WHERE NOT p.ok"""
+        WHERE NOT (p.ok AND p.header_ok) OR p.rc <> p.previous_rc"""
 
 
 def _row_problems() -> str:
@@ -247,7 +269,7 @@ def _row_problems() -> str:
                      || array_to_string(p.names, ', ') || ')'
             ELSE {value_problem} END AS message
         FROM (SELECT * FROM ga4_rows WHERE NOT ok) i
-        JOIN ga4_pages p USING (file, account_no, request_no)
+        JOIN {_PAGES} p USING (file, account_no, request_no)
         JOIN landing_requests l USING (file, account_no, request_no)
         JOIN landing_accounts a USING (file, account_no),
         LATERAL (SELECT {_page_context()} AS w,
@@ -262,7 +284,7 @@ def _duplicate_problems() -> str:
     return f"""
         SELECT {_page_context()} || ': row ' || {_key('i')}
                || ' appears on two pages (offset paging overlapped)' AS message
-        FROM (SELECT *, row_number() OVER (PARTITION BY file, account_no, gfirst,
+        FROM (SELECT *, row_number() OVER (PARTITION BY file, account_no, gid,
                                                         {", ".join(_DIMENSIONS)}
                                            ORDER BY request_no, row_no) AS seen
               FROM ga4_rows) i
@@ -279,9 +301,10 @@ def _account_problems() -> str:
     shown = []
     for metric in _METRICS:
         column, bit = _column(metric), _bit(metric)
-        text = (f"coalesce({column}::BIGINT::VARCHAR, 'None')" if column in _INT_COLUMNS
-                else f"coalesce({column}::VARCHAR, 'None')")
-        shown.append(f"list({text} ORDER BY gfirst) FILTER (WHERE has & {bit} <> 0) AS {column}")
+        text = (f"{column}::BIGINT::VARCHAR" if column in _INT_COLUMNS
+                else f"{column}::VARCHAR")
+        shown.append(f"list(CASE WHEN {column} = -1 THEN 'None' ELSE {text} END "
+                     f"ORDER BY request_no) FILTER (WHERE has & {bit} <> 0) AS {column}")
     first_conflict = "coalesce(" + ", ".join(
         f"CASE WHEN len(list_distinct(v.{_column(m)})) > 1 THEN '{_column(m)} is ' "
         f"|| v.{_column(m)}[1] || ' in one metric group and ' "
@@ -291,19 +314,19 @@ def _account_problems() -> str:
     return f"""
         SELECT a.context || ': pages report different currencies '
                || {_repr_list('list_sort(list(DISTINCT p.currency))')} AS message
-        FROM ga4_pages p JOIN landing_accounts a USING (file, account_no)
+        FROM {_PAGES} p JOIN landing_accounts a USING (file, account_no)
         GROUP BY file, account_no, a.context HAVING count(DISTINCT p.currency) > 1
         UNION ALL
         SELECT a.context || ': metric group ' || {_repr_list('any_value(names)')} || ' holds '
                || sum(n_rows) || ' rows but GA4 reported rowCount '
                || arg_max(rc, request_no) || '; pages are missing'
-        FROM ga4_pages JOIN landing_accounts a USING (file, account_no)
-        GROUP BY file, account_no, gfirst, a.context
+        FROM {_PAGES} JOIN landing_accounts a USING (file, account_no)
+        GROUP BY file, account_no, gid, a.context
         HAVING sum(n_rows) <> arg_max(rc, request_no)
         UNION ALL
         SELECT a.context || ': no request returned the metrics ['
                || concat_ws(', ', {missing}) || ']'
-        FROM ga4_pages JOIN landing_accounts a USING (file, account_no)
+        FROM {_PAGES} JOIN landing_accounts a USING (file, account_no)
         GROUP BY file, account_no, a.context HAVING bit_or(has) <> {(1 << len(_METRICS)) - 1}
         UNION ALL
         SELECT a.context || ': ' || CASE
@@ -332,14 +355,16 @@ def parse_ga4_sessions(conn: duckdb.DuckDBPyConnection, stream: str = "ga4_sessi
     and stay exactly as GA4 sent them); the UTM -> platform mapping happens later.
     """
     _load(conn)
-    flagged = conn.execute("""
+    flagged = conn.execute(f"""
         SELECT EXISTS (SELECT 1 FROM ga4_pages WHERE NOT ok)
+            OR EXISTS (SELECT 1 FROM ga4_headers WHERE NOT ok)
             OR EXISTS (SELECT 1 FROM ga4_rows WHERE NOT ok)
             OR EXISTS (SELECT 1 FROM ga4_merged WHERE NOT ok)
-            OR EXISTS (SELECT 1 FROM ga4_pages GROUP BY file, account_no
+            OR EXISTS (SELECT 1 FROM {_PAGES} GROUP BY file, account_no
                        HAVING count(DISTINCT currency) > 1 OR bit_or(has) <> $all)
-            OR EXISTS (SELECT 1 FROM ga4_pages GROUP BY file, account_no, gfirst
-                       HAVING sum(n_rows) <> arg_max(rc, request_no))""",
+            OR EXISTS (SELECT 1 FROM {_PAGES} GROUP BY file, account_no, gid
+                       HAVING sum(n_rows) <> arg_max(rc, request_no)
+                           OR min(rc) <> max(rc))""",
                            {"all": (1 << len(_METRICS)) - 1}).fetchone()[0]
     if flagged:
         fail_on(conn, " UNION ALL ".join([_page_problems(), _row_problems(),

@@ -16,11 +16,13 @@ both views and video_views), no account reach and no follower gains or losses (t
 layer uses the day-to-day difference of ``followers_count``).
 
 How it runs: each body is read once (``json_transform``) into ``tiktok_requests`` and its
-list items into ``tiktok_items``, already typed, each with an ``ok`` flag from a cheap
-test (digits where a count is expected, a date where a date is). One query asks whether
-any request, item, account or paging fails its test; only then does the detailed scan
-run, re-reading the raw JSON of what failed to name the field and the value exactly as
-the boundary rules of ``common`` do. A valid window never pays for the detailed checks.
+list items into ``tiktok_items``, each value converted once, each item with an ``ok`` flag
+from a cheap test (a whole number in range where a count is expected, a date where a date
+is). One query asks whether any request, item, account or paging fails its test; only
+then does the detailed scan run, re-reading the raw JSON of what failed to name the field
+and the value as the boundary rules of ``common`` do (a test may flag what is fine, such
+as an empty string; the detailed scan then finds nothing). A valid window never pays for
+the detailed checks, whose SQL alone costs more to plan than a window's rows to read.
 """
 
 from __future__ import annotations
@@ -46,50 +48,56 @@ AD_FIELDS = {"impressions": "impressions", "reach": "reach", "clicks": "clicks",
              "link_clicks": "clicks", "leads": "onsite_form",
              "purchases": "complete_payment", "video_views": "video_play_actions"}
 
-_COUNT = r"\d{1,15}"  # digits only: a count that needs no further check
-_DECIMAL = r"\d{1,300}(\.\d{1,300})?"  # a plain non-negative number
-
-
 def _struct(fields: dict[str, str]) -> str:
     """A json_transform structure; leaves that may be numbers or strings stay JSON."""
     return "{" + ", ".join(f'"{name}": {kind}' for name, kind in fields.items()) + "}"
 
 
-_JSON = '"JSON"'
-_ACCOUNT_ITEM = _struct({"date": _JSON, **{f: _JSON for f in ACCOUNT_FIELDS.values()}})
-_VIDEO_ITEM = _struct({"item_id": _JSON, "create_time": _JSON, "caption": '"VARCHAR"',
-                       **{f: _JSON for f in VIDEO_FIELDS.values()},
-                       "full_video_watched_rate": _JSON, "total_time_watched": _JSON})
+# Values are read as text: a JSON number and a numeric string give the same text, which
+# TRY_CAST reads as Python's float() does. What the text hides (a string date sent as a
+# number, true for a count) fails the cheap tests, and the detailed checks read the raw
+# JSON. ``code`` and ``has_more`` stay JSON: their type matters.
+_JSON, _TEXT = '"JSON"', '"VARCHAR"'
+_ACCOUNT_ITEM = _struct({"date": _TEXT, **{f: _TEXT for f in ACCOUNT_FIELDS.values()}})
+_VIDEO_ITEM = _struct({"item_id": _TEXT, "create_time": _TEXT, "caption": _TEXT,
+                       **{f: _TEXT for f in VIDEO_FIELDS.values()},
+                       "full_video_watched_rate": _TEXT, "total_time_watched": _TEXT})
 _AD_ITEM = _struct({
-    "dimensions": _struct({"stat_time_day": _JSON, "campaign_id": _JSON}),
-    "metrics": _struct({"campaign_name": '"VARCHAR"', "spend": _JSON,
-                        **{f: _JSON for f in AD_FIELDS.values()},
-                        "total_complete_payment_rate": _JSON})})
+    "dimensions": _struct({"stat_time_day": _TEXT, "campaign_id": _TEXT}),
+    "metrics": _struct({"campaign_name": _TEXT, "spend": _TEXT,
+                        **{f: _TEXT for f in AD_FIELDS.values()},
+                        "total_complete_payment_rate": _TEXT})})
 
 
 # ------------------------------------------------------------------ values
-def _num(v: str) -> str:
-    """The number a JSON number or numeric string holds, NULL for anything else. Never
-    raises, unlike a cast the optimizer may hoist out of ``kp_num``'s CASE: values are
+def _num(text: str) -> str:
+    """The number a value's text holds, NULL for anything else. Never raises: values are
     converted before they are checked."""
-    return f"TRY_CAST(trim({v} ->> '$') AS DOUBLE)"
+    return f"TRY_CAST(trim({text}) AS DOUBLE)"
 
 
-def _count_ok(v: str) -> str:
-    """Cheap test: ``v`` is absent, null or plain digits (a count that needs no check)."""
-    return f"({v} IS NULL OR regexp_full_match({v} ->> '$', '{_COUNT}'))"
+def _count_ok(raw: str, value: str) -> str:
+    """Cheap test that ``raw`` (a value's text) is an acceptable count, ``value`` its
+    number: absent or null, or a whole number in 0..1e15 (``TRY_CAST`` reads numbers as
+    ``float()`` does; anything else, "" included, goes to the detailed checks)."""
+    return f"({raw} IS NULL OR {value} BETWEEN 0 AND 1e15 AND {value} = trunc({value}))"
 
 
-def _number_ok(v: str) -> str:
-    """Cheap test: ``v`` is absent, null or a plain non-negative decimal."""
-    return f"({v} IS NULL OR regexp_full_match({v} ->> '$', '{_DECIMAL}'))"
+def _number_ok(raw: str, value: str) -> str:
+    """Cheap test that ``raw`` is absent, null or a finite non-negative number."""
+    return f"({raw} IS NULL OR {value} >= 0 AND {value} < 'inf'::DOUBLE)"
 
 
-def _tiktok_date(v: str) -> str:
+def _tiktok_date(text: str) -> str:
     """"YYYY-MM-DD" or "YYYY-MM-DD 00:00:00" (TikTok's advertiser-local day) as a DATE."""
-    return (f"CASE WHEN json_type({v}) = 'VARCHAR' AND length({v} ->> '$') IN (10, 19) "
-            f"AND regexp_full_match(left({v} ->> '$', 10), '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
-            f"THEN TRY_CAST(left({v} ->> '$', 10) AS DATE) END")
+    return (f"CASE WHEN length({text}) IN (10, 19) "
+            f"AND regexp_full_match(left({text}, 10), '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+            f"THEN TRY_CAST(left({text}, 10) AS DATE) END")
+
+
+def _raw_date(v: str) -> str:
+    """The TikTok date a raw JSON value holds (a string, as Python requires)."""
+    return _tiktok_date(f"CASE WHEN json_type({v}) = 'VARCHAR' THEN {v} ->> '$' END")
 
 
 def _shown(v: str) -> str:
@@ -98,9 +106,9 @@ def _shown(v: str) -> str:
             f"ELSE kp_shown({v}) END")
 
 
-def _text(v: str) -> str:
-    """Python's ``str()`` of a JSON scalar (an id): a JSON null is 'None'."""
-    return f"coalesce({v} ->> '$', 'None')"
+def _text(text: str) -> str:
+    """Python's ``str()`` of an id: a JSON null is 'None'."""
+    return f"coalesce({text}, 'None')"
 
 
 def _raw(path: str) -> str:
@@ -122,13 +130,14 @@ def _count_problems(fields: dict[str, str], prefix: str = "") -> str:
 
 
 # ------------------------------------------------------------------ walkers
-def _load(conn: duckdb.DuckDBPyConnection, key: str, item: str, columns: str, ok: str,
-          extra: dict[str, str] | None = None, extra_columns: str = "",
+def _load(conn: duckdb.DuckDBPyConnection, key: str, item: str, columns: dict[str, str],
+          ok: list[str], extra: dict[str, str] | None = None, extra_columns: str = "",
           extra_ok: str = "true") -> None:
     """``tiktok_requests``: per request its ``ok`` flag (code 0, ``data.<key>`` a list,
     ``extra_ok``) and ``extra_columns``; ``tiktok_items``: per item of ``data.<key>`` the
-    typed ``columns`` (SQL over the struct ``item``) and its ``ok`` flag. Each body is
-    transformed once."""
+    typed ``columns`` (name -> SQL over the struct ``item``) and its ``ok`` flag, all of
+    the tests ``ok`` (over ``item`` and the typed columns). Each body is transformed
+    once, each value converted once."""
     fields = {key: f"[{item}]", **(extra or {})}
     body = _struct({"code": _JSON, "data": _struct(fields)})
     conn.execute(f"""
@@ -139,12 +148,14 @@ def _load(conn: duckdb.DuckDBPyConnection, key: str, item: str, columns: str, ok
         FROM (SELECT file, account_no, request_no, stopped_at_lookback,
                      json_transform(body, '{body}') AS b
               FROM landing_requests)""")
+    typed = ", ".join(f"{sql} AS {name}" for name, sql in columns.items())
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE tiktok_items AS
-        SELECT file, account_no, request_no, item_no, {columns}, coalesce({ok}, false) AS ok
-        FROM (SELECT file, account_no, request_no, unnest(items) AS item,
-                     unnest(range(len(items))) AS item_no
-              FROM tiktok_requests)""")
+        SELECT * EXCLUDE (item), coalesce({" AND ".join(ok)}, false) AS ok
+        FROM (SELECT file, account_no, request_no, item_no, item, {typed}
+              FROM (SELECT file, account_no, request_no, unnest(items) AS item,
+                           unnest(range(len(items))) AS item_no
+                    FROM tiktok_requests))""")
 
 
 def _check(conn: duckdb.DuckDBPyConnection, key: str, item_detail: str,
@@ -224,13 +235,13 @@ def _meta(alias: str = "a") -> str:
 # ------------------------------------------------------------------ account
 def parse_account(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_account") -> str:
     """account_daily rows from ``/business/get/``: one row per ``data.metrics`` date."""
-    counts = ", ".join(f"{_num(f'item.{f}')} AS {c}" for c, f in ACCOUNT_FIELDS.items())
-    ok = " AND ".join([f"{_tiktok_date('item.date')} IS NOT NULL",
-                       *(_count_ok(f"item.{f}") for f in ACCOUNT_FIELDS.values())])
-    _load(conn, "metrics", _ACCOUNT_ITEM,
-          f"{_tiktok_date('item.date')} AS report_date, {counts}", ok)
+    columns = {"report_date": _tiktok_date("item.date"),
+               **{c: _num(f"item.{f}") for c, f in ACCOUNT_FIELDS.items()}}
+    ok = ["report_date IS NOT NULL",
+          *(_count_ok(f"item.{f}", c) for c, f in ACCOUNT_FIELDS.items())]
+    _load(conn, "metrics", _ACCOUNT_ITEM, columns, ok)
     _check(conn, "metrics", f"""CASE {_required('date')}
-        WHEN {_tiktok_date(_raw('date'))} IS NULL
+        WHEN {_raw_date(_raw('date'))} IS NULL
             THEN w || ': field ''date'' value ' || {_shown(_raw('date'))}
                  || ' is not a TikTok date'
         ELSE coalesce({_count_problems(ACCOUNT_FIELDS)}) END""")
@@ -252,26 +263,27 @@ def parse_videos(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_videos")
     same.
     """
     rate, watched = "item.full_video_watched_rate", "item.total_time_watched"
-    counts = ", ".join(f"{_num(f'item.{f}')} AS {c}" for c, f in VIDEO_FIELDS.items())
-    ok = " AND ".join([
-        "item.item_id IS NOT NULL", "item.create_time IS NOT NULL",
-        _count_ok("item.create_time"), *(_count_ok(f"item.{f}") for f in VIDEO_FIELDS.values()),
-        _number_ok(rate), f"coalesce({_num(rate)} <= 1, true)", _number_ok(watched)])
-    _load(conn, "videos", _VIDEO_ITEM,
-          f"""{_text('item.item_id')} AS post_id, {_num('item.create_time')} AS created,
-              item.caption AS caption, {counts}, {_num(rate)} AS rate,
-              {_num(watched)} AS watch_time_seconds""", ok,
+    columns = {"post_id": _text("item.item_id"), "created": _num("item.create_time"),
+               "caption": "item.caption",
+               **{c: _num(f"item.{f}") for c, f in VIDEO_FIELDS.items()},
+               "rate": _num(rate), "watch_time_seconds": _num(watched)}
+    ok = ["item.item_id IS NOT NULL", "created IS NOT NULL",
+          _count_ok("item.create_time", "created"),
+          *(_count_ok(f"item.{f}", c) for c, f in VIDEO_FIELDS.items()),
+          _number_ok(rate, "rate"), "coalesce(rate <= 1, true)",
+          _number_ok(watched, "watch_time_seconds")]
+    _load(conn, "videos", _VIDEO_ITEM, columns, ok,
           extra={"has_more": _JSON},
           extra_columns="kp_truthy(b.data.has_more) AND NOT stopped_at_lookback AS more,")
     raw_rate = _raw("full_video_watched_rate")
     detail = f"""CASE {_required('item_id')} {_required('create_time')}
         WHEN kp_int_problem({_raw('create_time')}, false) IS NOT NULL
             THEN kp_field(w, 'create_time', kp_int_problem({_raw('create_time')}, false))
-        WHEN {_num(_raw('create_time'))} IS NULL THEN w || ': field ''create_time'' is empty'
+        WHEN kp_num({_raw('create_time')}) IS NULL THEN w || ': field ''create_time'' is empty'
         ELSE coalesce({_count_problems(VIDEO_FIELDS)},
             kp_field(w, 'full_video_watched_rate', kp_num_problem({raw_rate}, false)),
-            CASE WHEN {_num(raw_rate)} > 1 THEN w || ': field ''full_video_watched_rate'' value '
-                 || {_num(raw_rate)}::VARCHAR || ' is above 1; TikTok sends a ratio' END,
+            CASE WHEN kp_num({raw_rate}) > 1 THEN w || ': field ''full_video_watched_rate'' value '
+                 || kp_num({raw_rate})::VARCHAR || ' is above 1; TikTok sends a ratio' END,
             kp_field(w, 'total_time_watched',
                      kp_num_problem({_raw('total_time_watched')}, false))) END"""
     # Per account id, the last page answered must not announce more.
@@ -310,29 +322,29 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_ads") -> st
     """
     spend, day = "item.metrics.spend", "item.dimensions.stat_time_day"
     revenue = "item.metrics.total_complete_payment_rate"
-    counts = ", ".join(f"{_num(f'item.metrics.{f}')} AS {c}" for c, f in AD_FIELDS.items())
-    ok = " AND ".join([
-        f"regexp_full_match({spend} ->> '$', '{_DECIMAL}')", f"{_tiktok_date(day)} IS NOT NULL",
-        "item.dimensions.campaign_id IS NOT NULL",
-        *(_count_ok(f"item.metrics.{f}") for f in AD_FIELDS.values()), _number_ok(revenue)])
+    columns = {"report_date": _tiktok_date(day),
+               "campaign_id": _text("item.dimensions.campaign_id"),
+               "campaign_name": "item.metrics.campaign_name", "spend": _num(spend),
+               **{c: _num(f"item.metrics.{f}") for c, f in AD_FIELDS.items()},
+               "revenue": _num(revenue)}
+    ok = ["spend >= 0", "spend < 'inf'::DOUBLE", "report_date IS NOT NULL",
+          "item.dimensions.campaign_id IS NOT NULL",
+          *(_count_ok(f"item.metrics.{f}", c) for c, f in AD_FIELDS.items()),
+          _number_ok(revenue, "revenue")]
     page, total = "b.data.page_info.page", "b.data.page_info.total_page"
-    _load(conn, "list", _AD_ITEM,
-          f"""{_tiktok_date(day)} AS report_date,
-              {_text('item.dimensions.campaign_id')} AS campaign_id,
-              item.metrics.campaign_name AS campaign_name, {_num(spend)} AS spend, {counts},
-              {_num(revenue)} AS revenue""", ok,
-          extra={"page_info": _struct({"page": _JSON, "total_page": _JSON})},
+    _load(conn, "list", _AD_ITEM, columns, ok,
+          extra={"page_info": _struct({"page": _TEXT, "total_page": _TEXT})},
           extra_columns=f"{_num(page)}::BIGINT AS page, {_num(total)}::BIGINT AS total,",
-          extra_ok=f"{page} IS NOT NULL AND {total} IS NOT NULL AND {_count_ok(page)} "
-                   f"AND {_count_ok(total)}")
+          extra_ok=f"{_num(page)} IS NOT NULL AND {_num(total)} IS NOT NULL "
+                   f"AND {_count_ok(page, _num(page))} AND {_count_ok(total, _num(total))}")
     detail = f"""CASE {_required('dimensions')} {_required('metrics')}
         WHEN json_type(ri, '$.metrics') <> 'OBJECT' THEN w || ': ''metrics'' is not a JSON object'
         {_required('metrics.spend')}
         WHEN kp_num_problem({_raw('metrics.spend')}, false) IS NOT NULL
             THEN kp_field(w, 'metrics.spend', kp_num_problem({_raw('metrics.spend')}, false))
-        WHEN {_num(_raw('metrics.spend'))} IS NULL THEN w || ': field ''metrics.spend'' is empty'
+        WHEN kp_num({_raw('metrics.spend')}) IS NULL THEN w || ': field ''metrics.spend'' is empty'
         {_required('dimensions.stat_time_day')}
-        WHEN {_tiktok_date(_raw('dimensions.stat_time_day'))} IS NULL
+        WHEN {_raw_date(_raw('dimensions.stat_time_day'))} IS NULL
             THEN w || ': field ''dimensions.stat_time_day'' value '
                  || {_shown(_raw('dimensions.stat_time_day'))} || ' is not a TikTok date'
         {_required('dimensions.campaign_id')}
