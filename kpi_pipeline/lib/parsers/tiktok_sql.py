@@ -189,7 +189,7 @@ def _check(conn: duckdb.DuckDBPyConnection, key: str, item_detail: str,
                 THEN w || ': body is not a JSON object'
             WHEN NOT json_exists(l.body, '$.code') THEN w || ': required field ''code'' is missing'
             WHEN json_type(l.body, '$.code') NOT IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                 OR (l.body ->> '$.code')::DOUBLE <> 0
+                 OR TRY_CAST(l.body ->> '$.code' AS DOUBLE) <> 0
                 THEN w || ': TikTok answered code '
                      || coalesce(l.body ->> '$.code', 'None')
                      || ' (' || {_shown("l.body -> '$.message'")}
@@ -334,7 +334,8 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_ads") -> st
     page, total = "b.data.page_info.page", "b.data.page_info.total_page"
     _load(conn, "list", _AD_ITEM, columns, ok,
           extra={"page_info": _struct({"page": _TEXT, "total_page": _TEXT})},
-          extra_columns=f"{_num(page)}::BIGINT AS page, {_num(total)}::BIGINT AS total,",
+          extra_columns=f"TRY_CAST({_num(page)} AS BIGINT) AS page, "
+                        f"TRY_CAST({_num(total)} AS BIGINT) AS total,",
           extra_ok=f"{_num(page)} IS NOT NULL AND {_num(total)} IS NOT NULL "
                    f"AND {_count_ok(page, _num(page))} AND {_count_ok(total, _num(total))}")
     detail = f"""CASE {_required('dimensions')} {_required('metrics')}
