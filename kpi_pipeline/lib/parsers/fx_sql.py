@@ -98,10 +98,13 @@ def _problems() -> str:
 
 
 _ROWS = """
-    SELECT r.file, r.account_no, r.request_no, r.asked AS report_date, e.key AS currency,
+    SELECT r.file, r.account_no, r.request_no, rate_no, r.asked AS report_date,
+           e.key AS currency,
            TRY_CAST(trim(e.value) AS DOUBLE) / r.amount AS rate_per_eur,
            r.fixing AS fixing_date
-    FROM fx_requests r, LATERAL (SELECT unnest(map_entries(r.rates)) AS e)"""
+    FROM fx_requests r,
+         LATERAL (SELECT unnest(map_entries(r.rates)) AS e,
+                         unnest(range(cardinality(r.rates)::BIGINT)) AS rate_no)"""
 
 
 def parse_fx_rates(conn: duckdb.DuckDBPyConnection, stream: str = "fx_rates") -> str:
@@ -143,7 +146,7 @@ def parse_fx_rates(conn: duckdb.DuckDBPyConnection, stream: str = "fx_rates") ->
     return typed_rows(conn, stream, f"""
         SELECT x.*, a.stream AS source_stream, a.api_version, a.pulled_at
         FROM ({_ROWS}) x JOIN landing_accounts a USING (file, account_no)
-        ORDER BY x.file, x.account_no, x.request_no""", kinds=FX_COLUMNS)
+        ORDER BY x.file, x.account_no, x.request_no, x.rate_no""", kinds=FX_COLUMNS)
 
 
 PARSERS = {"fx_rates": parse_fx_rates}
