@@ -47,8 +47,8 @@ from kpi_pipeline.defs.normalized.reconciliation import (
 from kpi_pipeline.defs.partitions import ingest_weeks, window_bounds, window_days
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib import fx, utm
-from kpi_pipeline.lib.landing import LandingError, landing_path, read_envelope
-from kpi_pipeline.lib.parsers import parse_files, parse_window, sql_parsers, typed_parse
+from kpi_pipeline.lib.landing import LandingError, landing_path
+from kpi_pipeline.lib.parsers import parse_files, typed_parse
 from kpi_pipeline.lib.quality.landing_checks import Problem, row_problems
 from kpi_pipeline.lib.quality.quarantine import (
     THRESHOLD_ENV,
@@ -211,18 +211,6 @@ def parse_stream(conn: duckdb.DuckDBPyConnection, stream: Stream,
                  files: list[tuple]) -> tuple[pd.DataFrame, pd.Series, list[Problem]]:
     """One stream's files parsed inside DuckDB: the rows (pandas, typed), the day of the
     landing file each row came from, and the problems the rows show about their files."""
-    if stream.name not in sql_parsers():  # a stream still parsed in Python
-        frames, days = [], []
-        for path, day in files:
-            frame = parse_window(stream.name, [read_envelope(path.parents[2], stream.name,
-                                                             day)])
-            frames.append(frame)
-            days.append(pd.Series(pd.Timestamp(day), index=range(len(frame))))
-        frames = [f for f in frames if not f.empty]
-        if not frames:
-            return pd.DataFrame(), pd.Series(dtype="datetime64[ns]"), []
-        return (pd.concat(frames, ignore_index=True),
-                pd.concat([d for d in days if len(d)], ignore_index=True), [])
     name = parse_files(conn, stream.name, files)
     problems = row_problems(conn, stream, name)
     frame = conn.execute(f"SELECT * FROM {name}").df()

@@ -1,10 +1,10 @@
 """Payload parsers: one per stream, turning landing envelopes into normalized rows.
 
-Streams with a SQL parser (``SQL_PARSERS``) are parsed inside DuckDB: every landing file of
-a window is read once by ``read_json`` (``envelopes.load_landing``) and turned into the
-table's parser columns by the stream's SQL (``meta_sql``, ``linkedin_sql``, ``email_sql``).
-``parse_files`` is that path and leaves the rows in a temporary table, so the normalized
-asset types, validates and writes them without a round trip through Python.
+Every stream is parsed inside DuckDB: every landing file of a window is read once by
+``read_json`` (``envelopes.load_landing``) and turned into the table's parser columns by
+the stream's SQL (``meta_sql``, ``linkedin_sql``, ``tiktok_sql``, ``ga4_sql``, ``fx_sql``,
+``email_sql``). ``parse_files`` is that path and leaves the rows in a temporary table, so
+the normalized asset checks and types them without reading a file twice.
 
 ``parse`` and ``parse_window`` take envelopes already in memory (tests, the API clients'
 tests) and return a typed pandas frame; for SQL streams they write the envelopes as
@@ -26,27 +26,26 @@ import duckdb
 import pandas as pd
 
 from kpi_pipeline.lib.landing import Envelope, landing_path, write_envelope
-from kpi_pipeline.lib.schemas import TABLES, coerce_frame
+from kpi_pipeline.lib.schemas import PANDAS_DTYPES, TABLES, coerce_frame
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
 
-Parser = Callable[[Envelope], pd.DataFrame]
 SqlParser = Callable[[duckdb.DuckDBPyConnection, str], str]
 
 
 @cache
 def sql_parsers() -> dict[str, SqlParser]:
-    """Every stream's SQL parser, keyed by stream name."""
-    from kpi_pipeline.lib.parsers import email_sql, linkedin_sql, meta_sql
+    """Every stream's SQL parser, keyed by stream name (modules imported on first use)."""
+    from kpi_pipeline.lib.parsers import (
+        email_sql,
+        fx_sql,
+        ga4_sql,
+        linkedin_sql,
+        meta_sql,
+        tiktok_sql,
+    )
 
-    return {**meta_sql.PARSERS, **linkedin_sql.PARSERS, **email_sql.PARSERS}
-
-
-@cache
-def parsers() -> dict[str, Parser]:
-    """The Python parsers of the streams that have no SQL parser yet."""
-    from kpi_pipeline.lib.parsers import ga4, tiktok
-
-    return {**tiktok.PARSERS, **ga4.PARSERS}
+    return {**meta_sql.PARSERS, **linkedin_sql.PARSERS, **tiktok_sql.PARSERS,
+            **ga4_sql.PARSERS, **fx_sql.PARSERS, **email_sql.PARSERS}
 
 
 def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
@@ -63,19 +62,20 @@ def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
 def parse_untyped(envelope: Envelope) -> pd.DataFrame:
     """One envelope through its stream's parser, values not necessarily typed."""
     stream = envelope.get("stream")
-    if stream in sql_parsers():
-        return _parse_sql(stream, [envelope])
-    try:
-        parser = parsers()[stream]
-    except KeyError:
-        raise ValueError(f"no parser for stream {stream!r}") from None
-    return parser(envelope)
+    if stream not in sql_parsers():
+        raise ValueError(f"no parser for stream {stream!r}")
+    return _parse_sql(stream, [envelope])
 
 
 def typed_parse(stream: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """A stream's parsed rows typed to its table's parser columns (pandas dtypes)."""
+    """A stream's parsed rows typed to its table's parser columns (pandas dtypes); fx_rates
+    rows, an intermediate shape, to ``fx_sql.FX_COLUMNS``."""
+    if stream == "fx_rates":
+        from kpi_pipeline.lib.parsers.fx_sql import FX_COLUMNS
+
+        return frame.astype({c: PANDAS_DTYPES[k] for c, k in FX_COLUMNS.items()})
     table = TABLES.get(STREAMS_BY_NAME[stream].table)
-    if table is None or stream == "fx_rates":  # fx rows are an intermediate shape
+    if table is None:
         return frame
     return coerce_frame(table, frame, table.parsed_columns)
 
@@ -105,10 +105,5 @@ def parse(envelope: Envelope) -> pd.DataFrame:
 def parse_window(stream: str, envelopes: Iterable[Envelope]) -> pd.DataFrame:
     """Every envelope of one stream for a window, stacked and typed once."""
     envelopes = list(envelopes)
-    if stream in sql_parsers():
-        frame = _parse_sql(stream, envelopes) if envelopes else pd.DataFrame()
-        return typed_parse(stream, frame) if not frame.empty else pd.DataFrame()
-    frames = [f for f in (parsers()[stream](e) for e in envelopes) if not f.empty]
-    if not frames:
-        return pd.DataFrame()
-    return typed_parse(stream, pd.concat(frames, ignore_index=True))
+    frame = _parse_sql(stream, envelopes) if envelopes else pd.DataFrame()
+    return typed_parse(stream, frame) if not frame.empty else pd.DataFrame()

@@ -47,17 +47,21 @@ MAX_OBJECT_BYTES = 64 << 20  # one landing file is one JSON object; DuckDB buffe
 PROBLEMS_SHOWN = 5
 
 # SQL macros for values at the boundary. ``v`` is a JSON value (or NULL when absent).
-# kp_num: the number a JSON number or numeric string holds (NULL for null or "").
+# kp_num: the number a JSON number or numeric string holds (NULL for null or ""). Its casts
+#   are TRY_CASTs: DuckDB can evaluate a CASE branch for rows its condition excludes (seen
+#   over unnested structs), and a value must then not raise instead of being reported.
 # kp_num_problem: why v is not an acceptable number, or NULL (see common.number).
 # kp_int_problem: the same for a count (see common.integer).
+# kp_truthy: whether Python would take the JSON value as true (a note, a flag, a count).
+# kp_pytype: the Python type name of a JSON value, for messages that name what was sent.
 MACROS = f"""
 CREATE OR REPLACE TEMP MACRO kp_shown(v) AS
     CASE WHEN json_type(v) = 'VARCHAR' THEN '''' || (v ->> '$') || '''' ELSE v::VARCHAR END;
 CREATE OR REPLACE TEMP MACRO kp_num(v) AS
     CASE json_type(v)
         WHEN 'VARCHAR' THEN TRY_CAST(trim(v ->> '$') AS DOUBLE)
-        WHEN 'BIGINT' THEN v::DOUBLE WHEN 'UBIGINT' THEN v::DOUBLE
-        WHEN 'DOUBLE' THEN v::DOUBLE ELSE NULL END;
+        WHEN 'BIGINT' THEN TRY_CAST(v AS DOUBLE) WHEN 'UBIGINT' THEN TRY_CAST(v AS DOUBLE)
+        WHEN 'DOUBLE' THEN TRY_CAST(v AS DOUBLE) ELSE NULL END;
 CREATE OR REPLACE TEMP MACRO kp_num_problem(v, allow_negative) AS
     CASE
         WHEN v IS NULL OR json_type(v) = 'NULL' THEN NULL
@@ -92,6 +96,15 @@ CREATE OR REPLACE TEMP MACRO kp_utc(text) AS
                                                     '%Y-%m-%dT%H:%M:%S%z')) AS TIMESTAMP),
              TRY_CAST(timezone('UTC', try_strptime(replace(text, 'Z', '+0000'),
                                                    '%Y-%m-%dT%H:%M:%S.%f%z')) AS TIMESTAMP));
+CREATE OR REPLACE TEMP MACRO kp_truthy(v) AS
+    coalesce(CASE json_type(v)
+        WHEN 'NULL' THEN false WHEN 'BOOLEAN' THEN v::VARCHAR = 'true'
+        WHEN 'VARCHAR' THEN (v ->> '$') <> '' WHEN 'ARRAY' THEN json_array_length(v) > 0
+        WHEN 'OBJECT' THEN len(json_keys(v)) > 0 ELSE TRY_CAST(v AS DOUBLE) <> 0 END, false);
+CREATE OR REPLACE TEMP MACRO kp_pytype(v) AS
+    CASE json_type(v) WHEN 'OBJECT' THEN 'dict' WHEN 'ARRAY' THEN 'list' WHEN 'VARCHAR' THEN 'str'
+        WHEN 'DOUBLE' THEN 'float' WHEN 'BOOLEAN' THEN 'bool' WHEN 'NULL' THEN 'NoneType'
+        WHEN 'BIGINT' THEN 'int' WHEN 'UBIGINT' THEN 'int' ELSE 'NoneType' END;
 CREATE OR REPLACE TEMP MACRO kp_quote(text) AS
     CASE WHEN text IS NULL THEN 'None' ELSE '''' || text || '''' END;
 """
@@ -173,7 +186,7 @@ def load_landing(conn: duckdb.DuckDBPyConnection, stream: str,
         CREATE OR REPLACE TEMP TABLE landing_requests AS
         SELECT file, account_no, request_no, r.method, r.path, r.params,
                coalesce(kp_num(r.status), 200)::INTEGER AS status, r.body, r.body_sent,
-               coalesce(r.stopped_at_lookback::VARCHAR = 'true', false) AS stopped_at_lookback
+               kp_truthy(r.stopped_at_lookback) AS stopped_at_lookback
         FROM (SELECT file, account_no, unnest(a.requests) AS r,
                      unnest(range(len(a.requests))) AS request_no
               FROM (SELECT file, unnest(accounts) AS a, unnest(range(len(accounts))) AS account_no
@@ -210,22 +223,26 @@ def _landing_root(files: Sequence[tuple[Path, date]]) -> Path:
 
 
 def typed_rows(conn: duckdb.DuckDBPyConnection, stream: str, select_sql: str,
-               params: object = None) -> str:
+               params: object = None, *, kinds: dict[str, str] | None = None) -> str:
     """Store ``select_sql``'s rows as ``parsed_<stream>``: the stream's table's parser
     columns in order, each cast to its store type (a column the SELECT lacks is NULL), and
     ``landing_day``, the day of the landing file each row came from (the SELECT carries
     the row's ``file``). The rows keep the SELECT's order (a join alone may shuffle them,
     and callers read rows in the order the envelope listed its accounts). Returns the
-    temporary table's name."""
+    temporary table's name.
+
+    ``kinds`` (column -> kind of ``schemas``) replaces the table's parser columns for a
+    stream whose rows are an intermediate shape (fx_rates: rates per EUR, not fx_daily)."""
     from kpi_pipeline.lib.schemas import DUCKDB_TYPES, TABLES
 
-    table = TABLES[STREAMS_BY_NAME[stream].table]
-    kinds = {c.name: c.kind for c in table.columns}
+    if kinds is None:
+        table = TABLES[STREAMS_BY_NAME[stream].table]
+        kinds = {c.name: c.kind for c in table.columns if c.name in table.parsed_columns}
     available = {d[0] for d in conn.execute(f"SELECT * FROM ({select_sql}) LIMIT 0",
                                             params).description}
     columns = ", ".join(
-        f"CAST({name if name in available else 'NULL'} AS {DUCKDB_TYPES[kinds[name]]}) "
-        f"AS {name}" for name in table.parsed_columns)
+        f"CAST({name if name in available else 'NULL'} AS {DUCKDB_TYPES[kind]}) "
+        f"AS {name}" for name, kind in kinds.items())
     name = f"parsed_{stream}"
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {columns}, "
                  "landing_files.day AS landing_day FROM (SELECT *, row_number() OVER () "
