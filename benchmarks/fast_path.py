@@ -204,7 +204,6 @@ from datetime import datetime, time as clock
 from zoneinfo import ZoneInfo
 import dagster as dg
 from kpi_pipeline.definitions import defs
-from kpi_pipeline.defs.resources import DemoPlatforms
 
 loaded = defs()
 monday = datetime.fromisoformat("{monday}").date()
@@ -223,12 +222,13 @@ for name in ("daily_ingest_schedule", "daily_freshness_schedule", "weekly_kpi_sc
         tags = dict(request.tags or {{}})
         if request.partition_key:
             tags.update({{"dagster/partition": request.partition_key}})
-        run_config = request.run_config or {{}}
+        run_config = dict(request.run_config or {{}})
+        if "platforms" in job.required_resource_keys:  # the demo clock says Monday
+            run_config["resources"] = {{"platforms": {{"config": {{"today": "{monday}"}}}}}}
         started = time.process_time()
         result = job.execute_in_process(
             instance=instance, tags=tags, run_config=run_config or None,
-            partition_key=request.partition_key,
-            resources={{"platforms": DemoPlatforms(today="{monday}")}})
+            partition_key=request.partition_key, asset_selection=request.asset_selection)
         assert result.success, name
         runs.append({{"schedule": name, "job": job.name, "executor": job.executor_def.name,
                      "cpu": time.process_time() - started}})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import pandas as pd
 import pandera.pandas as pa
@@ -352,6 +353,7 @@ def coerce_frame(table: Table, df: pd.DataFrame, columns: list[str] | None = Non
     return pd.DataFrame(out, index=df.index)
 
 
+@lru_cache(maxsize=64)
 def pandera_schema(table: Table, start: date, end: date) -> pa.DataFrameSchema:
     """The table's rules for one partition window [start, end] (local dates, inclusive)."""
     columns = {}

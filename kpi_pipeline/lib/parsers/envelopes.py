@@ -113,9 +113,9 @@ CREATE OR REPLACE TEMP MACRO kp_quote(text) AS
 def install_macros(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the value macros on ``conn`` once (temporary: they vanish with the
     connection; a long window is parsed chunk by chunk on one connection)."""
-    installed = conn.execute("SELECT count(*) FROM duckdb_functions() WHERE "
-                             "function_name = 'kp_utc'").fetchone()[0]
-    if not installed:
+    try:
+        conn.execute("SELECT kp_truthy(NULL)")
+    except duckdb.CatalogException:
         conn.execute(MACROS)
 
 
