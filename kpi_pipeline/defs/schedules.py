@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, week_start
-from kpi_pipeline.lib.streams import STREAMS
+from kpi_pipeline.lib.streams import STREAMS, platforms
 
 TIMEZONE_ENV = "KPI_PIPELINE_SCHEDULE_TIMEZONE"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -31,8 +31,13 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 # normalized/exports is not partitioned and reads a folder, not the day's pulls: it runs
 # when files are dropped (export_folder_sensor, or by hand), not with the daily ingest.
+# The source freshness checks judge today, not the run's weeks: daily_freshness_schedule
+# runs them on their own after the morning pull.
 INGEST_SELECTION = (dg.AssetSelection.groups("raw", "normalized")
-                    - dg.AssetSelection.assets(["normalized", "exports"]))
+                    - dg.AssetSelection.assets(["normalized", "exports"])
+                    - dg.AssetSelection.checks(*(
+                        dg.AssetCheckKey(dg.AssetKey(["raw", p]), "source_fresh")
+                        for p in platforms())))
 
 daily_ingest_job = dg.define_asset_job(
     name="daily_ingest_job",

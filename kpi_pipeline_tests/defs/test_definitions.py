@@ -75,3 +75,6 @@ def test_the_ingest_job_backfills_a_range_in_one_run_in_one_process():
     graph = loaded.resolve_asset_graph()
     policies = {graph.get(key).backfill_policy for key in job.asset_layer.selected_asset_keys}
     assert policies == {dg.BackfillPolicy.single_run()}
+    # freshness judges today, not the run's weeks: its own schedule runs it, not the ingest
+    checks = {k.name for k in job.asset_layer.asset_graph.asset_check_keys}
+    assert "source_fresh" not in checks and "landing_files_valid" in checks
