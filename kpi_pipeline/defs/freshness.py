@@ -13,7 +13,8 @@ notices files that were deleted or never arrived although a run succeeded. It ru
 - every morning from ``daily_freshness_schedule`` (after the daily pull), through the
   checks-only ``daily_freshness_job``, so a source that stopped is noticed even when no
   other run happens;
-- in any run that materializes raw assets (the checks target them).
+- in a run of raw assets launched from the asset graph (the checks target them); not in
+  ``daily_ingest_job``, whose weeks say nothing of today.
 
 Dagster's built-in freshness checks (``build_last_update_freshness_checks`` with
 ``build_sensor_for_freshness_checks``) judge the time of the last materialization, not
