@@ -51,6 +51,11 @@ MEDIA_MIX = {
 VIDEO_TYPES = ("video", "reel")
 FOLLOWER_START = {"facebook": 42_000, "instagram": 61_000, "linkedin": 9_500, "tiktok": 28_000}
 
+# Days per brand and platform that a world's caches keep (posts, daily reach, list days):
+# more than the 28-day windows read back from any day, so a run over consecutive days
+# computes each day once.
+CACHED_DAYS = 64
+
 # Days over which a platform still restates a day's numbers, by stream family.
 SETTLE_DAYS = {"account": 2, "ads": 28, "tiktok_ads": 7, "web": 3}
 
@@ -90,6 +95,14 @@ def season_factor(day: date) -> float:
     return yearly * growth
 
 
+@lru_cache(maxsize=4)  # one length per clock in use
+def _season_rhythm(n_days: int) -> np.ndarray:
+    """``season_factor`` of each day from ORIGIN, as a read-only array."""
+    rhythm = np.array([season_factor(ORIGIN + timedelta(days=i)) for i in range(n_days)])
+    rhythm.flags.writeable = False
+    return rhythm
+
+
 def restatement_factor(day: date, pulled_on: date, settle_days: int) -> float:
     """Share of the final value already reported when ``day`` is pulled on ``pulled_on``.
 
@@ -114,25 +127,35 @@ class Brand:
 
     def account(self, kind: str) -> AccountRef:
         """The brand's account of one kind (see ``Stream.account_kind``)."""
-        base = 100_000 + 7919 * (self.index + 1)
-        platform, account_id, currency = {
-            "facebook_page": ("facebook", f"1{base}0001", self.currency),
-            "instagram_account": ("instagram", f"178414{base}", self.currency),
-            "linkedin_organization": ("linkedin", f"{base // 10}", self.currency),
-            "tiktok_account": ("tiktok", f"7{base}02", self.currency),
-            "meta_ad_account": ("meta", f"act_{base}3", self.currency),
-            "linkedin_ad_account": ("linkedin", f"50{base}", self.currency),
-            "tiktok_advertiser": ("tiktok", f"69{base}11", self.currency),
-            "ga4_property": ("ga4", f"3{base}", self.currency),
-            "email_list": ("mailchimp", f"{_seed(self.key, 'list') % 16**10:010x}",
-                           self.currency),
-        }[kind]
-        return AccountRef(platform, account_id, self.key, self.timezone, currency, self.name)
+        return _account(self, kind)
 
     def local_midnight_utc(self, day: date) -> datetime:
         """The UTC instant at which ``day`` starts in the brand's time zone."""
-        local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(self.timezone))
-        return local.astimezone(UTC)
+        return _local_midnight_utc(self.timezone, day)
+
+
+@lru_cache(maxsize=256)  # at most 6 brands x 9 kinds; AccountRef is immutable
+def _account(brand: Brand, kind: str) -> AccountRef:
+    base = 100_000 + 7919 * (brand.index + 1)
+    platform, account_id, currency = {
+        "facebook_page": ("facebook", f"1{base}0001", brand.currency),
+        "instagram_account": ("instagram", f"178414{base}", brand.currency),
+        "linkedin_organization": ("linkedin", f"{base // 10}", brand.currency),
+        "tiktok_account": ("tiktok", f"7{base}02", brand.currency),
+        "meta_ad_account": ("meta", f"act_{base}3", brand.currency),
+        "linkedin_ad_account": ("linkedin", f"50{base}", brand.currency),
+        "tiktok_advertiser": ("tiktok", f"69{base}11", brand.currency),
+        "ga4_property": ("ga4", f"3{base}", brand.currency),
+        "email_list": ("mailchimp", f"{_seed(brand.key, 'list') % 16**10:010x}",
+                       brand.currency),
+    }[kind]
+    return AccountRef(platform, account_id, brand.key, brand.timezone, currency, brand.name)
+
+
+@lru_cache(maxsize=4096)  # a few time zones x the days a run touches; datetimes are immutable
+def _local_midnight_utc(timezone: str, day: date) -> datetime:
+    local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
+    return local.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -153,14 +176,13 @@ class Post:
         if age < 0:
             return {}
         share = 1.0 - math.exp(-(age + 1) / self.tau)
-        out: dict[str, int | float] = {}
-        for name, total in self.final.items():
-            if name == "avg_watch_seconds":
-                out[name] = total
-            elif name == "watch_time_seconds":
-                out[name] = round(total * share, 3)
-            else:
-                out[name] = int(total * share)
+        final = self.final
+        out: dict[str, int | float] = {name: int(total * share) for name, total in final.items()}
+        # video posts: watch time grows with the share, the average watch time does not
+        if "watch_time_seconds" in final:
+            out["watch_time_seconds"] = round(final["watch_time_seconds"] * share, 3)
+        if "avg_watch_seconds" in final:
+            out["avg_watch_seconds"] = final["avg_watch_seconds"]
         return out
 
 
@@ -177,7 +199,13 @@ class Campaign:
 
 
 class World:
-    """Ground truth for the demo platforms. Cheap to build; values are computed lazily."""
+    """Ground truth for the demo platforms. Cheap to build; values are computed lazily.
+
+    Values that several requests read (a day's posts, an account's daily reach, a list's
+    day) are memoized per world in bounded caches sized for a window of recent days per
+    brand, so a backfill of any length holds a constant amount of memory; a value that
+    falls out is computed again, identically, from its seed.
+    """
 
     def __init__(self, seed: int = 7, n_brands: int = 4, today: date | None = None):
         if not 1 <= n_brands <= len(BRAND_TEMPLATES):
@@ -189,6 +217,14 @@ class World:
             for i, (key, name, tz, cur, scale) in enumerate(BRAND_TEMPLATES[:n_brands])
         ]
         self._by_key = {b.key: b for b in self.brands}
+        # per world, not per class: a class-level cache would keep every world alive
+        per_day = len(self.brands) * CACHED_DAYS
+        self._posts_published = lru_cache(maxsize=per_day * len(POST_RATE))(self._day_posts)
+        self._account_reach_cached = lru_cache(maxsize=per_day * len(FOLLOWER_START))(
+            self._day_account_reach)
+        self._email_values = lru_cache(maxsize=per_day)(self._day_email)
+        self._campaigns = lru_cache(maxsize=64)(self._brand_campaigns)
+        self._follower_paths: dict[tuple[str, str], tuple[np.ndarray, ...]] = {}
 
     def brand(self, key: str) -> Brand:
         return self._by_key[key]
@@ -201,8 +237,7 @@ class World:
         """The posts a brand published on one platform on one local day."""
         return list(self._posts_published(brand.key, platform, day))
 
-    @lru_cache(maxsize=20_000)  # noqa: B019 - the world lives as long as one run
-    def _posts_published(self, brand_key: str, platform: str, day: date) -> tuple[Post, ...]:
+    def _day_posts(self, brand_key: str, platform: str, day: date) -> tuple[Post, ...]:
         brand = self.brand(brand_key)
         rng = rng_for(self.seed, "posts", brand_key, platform, day.isoformat())
         n = rng.poisson(POST_RATE[platform] * (1.3 if day.weekday() < 5 else 0.8))
@@ -257,12 +292,8 @@ class World:
 
     def _post_id(self, brand: Brand, platform: str, day: date, i: int) -> str:
         n = (day - ORIGIN).days * 10 + i
-        acct = {
-            "facebook": brand.account("facebook_page").account_id,
-            "instagram": brand.account("instagram_account").account_id,
-        }
         if platform == "facebook":
-            return f"{acct['facebook']}_{9_000_000_000 + n}"
+            return f"{brand.account('facebook_page').account_id}_{9_000_000_000 + n}"
         if platform == "instagram":
             return str(17_900_000_000_000_000 + brand.index * 10_000_000 + n)
         if platform == "linkedin":
@@ -278,28 +309,34 @@ class World:
         return out
 
     # ------------------------------------------------------------- followers
-    @cached_property
-    def _follower_paths(self) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
-        """Daily gains and losses from ORIGIN to well past today, per brand and platform."""
-        n_days = (self.today - ORIGIN).days + 400
-        days = [ORIGIN + timedelta(days=i) for i in range(n_days)]
-        rhythm = np.array([season_factor(d) for d in days])
-        paths = {}
-        for brand in self.brands:
-            for platform, start in FOLLOWER_START.items():
-                rng = rng_for(self.seed, "followers", brand.key, platform)
-                base = start * brand.scale * 0.0012
-                gains = rng.poisson(base * rhythm * rng.uniform(0.7, 1.3, n_days))
-                losses = rng.poisson(base * 0.45 * rng.uniform(0.6, 1.4, n_days))
-                # a few viral days bring a burst of follows
-                bursts = rng.random(n_days) < 0.01
-                gains = gains + bursts * rng.poisson(base * 12, n_days)
-                paths[(brand.key, platform)] = (gains, losses, np.cumsum(gains - losses))
-        return paths
+    @property
+    def _n_days(self) -> int:
+        """Length of the daily paths: from ORIGIN to well past today."""
+        return (self.today - ORIGIN).days + 400
+
+    def _follower_path(self, brand: Brand, platform: str) -> tuple[np.ndarray, ...]:
+        """Daily gains, losses and net change from ORIGIN, of one brand on one platform.
+
+        Each path has its own seed, so it is built when first asked for: a stream reads
+        one platform's paths only.
+        """
+        key = (brand.key, platform)
+        path = self._follower_paths.get(key)
+        if path is None:
+            n_days = self._n_days
+            rng = rng_for(self.seed, "followers", brand.key, platform)
+            base = FOLLOWER_START[platform] * brand.scale * 0.0012
+            gains = rng.poisson(base * _season_rhythm(n_days) * rng.uniform(0.7, 1.3, n_days))
+            losses = rng.poisson(base * 0.45 * rng.uniform(0.6, 1.4, n_days))
+            # a few viral days bring a burst of follows
+            bursts = rng.random(n_days) < 0.01
+            gains = gains + bursts * rng.poisson(base * 12, n_days)
+            path = self._follower_paths[key] = (gains, losses, np.cumsum(gains - losses))
+        return path
 
     def follower_day(self, brand: Brand, platform: str, day: date) -> tuple[int, int, int]:
         """(followers at the end of ``day``, gains on ``day``, losses on ``day``)."""
-        gains, losses, net = self._follower_paths[(brand.key, platform)]
+        gains, losses, net = self._follower_path(brand, platform)
         i = (day - ORIGIN).days
         total = int(FOLLOWER_START[platform] * brand.scale) + int(net[i])
         return total, int(gains[i]), int(losses[i])
@@ -341,8 +378,7 @@ class World:
     def _account_reach(self, brand: Brand, platform: str, day: date) -> float:
         return self._account_reach_cached(brand.key, platform, day)
 
-    @lru_cache(maxsize=50_000)  # noqa: B019 - each day is read by the 28 days after it
-    def _account_reach_cached(self, brand_key: str, platform: str, day: date) -> float:
+    def _day_account_reach(self, brand_key: str, platform: str, day: date) -> float:
         brand = self.brand(brand_key)
         rng = rng_for(self.seed, "reach", brand_key, platform, day.isoformat())
         followers = self.followers(brand, platform, day)
@@ -354,8 +390,7 @@ class World:
         """Campaigns of a brand's ad account on ``platform`` (meta, linkedin or tiktok)."""
         return list(self._campaigns(brand.key, platform))
 
-    @lru_cache(maxsize=64)  # noqa: B019
-    def _campaigns(self, brand_key: str, platform: str) -> tuple[Campaign, ...]:
+    def _brand_campaigns(self, brand_key: str, platform: str) -> tuple[Campaign, ...]:
         brand = self.brand(brand_key)
         rng = rng_for(self.seed, "campaigns", brand_key, platform)
         budget_scale = FX_BASE_PER_EUR[brand.currency] / FX_BASE_PER_EUR["EUR"]
@@ -472,8 +507,8 @@ class World:
     @cached_property
     def _email_paths(self) -> dict[str, tuple[np.ndarray, ...]]:
         """Daily subscribes, unsubscribes, imports and removals per brand, from ORIGIN."""
-        n_days = (self.today - ORIGIN).days + 400
-        rhythm = np.array([season_factor(ORIGIN + timedelta(days=i)) for i in range(n_days)])
+        n_days = self._n_days
+        rhythm = _season_rhythm(n_days)
         paths = {}
         for brand in self.brands:
             rng = rng_for(self.seed, "email", brand.key)
@@ -487,9 +522,13 @@ class World:
 
     def email_day(self, brand: Brand, day: date) -> dict[str, int]:
         """An email list's day: list activity and the member count at the end of the day."""
-        subs, unsubs, imports, removals, net = self._email_paths[brand.key]
+        return dict(self._email_values(brand.key, day))  # a copy: the cached dict stays intact
+
+    def _day_email(self, brand_key: str, day: date) -> dict[str, int]:
+        brand = self.brand(brand_key)
+        subs, unsubs, imports, removals, net = self._email_paths[brand_key]
         i = (day - ORIGIN).days
-        rng = rng_for(self.seed, "email-sends", brand.key, day.isoformat())
+        rng = rng_for(self.seed, "email-sends", brand_key, day.isoformat())
         members = int(6_000 * brand.scale) + int(net[i])
         sent = members if day.weekday() == 1 else 0  # a Tuesday newsletter
         opens = int(rng.binomial(sent, 0.38)) if sent else 0
@@ -505,7 +544,7 @@ class World:
     # ------------------------------------------------------------------- fx
     @cached_property
     def _fx_walks(self) -> dict[str, np.ndarray]:
-        n_days = (self.today - ORIGIN).days + 400
+        n_days = self._n_days
         walks = {}
         for currency, base in FX_BASE_PER_EUR.items():
             if currency == "EUR":
