@@ -25,10 +25,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from kpi_pipeline.lib.accounts import AccountRef
 from kpi_pipeline.lib.demo.world import Brand, Post, World
@@ -61,10 +61,27 @@ def _title(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _entry(owner: str, name: str, period: str, values: list[dict[str, Any]]) -> dict[str, Any]:
-    """One ``data[]`` element of a Graph insights body."""
-    return {"name": name, "period": period, "values": values, "title": _title(name),
-            "description": f"{_title(name)} ({period})", "id": f"{owner}/insights/{name}/{period}"}
+@lru_cache(maxsize=8192)  # one entry per object and metric list: the posts of a few windows
+def _entry_heads(owner: str, period: str,
+                 names: tuple[str, ...]) -> tuple[tuple[str, str, str, str], ...]:
+    """(name, title, description, id) of each metric's ``data[]`` element: all of it but
+    the values, the same every day an object is asked for."""
+    return tuple((name, _title(name), f"{_title(name)} ({period})",
+                  f"{owner}/insights/{name}/{period}") for name in names)
+
+
+def _entries(owner: str, period: str, metrics: dict[str, Any],
+             end_time: str | None = None) -> list[dict[str, Any]]:
+    """The ``data[]`` elements of a Graph insights body, one value per metric (with the
+    ``end_time`` of the day it closes, if any)."""
+    heads = zip(_entry_heads(owner, period, tuple(metrics)), metrics.values(), strict=True)
+    if end_time is None:
+        return [{"name": name, "period": period, "values": [{"value": value}], "title": title,
+                 "description": description, "id": entry_id}
+                for (name, title, description, entry_id), value in heads]
+    return [{"name": name, "period": period, "values": [{"value": value, "end_time": end_time}],
+             "title": title, "description": description, "id": entry_id}
+            for (name, title, description, entry_id), value in heads]
 
 
 def _total_value_entry(owner: str, name: str, total: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +96,11 @@ def _day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
 
     ``end_time`` is the END of the local day: local midnight of the next day, in UTC.
     """
+    return _zone_day_bounds(brand, day)
+
+
+@lru_cache(maxsize=4096)  # the brands x the days of a few windows
+def _zone_day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
     start = brand.local_midnight_utc(day)
     end = brand.local_midnight_utc(day + timedelta(days=1))
     return int(start.timestamp()), int(end.timestamp()), end.strftime("%Y-%m-%dT%H:%M:%S+0000")
@@ -91,8 +113,7 @@ def _day_insights(owner: str, period: str, metrics: dict[str, Any], bounds: tupl
     path = f"/{VERSION}/{owner}/insights"
     params = {"metric": ",".join(metrics), "period": period, "since": since, "until": until,
               **(extra or {})}
-    data = [_entry(owner, name, period, [{"value": value, "end_time": end_time}])
-            for name, value in metrics.items()]
+    data = _entries(owner, period, metrics, end_time)
     step = until - since
     paging = {"previous": _url(path, {**params, "since": since - step, "until": since}),
               "next": _url(path, {**params, "since": until, "until": until + step})}
@@ -101,12 +122,20 @@ def _day_insights(owner: str, period: str, metrics: dict[str, Any], bounds: tupl
 
 def _lifetime_insights(owner: str, metrics: dict[str, Any]) -> RequestRecord:
     """A post or media ``/insights`` request: lifetime totals, no end_time."""
-    data = [_entry(owner, name, "lifetime", [{"value": value}]) for name, value in metrics.items()]
+    data = _entries(owner, "lifetime", metrics)
     return _record(f"/{VERSION}/{owner}/insights", {"metric": ",".join(metrics)}, {"data": data})
 
 
 def _url(path: str, params: dict[str, Any]) -> str:
-    return f"{GRAPH_HOST}{path}?{urlencode(params)}"
+    """``urlencode`` of str and int parameters, with the strings' quoting remembered."""
+    query = "&".join(f"{_quoted(key)}={value if type(value) is int else _quoted(str(value))}"
+                     for key, value in params.items())
+    return f"{GRAPH_HOST}{path}?{query}"
+
+
+@lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    return quote_plus(text)
 
 
 def _cursor(item_id: str) -> str:
@@ -144,7 +173,12 @@ def _reactions(likes: int) -> dict[str, int]:
 
 
 def _utc(post: Post) -> str:
-    return post.published_at.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    return _utc_text(post.published_at)
+
+
+@lru_cache(maxsize=8192)  # the posts of a few windows
+def _utc_text(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 def _live_posts(world: World, brand: Brand, platform: str, day: date) -> list[Post]:

@@ -25,6 +25,7 @@ import math
 import zlib
 from collections.abc import Callable
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from kpi_pipeline.lib.accounts import AccountRef
@@ -52,6 +53,7 @@ REPORT_PAGE_SIZE = 2
 Builder = Callable[[World, AccountRef, date, date], list[RequestRecord]]
 
 
+@lru_cache(maxsize=32)  # a handful of constant field lists
 def _json_list(names: tuple[str, ...]) -> str:
     """TikTok takes list parameters as JSON-array strings."""
     return json.dumps(list(names), separators=(",", ":"))
