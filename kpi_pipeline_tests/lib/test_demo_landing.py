@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 
 from kpi_pipeline.lib.demo.client import DemoClient
-from kpi_pipeline.lib.demo.world import CACHED_DAYS, World, uniform
+from kpi_pipeline.lib.demo.world import (
+    CACHED_DAYS,
+    MEDIA_MIX,
+    World,
+    _media_cdf,
+    choice,
+    uniform,
+)
 from kpi_pipeline.lib.landing import write_envelope
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS, STREAMS
 
@@ -124,6 +131,16 @@ def test_uniform_draws_what_numpy_draws(low, high):
     ours, numpy = np.random.default_rng(11), np.random.default_rng(11)
     assert [uniform(ours, low, high) for _ in range(20_000)] == [
         float(numpy.uniform(low, high)) for _ in range(20_000)]
+
+
+@pytest.mark.parametrize("platform", list(MEDIA_MIX))
+def test_choice_draws_what_numpy_draws(platform):
+    kinds, weights = zip(*MEDIA_MIX[platform], strict=True)
+    p = np.array(weights) / sum(weights)
+    ours, numpy = np.random.default_rng(5), np.random.default_rng(5)
+    assert [choice(ours, *_media_cdf(platform)) for _ in range(5_000)] == [
+        str(numpy.choice(kinds, p=p)) for _ in range(5_000)]
+    assert ours.random() == numpy.random()  # both drew the same number of doubles
 
 
 def test_world_caches_are_bounded_and_per_world():

@@ -122,8 +122,14 @@ def _day_insights(owner: str, period: str, metrics: dict[str, Any], bounds: tupl
 
 def _lifetime_insights(owner: str, metrics: dict[str, Any]) -> RequestRecord:
     """A post or media ``/insights`` request: lifetime totals, no end_time."""
-    data = _entries(owner, "lifetime", metrics)
-    return _record(f"/{VERSION}/{owner}/insights", {"metric": ",".join(metrics)}, {"data": data})
+    path, metric = _lifetime_request(owner, tuple(metrics))
+    return _record(path, {"metric": metric}, {"data": _entries(owner, "lifetime", metrics)})
+
+
+@lru_cache(maxsize=8192)  # one entry per object and metric list: the posts of a few windows
+def _lifetime_request(owner: str, names: tuple[str, ...]) -> tuple[str, str]:
+    """The path and ``metric`` parameter of an object's lifetime insights request."""
+    return f"/{VERSION}/{owner}/insights", ",".join(names)
 
 
 def _url(path: str, params: dict[str, Any]) -> str:
@@ -309,6 +315,15 @@ def _ig_media_metrics(post: Post, totals: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+@lru_cache(maxsize=8192)  # the media of a few windows; a medium's listing never changes
+def _ig_item(post: Post) -> tuple[str, str, str, str, str, str]:
+    """A medium as ``/{ig-user-id}/media`` lists it: id, caption, media type, product type,
+    timestamp, permalink."""
+    media_type, product = IG_KIND[post.media_type]
+    return (post.post_id, post.caption, media_type, product, _utc(post),
+            f"https://www.instagram.com/p/{_cursor(post.post_id)[:11]}/")
+
+
 def instagram_media(world: World, account: AccountRef, day: date,
                     pulled_on: date) -> list[RequestRecord]:
     """The account's media of the last 28 days, then each medium's lifetime insights."""
@@ -316,12 +331,11 @@ def instagram_media(world: World, account: AccountRef, day: date,
     brand = world.brand(account.brand)
     items, insights = [], []
     for post in _live_posts(world, brand, "instagram", day):
-        totals = post.lifetime(day)
-        media_type, product = IG_KIND[post.media_type]
-        items.append({"id": post.post_id, "caption": post.caption, "media_type": media_type,
-                      "media_product_type": product, "timestamp": _utc(post),
-                      "permalink": f"https://www.instagram.com/p/{_cursor(post.post_id)[:11]}/"})
-        insights.append(_lifetime_insights(post.post_id, _ig_media_metrics(post, totals)))
+        post_id, caption, media_type, product, timestamp, permalink = _ig_item(post)
+        items.append({"id": post_id, "caption": caption, "media_type": media_type,
+                      "media_product_type": product, "timestamp": timestamp,
+                      "permalink": permalink})
+        insights.append(_lifetime_insights(post_id, _ig_media_metrics(post, post.lifetime(day))))
     fields = "id,caption,media_type,media_product_type,timestamp,permalink"
     listing = _paginated(f"/{VERSION}/{account.account_id}/media",
                          _list_params(brand, day, fields), items)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -110,6 +111,24 @@ def _season_rhythm(n_days: int) -> np.ndarray:
     return rhythm
 
 
+@lru_cache(maxsize=8)  # one per platform
+def _media_cdf(platform: str) -> tuple[tuple[str, ...], list[float]]:
+    """A platform's media kinds and their cumulative weights, normalized as numpy's
+    ``Generator.choice`` normalizes ``p``."""
+    kinds, weights = zip(*MEDIA_MIX[platform], strict=True)
+    cdf = (np.array(weights) / sum(weights)).cumsum()
+    cdf /= cdf[-1]
+    return kinds, cdf.tolist()
+
+
+def choice(rng: np.random.Generator, kinds: tuple[str, ...], cdf: list[float]) -> str:
+    """``str(rng.choice(kinds, p=weights))`` for one draw: numpy draws one standard uniform
+    double and takes the first kind whose cumulative weight exceeds it (``searchsorted``,
+    side right); done here without the per-call checks of ``p`` (about 9 µs). A test pins
+    the equality."""
+    return kinds[bisect_right(cdf, rng.random())]
+
+
 def restatement_factor(day: date, pulled_on: date, settle_days: int) -> float:
     """Share of the final value already reported when ``day`` is pulled on ``pulled_on``.
 
@@ -176,6 +195,9 @@ class Post:
     caption: str
     final: dict[str, float] = field(hash=False)  # lifetime totals once plateaued
     tau: float  # growth time constant in days
+
+    def __hash__(self) -> int:  # the id identifies a post; payload caches key on posts
+        return hash(self.post_id)
 
     def lifetime(self, as_of: date) -> dict[str, int | float]:
         """Lifetime totals as of the end of local day ``as_of`` (grows, then plateaus)."""
@@ -248,11 +270,11 @@ class World:
         brand = self.brand(brand_key)
         rng = rng_for(self.seed, "posts", brand_key, platform, day.isoformat())
         n = rng.poisson(POST_RATE[platform] * (1.3 if day.weekday() < 5 else 0.8))
-        kinds, weights = zip(*MEDIA_MIX[platform], strict=True)
+        kinds, cdf = _media_cdf(platform)
         followers = self.followers(brand, platform, day)
         posts = []
         for i in range(n):
-            media = str(rng.choice(kinds, p=np.array(weights) / sum(weights)))
+            media = choice(rng, kinds, cdf)
             hour, minute = int(rng.integers(7, 21)), int(rng.integers(0, 60))
             local = datetime(day.year, day.month, day.day, hour, minute,
                              tzinfo=ZoneInfo(brand.timezone))
