@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +48,7 @@ def _record(path: str, params: dict[str, str], body: dict[str, Any]) -> RequestR
             "status": 200, "body": body}
 
 
+@lru_cache(maxsize=8192)  # posts, local midnights and campaign bounds of a few windows
 def _epoch_ms(instant: datetime) -> int:
     return round(instant.timestamp() * 1000)
 
@@ -120,14 +122,23 @@ def build_organization(world: World, account: AccountRef, day: date,
 # -------------------------------------------------------------------- posts
 def _post_content(post: Post, brand: Brand) -> dict[str, Any] | None:
     """The ``content`` union of the Posts API; text posts have none."""
+    parts = _content_parts(post, brand.key)
+    if parts is None:
+        return None
+    union, first, first_value, second, second_value = parts
+    return {union: {first: first_value, second: second_value}}
+
+
+@lru_cache(maxsize=8192)  # the posts of a few windows
+def _content_parts(post: Post, brand_key: str) -> tuple[str, str, str, str, str] | None:
     tail = post.post_id.rsplit(":", 1)[-1]
     if post.media_type == "photo":
-        return {"media": {"id": f"urn:li:image:D4E22AQ{tail}", "altText": ""}}
+        return "media", "id", f"urn:li:image:D4E22AQ{tail}", "altText", ""
     if post.media_type == "video":
-        return {"media": {"id": f"urn:li:video:D4E05AQ{tail}", "title": ""}}
+        return "media", "id", f"urn:li:video:D4E05AQ{tail}", "title", ""
     if post.media_type == "link":
-        return {"article": {"source": f"https://www.example.com/{brand.key}/{tail}",
-                            "title": post.caption[:70]}}
+        return ("article", "source", f"https://www.example.com/{brand_key}/{tail}", "title",
+                post.caption[:70])
     return None
 
 

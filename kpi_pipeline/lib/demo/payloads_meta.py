@@ -62,26 +62,27 @@ def _title(name: str) -> str:
 
 
 @lru_cache(maxsize=8192)  # one entry per object and metric list: the posts of a few windows
-def _entry_heads(owner: str, period: str,
-                 names: tuple[str, ...]) -> tuple[tuple[str, str, str, str], ...]:
-    """(name, title, description, id) of each metric's ``data[]`` element: all of it but
-    the values, the same every day an object is asked for."""
-    return tuple((name, _title(name), f"{_title(name)} ({period})",
-                  f"{owner}/insights/{name}/{period}") for name in names)
+def _entry_templates(owner: str, period: str,
+                     names: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    """Each metric's ``data[]`` element but its values, the same every day an object is
+    asked for. Only ever copied: what a builder returns is its own."""
+    return tuple({"name": name, "period": period, "values": None, "title": _title(name),
+                  "description": f"{_title(name)} ({period})",
+                  "id": f"{owner}/insights/{name}/{period}"} for name in names)
 
 
 def _entries(owner: str, period: str, metrics: dict[str, Any],
              end_time: str | None = None) -> list[dict[str, Any]]:
     """The ``data[]`` elements of a Graph insights body, one value per metric (with the
     ``end_time`` of the day it closes, if any)."""
-    heads = zip(_entry_heads(owner, period, tuple(metrics)), metrics.values(), strict=True)
-    if end_time is None:
-        return [{"name": name, "period": period, "values": [{"value": value}], "title": title,
-                 "description": description, "id": entry_id}
-                for (name, title, description, entry_id), value in heads]
-    return [{"name": name, "period": period, "values": [{"value": value, "end_time": end_time}],
-             "title": title, "description": description, "id": entry_id}
-            for (name, title, description, entry_id), value in heads]
+    entries = []
+    templates = _entry_templates(owner, period, tuple(metrics))
+    for template, value in zip(templates, metrics.values(), strict=True):
+        entry = template.copy()
+        entry["values"] = ([{"value": value}] if end_time is None
+                           else [{"value": value, "end_time": end_time}])
+        entries.append(entry)
+    return entries
 
 
 def _total_value_entry(owner: str, name: str, total: dict[str, Any]) -> dict[str, Any]:
@@ -224,12 +225,10 @@ def facebook_page(world: World, account: AccountRef, day: date,
 
 def _fb_post_item(page: str, post: Post, totals: dict[str, Any]) -> dict[str, Any]:
     """A post as ``/{page-id}/posts`` lists it; ``shares`` is absent when nobody shared."""
-    suffix = post.post_id.split("_", 1)[1]
-    permalink = (f"https://www.facebook.com/reel/{suffix}" if post.media_type == "reel"
-                 else f"https://www.facebook.com/{page}/posts/{suffix}")
+    post_id, created_time, message, status_type, permalink = _fb_post_fixed(page, post)
     item: dict[str, Any] = {
-        "id": post.post_id, "created_time": _utc(post), "message": post.caption,
-        "status_type": FB_STATUS_TYPE[post.media_type], "permalink_url": permalink,
+        "id": post_id, "created_time": created_time, "message": message,
+        "status_type": status_type, "permalink_url": permalink,
         "comments": {"data": [], "summary": {"order": "ranked",
                                              "total_count": totals["comments"],
                                              "can_comment": True}},
@@ -237,6 +236,17 @@ def _fb_post_item(page: str, post: Post, totals: dict[str, Any]) -> dict[str, An
     if totals["shares"]:
         item["shares"] = {"count": totals["shares"]}
     return item
+
+
+@lru_cache(maxsize=8192)  # the posts of a few windows
+def _fb_post_fixed(page: str, post: Post) -> tuple[str, str, str, str, str]:
+    """What a post's listing repeats every day: id, created time, message, status type and
+    permalink."""
+    suffix = post.post_id.split("_", 1)[1]
+    permalink = (f"https://www.facebook.com/reel/{suffix}" if post.media_type == "reel"
+                 else f"https://www.facebook.com/{page}/posts/{suffix}")
+    return (post.post_id, _utc(post), post.caption, FB_STATUS_TYPE[post.media_type],
+            permalink)
 
 
 def _fb_post_metrics(post: Post, totals: dict[str, Any]) -> dict[str, Any]:
@@ -384,12 +394,17 @@ def meta_ads(world: World, account: AccountRef, day: date,
         if delivery is not None:
             rows.append(_ad_row(campaign.campaign_id, campaign.name, account.currency, day,
                                 delivery))
-    time_range = json.dumps({"since": day.isoformat(), "until": day.isoformat()},
-                            separators=(",", ":"))
-    params = {"level": "campaign", "time_increment": 1, "time_range": time_range,
+    params = {"level": "campaign", "time_increment": 1, "time_range": _time_range(day),
               "fields": AD_FIELDS}
     return _paginated(f"/{VERSION}/{account.account_id}/insights", params, rows,
                       id_key="campaign_id")
+
+
+@lru_cache(maxsize=1024)
+def _time_range(day: date) -> str:
+    """The ``time_range`` parameter of one day, as compact JSON."""
+    return json.dumps({"since": day.isoformat(), "until": day.isoformat()},
+                      separators=(",", ":"))
 
 
 BUILDERS: dict[str, Builder] = {

@@ -24,7 +24,7 @@ import json
 import math
 import zlib
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -101,7 +101,7 @@ def _video(post: Post, day: date) -> dict[str, Any]:
     rate = round(totals["completions"] / views, 4) if views else 0.0
     return {
         "item_id": post.post_id,
-        "create_time": int(post.published_at.timestamp()),
+        "create_time": _unix_seconds(post.published_at),
         "caption": post.caption,
         "video_views": views,
         "likes": int(totals["likes"]),
@@ -112,6 +112,11 @@ def _video(post: Post, day: date) -> dict[str, Any]:
         "total_time_watched": float(totals["watch_time_seconds"]),
         "full_video_watched_rate": rate,
     }
+
+
+@lru_cache(maxsize=8192)  # the videos of a few windows
+def _unix_seconds(instant: datetime) -> int:
+    return int(instant.timestamp())
 
 
 def build_videos(world: World, account: AccountRef, day: date,

@@ -111,6 +111,12 @@ def _season_rhythm(n_days: int) -> np.ndarray:
     return rhythm
 
 
+@lru_cache(maxsize=8)
+def _days_back(n: int) -> tuple[timedelta, ...]:
+    """0, 1, ..., n - 1 days."""
+    return tuple(timedelta(days=k) for k in range(n))
+
+
 @lru_cache(maxsize=8)  # one per platform
 def _media_cdf(platform: str) -> tuple[tuple[str, ...], list[float]]:
     """A platform's media kinds and their cumulative weights, normalized as numpy's
@@ -333,8 +339,9 @@ class World:
                    lookback_days: int) -> list[Post]:
         """Posts published within ``lookback_days`` up to and including ``as_of``."""
         out: list[Post] = []
-        for back in range(lookback_days):
-            out.extend(self._posts_published(brand.key, platform, as_of - timedelta(days=back)))
+        posts_published, key = self._posts_published, brand.key
+        for back in _days_back(lookback_days):
+            out.extend(posts_published(key, platform, as_of - back))
         return out
 
     # ------------------------------------------------------------- followers
@@ -383,7 +390,8 @@ class World:
         """
         followers, gains, losses = self.follower_day(brand, platform, day)
         factor = restatement_factor(day, pulled_on, SETTLE_DAYS["account"])
-        daily = [self._account_reach(brand, platform, day - timedelta(days=k)) for k in range(28)]
+        reach_of, key = self._account_reach_cached, brand.key
+        daily = [reach_of(key, platform, day - back) for back in _days_back(28)]
         reach = daily[0]
         rng = rng_for(self.seed, "account", brand.key, platform, day.isoformat())
         impressions = reach * uniform(rng, 1.3, 1.9)
