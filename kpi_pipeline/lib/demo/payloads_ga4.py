@@ -104,7 +104,7 @@ def _request_body(day: date, metrics: tuple[str, ...], offset: int) -> dict[str,
 def _response_body(account: AccountRef, day: date, metrics: tuple[str, ...],
                    page: list[dict[str, Any]], row_count: int,
                    pages_so_far: int) -> dict[str, Any]:
-    ga4_date = day.strftime("%Y%m%d")  # the property's local day
+    ga4_date = f"{day.year:04d}{day.month:02d}{day.day:02d}"  # the property's local day
     dimensions, columns, headers = _group(metrics)
     body: dict[str, Any] = {
         "dimensionHeaders": [{"name": d} for d in dimensions],

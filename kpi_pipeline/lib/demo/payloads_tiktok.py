@@ -61,8 +61,8 @@ def _json_list(names: tuple[str, ...]) -> str:
 
 def _request_id(pulled_on: date, *parts: object) -> str:
     """A stable request id in TikTok's style (timestamp followed by hex)."""
-    digest = zlib.crc32("|".join(str(p) for p in parts).encode())
-    return f"{pulled_on:%Y%m%d}060000{digest:08X}"
+    digest = zlib.crc32("|".join(map(str, parts)).encode())
+    return f"{pulled_on.year:04d}{pulled_on.month:02d}{pulled_on.day:02d}060000{digest:08X}"
 
 
 def _record(path: str, params: dict[str, str], data: dict[str, Any],

@@ -74,7 +74,7 @@ CAPTIONS = (
 
 def _seed(*parts: object) -> int:
     """A stable 32-bit seed from any parts (Python's hash() is salted per process)."""
-    return zlib.crc32("|".join(str(p) for p in parts).encode())
+    return zlib.crc32("|".join(map(str, parts)).encode())
 
 
 def rng_for(*parts: object) -> np.random.Generator:
@@ -97,7 +97,7 @@ def weekday_factor(day: date, platform: str) -> float:
 
 def season_factor(day: date) -> float:
     """Yearly rhythm: a Q4 peak and a summer dip, plus slow growth over the years."""
-    doy = day.timetuple().tm_yday
+    doy = day.toordinal() - date(day.year, 1, 1).toordinal() + 1
     yearly = 1.0 + 0.18 * math.cos(2 * math.pi * (doy - 340) / 365.25)
     growth = 1.0 + 0.12 * (day - ORIGIN).days / 365.25
     return yearly * growth
