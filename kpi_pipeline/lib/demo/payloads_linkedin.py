@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kpi_pipeline.lib.accounts import AccountRef
-from kpi_pipeline.lib.demo.world import Brand, Campaign, Post, World
+from kpi_pipeline.lib.demo.world import RECENT_ITEMS, Brand, Campaign, Post, World
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS, STREAMS_BY_NAME
 
@@ -48,7 +48,7 @@ def _record(path: str, params: dict[str, str], body: dict[str, Any]) -> RequestR
             "status": 200, "body": body}
 
 
-@lru_cache(maxsize=8192)  # posts, local midnights and campaign bounds of a few windows
+@lru_cache(maxsize=RECENT_ITEMS)  # posts, local midnights and campaign bounds of a few windows
 def _epoch_ms(instant: datetime) -> int:
     return round(instant.timestamp() * 1000)
 
@@ -129,7 +129,7 @@ def _post_content(post: Post, brand: Brand) -> dict[str, Any] | None:
     return {union: {first: first_value, second: second_value}}
 
 
-@lru_cache(maxsize=8192)  # the posts of a few windows
+@lru_cache(maxsize=RECENT_ITEMS)  # the posts of a few windows
 def _content_parts(post: Post, brand_key: str) -> tuple[str, str, str, str, str] | None:
     tail = post.post_id.rsplit(":", 1)[-1]
     if post.media_type == "photo":

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from kpi_pipeline.lib.accounts import AccountRef
-from kpi_pipeline.lib.demo.world import Brand, Post, World
+from kpi_pipeline.lib.demo.world import RECENT_ITEMS, Brand, Post, World
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 
@@ -61,7 +61,7 @@ def _title(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-@lru_cache(maxsize=8192)  # one entry per object and metric list: the posts of a few windows
+@lru_cache(maxsize=RECENT_ITEMS)  # one entry per object and metric list: the posts of a few windows
 def _entry_templates(owner: str, period: str,
                      names: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     """Each metric's ``data[]`` element but its values, the same every day an object is
@@ -100,7 +100,7 @@ def _day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
     return _zone_day_bounds(brand, day)
 
 
-@lru_cache(maxsize=4096)  # the brands x the days of a few windows
+@lru_cache(maxsize=RECENT_ITEMS)  # the brands x the days of a few windows
 def _zone_day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
     start = brand.local_midnight_utc(day)
     end = brand.local_midnight_utc(day + timedelta(days=1))
@@ -127,7 +127,7 @@ def _lifetime_insights(owner: str, metrics: dict[str, Any]) -> RequestRecord:
     return _record(path, {"metric": metric}, {"data": _entries(owner, "lifetime", metrics)})
 
 
-@lru_cache(maxsize=8192)  # one entry per object and metric list: the posts of a few windows
+@lru_cache(maxsize=RECENT_ITEMS)  # one entry per object and metric list: the posts of a few windows
 def _lifetime_request(owner: str, names: tuple[str, ...]) -> tuple[str, str]:
     """The path and ``metric`` parameter of an object's lifetime insights request."""
     return f"/{VERSION}/{owner}/insights", ",".join(names)
@@ -140,7 +140,7 @@ def _url(path: str, params: dict[str, Any]) -> str:
     return f"{GRAPH_HOST}{path}?{query}"
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=RECENT_ITEMS)
 def _quoted(text: str) -> str:
     return quote_plus(text)
 
@@ -183,7 +183,7 @@ def _utc(post: Post) -> str:
     return _utc_text(post.published_at)
 
 
-@lru_cache(maxsize=8192)  # the posts of a few windows
+@lru_cache(maxsize=RECENT_ITEMS)  # the posts of a few windows
 def _utc_text(instant: datetime) -> str:
     return instant.strftime("%Y-%m-%dT%H:%M:%S+0000")
 
@@ -238,7 +238,7 @@ def _fb_post_item(page: str, post: Post, totals: dict[str, Any]) -> dict[str, An
     return item
 
 
-@lru_cache(maxsize=8192)  # the posts of a few windows
+@lru_cache(maxsize=RECENT_ITEMS)  # the posts of a few windows
 def _fb_post_fixed(page: str, post: Post) -> tuple[str, str, str, str, str]:
     """What a post's listing repeats every day: id, created time, message, status type and
     permalink."""
@@ -325,7 +325,7 @@ def _ig_media_metrics(post: Post, totals: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-@lru_cache(maxsize=8192)  # the media of a few windows; a medium's listing never changes
+@lru_cache(maxsize=RECENT_ITEMS)  # the media of a few windows; a medium's listing never changes
 def _ig_item(post: Post) -> tuple[str, str, str, str, str, str]:
     """A medium as ``/{ig-user-id}/media`` lists it: id, caption, media type, product type,
     timestamp, permalink."""
@@ -400,7 +400,7 @@ def meta_ads(world: World, account: AccountRef, day: date,
                       id_key="campaign_id")
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=RECENT_ITEMS)
 def _time_range(day: date) -> str:
     """The ``time_range`` parameter of one day, as compact JSON."""
     return json.dumps({"since": day.isoformat(), "until": day.isoformat()},

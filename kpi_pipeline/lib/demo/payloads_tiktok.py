@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from kpi_pipeline.lib.accounts import AccountRef
-from kpi_pipeline.lib.demo.world import Campaign, Post, World
+from kpi_pipeline.lib.demo.world import RECENT_ITEMS, Campaign, Post, World
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 
@@ -114,7 +114,7 @@ def _video(post: Post, day: date) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=8192)  # the videos of a few windows
+@lru_cache(maxsize=RECENT_ITEMS)  # the videos of a few windows
 def _unix_seconds(instant: datetime) -> int:
     return int(instant.timestamp())
 

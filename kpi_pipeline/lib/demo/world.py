@@ -52,6 +52,11 @@ MEDIA_MIX = {
 VIDEO_TYPES = ("video", "reel")
 FOLLOWER_START = {"facebook": 42_000, "instagram": 61_000, "linkedin": 9_500, "tiktok": 28_000}
 
+# Entries a module-level memo keeps (posts, brand-days, formatted times): the live posts
+# of six brands on four platforms over a 28-day window are about 700, so a run's working
+# set fits and memory stays the same however long the history.
+RECENT_ITEMS = 1024
+
 # Days per brand and platform that a world's caches keep (posts, daily reach, list days):
 # more than the 28-day windows read back from any day, so a run over consecutive days
 # computes each day once.
@@ -184,7 +189,7 @@ def _account(brand: Brand, kind: str) -> AccountRef:
     return AccountRef(platform, account_id, brand.key, brand.timezone, currency, brand.name)
 
 
-@lru_cache(maxsize=4096)  # a few time zones x the days a run touches; datetimes are immutable
+@lru_cache(maxsize=RECENT_ITEMS)  # time zones x days of a few windows; datetimes are immutable
 def _local_midnight_utc(timezone: str, day: date) -> datetime:
     local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
     return local.astimezone(UTC)
