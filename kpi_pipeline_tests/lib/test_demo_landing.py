@@ -153,9 +153,9 @@ def test_world_caches_are_bounded_and_per_world():
         world.posts_live(brand, "instagram", day, POST_LOOKBACK_DAYS)
         world.account_day(brand, "instagram", day, TODAY)
         world.email_day(brand, day)
-    for cache in (world._posts_published, world._account_reach_cached, world._email_values):
+    for cache in (world._posts_published["instagram"],
+                  world._account_reach_cached["instagram"], world._email_values):
         info = cache.cache_info()
-        assert info.currsize <= info.maxsize == len(world.brands) * CACHED_DAYS * (
-            1 if cache is world._email_values else 4)
+        assert info.currsize == info.maxsize == len(world.brands) * CACHED_DAYS
     other = World(seed=7, n_brands=2, today=TODAY)
-    assert other._posts_published.cache_info().currsize == 0
+    assert other._posts_published["instagram"].cache_info().currsize == 0

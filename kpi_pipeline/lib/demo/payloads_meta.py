@@ -25,13 +25,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote_plus
 
 from kpi_pipeline.lib.accounts import AccountRef
-from kpi_pipeline.lib.demo.world import RECENT_ITEMS, Brand, Post, World
+from kpi_pipeline.lib.demo.world import RECENT_DAYS, Brand, Post, World
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 
@@ -61,7 +61,6 @@ def _title(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-@lru_cache(maxsize=RECENT_ITEMS)  # one entry per object and metric list: the posts of a few windows
 def _entry_templates(owner: str, period: str,
                      names: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     """Each metric's ``data[]`` element but its values, the same every day an object is
@@ -71,12 +70,15 @@ def _entry_templates(owner: str, period: str,
                   "id": f"{owner}/insights/{name}/{period}"} for name in names)
 
 
-def _entries(owner: str, period: str, metrics: dict[str, Any],
+# Pages and Instagram users: a few owners, periods and metric lists.
+_account_entry_templates = lru_cache(maxsize=256)(_entry_templates)
+
+
+def _entries(templates: tuple[dict[str, Any], ...], metrics: dict[str, Any],
              end_time: str | None = None) -> list[dict[str, Any]]:
     """The ``data[]`` elements of a Graph insights body, one value per metric (with the
     ``end_time`` of the day it closes, if any)."""
     entries = []
-    templates = _entry_templates(owner, period, tuple(metrics))
     for template, value in zip(templates, metrics.values(), strict=True):
         entry = template.copy()
         entry["values"] = ([{"value": value}] if end_time is None
@@ -100,7 +102,7 @@ def _day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
     return _zone_day_bounds(brand, day)
 
 
-@lru_cache(maxsize=RECENT_ITEMS)  # the brands x the days of a few windows
+@lru_cache(maxsize=RECENT_DAYS)
 def _zone_day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
     start = brand.local_midnight_utc(day)
     end = brand.local_midnight_utc(day + timedelta(days=1))
@@ -114,23 +116,20 @@ def _day_insights(owner: str, period: str, metrics: dict[str, Any], bounds: tupl
     path = f"/{VERSION}/{owner}/insights"
     params = {"metric": ",".join(metrics), "period": period, "since": since, "until": until,
               **(extra or {})}
-    data = _entries(owner, period, metrics, end_time)
+    data = _entries(_account_entry_templates(owner, period, tuple(metrics)), metrics, end_time)
     step = until - since
     paging = {"previous": _url(path, {**params, "since": since - step, "until": since}),
               "next": _url(path, {**params, "since": until, "until": until + step})}
     return _record(path, params, {"data": data, "paging": paging})
 
 
-def _lifetime_insights(owner: str, metrics: dict[str, Any]) -> RequestRecord:
-    """A post or media ``/insights`` request: lifetime totals, no end_time."""
-    path, metric = _lifetime_request(owner, tuple(metrics))
-    return _record(path, {"metric": metric}, {"data": _entries(owner, "lifetime", metrics)})
-
-
-@lru_cache(maxsize=RECENT_ITEMS)  # one entry per object and metric list: the posts of a few windows
-def _lifetime_request(owner: str, names: tuple[str, ...]) -> tuple[str, str]:
-    """The path and ``metric`` parameter of an object's lifetime insights request."""
-    return f"/{VERSION}/{owner}/insights", ",".join(names)
+def _lifetime_insights(post: Post, metrics: dict[str, Any]) -> RequestRecord:
+    """A post or media ``/insights`` request: lifetime totals, no end_time. A post always
+    asks for the same metrics, so their request and elements are derived once."""
+    path, metric, templates = post.derived("graph_lifetime_insights", lambda p: (
+        f"/{VERSION}/{p.post_id}/insights", ",".join(metrics),
+        _entry_templates(p.post_id, "lifetime", tuple(metrics))))
+    return _record(path, {"metric": metric}, {"data": _entries(templates, metrics)})
 
 
 def _url(path: str, params: dict[str, Any]) -> str:
@@ -140,7 +139,7 @@ def _url(path: str, params: dict[str, Any]) -> str:
     return f"{GRAPH_HOST}{path}?{query}"
 
 
-@lru_cache(maxsize=RECENT_ITEMS)
+@lru_cache(maxsize=256)  # parameter names and values that repeat: metrics, periods
 def _quoted(text: str) -> str:
     return quote_plus(text)
 
@@ -180,12 +179,7 @@ def _reactions(likes: int) -> dict[str, int]:
 
 
 def _utc(post: Post) -> str:
-    return _utc_text(post.published_at)
-
-
-@lru_cache(maxsize=RECENT_ITEMS)  # the posts of a few windows
-def _utc_text(instant: datetime) -> str:
-    return instant.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    return post.published_at.strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 def _live_posts(world: World, brand: Brand, platform: str, day: date) -> list[Post]:
@@ -225,7 +219,8 @@ def facebook_page(world: World, account: AccountRef, day: date,
 
 def _fb_post_item(page: str, post: Post, totals: dict[str, Any]) -> dict[str, Any]:
     """A post as ``/{page-id}/posts`` lists it; ``shares`` is absent when nobody shared."""
-    post_id, created_time, message, status_type, permalink = _fb_post_fixed(page, post)
+    post_id, created_time, message, status_type, permalink = post.derived(
+        "facebook_item", lambda p: _fb_post_fixed(page, p))
     item: dict[str, Any] = {
         "id": post_id, "created_time": created_time, "message": message,
         "status_type": status_type, "permalink_url": permalink,
@@ -238,7 +233,6 @@ def _fb_post_item(page: str, post: Post, totals: dict[str, Any]) -> dict[str, An
     return item
 
 
-@lru_cache(maxsize=RECENT_ITEMS)  # the posts of a few windows
 def _fb_post_fixed(page: str, post: Post) -> tuple[str, str, str, str, str]:
     """What a post's listing repeats every day: id, created time, message, status type and
     permalink."""
@@ -274,7 +268,7 @@ def facebook_posts(world: World, account: AccountRef, day: date,
     for post in _live_posts(world, brand, "facebook", day):
         totals = post.lifetime(day)
         items.append(_fb_post_item(page, post, totals))
-        insights.append(_lifetime_insights(post.post_id, _fb_post_metrics(post, totals)))
+        insights.append(_lifetime_insights(post, _fb_post_metrics(post, totals)))
     fields = ("id,created_time,message,status_type,permalink_url,shares,"
               "comments.limit(0).summary(true)")
     listing = _paginated(f"/{VERSION}/{page}/posts", _list_params(brand, day, fields), items)
@@ -325,7 +319,6 @@ def _ig_media_metrics(post: Post, totals: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-@lru_cache(maxsize=RECENT_ITEMS)  # the media of a few windows; a medium's listing never changes
 def _ig_item(post: Post) -> tuple[str, str, str, str, str, str]:
     """A medium as ``/{ig-user-id}/media`` lists it: id, caption, media type, product type,
     timestamp, permalink."""
@@ -341,11 +334,12 @@ def instagram_media(world: World, account: AccountRef, day: date,
     brand = world.brand(account.brand)
     items, insights = [], []
     for post in _live_posts(world, brand, "instagram", day):
-        post_id, caption, media_type, product, timestamp, permalink = _ig_item(post)
+        post_id, caption, media_type, product, timestamp, permalink = post.derived(
+            "instagram_item", _ig_item)
         items.append({"id": post_id, "caption": caption, "media_type": media_type,
                       "media_product_type": product, "timestamp": timestamp,
                       "permalink": permalink})
-        insights.append(_lifetime_insights(post_id, _ig_media_metrics(post, post.lifetime(day))))
+        insights.append(_lifetime_insights(post, _ig_media_metrics(post, post.lifetime(day))))
     fields = "id,caption,media_type,media_product_type,timestamp,permalink"
     listing = _paginated(f"/{VERSION}/{account.account_id}/media",
                          _list_params(brand, day, fields), items)
@@ -400,7 +394,7 @@ def meta_ads(world: World, account: AccountRef, day: date,
                       id_key="campaign_id")
 
 
-@lru_cache(maxsize=RECENT_ITEMS)
+@lru_cache(maxsize=RECENT_DAYS)
 def _time_range(day: date) -> str:
     """The ``time_range`` parameter of one day, as compact JSON."""
     return json.dumps({"since": day.isoformat(), "until": day.isoformat()},

@@ -24,12 +24,12 @@ import json
 import math
 import zlib
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from kpi_pipeline.lib.accounts import AccountRef
-from kpi_pipeline.lib.demo.world import RECENT_ITEMS, Campaign, Post, World
+from kpi_pipeline.lib.demo.world import Campaign, Post, World
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 
@@ -101,7 +101,7 @@ def _video(post: Post, day: date) -> dict[str, Any]:
     rate = round(totals["completions"] / views, 4) if views else 0.0
     return {
         "item_id": post.post_id,
-        "create_time": _unix_seconds(post.published_at),
+        "create_time": post.derived("unix_seconds", _unix_seconds),
         "caption": post.caption,
         "video_views": views,
         "likes": int(totals["likes"]),
@@ -114,9 +114,8 @@ def _video(post: Post, day: date) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=RECENT_ITEMS)  # the videos of a few windows
-def _unix_seconds(instant: datetime) -> int:
-    return int(instant.timestamp())
+def _unix_seconds(post: Post) -> int:
+    return int(post.published_at.timestamp())
 
 
 def build_videos(world: World, account: AccountRef, day: date,

@@ -16,14 +16,18 @@ from __future__ import annotations
 import math
 import zlib
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from kpi_pipeline.lib.accounts import AccountRef
+
+T = TypeVar("T")
 
 ORIGIN = date(2022, 1, 1)  # follower paths and FX walks start here, before any partition
 UTC = UTC
@@ -52,14 +56,13 @@ MEDIA_MIX = {
 VIDEO_TYPES = ("video", "reel")
 FOLLOWER_START = {"facebook": 42_000, "instagram": 61_000, "linkedin": 9_500, "tiktok": 28_000}
 
-# Entries a module-level memo keeps (posts, brand-days, formatted times): the live posts
-# of six brands on four platforms over a 28-day window are about 700, so a run's working
-# set fits and memory stays the same however long the history.
-RECENT_ITEMS = 1024
+# Entries a module-level memo of days keeps (local midnights, day bounds, day parameters):
+# a pull reads a few days around the one it asks for, for at most six brands.
+RECENT_DAYS = 64
 
 # Days per brand and platform that a world's caches keep (posts, daily reach, list days):
 # more than the 28-day windows read back from any day, so a run over consecutive days
-# computes each day once.
+# computes each day once, and few enough that a run of any length holds the same memory.
 CACHED_DAYS = 64
 
 # Days over which a platform still restates a day's numbers, by stream family.
@@ -189,7 +192,7 @@ def _account(brand: Brand, kind: str) -> AccountRef:
     return AccountRef(platform, account_id, brand.key, brand.timezone, currency, brand.name)
 
 
-@lru_cache(maxsize=RECENT_ITEMS)  # time zones x days of a few windows; datetimes are immutable
+@lru_cache(maxsize=RECENT_DAYS)  # datetimes are immutable
 def _local_midnight_utc(timezone: str, day: date) -> datetime:
     local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
     return local.astimezone(UTC)
@@ -206,9 +209,18 @@ class Post:
     caption: str
     final: dict[str, float] = field(hash=False)  # lifetime totals once plateaued
     tau: float  # growth time constant in days
+    _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                     compare=False, hash=False)
 
-    def __hash__(self) -> int:  # the id identifies a post; payload caches key on posts
-        return hash(self.post_id)
+    def derived(self, key: str, build: Callable[[Post], T]) -> T:
+        """What a payload builder derives from the post alone (a listing's fixed fields,
+        formatted times, metric headers), built once and kept with the post: it goes when
+        the world's cache drops the post, so it costs no memory of its own."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = build(self)
+            return value
 
     def lifetime(self, as_of: date) -> dict[str, int | float]:
         """Lifetime totals as of the end of local day ``as_of`` (grows, then plateaus)."""
@@ -257,11 +269,14 @@ class World:
             for i, (key, name, tz, cur, scale) in enumerate(BRAND_TEMPLATES[:n_brands])
         ]
         self._by_key = {b.key: b for b in self.brands}
-        # per world, not per class: a class-level cache would keep every world alive
+        # Per world, not per class (a class-level cache would keep every world alive), and
+        # per platform, so a run over one platform keeps CACHED_DAYS of it, not more.
         per_day = len(self.brands) * CACHED_DAYS
-        self._posts_published = lru_cache(maxsize=per_day * len(POST_RATE))(self._day_posts)
-        self._account_reach_cached = lru_cache(maxsize=per_day * len(FOLLOWER_START))(
-            self._day_account_reach)
+        self._posts_published = {platform: lru_cache(maxsize=per_day)(self._day_posts)
+                                 for platform in POST_RATE}
+        self._account_reach_cached = {
+            platform: lru_cache(maxsize=per_day)(self._day_account_reach)
+            for platform in FOLLOWER_START}
         self._email_values = lru_cache(maxsize=per_day)(self._day_email)
         self._campaigns = lru_cache(maxsize=64)(self._brand_campaigns)
         self._follower_paths: dict[tuple[str, str], tuple[np.ndarray, ...]] = {}
@@ -275,7 +290,7 @@ class World:
     # ----------------------------------------------------------------- posts
     def posts_published(self, brand: Brand, platform: str, day: date) -> list[Post]:
         """The posts a brand published on one platform on one local day."""
-        return list(self._posts_published(brand.key, platform, day))
+        return list(self._posts_published[platform](brand.key, platform, day))
 
     def _day_posts(self, brand_key: str, platform: str, day: date) -> tuple[Post, ...]:
         brand = self.brand(brand_key)
@@ -344,7 +359,7 @@ class World:
                    lookback_days: int) -> list[Post]:
         """Posts published within ``lookback_days`` up to and including ``as_of``."""
         out: list[Post] = []
-        posts_published, key = self._posts_published, brand.key
+        posts_published, key = self._posts_published[platform], brand.key
         for back in _days_back(lookback_days):
             out.extend(posts_published(key, platform, as_of - back))
         return out
@@ -395,7 +410,7 @@ class World:
         """
         followers, gains, losses = self.follower_day(brand, platform, day)
         factor = restatement_factor(day, pulled_on, SETTLE_DAYS["account"])
-        reach_of, key = self._account_reach_cached, brand.key
+        reach_of, key = self._account_reach_cached[platform], brand.key
         daily = [reach_of(key, platform, day - back) for back in _days_back(28)]
         reach = daily[0]
         rng = rng_for(self.seed, "account", brand.key, platform, day.isoformat())
@@ -418,7 +433,7 @@ class World:
         }
 
     def _account_reach(self, brand: Brand, platform: str, day: date) -> float:
-        return self._account_reach_cached(brand.key, platform, day)
+        return self._account_reach_cached[platform](brand.key, platform, day)
 
     def _day_account_reach(self, brand_key: str, platform: str, day: date) -> float:
         brand = self.brand(brand_key)
