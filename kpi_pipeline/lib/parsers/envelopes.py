@@ -43,7 +43,9 @@ _ACCOUNT = ('STRUCT(platform VARCHAR, account_id VARCHAR, brand VARCHAR, timezon
 ENVELOPE_COLUMNS = {"stream": "VARCHAR", "platform": "VARCHAR", "api_version": "VARCHAR",
                     "partition": "VARCHAR", "pulled_at": "VARCHAR", "unserved": "VARCHAR",
                     "accounts": f"{_ACCOUNT}[]"}
-MAX_OBJECT_BYTES = 64 << 20  # one landing file is one JSON object; DuckDB buffers 2x this
+# The largest landing file (one JSON object) DuckDB reads: its default; it buffers twice this
+# per thread, inside the warehouse's memory limit.
+MAX_OBJECT_BYTES = 16 << 20
 PROBLEMS_SHOWN = 5
 
 # SQL macros for values at the boundary. ``v`` is a JSON value (or NULL when absent).
@@ -206,6 +208,10 @@ def load_landing(conn: duckdb.DuckDBPyConnection, stream: str,
 def _explain_unreadable(stream: str, files: Sequence[tuple[Path, date]],
                         error: duckdb.Error) -> None:
     """Name the file DuckDB could not read, with why, by reading each one in Python."""
+    if isinstance(error, duckdb.OutOfMemoryException):
+        raise ParseError(f"{stream}: reading {len(files)} landing file(s) ran out of memory: "
+                         f"{error}. Raise the warehouse's memory_limit "
+                         "(warehouse.connection_config).") from None
     root = _landing_root(files)
     for _, day in files:
         try:
