@@ -26,6 +26,7 @@ import duckdb
 
 from kpi_pipeline.lib.metric_catalog import meta_catalog
 from kpi_pipeline.lib.parsers.envelopes import fail_on, typed_rows
+from kpi_pipeline.lib.parsers.sql_values import fail_on_suspects
 
 # Graph object and platform of each insights stream.
 GRAPH_STREAMS = {"facebook_page": ("page", "facebook"),
@@ -47,6 +48,34 @@ AD_BODY = ('{"data": [{"campaign_id": "VARCHAR", "campaign_name": "VARCHAR", '
            '"paging": "JSON"}')
 AD_COUNTS = (("impressions", "impressions"), ("reach", "reach"), ("clicks", "clicks"),
              ("link_clicks", "inline_link_clicks"))
+AD_FIELDS = tuple(field for _, field in AD_COUNTS)
+
+
+def _number(v: str) -> str:
+    """The number a JSON value holds (a number, or a numeric string as the Marketing API
+    sends them), or NULL: no reason why (the detailed check says that)."""
+    return f"TRY_CAST(trim({v} ->> '$') AS DOUBLE)"
+
+
+def _plain(v: str) -> str:
+    """TRUE when a JSON value is a number, or a string without a thousands separator."""
+    return (f"(json_type({v}) IN ('UBIGINT', 'BIGINT', 'DOUBLE') OR "
+            f"json_type({v}) = 'VARCHAR' AND NOT contains({v} ->> '$', ','))")
+
+
+def _count_ok(field: str, num: str = "") -> str:
+    """The common case of a count (absent, null, "", or a whole non-negative number a
+    platform can report), decided without binding the detailed check."""
+    num = num or f"{field}_num"
+    return (f"({field} IS NULL OR json_type({field}) = 'NULL' OR {field} ->> '$' = '' OR "
+            f"{_plain(field)} AND {num} >= 0 AND {num} = trunc({num}) AND {num} <= 1e15)")
+
+
+def _money_ok(field: str, num: str = "") -> str:
+    """The common case of an amount: absent, null, "" or a finite non-negative number."""
+    num = num or f"{field}_num"
+    return (f"({field} IS NULL OR json_type({field}) = 'NULL' OR {field} ->> '$' = '' OR "
+            f"{_plain(field)} AND isfinite({num}) AND {num} >= 0)")
 CATALOGUE = "kpi_pipeline/data/meta_metrics.yaml"
 
 @cache
@@ -81,8 +110,15 @@ def _catalog_rows() -> dict[str, tuple[str, list[tuple]]]:
 
 
 def _load_catalog(conn: duckdb.DuckDBPyConnection) -> None:
+    """The catalogue's temporary tables, created once per connection (a long window is
+    parsed chunk by chunk on one)."""
+    try:
+        conn.execute("SELECT 1 FROM meta_ad_action LIMIT 0")
+        return
+    except duckdb.CatalogException:
+        pass
     for name, (ddl, rows) in _catalog_rows().items():
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({ddl})")
+        conn.execute(f"CREATE TEMP TABLE {name} ({ddl})")
         if rows:
             values = ", ".join("(" + ", ".join("?" * len(rows[0])) + ")" for _ in rows)
             conn.execute(f"INSERT INTO {name} VALUES {values}",
@@ -136,7 +172,11 @@ def _graph_cells(conn: duckdb.DuckDBPyConnection, obj: str) -> None:
                entry."values" AS points
         FROM (SELECT *, unnest(b.data) AS entry, unnest(range(len(b.data))) AS entry_no
               FROM graph_requests WHERE owner <> '')""")
-    fail_on(conn, """
+    fail_on_suspects(conn, """
+        SELECT 1 FROM graph_entries e ANTI JOIN meta_metric m
+             ON m.object = $obj AND m.name = e.name
+        UNION ALL
+        SELECT 1 FROM graph_entries WHERE total_value IS NULL AND points IS NULL""", """
         SELECT CASE WHEN e.name IS NULL THEN c.rctx || ': required field ''name'' is missing'
                     WHEN m.name IS NULL
                     THEN c.rctx || ': metric ' || kp_quote(e.name) || ' (' || $obj
@@ -148,10 +188,15 @@ def _graph_cells(conn: duckdb.DuckDBPyConnection, obj: str) -> None:
         FROM graph_entries e LEFT JOIN meta_metric m ON m.object = $obj AND m.name = e.name
         JOIN request_context c USING (file, account_no, request_no)
         WHERE e.name IS NULL OR m.name IS NULL OR (e.total_value IS NULL AND e.points IS NULL)
-        """, {"obj": obj, "catalogue": CATALOGUE})
+        """.replace("$catalogue", f"'{CATALOGUE}'"), params={"obj": obj})
     conn.execute("""
         CREATE OR REPLACE TEMP TABLE graph_points AS
-        SELECT *, json_type(v) AS v_type FROM (
+        SELECT p.*, json_type(p.v) AS v_type, m.rank, m.unit, m.has_breakdown,
+               coalesce(pp.column_name, CASE WHEN pp.period IS NULL THEN m.column_name END)
+                   AS scalar_column,
+               CASE WHEN coalesce(p.period, '') IN ('', 'day', 'lifetime') THEN p.name
+                    ELSE p.name || '/' || p.period END AS field
+        FROM (
             SELECT file, account_no, request_no, owner, entry_no, 0 AS point_no, name, period,
                    true AS is_total, NULL::VARCHAR AS end_time, total_value AS v
             FROM graph_entries WHERE total_value IS NOT NULL
@@ -159,18 +204,16 @@ def _graph_cells(conn: duckdb.DuckDBPyConnection, obj: str) -> None:
             SELECT file, account_no, request_no, owner, entry_no, point_no, name, period,
                    false, point.end_time, point.value
             FROM (SELECT *, unnest(points) AS point, unnest(range(len(points))) AS point_no
-                  FROM graph_entries WHERE total_value IS NULL))""")
-    conn.execute("""
-        CREATE OR REPLACE TEMP TABLE graph_points AS
-        SELECT p.*, m.rank, m.unit, m.has_breakdown,
-               coalesce(pp.column_name, CASE WHEN pp.period IS NULL THEN m.column_name END)
-                   AS scalar_column,
-               CASE WHEN coalesce(p.period, '') IN ('', 'day', 'lifetime') THEN p.name
-                    ELSE p.name || '/' || p.period END AS field
-        FROM graph_points p JOIN meta_metric m ON m.object = $obj AND m.name = p.name
+                  FROM graph_entries WHERE total_value IS NULL)) p
+        JOIN meta_metric m ON m.object = $obj AND m.name = p.name
         LEFT JOIN meta_metric_period pp ON pp.object = m.object AND pp.name = m.name
              AND pp.period = coalesce(p.period, '')""", {"obj": obj})
-    fail_on(conn, """
+    odd = """(p.is_total AND p.v_type IS DISTINCT FROM 'OBJECT')
+             OR (NOT p.has_breakdown AND p.scalar_column IS NOT NULL
+                 AND (NOT p.is_total AND p.v_type = 'OBJECT'
+                      OR p.is_total AND json_exists(p.v, '$.breakdowns')
+                         AND coalesce(json_type(p.v, '$.value'), 'NULL') = 'NULL'))"""
+    fail_on_suspects(conn, f"SELECT 1 FROM graph_points p WHERE {odd}", """
         SELECT CASE
             WHEN p.is_total AND p.v_type IS DISTINCT FROM 'OBJECT'
                 THEN c.rctx || ': metric ' || kp_quote(p.name) || ' total_value is not an object'
@@ -215,25 +258,25 @@ def _graph_cells(conn: duckdb.DuckDBPyConnection, obj: str) -> None:
 
 
 def _convert_cells(conn: duckdb.DuckDBPyConnection, relation: str) -> None:
-    """Check every cell's raw value by its unit, then convert it (milliseconds to seconds)
-    into ``value`` (DOUBLE). The common case, a non-negative JSON integer, skips the
-    checks."""
+    """Convert every cell's raw value by its unit into ``value`` (DOUBLE; milliseconds to
+    seconds), in one pass. The common case, a JSON integer within the counts a platform
+    reports (or a finite non-negative number of milliseconds), needs no check; any other
+    value binds the detailed check, which names the field and says why."""
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE {relation} AS
-        SELECT *, CASE WHEN raw_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN raw::DOUBLE
-                       ELSE kp_num(raw) END AS num
-        FROM (SELECT *, json_type(raw) AS raw_type FROM {relation})""")
-    fail_on(conn, f"""
+        SELECT * EXCLUDE (num, raw_type),
+               CASE WHEN unit = 'milliseconds' THEN num / 1000.0 ELSE num END AS value,
+               CASE WHEN unit = 'milliseconds'
+                    THEN raw_type IN ('UBIGINT', 'DOUBLE') AND isfinite(num) AND num >= 0
+                    ELSE raw_type = 'UBIGINT' AND num <= 1e15 END AS ok
+        FROM (SELECT *, json_type(raw) AS raw_type,
+                     TRY_CAST(trim(raw ->> '$') AS DOUBLE) AS num FROM {relation})""")
+    fail_on_suspects(conn, f"SELECT 1 FROM {relation} WHERE NOT ok", f"""
         SELECT kp_field(c.rctx, x.field,
                         CASE WHEN x.unit = 'milliseconds' THEN kp_num_problem(x.raw, false)
                              ELSE kp_int_problem(x.raw, false) END) AS message
         FROM {relation} x JOIN request_context c USING (file, account_no, request_no)
-        WHERE NOT (x.raw_type = 'UBIGINT' AND x.num <= 1e15)""")
-    conn.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {relation} AS
-        SELECT * EXCLUDE (num), CASE WHEN unit = 'milliseconds' THEN num / 1000.0
-                                     ELSE num END AS value
-        FROM {relation}""")
+        WHERE NOT x.ok""")
 
 
 def _pivot(cells: str, keys: tuple[str, ...]) -> str:
@@ -260,7 +303,8 @@ def parse_account_stream(conn: duckdb.DuckDBPyConnection, stream: str) -> str:
     obj, platform = GRAPH_STREAMS[stream]
     _load_catalog(conn)
     _graph_requests(conn, obj)
-    fail_on(conn, _data_problems("graph_requests") + " AND r.owner <> ''")
+    fail_on_suspects(conn, "SELECT 1 FROM graph_requests WHERE b.data IS NULL AND owner <> ''",
+                     _data_problems("graph_requests") + " AND r.owner <> ''")
     _graph_cells(conn, obj)
     # Node fields (GET /{id}?fields=...): every key but id is a catalogue metric.
     conn.execute("""
@@ -283,18 +327,14 @@ def parse_account_stream(conn: duckdb.DuckDBPyConnection, stream: str) -> str:
         JOIN request_context c USING (file, account_no, request_no)""",
             {"obj": obj, "catalogue": CATALOGUE})
     _check_windows(conn)
-    _check_request_days(conn)
+    _request_days(conn)
     conn.execute("""
         CREATE OR REPLACE TEMP TABLE account_cells AS
         SELECT c.file, c.account_no, c.request_no, c.field, c.rank, c.unit, c.column_name,
-               c.raw,
-               CASE WHEN c.end_time IS NOT NULL
-                    THEN timezone(a.timezone, strptime(c.end_time, '%Y-%m-%dT%H:%M:%S%z')
-                                  - INTERVAL 1 SECOND)::DATE
-                    ELSE timezone(a.timezone, to_timestamp(kp_num(l.params -> '$.since')))::DATE
-                    END AS day
-        FROM graph_cells c JOIN landing_requests l USING (file, account_no, request_no)
-        JOIN landing_accounts a USING (file, account_no)
+               c.raw, d.day
+        FROM graph_cells c JOIN request_days d
+             ON d.file = c.file AND d.account_no = c.account_no
+            AND d.request_no = c.request_no AND d.end_time IS NOT DISTINCT FROM c.end_time
         UNION ALL
         SELECT f.file, f.account_no, f.request_no, f.key, m.rank, m.unit, m.column_name, f.raw,
                a.window_end::DATE
@@ -310,14 +350,39 @@ def parse_account_stream(conn: duckdb.DuckDBPyConnection, stream: str) -> str:
         ORDER BY a.file, a.account_no, p.day""")
 
 
-def _check_request_days(conn: duckdb.DuckDBPyConnection) -> None:
-    """Graph end_times parse, and a total_value answer (no end_time) covers one local day
-    (its since..until)."""
+GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def _request_days(conn: duckdb.DuckDBPyConnection) -> None:
+    """``request_days``: the local day of each (request, end_time) of ``graph_cells``,
+    computed once for all the values that share them. Graph's end_time marks the END of
+    the day; a total_value answer (no end_time) covers its request's since..until, which
+    must be one local day. Anything else binds the detailed check, which says why."""
     since, until = "l.params -> '$.since'", "l.params -> '$.until'"
-    fail_on(conn, f"""
+    conn.execute(f"""
+        CREATE OR REPLACE TEMP TABLE request_days AS
+        SELECT g.file, g.account_no, g.request_no, g.end_time,
+               CASE WHEN g.end_time IS NOT NULL
+                    THEN timezone(a.timezone, try_strptime(g.end_time, '{GRAPH_TIME}')
+                                  - INTERVAL 1 SECOND)::DATE
+                    ELSE timezone(a.timezone, to_timestamp(
+                        TRY_CAST({since} ->> '$' AS BIGINT)))::DATE END AS day,
+               CASE WHEN g.end_time IS NOT NULL
+                    THEN try_strptime(g.end_time, '{GRAPH_TIME}') IS NOT NULL
+                    ELSE coalesce(json_type({since}) = 'UBIGINT'
+                                  AND json_type({until}) = 'UBIGINT'
+                                  AND timezone(a.timezone, to_timestamp(
+                                          TRY_CAST({since} ->> '$' AS BIGINT)))::DATE
+                                      = timezone(a.timezone, to_timestamp(
+                                          TRY_CAST({until} ->> '$' AS BIGINT) - 1))::DATE,
+                                  false) END AS ok
+        FROM (SELECT DISTINCT file, account_no, request_no, end_time FROM graph_cells) g
+        JOIN landing_requests l USING (file, account_no, request_no)
+        JOIN landing_accounts a USING (file, account_no)""")
+    fail_on_suspects(conn, "SELECT 1 FROM request_days WHERE NOT ok", f"""
         SELECT CASE
             WHEN g.end_time IS NOT NULL
-                 AND try_strptime(g.end_time, '%Y-%m-%dT%H:%M:%S%z') IS NULL
+                 AND try_strptime(g.end_time, '{GRAPH_TIME}') IS NULL
                 THEN c.rctx || ': end_time ' || kp_quote(g.end_time)
                      || ' is not a Graph timestamp'
             WHEN g.end_time IS NULL AND NOT json_exists(l.params, '$.since')
@@ -334,7 +399,7 @@ def _check_request_days(conn: duckdb.DuckDBPyConnection) -> None:
                               || ' until=' || kp_int({until}) || ' spans more than one local '
                               || 'day and cannot be stored per day' END)
             END AS message
-        FROM (SELECT DISTINCT file, account_no, request_no, end_time FROM graph_cells) g
+        FROM (SELECT * FROM request_days WHERE NOT ok) g
         JOIN landing_requests l USING (file, account_no, request_no)
         JOIN landing_accounts a USING (file, account_no)
         JOIN request_context c USING (file, account_no, request_no)""")
@@ -362,7 +427,8 @@ def parse_post_stream(conn: duckdb.DuckDBPyConnection, stream: str) -> str:
     facebook = platform == "facebook"
     _load_catalog(conn)
     _graph_requests(conn, obj)
-    fail_on(conn, _data_problems("graph_requests"))
+    fail_on_suspects(conn, "SELECT 1 FROM graph_requests WHERE b.data IS NULL",
+                     _data_problems("graph_requests"))
     _graph_cells(conn, obj)
     _check_windows(conn)
     _check_pages(conn, "(SELECT * FROM graph_requests WHERE owner = '') r")
@@ -384,14 +450,25 @@ def parse_post_stream(conn: duckdb.DuckDBPyConnection, stream: str) -> str:
         required = ("media_product_type", "media_type", "timestamp")
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE listed_items AS
-        SELECT file, account_no, request_no, item_no, {item},
-               {' AND '.join(f'item.{f} IS NOT NULL' for f in required)} AS complete,
-               [{', '.join(f"CASE WHEN item.{f} IS NULL THEN '{f}' END" for f in required)}]
-                   AS missing
-        FROM (SELECT *, unnest(b.data) AS item, unnest(range(len(b.data))) AS item_no
-              FROM graph_requests WHERE owner = '')""")
+        SELECT *, kp_utc(published_text) AS published_at,
+               TRY_CAST(comments_raw ->> '$' AS DOUBLE) AS comments_num,
+               TRY_CAST(shares_raw ->> '$' AS DOUBLE) AS shares_num
+        FROM (
+            SELECT file, account_no, request_no, item_no, {item},
+                   {' AND '.join(f'item.{f} IS NOT NULL' for f in required)} AS complete,
+                   [{', '.join(f"CASE WHEN item.{f} IS NULL THEN '{f}' END"
+                               for f in required)}] AS missing
+            FROM (SELECT *, unnest(b.data) AS item, unnest(range(len(b.data))) AS item_no
+                  FROM graph_requests WHERE owner = ''))""")
     published = "created_time" if facebook else "timestamp"
-    fail_on(conn, f"""
+    plain = ("(i.{0}_raw IS NULL OR json_type(i.{0}_raw) = 'UBIGINT' "
+             "AND i.{0}_num <= 1e15)")
+    fail_on_suspects(conn, f"""
+        SELECT 1 FROM listed_items i LEFT JOIN meta_media_kind k
+             ON k.platform = '{platform}' AND k.kind = i.kind
+        WHERE i.post_id IS NULL OR NOT i.complete OR k.media_type IS NULL
+           OR i.published_at IS NULL OR NOT {plain.format('comments')}
+           OR NOT {plain.format('shares')}""", f"""
         SELECT CASE
             WHEN i.post_id IS NULL THEN c.rctx || ': required field ''id'' is missing'
             WHEN NOT i.complete THEN ictx || ': required field '''
@@ -416,11 +493,11 @@ def parse_post_stream(conn: duckdb.DuckDBPyConnection, stream: str) -> str:
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE listed_posts AS
         SELECT file, account_no, post_id,
-               arg_max(kp_utc(i.published_text), (request_no, item_no)) AS published_at,
+               arg_max(i.published_at, (request_no, item_no)) AS published_at,
                arg_max({media_type}, (request_no, item_no)) AS media_type,
                arg_max(i.caption, (request_no, item_no)) AS caption,
-               arg_max(kp_int(i.comments_raw), (request_no, item_no)) AS comments,
-               arg_max(kp_int(i.shares_raw), (request_no, item_no)) AS shares
+               arg_max(i.comments_num, (request_no, item_no)) AS comments,
+               arg_max(i.shares_num, (request_no, item_no)) AS shares
         FROM listed_items i JOIN meta_media_kind k ON k.platform = '{platform}' AND k.kind = i.kind
         GROUP BY file, account_no, post_id""")
     fail_on(conn, f"""
@@ -471,16 +548,29 @@ def parse_meta_ads(conn: duckdb.DuckDBPyConnection, stream: str = "meta_ads") ->
         CREATE OR REPLACE TEMP TABLE ad_requests AS
         SELECT file, account_no, request_no, json_transform(body, '{AD_BODY}') AS b
         FROM landing_requests""")
-    fail_on(conn, _data_problems("ad_requests"))
+    fail_on_suspects(conn, "SELECT 1 FROM ad_requests WHERE b.data IS NULL",
+                     _data_problems("ad_requests"))
     _check_pages(conn, "ad_requests r")
-    conn.execute("""
+    nums = ", ".join(f"{_number('item.' + f)} AS {f}_num" for f in ("spend", *AD_FIELDS))
+    ok = " AND ".join([_money_ok("spend"), *(_count_ok(f) for f in AD_FIELDS)])
+    conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE ad_items AS
-        SELECT file, account_no, request_no, item_no, item.*
-        FROM (SELECT *, unnest(b.data) AS item, unnest(range(len(b.data))) AS item_no
-              FROM ad_requests)""")
+        SELECT *, {ok} AND spend_num IS NOT NULL AND campaign_id IS NOT NULL
+                  AND date_start = date_stop
+                  AND TRY_CAST(date_start AS DATE) IS NOT NULL
+                  AND regexp_full_match(date_start, '\\d{{4}}-\\d{{2}}-\\d{{2}}')
+                  AND coalesce(json_type(actions) IN ('ARRAY', 'NULL'), true)
+                  AND coalesce(json_type(action_values) IN ('ARRAY', 'NULL'), true) AS ok
+        FROM (SELECT file, account_no, request_no, item_no, item.*, {nums}
+              FROM (SELECT *, unnest(b.data) AS item, unnest(range(len(b.data))) AS item_no
+                    FROM ad_requests))""")
     count_problems = ", ".join(
         f"kp_field(ictx, '{f}', kp_int_problem(i.{f}, false))" for _, f in AD_COUNTS)
-    fail_on(conn, f"""
+    fail_on_suspects(conn, """
+        SELECT 1 FROM ad_items i JOIN landing_accounts a USING (file, account_no)
+        WHERE NOT coalesce(i.ok, false)
+           OR coalesce(nullif(i.account_currency, ''), a.currency)
+              IS DISTINCT FROM a.currency""", f"""
         SELECT CASE
             WHEN i.campaign_id IS NULL THEN c.rctx || ': required field ''campaign_id'' is missing'
             WHEN i.date_start IS NULL THEN ictx || ': required field ''date_start'' is missing'
@@ -520,35 +610,38 @@ def parse_meta_ads(conn: duckdb.DuckDBPyConnection, stream: str = "meta_ads") ->
               SELECT file, account_no, request_no, item_no, 'action_values',
                      unnest(CAST(action_values AS JSON[]))
               FROM ad_items WHERE json_type(action_values) = 'ARRAY')""")
-    fail_on(conn, """
+    fail_on_suspects(conn, "SELECT 1 FROM ad_actions WHERE NOT typed", """
         SELECT c.rctx || ' campaign ' || coalesce(i.campaign_id, 'None')
                || ': required field ''action_type'' is missing' AS message
         FROM ad_actions x JOIN ad_items i USING (file, account_no, request_no, item_no)
         JOIN request_context c USING (file, account_no, request_no) WHERE NOT x.typed""")
-    conn.execute("""
+    conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE ad_picked AS
-        SELECT x.file, x.account_no, x.request_no, x.item_no, k.column_name, k.money,
-               arg_min(x.raw, k.priority) AS raw,
-               arg_min(x.field || '[' || k.action_type || ']', k.priority) AS field_name
-        FROM ad_actions x JOIN meta_ad_action k
-             ON k.action_type = x.kind AND (x.field = 'action_values') = k.money
-        GROUP BY ALL""")
-    fail_on(conn, """
+        SELECT *, {_number('raw')} AS num FROM (
+            SELECT x.file, x.account_no, x.request_no, x.item_no, k.column_name, k.money,
+                   arg_min(x.raw, k.priority) AS raw,
+                   arg_min(x.field || '[' || k.action_type || ']', k.priority) AS field_name
+            FROM ad_actions x JOIN meta_ad_action k
+                 ON k.action_type = x.kind AND (x.field = 'action_values') = k.money
+            GROUP BY ALL)""")
+    picked_ok = (f"CASE WHEN money THEN {_money_ok('raw', 'num')} "
+                 f"ELSE {_count_ok('raw', 'num')} END")
+    fail_on_suspects(conn, f"SELECT 1 FROM ad_picked WHERE NOT coalesce({picked_ok}, false)",
+                     """
         SELECT kp_field(c.rctx || ' campaign ' || coalesce(i.campaign_id, 'None'), x.field_name,
                         CASE WHEN x.money THEN kp_num_problem(x.raw, false)
                              ELSE kp_int_problem(x.raw, false) END) AS message
         FROM ad_picked x JOIN ad_items i USING (file, account_no, request_no, item_no)
         JOIN request_context c USING (file, account_no, request_no)""")
     columns = sorted({column for column, *_ in _catalog_rows()["meta_ad_action"][1]})
-    actions = ", ".join(
-        f"max(CASE WHEN money THEN kp_num(raw) ELSE kp_int(raw) END) "
-        f"FILTER (WHERE column_name = '{c}') AS {c}" for c in columns)
+    actions = ", ".join(f"max(num) FILTER (WHERE column_name = '{c}') AS {c}"
+                        for c in columns)
     picked = ", ".join(f"coalesce(p.{c}, 0) AS {c}" for c in columns)
-    counts = ", ".join(f"kp_int(i.{f}) AS {c}" for c, f in AD_COUNTS)
+    counts = ", ".join(f"i.{f}_num AS {c}" for c, f in AD_COUNTS)
     return typed_rows(conn, stream, f"""
         SELECT i.file, i.date_start::DATE AS report_date, 'meta' AS platform,
                a.account_id AS ad_account_id, a.brand, i.campaign_id, i.campaign_name,
-               a.currency, kp_num(i.spend) AS spend, {counts}, {picked},
+               a.currency, i.spend_num AS spend, {counts}, {picked},
                a.stream AS source_stream, a.api_version, a.pulled_at
         FROM ad_items i JOIN landing_accounts a USING (file, account_no)
         LEFT JOIN (SELECT file, account_no, request_no, item_no, {actions}
