@@ -55,8 +55,23 @@ def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
     (or ``LandingError``) naming the stream, partition, account, field and value."""
     from kpi_pipeline.lib.parsers.envelopes import load_landing
 
+    before = _temporary_tables(conn)
     load_landing(conn, stream, files, check_files=check_files)
-    return sql_parsers()[stream](conn, stream)
+    name = sql_parsers()[stream](conn, stream)
+    # What the parse made on the way (the bodies as read, their unnested values...) goes,
+    # so a window read chunk by chunk holds one chunk's parse at a time; the rows, the
+    # accounts and files the row checks read, and the catalogues stay.
+    conn.execute("DROP VIEW IF EXISTS request_context")
+    keep = before | {name, "landing_accounts", "landing_files"}
+    for table in _temporary_tables(conn) - keep:
+        if not table.startswith("meta_"):
+            conn.execute(f"DROP TABLE {table}")
+    return name
+
+
+def _temporary_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    return {t for (t,) in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
 
 
 def parse_untyped(envelope: Envelope) -> pd.DataFrame:
