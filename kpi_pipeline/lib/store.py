@@ -4,6 +4,13 @@ Replacing a window means DELETE the window's rows then INSERT the new ones insid
 transaction, so re-running any partition any number of times leaves identical tables,
 and a failure (or a killed process) leaves the previous content: DuckDB rolls back an
 uncommitted transaction when the file is next opened.
+
+``post_daily`` also keeps each snapshot's daily increments (``<metric>_delta``, see
+``schemas.INCREMENT_METRICS``). Every write of post snapshots here (a window, the export
+rows) derives them in the same transaction, and recomputes the increments the write may
+have moved: the rows of the window left in place (another stream's) and each post's first
+snapshot after it, whose previous snapshot may just have changed. So the stored
+increments always match the stored snapshots, whatever order windows are written in.
 """
 
 from __future__ import annotations
@@ -16,7 +23,14 @@ import duckdb
 import pandas as pd
 
 from kpi_pipeline.lib.quality.quarantine import replace_quarantine
-from kpi_pipeline.lib.schemas import TABLES, Table, ddl
+from kpi_pipeline.lib.schemas import (
+    INCREMENT_METRICS,
+    INCREMENT_SUFFIX,
+    POST_DAILY,
+    TABLES,
+    Table,
+    ddl,
+)
 
 SCHEMA = "normalized"
 
@@ -35,10 +49,150 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> None:
-    """Create the schema and every normalized table if they do not exist yet."""
+    """Create the schema and every normalized table if they do not exist yet, and bring a
+    post_daily written before the increment columns existed up to the current shape."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for table in TABLES.values():
         conn.execute(ddl(table, schema))
+    _add_post_increments(conn, schema)
+
+
+# --------------------------------------------------------------------------- increments
+POST_KEY = ("platform", "account_id", "post_id")
+INCREMENT_COLUMNS = tuple(f"{m}{INCREMENT_SUFFIX}" for m in INCREMENT_METRICS)
+
+
+def _increments(source: str) -> str:
+    """SELECT of the post key, report_date and every increment of the snapshots in
+    ``source`` (a relation holding whole series of posts): each lifetime count minus the
+    same post's previous snapshot in ``source``, a missing previous snapshot or value
+    counting as 0 and a NULL count staying NULL. The KPIs summed exactly this
+    expression, recomputed over history, before the increments were stored."""
+    key = ", ".join(POST_KEY)
+    deltas = ",\n           ".join(
+        f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}{INCREMENT_SUFFIX}"
+        for m in INCREMENT_METRICS)
+    return f"""
+    SELECT {key}, report_date, {deltas}
+    FROM {source}
+    WINDOW snapshots AS (PARTITION BY {key} ORDER BY report_date)"""
+
+
+def _on_key(left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in (*POST_KEY, "report_date"))
+
+
+def _insert_post_snapshots(conn: duckdb.DuckDBPyConnection, target: str) -> None:
+    """INSERT the registered ``incoming_rows`` into post_daily with their increments
+    computed against the stored snapshots of the same posts (and each other).
+
+    Computed on the way in rather than updated afterwards: DuckDB keeps every updated
+    value of a transaction in memory, so updating a long backfill's increments would not
+    fit the warehouse's memory_limit, while an INSERT streams.
+    """
+    key = ", ".join(POST_KEY)
+    metrics = ", ".join(INCREMENT_METRICS)
+    deltas = ", ".join(f"d.{c}" for c in INCREMENT_COLUMNS)
+    conn.execute(f"""
+        INSERT INTO {target} BY NAME
+        WITH incoming AS (SELECT * EXCLUDE ({', '.join(INCREMENT_COLUMNS)})
+                          FROM incoming_rows),
+        series AS (
+          SELECT {key}, report_date, {metrics} FROM incoming
+          UNION ALL
+          SELECT {key}, report_date, {metrics} FROM {target}
+          SEMI JOIN (SELECT DISTINCT {key} FROM incoming) USING ({key})
+        )
+        SELECT i.*, {deltas}
+        FROM incoming i JOIN ({_increments('series')}) d ON {_on_key('i', 'd')}""")
+
+
+def _refresh(conn: duckdb.DuckDBPyConnection, target: str, start: date, end: date, *,
+             window: bool = True, fresh_sources: list[str] | None = None,
+             fresh_like: str | None = None) -> int:
+    """Recompute the increments of the rows of [start, end] (unless ``window`` is False)
+    and of each post's first row after ``end``; write the ones that changed; return how
+    many. Window rows whose increments the caller has just computed (``fresh_sources``,
+    or a source_stream LIKE ``fresh_like``) are left out."""
+    key = ", ".join(POST_KEY)
+    params: dict[str, object] = {"start": start, "end": end}
+    skip = "" if window else " AND FALSE"
+    if fresh_sources is not None:
+        skip, params["fresh"] = " AND NOT list_contains($fresh, source_stream)", fresh_sources
+    elif fresh_like is not None:
+        skip, params["fresh"] = " AND source_stream NOT LIKE $fresh", fresh_like
+    sets = ", ".join(f"{c} = f.{c}" for c in INCREMENT_COLUMNS)
+    changed = " OR ".join(f"t.{c} IS DISTINCT FROM f.{c}" for c in INCREMENT_COLUMNS)
+    # Only the targets' posts are read (a semi-join, no lag over the whole table), and
+    # only rows whose stored increments differ are updated.
+    return int(conn.execute(f"""
+        UPDATE {target} AS t SET {sets}
+        FROM (
+          WITH targets AS (
+            SELECT {key}, report_date FROM {target}
+            WHERE report_date BETWEEN $start AND $end{skip}
+            UNION ALL
+            SELECT {key}, min(report_date) FROM {target}
+            WHERE report_date > $end GROUP BY {key}
+          ),
+          series AS (
+            SELECT * FROM {target} SEMI JOIN (SELECT DISTINCT {key} FROM targets) USING ({key})
+          )
+          SELECT * FROM ({_increments('series')})
+          SEMI JOIN targets USING ({key}, report_date)
+        ) AS f
+        WHERE {_on_key('t', 'f')} AND ({changed})""", params).fetchone()[0])
+
+
+def refresh_post_increments(conn: duckdb.DuckDBPyConnection, start: date, end: date,
+                            schema: str = SCHEMA) -> int:
+    """Recompute the stored increments of every post_daily row in [start, end] and of each
+    post's first row after ``end`` (its previous snapshot may be one that just changed);
+    returns the number of rows whose increments changed.
+
+    Set-based and idempotent: running it again changes nothing. Runs in the caller's
+    transaction; the store's own writers call it, so callers only need it after
+    changing post snapshots with their own SQL.
+    """
+    return _refresh(conn, f"{schema}.{POST_DAILY.name}", start, end)
+
+
+def _add_post_increments(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """Give a post_daily made before the increments existed its increment columns, filled.
+
+    The table is rebuilt (create, insert with the increments, drop, rename) in one
+    transaction rather than altered and updated: an UPDATE of every row must hold all the
+    new values in memory at once.
+    """
+    present = {name for (name,) in conn.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+        [schema, POST_DAILY.name]).fetchall()}
+    if set(INCREMENT_COLUMNS) <= present:
+        return
+    target, rebuilt = f"{schema}.{POST_DAILY.name}", f"{POST_DAILY.name}__increments"
+    with transaction(conn):
+        conn.execute(ddl(POST_DAILY, schema).replace(target, f"{schema}.{rebuilt}", 1))
+        old = ", ".join(c for c in POST_DAILY.column_names if c not in INCREMENT_COLUMNS)
+        conn.execute(f"""
+            INSERT INTO {schema}.{rebuilt} BY NAME
+            SELECT p.*, {', '.join(f'd.{c}' for c in INCREMENT_COLUMNS)}
+            FROM (SELECT {old} FROM {target}) p
+            JOIN ({_increments(target)}) d ON {_on_key('p', 'd')}""")
+        conn.execute(f"DROP TABLE {target}")
+        conn.execute(f"ALTER TABLE {schema}.{rebuilt} RENAME TO {POST_DAILY.name}")
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, table: Table, target: str,
+            frame: pd.DataFrame) -> None:
+    """INSERT ``frame`` into ``target`` by column name (post snapshots with increments)."""
+    conn.register("incoming_rows", frame)
+    # no try/finally: after a failed INSERT the transaction is aborted and unregistering
+    # would raise over the real error; the next register replaces the view anyway
+    if table.name == POST_DAILY.name:
+        _insert_post_snapshots(conn, target)
+    else:
+        conn.execute(f"INSERT INTO {target} BY NAME SELECT * FROM incoming_rows")
+    conn.unregister("incoming_rows")
 
 
 def _sources_filter(sources: tuple[str, ...] | list[str] | None) -> tuple[str, list]:
@@ -60,6 +214,9 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
     the rows the export folder loaded (``source_stream`` ``export:...``).
     With ``quarantine`` (rows of ``quality.quarantine``, possibly none) the window's
     quarantine rows of this table are replaced in the same transaction.
+    For post_daily the increments are derived in the same transaction (the frame's own
+    ``*_delta`` values are ignored), and the increments the window may have moved (other
+    streams' rows in it, each post's first snapshot after it) are recomputed.
     Returns the number of rows inserted.
     """
     if list(frame.columns) != table.column_names:
@@ -70,9 +227,14 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
     with transaction(conn):
         conn.execute(f"DELETE FROM {target} WHERE report_date BETWEEN ? AND ?{only}",
                      [start, end, *params])
-        conn.register("incoming_rows", frame)
-        conn.execute(f"INSERT INTO {target} SELECT * FROM incoming_rows")
-        conn.unregister("incoming_rows")
+        _insert(conn, table, target, frame)
+        if table.name == POST_DAILY.name:
+            # The rows just inserted have their increments; the rest of the window (other
+            # streams' rows) and the first rows after it may have lost their base.
+            if sources is None:
+                _refresh(conn, target, start, end, window=False)
+            else:
+                _refresh(conn, target, start, end, fresh_sources=list(sources))
         if quarantine is not None:
             replace_quarantine(conn, table.name, quarantine, start, end)
     return len(frame)
@@ -132,13 +294,28 @@ def replace_exports(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFr
     with transaction(conn):
         for name, frame in frames.items():
             target = f"{schema}.{name}"
+            if name == POST_DAILY.name:  # the days whose increments the swap may move
+                days = _export_days(conn, target, frame)
             deleted = conn.execute(f"DELETE FROM {target} WHERE source_stream LIKE ?",
                                    [EXPORT_STREAMS]).fetchone()[0]
-            conn.register("incoming_rows", frame)
-            conn.execute(f"INSERT INTO {target} SELECT * FROM incoming_rows")
-            conn.unregister("incoming_rows")
+            _insert(conn, TABLES[name], target, frame)
+            if name == POST_DAILY.name and days is not None:
+                # API snapshots next to a removed or added export snapshot get a new base
+                _refresh(conn, target, *days, fresh_like=EXPORT_STREAMS)
             counts[name] = (int(deleted), len(frame))
     return counts
+
+
+def _export_days(conn: duckdb.DuckDBPyConnection, target: str,
+                 frame: pd.DataFrame) -> tuple[date, date] | None:
+    """First and last day of the export post snapshots stored now or about to be."""
+    stored = conn.execute(f"SELECT min(report_date), max(report_date) FROM {target} "
+                          "WHERE source_stream LIKE ?", [EXPORT_STREAMS]).fetchone()
+    days = [d for d in stored if d is not None]
+    if len(frame):
+        days += [pd.Timestamp(frame["report_date"].min()).date(),
+                 pd.Timestamp(frame["report_date"].max()).date()]
+    return (min(days), max(days)) if days else None
 
 
 def export_rows(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> dict[str, int]:

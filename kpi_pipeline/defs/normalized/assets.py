@@ -211,7 +211,7 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
         partitions_def=daily_partitions,
         group_name="normalized",
         kinds={"duckdb", "pandas"},
-        code_version="3",
+        code_version="4",  # 4: post_daily stores daily increments
         metadata={"dagster/table_name": f"normalized.{table.name}",
                   "dagster/column_schema": dg.TableSchema(columns=[
                       dg.TableColumn(c.name, c.kind, description=c.description or None)
