@@ -5,7 +5,7 @@ Why: goal attainment reads a KPI's value over [start, t] for every day t from
 reads them on t and on the day before the range instead of adding them up. Its contract
 is to equal ``kpi_range(start(t), t)`` on every day, the definition the weekly KPIs share;
 this holds it to that on the hand fixture, for level KPIs and summed ones, plain, restarted
-every week or month, and over a trailing window.
+every week, and over a trailing window, with and without the scope's kind.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ FIRST, LAST = date(2025, 2, 26), date(2025, 3, 11)
 KPIS = ("reach", "followers", "follower_growth_rate", "email_list_growth_rate",
         "email_opt_ins", "engagement_rate", "views", "average_watch_time", "cost_per_lead",
         "bounce_rate", "customer_acquisition_cost")
-SCOPES = ("all", "acme", "instagram/ig-acme")
+SCOPES = {"all": "all", "acme": "brand", "instagram/ig-acme": "account"}  # key: its kind
 VARIANTS = ({}, {"restart": "week"}, {"window": 5})
 
 
@@ -60,13 +60,17 @@ def test_running_values_equal_a_range_query_per_day(conn: duckdb.DuckDBPyConnect
                                                     name: str) -> None:
     kpi = catalog()[name]
     filled = 0
-    for key in SCOPES:
+    for key, kind in SCOPES.items():
         for variant in VARIANTS:
             running = kpi_running(conn, kpi, FIRST, LAST, key, **variant)
             assert list(running) == [FIRST + timedelta(days=i)
                                      for i in range((LAST - FIRST).days + 1)]
+            # told the key's kind, it reads that scope only: the same values
+            scoped = (kpi_running(conn, kpi, FIRST, LAST, key, scope=kind, **variant)
+                      if kind in kpi.computed_scopes else running)
             for day, value in running.items():
                 expected = kpi_range(conn, kpi, start_of(day, **variant), day, key)[2]
                 assert same(value, expected), (name, key, variant, day, value, expected)
+                assert same(scoped[day], expected), (name, key, kind, variant, day)
                 filled += value is not None
     assert filled > 0, f"{name}: no value on any day, the comparison says nothing"

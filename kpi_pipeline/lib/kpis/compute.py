@@ -237,8 +237,8 @@ def kpi_range(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date
 
 
 def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date,
-                scope_key: str, restart: str | None = None,
-                window: int | None = None) -> dict[date, float | None]:
+                scope_key: str, restart: str | None = None, window: int | None = None,
+                scope: str | None = None) -> dict[date, float | None]:
     """The KPI's value over [first, t] for every day t in [first, last], at one scope.
 
     Measures are summed per day once and accumulated before the formula is applied, so
@@ -247,6 +247,10 @@ def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: da
     the range (``Source.at_start``). With ``restart`` ("week" or "month") the
     accumulation starts again at each period (recurring targets); with ``window`` it
     covers only the last ``window`` days up to t (trends). One query for all days.
+
+    ``scope`` (the kind of ``scope_key``: brand, platform, ...) lets DuckDB read only that
+    scope's facts (a brand's or a platform's rows) instead of rolling up every scope and
+    keeping one; without it every scope the KPI is computed for is searched for the key.
     """
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     source = SOURCES[kpi.source]
@@ -262,10 +266,13 @@ def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: da
         lower = f"greatest({lower}, CAST(date_trunc('{restart}', through) AS DATE))"
     elif window is not None:
         lower = f"greatest({lower}, CAST(through - INTERVAL {int(window) - 1} day AS DATE))"
+    scopes_read = (scope,) if scope is not None else None
+    # one scope reads base once: left inline, the scope key's filter reaches the scan
+    base = "" if scope is not None else "MATERIALIZED "
     rows = conn.execute(f"""
         WITH facts_{source.name} AS ({source.select("day")}),
-        base_{source.name} AS MATERIALIZED ({_base(source)}),
-        agg AS ({_aggregate(source, "day")}),
+        base_{source.name} AS {base}({_base(source)}),
+        agg AS ({_aggregate(source, "day", scopes_read)}),
         days AS (SELECT through, {lower} AS lower
                  FROM (SELECT CAST(unnest(generate_series(CAST($lo AS DATE), CAST($hi AS DATE),
                                                           INTERVAL 1 day)) AS DATE) AS through)),
