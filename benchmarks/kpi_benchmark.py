@@ -72,6 +72,13 @@ POST_LIFETIME_DAYS = 28  # a post is snapshotted for 28 days after publishing, t
 SOCIAL = ("facebook", "instagram", "linkedin", "tiktok")
 AD_PLATFORMS = ("meta", "linkedin", "tiktok")
 STEPS = ("floor", "chain", "library", "fixed")
+# --write-path: what storing the increments costs when post snapshots are written (a day
+# and a week at the end of the history, a day in its middle: the normalized asset's
+# replace_window, against the same DELETE + INSERT without increments), and what they
+# save: one KPI over the whole history with lag() over the snapshots, and with the
+# stored increments.
+WRITE_STEPS = ("write_day", "plain_day", "write_week", "plain_week", "write_mid_day",
+               "plain_mid_day", "one_kpi_lag", "one_kpi_increments")
 DATASET_FORMAT = 5  # bump when the generator changes so cached datasets are rebuilt
 TARGET_RATIO = 1.5
 FLOOR_SQL = Path(__file__).resolve().with_name("floor_weekly.sql")
@@ -654,6 +661,97 @@ def prepare_chain() -> Step:
     return run
 
 
+@dataclass
+class WriteStep:
+    """Rewrite a window of post_daily with the rows it holds (read before the clock, as a
+    parsed frame would be): through ``replace_window`` (increments derived and the next
+    snapshots' refreshed) or through the plain DELETE + INSERT it did before them."""
+
+    window: str  # "day" (the last day), "week" (the last week), "mid_day" (52 weeks back)
+    increments: bool
+    frame: Any = None
+
+    def bounds(self, job: Job) -> tuple[date, date]:
+        if self.window == "day":
+            return job.sunday, job.sunday
+        if self.window == "week":
+            return job.week, job.sunday
+        return job.sunday - timedelta(weeks=52), job.sunday - timedelta(weeks=52)
+
+    def before(self, job: Job) -> None:
+        import duckdb
+
+        from kpi_pipeline.lib.schemas import POST_DAILY, coerce_frame
+
+        first, last = self.bounds(job)
+        with duckdb.connect(job.db, read_only=True) as conn:
+            rows = conn.execute("SELECT * FROM normalized.post_daily "
+                                "WHERE report_date BETWEEN ? AND ?", [first, last]).df()
+        self.frame = coerce_frame(POST_DAILY, rows)
+
+    def __call__(self, job: Job) -> dict[str, Any]:
+        import duckdb
+
+        from kpi_pipeline.lib.schemas import POST_DAILY
+        from kpi_pipeline.lib.store import replace_window, transaction
+
+        first, last = self.bounds(job)
+        streams = tuple(f"{p}_posts" for p in SOCIAL)
+        with duckdb.connect(job.db, config=job.config) as conn:
+            if self.increments:
+                replace_window(conn, POST_DAILY, self.frame, first, last, sources=streams)
+            else:
+                with transaction(conn):
+                    conn.execute("DELETE FROM normalized.post_daily WHERE report_date "
+                                 "BETWEEN ? AND ? AND list_contains(?, source_stream)",
+                                 [first, last, list(streams)])
+                    conn.register("incoming_rows", self.frame)
+                    conn.execute("INSERT INTO normalized.post_daily BY NAME "
+                                 "SELECT * FROM incoming_rows")
+        return {"rows_written": len(self.frame)}
+
+
+# One KPI over the whole history, weekly engagement rate per platform, two ways.
+ONE_KPI_SQL = {
+    "one_kpi_lag": """
+CREATE OR REPLACE TABLE scratch.engagement_rate AS
+WITH activity AS (
+  SELECT report_date, platform,
+         coalesce(likes, 0) + coalesce(comments, 0) + coalesce(shares, 0) + coalesce(saves, 0)
+         - coalesce(lag(coalesce(likes, 0) + coalesce(comments, 0) + coalesce(shares, 0)
+                        + coalesce(saves, 0)) OVER snapshots, 0) AS interactions,
+         CASE WHEN platform = 'linkedin' THEN impressions ELSE views END
+         - coalesce(lag(CASE WHEN platform = 'linkedin' THEN impressions ELSE views END)
+                    OVER snapshots, 0) AS exposure
+  FROM normalized.post_daily
+  WINDOW snapshots AS (PARTITION BY platform, account_id, post_id ORDER BY report_date))
+SELECT CAST(date_trunc('week', report_date) AS DATE) AS period_start, platform,
+       sum(interactions) / nullif(sum(exposure), 0) AS engagement_rate
+FROM activity GROUP BY ALL""",
+    "one_kpi_increments": """
+CREATE OR REPLACE TABLE scratch.engagement_rate AS
+SELECT CAST(date_trunc('week', report_date) AS DATE) AS period_start, platform,
+       sum(coalesce(likes_delta, 0) + coalesce(comments_delta, 0) + coalesce(shares_delta, 0)
+           + coalesce(saves_delta, 0))
+       / nullif(sum(CASE WHEN platform = 'linkedin' THEN impressions_delta
+                         ELSE views_delta END), 0) AS engagement_rate
+FROM normalized.post_daily GROUP BY ALL""",
+}
+
+
+def step_one_kpi(step: str) -> Step:
+    def run(job: Job) -> dict[str, Any]:
+        import duckdb
+
+        with duckdb.connect(job.db, config=job.config) as conn:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS scratch")
+            conn.execute(ONE_KPI_SQL[step])
+            return {"rows_written": conn.execute(
+                "SELECT count(*) FROM scratch.engagement_rate").fetchone()[0]}
+
+    return run
+
+
 def prepare(step: str) -> Step:
     """The callable for a step name, with every import it needs already done (duckdb,
     pandas and the catalogue for every step, so none pays for them inside the clock)."""
@@ -667,6 +765,10 @@ def prepare(step: str) -> Step:
         return prepare_chain()
     if step == "library":
         return prepare_library()
+    if step.startswith(("write_", "plain_")):
+        return WriteStep(step.split("_", 1)[1], step.startswith("write_"))
+    if step.startswith("one_kpi"):
+        return step_one_kpi(step)
     return step_floor
 
 
@@ -679,13 +781,16 @@ def worker(step: str, job: Job, out: Path) -> None:
     """Subprocess entry: run one step once, then write its times and what it produced."""
     setup_wall, setup_cpu = time.perf_counter(), cpu_seconds()
     run = prepare(step)
+    if isinstance(run, WriteStep):
+        run.before(job)
     started, started_cpu = time.perf_counter(), cpu_seconds()
     extra = run(job)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - started_cpu
     out.write_text(json.dumps({"seconds": seconds, "cpu_seconds": cpu,
                                "setup_seconds": started - setup_wall,
                                "setup_cpu_seconds": started_cpu - setup_cpu,
-                               "vm_hwm_mb": own_peak_mb(), "digest": digest(step, job),
+                               "vm_hwm_mb": own_peak_mb(),
+                               "digest": digest(step, job) if step in STEPS else {},
                                **extra}, default=str))
 
 
@@ -744,6 +849,7 @@ class Sample:
     vm_hwm_mb: float
     digest: dict[str, Any]
     step_seconds: dict[str, float] = field(default_factory=dict)
+    rows_written: int = 0
 
 
 @dataclass
@@ -814,7 +920,8 @@ def measure(step: str, source: Path, scratch: Path, week: date, log: Path,
                   peak_mb=usage.ru_maxrss / 1024, setup_seconds=result["setup_seconds"],
                   setup_cpu_seconds=result["setup_cpu_seconds"],
                   vm_hwm_mb=result["vm_hwm_mb"], digest=result["digest"],
-                  step_seconds=result.get("step_seconds", {}))
+                  step_seconds=result.get("step_seconds", {}),
+                  rows_written=result.get("rows_written", 0))
 
 
 def same_numbers(a: Any, b: Any, rel: float = 1e-6) -> bool:
@@ -876,21 +983,21 @@ class DatasetResult:
 
 
 def run_dataset(ds: Dataset, workdir: Path, empty_db: Path, repeats: int, log: Path,
-                flags: list[str]) -> DatasetResult:
+                flags: list[str], extra_steps: tuple[str, ...] = ()) -> DatasetResult:
     """Build the dataset, then time every step ``repeats`` times, round-robin."""
     path = workdir / f"posts_{ds.weeks}w_{ds.n_posts}.duckdb"
     print(f"[{ds.label}] building {path} ...", file=sys.stderr, flush=True)
     counts, build_seconds = ensure_dataset(ds, path, log)
     print(f"[{ds.label}] {counts} built in {build_seconds:.1f}s (0 = reused)", file=sys.stderr,
           flush=True)
-    steps = {step: StepResult(step) for step in STEPS}
+    steps = {step: StepResult(step) for step in (*STEPS, *extra_steps)}
     scratch = workdir / "run.duckdb"
     for round_no in range(repeats):
-        for step in STEPS:
+        for step in steps:
             source = empty_db if step == "fixed" else path
             sample = measure(step, source, scratch, ds.last_monday, log, flags)
             steps[step].samples.append(sample)
-            print(f"[{ds.label}] round {round_no + 1}/{repeats} {step:8s} "
+            print(f"[{ds.label}] round {round_no + 1}/{repeats} {step:18s} "
                   f"cpu {sample.cpu_seconds:7.2f}s  wall {sample.seconds:7.2f}s  "
                   f"peak {sample.peak_mb:7.0f} MB", file=sys.stderr, flush=True)
     result = DatasetResult(ds, counts, build_seconds, path.stat().st_size / 2**20, steps)
@@ -906,8 +1013,35 @@ def run_dataset(ds: Dataset, workdir: Path, empty_db: Path, repeats: int, log: P
 
 
 def render(results: list[DatasetResult], repeats: int) -> str:
-    return "\n\n".join([render_datasets(results), render_steps(results, repeats),
-                        render_summary(results), render_chain_steps(results)])
+    parts = [render_datasets(results), render_steps(results, repeats),
+             render_summary(results), render_chain_steps(results)]
+    if any(step in res.steps for res in results for step in WRITE_STEPS):
+        parts.append(render_write_path(results))
+    return "\n\n".join(parts)
+
+
+def render_write_path(results: list[DatasetResult]) -> str:
+    """The increments' cost on the write path and their saving on the read path."""
+    pairs = (("day at the end", "write_day", "plain_day"),
+             ("week at the end", "write_week", "plain_week"),
+             ("day 52 weeks back", "write_mid_day", "plain_mid_day"),
+             ("one KPI, whole history", "one_kpi_increments", "one_kpi_lag"))
+    lines = ["Write path: replace_window (increments derived, next snapshots refreshed) "
+             "against the plain DELETE + INSERT; read path: one KPI with the stored "
+             "increments against lag() over the snapshots. CPU s, medians.", "",
+             "| dataset | what | rows | with increments CPU s | without CPU s | ratio "
+             "| with peak MB | without peak MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for res in results:
+        for label, new, old in pairs:
+            if new not in res.steps:
+                continue
+            a, b = res.steps[new], res.steps[old]
+            lines.append(f"| {res.dataset.label} | {label} | {a.samples[-1].rows_written:,} "
+                         f"| {a.median_cpu:.2f} | {b.median_cpu:.2f} "
+                         f"| {a.median_cpu / b.median_cpu:.2f} | {a.peak_mb:,.0f} "
+                         f"| {b.peak_mb:,.0f} |")
+    return "\n".join(lines)
 
 
 def render_datasets(results: list[DatasetResult]) -> str:
@@ -1000,7 +1134,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-limit", default=SHIPPED_MEMORY_LIMIT,
                         help="DuckDB memory_limit for every step (default: the warehouse's "
                              f"shipped {SHIPPED_MEMORY_LIMIT}; 'none': DuckDB's own 80%% of RAM)")
-    parser.add_argument("--worker", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--write-path", action="store_true",
+                        help="also time the write path of the increments and one KPI with "
+                             "lag() versus the stored increments (second table)")
+    parser.add_argument("--worker", choices=STEPS + WRITE_STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--week", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--goals", type=Path, help=argparse.SUPPRESS)
@@ -1039,8 +1176,9 @@ def main(argv: list[str] | None = None) -> None:
     spawn(["--build", str(empty_db), "--weeks", str(args.weeks), "--posts-per-day", "0"], log,
           "build empty.duckdb")
     flags = ["--memory-limit", args.memory_limit]
+    extra = WRITE_STEPS if args.write_path else ()
     results = [run_dataset(dataset_for(rows, args.weeks), args.workdir, empty_db, args.repeats,
-                           log, flags) for rows in args.sizes]
+                           log, flags, extra) for rows in args.sizes]
     print(render(results, args.repeats))
     if args.json:
         args.json.write_text(as_json(results))

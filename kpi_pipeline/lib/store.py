@@ -109,11 +109,13 @@ def _insert_post_snapshots(conn: duckdb.DuckDBPyConnection, target: str) -> None
 
 def _refresh(conn: duckdb.DuckDBPyConnection, target: str, start: date, end: date, *,
              window: bool = True, fresh_sources: list[str] | None = None,
-             fresh_like: str | None = None) -> int:
+             fresh_like: str | None = None, posts: str | None = None) -> int:
     """Recompute the increments of the rows of [start, end] (unless ``window`` is False)
     and of each post's first row after ``end``; write the ones that changed; return how
     many. Window rows whose increments the caller has just computed (``fresh_sources``,
-    or a source_stream LIKE ``fresh_like``) are left out."""
+    or a source_stream LIKE ``fresh_like``) are left out. ``posts`` (a relation of post
+    keys) restricts both to the posts a write touched: only a post that lost or gained a
+    snapshot can see an increment change."""
     key = ", ".join(POST_KEY)
     params: dict[str, object] = {"start": start, "end": end}
     skip = "" if window else " AND FALSE"
@@ -121,6 +123,7 @@ def _refresh(conn: duckdb.DuckDBPyConnection, target: str, start: date, end: dat
         skip, params["fresh"] = " AND NOT list_contains($fresh, source_stream)", fresh_sources
     elif fresh_like is not None:
         skip, params["fresh"] = " AND source_stream NOT LIKE $fresh", fresh_like
+    among = f" SEMI JOIN {posts} USING ({key})" if posts else ""
     sets = ", ".join(f"{c} = f.{c}" for c in INCREMENT_COLUMNS)
     changed = " OR ".join(f"t.{c} IS DISTINCT FROM f.{c}" for c in INCREMENT_COLUMNS)
     # Only the targets' posts are read (a semi-join, no lag over the whole table), and
@@ -129,10 +132,10 @@ def _refresh(conn: duckdb.DuckDBPyConnection, target: str, start: date, end: dat
         UPDATE {target} AS t SET {sets}
         FROM (
           WITH targets AS (
-            SELECT {key}, report_date FROM {target}
+            SELECT {key}, report_date FROM {target}{among}
             WHERE report_date BETWEEN $start AND $end{skip}
             UNION ALL
-            SELECT {key}, min(report_date) FROM {target}
+            SELECT {key}, min(report_date) FROM {target}{among}
             WHERE report_date > $end GROUP BY {key}
           ),
           series AS (
@@ -142,6 +145,18 @@ def _refresh(conn: duckdb.DuckDBPyConnection, target: str, start: date, end: dat
           SEMI JOIN targets USING ({key}, report_date)
         ) AS f
         WHERE {_on_key('t', 'f')} AND ({changed})""", params).fetchone()[0])
+
+
+TOUCHED = "temp.touched_posts"  # the posts a write removes or adds snapshots of
+
+
+def _touched_posts(conn: duckdb.DuckDBPyConnection, rows: str, params: list,
+                   create: bool = False) -> None:
+    """Collect the post keys of ``rows`` (``FROM ... WHERE ...``) into ``TOUCHED``."""
+    key = ", ".join(POST_KEY)
+    verb = (f"CREATE OR REPLACE TEMP TABLE {TOUCHED.split('.')[1]} AS" if create
+            else f"INSERT INTO {TOUCHED}")
+    conn.execute(f"{verb} SELECT DISTINCT {key} {rows}", params)
 
 
 def refresh_post_increments(conn: duckdb.DuckDBPyConnection, start: date, end: date,
@@ -224,17 +239,25 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
                          f"table's {table.column_names}")
     target = f"{schema}.{table.name}"
     only, params = _sources_filter(sources)
+    posts = table.name == POST_DAILY.name
     with transaction(conn):
+        if posts:  # the posts that lose a snapshot here: their increments may move
+            _touched_posts(conn, f"FROM {target} WHERE report_date BETWEEN ? AND ?{only}",
+                           [start, end, *params], create=True)
         conn.execute(f"DELETE FROM {target} WHERE report_date BETWEEN ? AND ?{only}",
                      [start, end, *params])
         _insert(conn, table, target, frame)
-        if table.name == POST_DAILY.name:
-            # The rows just inserted have their increments; the rest of the window (other
-            # streams' rows) and the first rows after it may have lost their base.
+        if posts:
+            # The rows just inserted have their increments; the other streams' rows of the
+            # window and the first rows after it may have lost or gained their base.
+            _touched_posts(conn, f"FROM {target} WHERE report_date BETWEEN ? AND ?{only}",
+                           [start, end, *params])
             if sources is None:
-                _refresh(conn, target, start, end, window=False)
+                _refresh(conn, target, start, end, window=False, posts=TOUCHED)
             else:
-                _refresh(conn, target, start, end, fresh_sources=list(sources))
+                _refresh(conn, target, start, end, fresh_sources=list(sources),
+                         posts=TOUCHED)
+            conn.execute(f"DROP TABLE {TOUCHED}")
         if quarantine is not None:
             replace_quarantine(conn, table.name, quarantine, start, end)
     return len(frame)
@@ -294,14 +317,18 @@ def replace_exports(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFr
     with transaction(conn):
         for name, frame in frames.items():
             target = f"{schema}.{name}"
-            if name == POST_DAILY.name:  # the days whose increments the swap may move
+            exported = f"FROM {target} WHERE source_stream LIKE ?"
+            if name == POST_DAILY.name:  # the days and posts whose increments may move
                 days = _export_days(conn, target, frame)
-            deleted = conn.execute(f"DELETE FROM {target} WHERE source_stream LIKE ?",
-                                   [EXPORT_STREAMS]).fetchone()[0]
+                _touched_posts(conn, exported, [EXPORT_STREAMS], create=True)
+            deleted = conn.execute(f"DELETE {exported}", [EXPORT_STREAMS]).fetchone()[0]
             _insert(conn, TABLES[name], target, frame)
-            if name == POST_DAILY.name and days is not None:
+            if name == POST_DAILY.name:
                 # API snapshots next to a removed or added export snapshot get a new base
-                _refresh(conn, target, *days, fresh_like=EXPORT_STREAMS)
+                _touched_posts(conn, exported, [EXPORT_STREAMS])
+                if days is not None:
+                    _refresh(conn, target, *days, fresh_like=EXPORT_STREAMS, posts=TOUCHED)
+                conn.execute(f"DROP TABLE {TOUCHED}")
             counts[name] = (int(deleted), len(frame))
     return counts
 
