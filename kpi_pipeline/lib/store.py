@@ -62,20 +62,25 @@ POST_KEY = ("platform", "account_id", "post_id")
 INCREMENT_COLUMNS = tuple(f"{m}{INCREMENT_SUFFIX}" for m in INCREMENT_METRICS)
 
 
-def _increments(source: str) -> str:
-    """SELECT of the post key, report_date and every increment of the snapshots in
-    ``source`` (a relation holding whole series of posts): each lifetime count minus the
-    same post's previous snapshot in ``source``, a missing previous snapshot or value
-    counting as 0 and a NULL count staying NULL. The KPIs summed exactly this
-    expression, recomputed over history, before the increments were stored."""
+def _increments(source: str, carry: str | None = None, keep: str | None = None) -> str:
+    """SELECT of every increment of the snapshots in ``source`` (a relation holding whole
+    series of posts) beside ``carry`` (columns of ``source``; default the post key and
+    report_date), keeping only the rows where ``keep`` holds, if given: each lifetime count
+    minus the same post's previous snapshot in ``source``, a missing previous snapshot or
+    value counting as 0 and a NULL count staying NULL. The KPIs summed exactly this
+    expression, recomputed over history, before the increments were stored.
+
+    One window over ``source``, no join back to it: a join of two 10M-row relations does
+    not fit the warehouse's 600MB memory_limit, the window alone spills and does."""
     key = ", ".join(POST_KEY)
     deltas = ",\n           ".join(
         f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}{INCREMENT_SUFFIX}"
         for m in INCREMENT_METRICS)
     return f"""
-    SELECT {key}, report_date, {deltas}
+    SELECT {carry or f'{key}, report_date'}, {deltas}
     FROM {source}
-    WINDOW snapshots AS (PARTITION BY {key} ORDER BY report_date)"""
+    WINDOW snapshots AS (PARTITION BY {key} ORDER BY report_date){
+        f' QUALIFY {keep}' if keep else ''}"""
 
 
 def _on_key(left: str, right: str) -> str:
@@ -92,19 +97,14 @@ def _insert_post_snapshots(conn: duckdb.DuckDBPyConnection, target: str) -> None
     """
     key = ", ".join(POST_KEY)
     metrics = ", ".join(INCREMENT_METRICS)
-    deltas = ", ".join(f"d.{c}" for c in INCREMENT_COLUMNS)
-    conn.execute(f"""
-        INSERT INTO {target} BY NAME
-        WITH incoming AS (SELECT * EXCLUDE ({', '.join(INCREMENT_COLUMNS)})
-                          FROM incoming_rows),
-        series AS (
-          SELECT {key}, report_date, {metrics} FROM incoming
-          UNION ALL
-          SELECT {key}, report_date, {metrics} FROM {target}
-          SEMI JOIN (SELECT DISTINCT {key} FROM incoming) USING ({key})
-        )
-        SELECT i.*, {deltas}
-        FROM incoming i JOIN ({_increments('series')}) d ON {_on_key('i', 'd')}""")
+    series = f"""(
+          SELECT * EXCLUDE ({', '.join(INCREMENT_COLUMNS)}), FALSE AS stored
+          FROM incoming_rows
+          UNION ALL BY NAME
+          SELECT {key}, report_date, {metrics}, TRUE AS stored FROM {target}
+          SEMI JOIN (SELECT DISTINCT {key} FROM incoming_rows) USING ({key}))"""
+    conn.execute(f"INSERT INTO {target} BY NAME "
+                 f"{_increments(series, carry='* EXCLUDE (stored)', keep='NOT stored')}")
 
 
 def _refresh(conn: duckdb.DuckDBPyConnection, target: str, start: date, end: date, *,
@@ -175,9 +175,12 @@ def refresh_post_increments(conn: duckdb.DuckDBPyConnection, start: date, end: d
 def _add_post_increments(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
     """Give a post_daily made before the increments existed its increment columns, filled.
 
-    The table is rebuilt (create, insert with the increments, drop, rename) in one
-    transaction rather than altered and updated: an UPDATE of every row must hold all the
-    new values in memory at once.
+    The table is rebuilt rather than altered and updated: an UPDATE of every row must hold
+    all the new values in memory at once. The copy (with the increments) is written and
+    committed first, beside the old table, which stays the one read until a short final
+    transaction drops it and renames the copy; a crash before that leaves the old table
+    as it was, and the next attempt starts the copy again. (One transaction for all of
+    it could not commit 10M rows within a 600MB memory_limit.)
     """
     present = {name for (name,) in conn.execute(
         "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
@@ -185,14 +188,12 @@ def _add_post_increments(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
     if set(INCREMENT_COLUMNS) <= present:
         return
     target, rebuilt = f"{schema}.{POST_DAILY.name}", f"{POST_DAILY.name}__increments"
+    conn.execute(f"DROP TABLE IF EXISTS {schema}.{rebuilt}")
+    conn.execute(ddl(POST_DAILY, schema).replace(target, f"{schema}.{rebuilt}", 1))
+    old = ", ".join(c for c in POST_DAILY.column_names if c not in INCREMENT_COLUMNS)
+    conn.execute(f"INSERT INTO {schema}.{rebuilt} BY NAME "
+                 f"{_increments(target, carry=old)}")
     with transaction(conn):
-        conn.execute(ddl(POST_DAILY, schema).replace(target, f"{schema}.{rebuilt}", 1))
-        old = ", ".join(c for c in POST_DAILY.column_names if c not in INCREMENT_COLUMNS)
-        conn.execute(f"""
-            INSERT INTO {schema}.{rebuilt} BY NAME
-            SELECT p.*, {', '.join(f'd.{c}' for c in INCREMENT_COLUMNS)}
-            FROM (SELECT {old} FROM {target}) p
-            JOIN ({_increments(target)}) d ON {_on_key('p', 'd')}""")
         conn.execute(f"DROP TABLE {target}")
         conn.execute(f"ALTER TABLE {schema}.{rebuilt} RENAME TO {POST_DAILY.name}")
 
