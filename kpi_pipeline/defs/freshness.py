@@ -1,11 +1,11 @@
 """Source freshness: every stream's newest landing file is recent enough.
 
-``source_fresh`` is one asset check per ``raw/<stream>`` (one multi-asset check, so a run
-evaluates all streams in one step, or any subset): it passes when the newest landing file
-of the stream is dated at least ``today - lag``, the lag being the days that stream may
-trail (``LAG_DAYS``: a day by default, LinkedIn 3, whose statistics settle late). A
-failure is a WARNING (never blocking): it shows on the raw asset and in the reports'
-data-quality footer.
+``source_fresh`` is one asset check per ``raw/<platform>`` (one multi-asset check, so a
+run evaluates all platforms in one step, or any subset): it passes when the newest
+landing file of each of the platform's streams is dated at least ``today - lag``, the lag
+being the days that stream may trail (``LAG_DAYS``: a day by default, LinkedIn 3, whose
+statistics settle late). A failure is a WARNING (never blocking): it shows on the raw
+asset and in the reports' data-quality footer, naming the streams behind.
 
 The check reads the landing folder, not Dagster's materialization history, so it also
 notices files that were deleted or never arrived although a run succeeded. It runs:
@@ -13,7 +13,8 @@ notices files that were deleted or never arrived although a run succeeded. It ru
 - every morning from ``daily_freshness_schedule`` (after the daily pull), through the
   checks-only ``daily_freshness_job``, so a source that stopped is noticed even when no
   other run happens;
-- in any run that materializes raw assets (the checks target them).
+- in a run of raw assets launched from the asset graph (the checks target them); not in
+  ``daily_ingest_job``, whose weeks say nothing of today.
 
 Dagster's built-in freshness checks (``build_last_update_freshness_checks`` with
 ``build_sensor_for_freshness_checks``) judge the time of the last materialization, not
@@ -31,7 +32,7 @@ from pydantic import Field
 from kpi_pipeline.defs.resources import Settings
 from kpi_pipeline.defs.schedules import schedule_timezone
 from kpi_pipeline.lib.quality.landing_checks import latest_landing_day
-from kpi_pipeline.lib.streams import STREAMS
+from kpi_pipeline.lib.streams import platforms, streams_for_platform
 
 SOURCE_FRESH = "source_fresh"
 DEFAULT_LAG_DAYS = 1
@@ -57,13 +58,18 @@ def _today(config: FreshnessConfig) -> date:
     return datetime.now(ZoneInfo(schedule_timezone())).date()
 
 
+def _lags(platform: str) -> str:
+    return ", ".join(f"{s.name} {lag_days(s.name)} day(s)"
+                     for s in streams_for_platform(platform))
+
+
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec(
-        SOURCE_FRESH, asset=dg.AssetKey(["raw", stream.name]), blocking=False,
-        description=(f"The newest {stream.name} landing file is at most "
-                     f"{lag_days(stream.name)} day(s) older than today: the source "
-                     f"({stream.platform}) still delivers. A warning, never a blocker."))
-        for stream in STREAMS],
+        SOURCE_FRESH, asset=dg.AssetKey(["raw", platform]), blocking=False,
+        description=(f"The newest landing file of every {platform} stream is recent enough "
+                     f"(at most {_lags(platform)} older than today): the source still "
+                     "delivers. A warning, never a blocker."))
+        for platform in platforms()],
     can_subset=True,
     name="source_freshness_checks",
 )
@@ -72,29 +78,32 @@ def source_freshness_checks(context: dg.AssetCheckExecutionContext, config: Fres
     today = _today(config)
     root = settings.landing_root()
     selected = {key.asset_key for key in context.selected_asset_check_keys}
-    for stream in STREAMS:
-        key = dg.AssetKey(["raw", stream.name])
+    for platform in platforms():
+        key = dg.AssetKey(["raw", platform])
         if key not in selected:
             continue
-        lag = lag_days(stream.name)
-        due = today - timedelta(days=lag)
-        newest = latest_landing_day(root, stream.name)
-        passed = newest is not None and newest >= due
-        behind = None if newest is None else (today - newest).days
+        behind, streams = [], {}
+        for stream in streams_for_platform(platform):
+            lag = lag_days(stream.name)
+            due = today - timedelta(days=lag)
+            newest = latest_landing_day(root, stream.name)
+            streams[stream.name] = {"latest_landing_day": str(newest) if newest else "none",
+                                    "days_behind": (today - newest).days if newest else -1,
+                                    "lag_days": lag, "expected_at_least": str(due)}
+            if newest is None:
+                behind.append(f"{stream.name}: no landing file under {root / stream.name}")
+            elif newest < due:
+                behind.append(f"{stream.name}: newest landing file is for {newest}, "
+                              f"{(today - newest).days} day(s) before {today}; expected "
+                              f"{due} or later (lag {lag} day(s))")
         yield dg.AssetCheckResult(
             asset_key=key,
             check_name=SOURCE_FRESH,
-            passed=passed,
+            passed=not behind,
             severity=dg.AssetCheckSeverity.WARN,
-            description=None if passed else (
-                f"raw/{stream.name}: no landing file under {root / stream.name}"
-                if newest is None else
-                f"raw/{stream.name}: newest landing file is for {newest}, {behind} day(s) "
-                f"before {today}; expected {due} or later (lag {lag} day(s))"),
-            metadata={"latest_landing_day": str(newest) if newest else "none",
-                      "days_behind": behind if behind is not None else -1,
-                      "lag_days": lag, "expected_at_least": str(due),
-                      "judged_on": str(today)},
+            description=None if not behind else f"raw/{platform}: " + "; ".join(behind),
+            metadata={"streams": dg.MetadataValue.json(streams),
+                      "streams_behind": len(behind), "judged_on": str(today)},
         )
 
 

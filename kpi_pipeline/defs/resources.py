@@ -64,10 +64,10 @@ class Warehouse(DuckDBResource):
     )
 
     connection_config: dict[str, Any] = Field(
-        default={"memory_limit": "600MB"},
+        default={"memory_limit": "300MB"},
         description="DuckDB settings. The memory limit makes DuckDB spill to disk instead of "
-                    "growing: two years of 10M post-day rows stay under 1 GB of RSS (see "
-                    "benchmarks/RESULTS.md); raise it on a large machine for speed.",
+                    "growing, so a run's memory does not grow with the history it reads "
+                    "(see benchmarks/RESULTS.md); raise it on a large machine for speed.",
     )
 
     lock_timeout_seconds: float = Field(

@@ -1,11 +1,12 @@
 """Jobs and schedules: what runs when.
 
-``daily_ingest_job`` pulls every stream and rebuilds the normalized tables for a range of
-local days in one run (single-run backfill policies). Every morning the daily schedule
-runs it for the day that closed, and once more per re-read window: each stream whose
-platform revises recent days is pulled again over its own window (Meta ads 28 days,
-TikTok 7, GA4 and LinkedIn 3, Facebook and Instagram account insights 2), and the
-normalized tables those streams feed are rebuilt over the same days. The weekly and
+``daily_ingest_job`` pulls every platform and rebuilds the normalized tables for a range
+of ingest weeks in one run (single-run backfill policies). Every morning the daily
+schedule runs it ONCE, over the weeks from the longest re-read window's first day to the
+day that closed: each raw asset pulls, per stream, the day that closed and the days its
+platform revises (Meta ads 28 days, TikTok 7, GA4 and LinkedIn 3, Facebook and Instagram
+account insights 2; ``lib/streams.py``), keeping every other landed day, and the
+normalized tables are rebuilt over those weeks from the landing files. The weekly and
 monthly runs follow once the period has closed, then the day's goal attainment, then
 the report pages.
 
@@ -21,8 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
-from kpi_pipeline.defs.partitions import START_DATE, parse_day
-from kpi_pipeline.lib.streams import STREAMS, Stream
+from kpi_pipeline.defs.partitions import START_DATE, parse_day, week_start
+from kpi_pipeline.lib.streams import STREAMS, platforms
 
 TIMEZONE_ENV = "KPI_PIPELINE_SCHEDULE_TIMEZONE"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -30,8 +31,13 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 # normalized/exports is not partitioned and reads a folder, not the day's pulls: it runs
 # when files are dropped (export_folder_sensor, or by hand), not with the daily ingest.
+# The source freshness checks judge today, not the run's weeks: daily_freshness_schedule
+# runs them on their own after the morning pull.
 INGEST_SELECTION = (dg.AssetSelection.groups("raw", "normalized")
-                    - dg.AssetSelection.assets(["normalized", "exports"]))
+                    - dg.AssetSelection.assets(["normalized", "exports"])
+                    - dg.AssetSelection.checks(*(
+                        dg.AssetCheckKey(dg.AssetKey(["raw", p]), "source_fresh")
+                        for p in platforms())))
 
 daily_ingest_job = dg.define_asset_job(
     name="daily_ingest_job",
@@ -86,33 +92,28 @@ def schedule_timezone() -> str:
 
 
 def reread_requests(yesterday: date) -> list[dg.RunRequest]:
-    """The morning's ingest runs: every stream and table for ``yesterday``, then one run
-    per longer re-read window over the days before it, with only that window's streams
-    and the normalized tables they feed.
-
-    The re-read runs stop the day before ``yesterday`` so they never need a landing file
-    the morning's first run is still writing: a table rebuilt over a window reads every
-    stream's file for those days, and the older ones are already there."""
-    requests = [dg.RunRequest(run_key=f"{yesterday.isoformat()}/day",
-                              partition_key=yesterday.isoformat())]
-    windows: dict[int, list[Stream]] = {}
-    for stream in STREAMS:
-        if stream.reread_days > 1:
-            windows.setdefault(stream.reread_days, []).append(stream)
+    """The morning's ingest, in as few runs as the re-read windows allow: one over the
+    ingest week holding ``yesterday`` with every platform and table, and, when some
+    stream's re-read window reaches into earlier weeks, one over those weeks with only the
+    platforms of such streams and the tables they feed. Which days a raw asset pulls again
+    inside its weeks is its own rule (``days_to_pull``)."""
+    current = week_start(yesterday)
+    requests = [dg.RunRequest(
+        run_key=f"{yesterday.isoformat()}/ingest",
+        tags={RANGE_START_TAG: current.isoformat(), RANGE_END_TAG: current.isoformat()})]
     start = parse_day(START_DATE)
-    last = yesterday - timedelta(days=1)
-    for days, streams in sorted(windows.items(), reverse=True):
-        first = max(yesterday - timedelta(days=days - 1), start)
-        if first > last:
-            continue
-        keys = [dg.AssetKey(["raw", s.name]) for s in streams]
-        keys += [dg.AssetKey(["normalized", t]) for t in sorted({s.table for s in streams})]
+    reaching = {s: max(yesterday - timedelta(days=s.reread_days - 1), start) for s in STREAMS}
+    earlier = [s for s, first in reaching.items() if first < current]
+    if earlier:
+        first = min(reaching[s] for s in earlier)
+        keys = [dg.AssetKey(["raw", p]) for p in sorted({s.platform for s in earlier})]
+        keys += [dg.AssetKey(["normalized", t]) for t in sorted({s.table for s in earlier})]
         requests.append(dg.RunRequest(
-            run_key=f"{yesterday.isoformat()}/reread-{days}d",
+            run_key=f"{yesterday.isoformat()}/reread",
             asset_selection=keys,
-            tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(),
-                  "kpi_pipeline/reread_days": str(days)},
-        ))
+            tags={RANGE_START_TAG: week_start(first).isoformat(),
+                  RANGE_END_TAG: (current - timedelta(days=7)).isoformat(),
+                  "kpi_pipeline/reread_days": str(max(s.reread_days for s in earlier))}))
     return requests
 
 
@@ -122,9 +123,9 @@ def daily_ingest_schedule(timezone: str) -> dg.ScheduleDefinition:
         job=daily_ingest_job,
         cron_schedule="15 6 * * *",
         execution_timezone=timezone,
-        description="Every morning: pull every stream for the day that closed, and pull "
-                    "again each stream's re-read window before it (one run per window), "
-                    "rebuilding the normalized tables those streams feed.",
+        description="Every morning: the week of the day that closed, every platform and "
+                    "table; and the earlier weeks that re-read windows reach (Meta ads 28 "
+                    "days), with only those platforms and tables.",
     )
     def _daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         today = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date()

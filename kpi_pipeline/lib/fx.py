@@ -74,9 +74,10 @@ def _with_base(parsed: pd.DataFrame) -> pd.DataFrame:
 def fx_daily_frame(parsed: pd.DataFrame, reporting_currency: str) -> pd.DataFrame:
     """fx_daily rows: units of ``reporting_currency`` per 1 unit of each currency, per day.
 
-    ``parsed`` is ``parse_fx_rates``'s frame (report_date, currency, rate_per_eur,
-    fixing_date and the metadata columns). A day without a rate for the reporting
-    currency itself cannot produce any cross rate and raises ``MissingRateError``.
+    ``parsed`` is the fx_rates parser's frame (``parsers.fx_sql.FX_COLUMNS``: report_date,
+    currency, rate_per_eur, fixing_date and the metadata columns). A day without a rate for
+    the reporting currency itself cannot produce any cross rate and raises
+    ``MissingRateError``.
     """
     rates = _with_base(parsed)
     rates = rates.assign(report_date=_day_key(rates["report_date"]))

@@ -21,7 +21,7 @@ import gzip
 import json
 import os
 import tempfile
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,14 @@ from kpi_pipeline.lib.streams import STREAMS_BY_NAME
 
 Envelope = dict[str, Any]
 RequestRecord = dict[str, Any]
+
+# zlib level 3 (the fastest of the "fast" deflate levels that still match well): about half
+# the CPU of the default 6 for files about 15% larger; any level reads back the same.
+COMPRESS_LEVEL = 3
+# Compact UTF-8 JSON. An envelope is a tree of fresh dicts and lists, so the encoder skips
+# its cycle bookkeeping (a cycle would still fail, with RecursionError).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+_ACCOUNT_FIELDS = tuple(f.name for f in fields(AccountRef) if f.name != "name")
 
 
 class LandingError(ValueError):
@@ -45,7 +53,7 @@ def landing_path(root: Path | str, stream: str, day: date) -> Path:
 def account_entry(account: AccountRef, start: date, end: date,
                   requests: list[RequestRecord]) -> dict[str, Any]:
     """One account's part of an envelope: the account, the window asked for, the answers."""
-    entry = {k: v for k, v in asdict(account).items() if k != "name"}
+    entry: dict[str, Any] = {name: getattr(account, name) for name in _ACCOUNT_FIELDS}
     entry["account_name"] = account.name
     entry["window"] = {"start": start.isoformat(), "end": end.isoformat()}
     entry["requests"] = requests
@@ -55,19 +63,21 @@ def account_entry(account: AccountRef, start: date, end: date,
 def write_envelope(root: Path | str, envelope: Envelope) -> Path:
     """Write an envelope atomically: readers see the old file or the new one, never half.
 
-    The bytes go to a temporary file in the same folder, are flushed to disk, and then
-    replace the target with ``os.replace`` (atomic on POSIX within one file system).
+    The envelope is serialized and compressed in memory first (an envelope that is not
+    JSON fails before any file is touched); the bytes go to a temporary file in the same
+    folder, which then replaces the target with ``os.replace`` (atomic on POSIX within one
+    file system). The gzip header carries no time stamp: the same envelope always gives
+    the same bytes.
     """
     day = date.fromisoformat(envelope["partition"])
     path = landing_path(root, envelope["stream"], day)
+    payload = gzip.compress(_ENCODER.encode(envelope).encode(), compresslevel=COMPRESS_LEVEL,
+                            mtime=0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb",
-                                                        compresslevel=6, mtime=0) as gz:
-            gz.write(payload)
-            gz.flush()
+        with os.fdopen(fd, "wb") as raw:
+            raw.write(payload)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import pandas as pd
 import pandera.pandas as pa
@@ -367,16 +368,19 @@ def coerce_frame(table: Table, df: pd.DataFrame, columns: list[str] | None = Non
     for name in names:
         series = df[name] if name in df.columns else pd.Series([pd.NA] * len(df), index=df.index)
         kind = kinds[name]
-        if kind in ("date", "timestamp"):
-            series = pd.to_datetime(series, utc=True).dt.tz_localize(None)
-            if kind == "date":
-                series = series.dt.normalize()
-            out[name] = series.astype("datetime64[ns]")
+        if str(series.dtype) == PANDAS_DTYPES[kind]:
+            out[name] = series  # already typed (rows read back from DuckDB, a second pass)
+        elif kind in ("date", "timestamp"):
+            if not pd.api.types.is_datetime64_dtype(series.dtype):  # text, objects, zones
+                series = pd.to_datetime(series, utc=True).dt.tz_localize(None)
+            series = series.astype("datetime64[ns]")
+            out[name] = series.dt.normalize() if kind == "date" else series
         else:
             out[name] = series.astype(PANDAS_DTYPES[kind])
     return pd.DataFrame(out, index=df.index)
 
 
+@lru_cache(maxsize=64)
 def pandera_schema(table: Table, start: date, end: date) -> pa.DataFrameSchema:
     """The table's rules for one partition window [start, end] (local dates, inclusive)."""
     columns = {}

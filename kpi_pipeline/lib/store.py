@@ -264,6 +264,24 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
     return len(frame)
 
 
+def replace_window_from(conn: duckdb.DuckDBPyConnection, table: Table, rows: str,
+                        start: date, end: date, schema: str = SCHEMA, *,
+                        quarantine: pd.DataFrame | None = None,
+                        sources: tuple[str, ...] | None = None) -> int:
+    """``replace_window`` with the new rows in the relation ``rows`` (a staging table of
+    the table's columns, in order) instead of a pandas frame: a window of any length is
+    replaced without holding its rows in Python."""
+    target = f"{schema}.{table.name}"
+    only, params = _sources_filter(sources)
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {target} WHERE report_date BETWEEN ? AND ?{only}",
+                     [start, end, *params])
+        inserted = conn.execute(f"INSERT INTO {target} SELECT * FROM {rows}").fetchone()[0]
+        if quarantine is not None:
+            replace_quarantine(conn, table.name, quarantine, start, end)
+    return int(inserted)
+
+
 def duplicate_keys(conn: duckdb.DuckDBPyConnection, table: Table, start: date, end: date,
                    schema: str = SCHEMA, limit: int = 5) -> tuple[int, list[dict]]:
     """How many primary keys occur more than once in the window, and a few of them."""

@@ -73,6 +73,16 @@ STREAMS_BY_NAME = {s.name: s for s in STREAMS}
 POST_LOOKBACK_DAYS = 28
 
 
+def platforms() -> tuple[str, ...]:
+    """The platforms streams come from, in stream order: one raw asset each."""
+    return tuple(dict.fromkeys(s.platform for s in STREAMS))
+
+
+def streams_for_platform(platform: str) -> tuple[Stream, ...]:
+    """The streams one platform's pull lands."""
+    return tuple(s for s in STREAMS if s.platform == platform)
+
+
 def streams_for_table(table: str) -> tuple[Stream, ...]:
     """The streams that feed one normalized table."""
     return tuple(s for s in STREAMS if s.table == table)

@@ -59,9 +59,12 @@ def test_the_chain_stores_the_demo_rows_and_never_the_token(
             monkeypatch.setenv(connector.token_env, replay.token)
     caplog.set_level(logging.DEBUG)
     api = api_resources(tmp_path, replay.url, accounts_file)
-    for day in DAYS:  # one pull run per day, as the daily partitions run
-        replay.serve_day(SERVED, day)
-        assert dg.materialize(raw_assets, resources=api, partition_key=day.isoformat()).success
+    for day in DAYS:  # one pull run per day of the week, as the mornings pull them
+        replay.serve_day(SERVED, day)  # lifetime snapshots are asked without a date
+        config = {f"raw__{a.key.path[1]}": {"config": {"days": [day.isoformat()]}}
+                  for a in raw_assets}
+        assert dg.materialize(raw_assets, resources=api, partition_key=FIRST.isoformat(),
+                              run_config={"ops": config}).success
     assert materialize(api, selection=dg.AssetSelection.groups("normalized")).success
     assert materialize(resources).success  # the demo chain, same world, same days
 

@@ -5,19 +5,29 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from kpi_pipeline.defs.resources import ApiPlatforms, DemoPlatforms, default_resources
 from kpi_pipeline.lib.accounts import AccountRef
 from kpi_pipeline.lib.api.accounts_file import AccountsFileError, load_accounts
 from kpi_pipeline.lib.api.client import ApiClient
-from kpi_pipeline.lib.landing import write_envelope
-from kpi_pipeline.lib.parsers import parse
-from kpi_pipeline.lib.quality.landing_checks import landing_file_problems
+from kpi_pipeline.lib.landing import landing_path, read_envelope, write_envelope
+from kpi_pipeline.lib.parsers import parse, parse_files
+from kpi_pipeline.lib.quality.landing_checks import envelope_problems, row_problems
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "kpi_pipeline" / "data" / "accounts.example.yaml"
 ORG = AccountRef("linkedin", "2414183", "acme", "America/Los_Angeles", "USD", "Acme")
+
+
+def landing_file_problems(root: Path, stream, day: date) -> list:
+    """What the raw check says of the file as pulled, and the normalized asset of its rows."""
+    path = landing_path(root, stream.name, day)
+    problems = envelope_problems(stream, read_envelope(root, stream.name, day), day, path)
+    with duckdb.connect() as conn:
+        problems += row_problems(conn, stream, parse_files(conn, stream.name, [(path, day)]))
+    return problems
 
 
 def _client(today: date, fetched: list) -> ApiClient:

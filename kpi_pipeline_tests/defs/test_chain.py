@@ -1,4 +1,4 @@
-"""Raw -> normalized on a temporary DuckDB file, over several partitions in one run.
+"""Raw -> normalized on a temporary DuckDB file, over an ingest week in one run.
 
 Expected values come from the demo world directly (the ground truth the payloads were
 built from) and from hand arithmetic, never from the parsers under test.
@@ -22,9 +22,9 @@ from kpi_pipeline.lib.schemas import TABLES
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 from kpi_pipeline_tests.conftest import DEMO_TODAY
 
-FIRST, LAST = date(2025, 3, 3), date(2025, 3, 5)
+FIRST, LAST = date(2025, 3, 3), date(2025, 3, 9)  # one ingest week, closed on the demo clock
 RANGE_TAGS = {"dagster/asset_partition_range_start": FIRST.isoformat(),
-              "dagster/asset_partition_range_end": LAST.isoformat()}
+              "dagster/asset_partition_range_end": FIRST.isoformat()}
 ALL_ASSETS = [*raw_assets, *normalized_assets]
 
 
@@ -45,7 +45,7 @@ def content_hash(resources) -> str:
 
 @pytest.fixture
 def built(resources):
-    """The whole raw -> normalized chain for three days, in one run."""
+    """The whole raw -> normalized chain for one week, in one run."""
     result = materialize(resources)
     assert result.success
     return resources
@@ -59,7 +59,7 @@ def query(resources, sql: str, params=()) -> list[tuple]:
 def test_one_run_covers_every_table_and_day(built):
     for name in TABLES:
         days = query(built, f"SELECT DISTINCT report_date FROM normalized.{name} ORDER BY 1")
-        assert [d for (d,) in days] == [FIRST + timedelta(days=i) for i in range(3)], name
+        assert [d for (d,) in days] == [FIRST + timedelta(days=i) for i in range(7)], name
 
 
 def test_account_daily_equals_the_world(built, world):
@@ -116,7 +116,9 @@ def test_ad_spend_is_converted_with_the_dated_rate(built, world):
 def test_weekend_fx_uses_fridays_fixing(built, world):
     rows = query(built, """SELECT report_date, fixing_date FROM normalized.fx_daily
                            WHERE currency = 'EUR' ORDER BY 1""")
-    assert rows == [(d, d) for d in (FIRST, FIRST + timedelta(1), LAST)]  # Mon-Wed
+    friday = FIRST + timedelta(days=4)
+    weekdays = [(FIRST + timedelta(days=i),) * 2 for i in range(5)]
+    assert rows == [*weekdays, (friday + timedelta(1), friday), (LAST, friday)]
 
 
 def test_social_sessions_are_resolved_from_utm(built, world):
@@ -171,11 +173,11 @@ def test_malformed_payload_fails_clearly_and_keeps_the_table(built):
 def test_rows_breaking_a_rule_fail_with_column_rule_and_rows(built):
     before = content_hash(built)
 
-    def date_outside(envelope):  # a GA4 row dated after the partition
+    def date_outside(envelope):  # GA4 rows dated after the partition
         for account in envelope["accounts"]:
             for request in account["requests"]:
                 for row in request["body"].get("rows", []):
-                    row["dimensionValues"][0]["value"] = "20250309"
+                    row["dimensionValues"][0]["value"] = "20250311"
 
     corrupt(built, "ga4_sessions", date(2025, 3, 5), date_outside)
     result = materialize(built, selection=dg.AssetSelection.assets(["normalized", "web_daily"]),
@@ -183,9 +185,10 @@ def test_rows_breaking_a_rule_fail_with_column_rule_and_rows(built):
     assert not result.success
     message = next(e for e in result.all_events
                    if e.is_step_failure).step_failure_data.user_failure_data.description
-    assert "web_daily from ga4_sessions, partition 2025-03-03..2025-03-05" in message
-    assert "column report_date" in message and "inside the partition" in message
-    assert "report_date=2025-03-09" in message
+    assert "normalized.web_daily 2025-03-03..2025-03-09" in message
+    assert "ga4_sessions 2025-03-05" in message and "nothing was written" in message
+    assert "rows dated 2025-03-11 outside the requested window 2025-03-05..2025-03-05" \
+        in message
     assert content_hash(built) == before
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from kpi_pipeline.definitions import defs
 from kpi_pipeline.lib.schemas import TABLES
-from kpi_pipeline.lib.streams import STREAMS
+from kpi_pipeline.lib.streams import platforms
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def test_pyproject_and_workspace_name_the_same_code_location():
 def test_definitions_load_with_every_layer():
     loaded = defs()
     keys = {key.to_user_string() for key in loaded.resolve_asset_graph().get_all_asset_keys()}
-    assert {f"raw/{s.name}" for s in STREAMS} <= keys
+    assert {f"raw/{p}" for p in platforms()} <= keys
     assert {f"normalized/{t}" for t in TABLES} <= keys
     assert {"kpi/weekly", "kpi/monthly", "baseline/weekly", "baseline/monthly"} <= keys
     assert {"report/weekly", "report/monthly"} <= keys
@@ -56,14 +56,25 @@ def test_every_asset_is_documented_owned_and_grouped():
 
 def test_writers_share_the_duckdb_pool_and_pulls_a_pool_per_platform():
     graph = defs().resolve_asset_graph()
-    platforms = {s.name: s.platform for s in STREAMS}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if key.path[0] == "raw":
-            assert set(node.pools or ()) == {f"pull_{platforms[key.path[1]]}"}, key
-            assert node.backfill_policy.max_partitions_per_run == 1, key
-        elif node.partitions_def is None:  # normalized/exports
-            assert set(node.pools or ()) == {"duckdb"}, key
+            assert set(node.pools or ()) == {f"pull_{key.path[1]}"}, key
         else:
             assert set(node.pools or ()) == {"duckdb"}, key
+        if node.partitions_def is not None:  # normalized/exports has none
             assert node.backfill_policy.max_partitions_per_run is None, key  # single run
+
+
+def test_the_ingest_job_backfills_a_range_in_one_run_in_one_process():
+    """Every asset of the daily ingest shares one single-run policy (a backfill of the job
+    from the UI is one run, not one per partition) and jobs run in-process."""
+    loaded = defs()
+    job = loaded.resolve_job_def("daily_ingest_job")
+    assert job.executor_def.name == "in_process"
+    graph = loaded.resolve_asset_graph()
+    policies = {graph.get(key).backfill_policy for key in job.asset_layer.selected_asset_keys}
+    assert policies == {dg.BackfillPolicy.single_run()}
+    # freshness judges today, not the run's weeks: its own schedule runs it, not the ingest
+    checks = {k.name for k in job.asset_layer.asset_graph.asset_check_keys}
+    assert "source_fresh" not in checks and "landing_files_valid" in checks

@@ -132,3 +132,44 @@ def test_leading_indicator_trends_equal_the_kpi_over_the_same_28_days(goals_buil
                 assert item["value"] is None, item
             else:
                 assert item["value"] == pytest.approx(value, rel=1e-12), item
+
+
+def test_goal_turns_in_the_metadata_reach_the_alert_sensor_without_the_store(goals_built):
+    """The asset lists the goals that turned off track or missed in its window; the goal
+    sensor announces them from that metadata while a run holds the store's lock."""
+    import subprocess
+    import sys
+
+    from kpi_pipeline.defs.alerts.notifiers import LogNotifier
+    from kpi_pipeline.defs.alerts.sensors import goal_status_alert_sensor
+
+    resources, goals = goals_built
+    goals.write_text(GOALS.format(total=100000))  # out of reach from the first day
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([attainment], resources=resources, instance=instance,
+                            tags=days("2025-03-03", "2025-03-09"))
+    metadata = result.asset_materializations_for_node("goal__attainment")[-1].metadata
+    turns = metadata["goal_turns"].value
+    assert metadata["goal_turns_total"].value == len(turns)
+    assert metadata["last_as_of"].value == "2025-03-09"
+    assert [t["goal_id"] for t in turns if t["goal_id"] == "alpenglow-opt-ins"] \
+        == ["alpenglow-opt-ins"]  # off track from its first day, once
+    (first_bad,) = rows(resources, """SELECT min(as_of) FROM goal.attainment
+                                     WHERE goal_id = 'alpenglow-opt-ins'
+                                       AND status IN ('off track', 'missed')""")
+    assert [t["as_of"] for t in turns if t["goal_id"] == "alpenglow-opt-ins"] \
+        == [first_bad[0].isoformat()]
+    lock = str(resources["warehouse"].lock_path())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         f"f = open({lock!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+         "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with dg.build_sensor_context(instance=instance, cursor="2025-03-02",
+                                     resources={"notifier": LogNotifier()}) as context:
+            tick = goal_status_alert_sensor(context)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"{len(turns)} goal alert(s) up to 2025-03-09" in tick.skip_message

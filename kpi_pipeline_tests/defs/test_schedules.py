@@ -30,54 +30,88 @@ def test_last_closed_period(today, grain, start):
     assert last_closed_period(today, grain) == start
 
 
-def test_the_morning_pulls_yesterday_whole_then_each_reread_window_before_it():
-    requests = reread_requests(date(2025, 3, 19))
-    first, *rereads = requests
-    assert first.partition_key == "2025-03-19" and first.asset_selection is None
-    windows = {r.tags["kpi_pipeline/reread_days"]: (
-        r.tags[RANGE[0]], r.tags[RANGE[1]], {k.to_user_string() for k in r.asset_selection})
-        for r in rereads}
-    assert windows == {
-        "28": ("2025-02-20", "2025-03-18", {"raw/meta_ads", "normalized/ad_daily"}),
-        "7": ("2025-03-13", "2025-03-18", {"raw/tiktok_account", "raw/tiktok_ads",
-                                           "normalized/account_daily", "normalized/ad_daily"}),
-        "3": ("2025-03-17", "2025-03-18", {"raw/linkedin_organization", "raw/linkedin_ads",
-                                           "raw/ga4_sessions", "normalized/account_daily",
-                                           "normalized/ad_daily", "normalized/web_daily"}),
-        "2": ("2025-03-18", "2025-03-18", {"raw/facebook_page", "raw/instagram_account",
-                                           "normalized/account_daily"}),
-    }
-    assert len({r.run_key for r in requests}) == len(requests)
+def test_the_morning_runs_this_week_whole_and_earlier_weeks_only_where_rereads_reach():
+    week, earlier = reread_requests(date(2025, 3, 19))  # a Wednesday
+    assert (week.tags[RANGE[0]], week.tags[RANGE[1]]) == ("2025-03-17", "2025-03-17")
+    assert week.asset_selection is None and week.run_key == "2025-03-19/ingest"
+    # Meta ads re-read 28 days (20 Feb..19 Mar): the weeks of 17 Feb..10 Mar; TikTok's 7
+    # days reach 13 March; GA4, LinkedIn and Facebook/Instagram stay in this week.
+    assert (earlier.tags[RANGE[0]], earlier.tags[RANGE[1]]) == ("2025-02-17", "2025-03-10")
+    assert {k.to_user_string() for k in earlier.asset_selection} == {
+        "raw/meta", "raw/tiktok", "normalized/ad_daily", "normalized/account_daily"}
+    assert earlier.run_key == "2025-03-19/reread"
+
+
+def test_on_a_monday_morning_the_two_day_windows_reach_last_week():
+    week, earlier = reread_requests(date(2025, 3, 17))  # yesterday: a Monday
+    assert week.tags[RANGE[0]] == "2025-03-17"
+    selected = {k.to_user_string() for k in earlier.asset_selection}
+    assert {"raw/facebook", "raw/instagram", "raw/ga4", "raw/linkedin"} <= selected
+    assert "raw/mailchimp" not in selected and "normalized/email_daily" not in selected
+
+
+def test_each_stream_pulls_again_only_its_reread_window():
+    """The raw assets' rule: with every day of four weeks already landed, the morning of
+    20 March pulls each stream's re-read window ending yesterday, and nothing else."""
+    from datetime import timedelta
+
+    from kpi_pipeline.defs.raw.assets import days_to_pull
+    from kpi_pipeline.lib.streams import STREAMS_BY_NAME
+
+    today = date(2025, 3, 20)
+    days = [date(2025, 2, 17) + timedelta(days=i) for i in range(35)]  # up to 23 March
+    landed = {d for d in days if d < today}
+    expected = {"meta_ads": (date(2025, 2, 20), 28), "tiktok_ads": (date(2025, 3, 13), 7),
+                "ga4_sessions": (date(2025, 3, 17), 3),
+                "facebook_page": (date(2025, 3, 18), 2),
+                "facebook_posts": (date(2025, 3, 19), 1)}
+    for name, (first, count) in expected.items():
+        pulled = days_to_pull(STREAMS_BY_NAME[name], days, today, landed)
+        assert pulled == [first + timedelta(days=i) for i in range(count)], name
+    # a day not landed yet is pulled wherever it is; days from today on never are
+    missing = landed - {date(2025, 2, 18)}
+    assert days_to_pull(STREAMS_BY_NAME["facebook_posts"], days, today, missing) == [
+        date(2025, 2, 18), date(2025, 3, 19)]
+    assert days_to_pull(STREAMS_BY_NAME["facebook_posts"], days, today, landed,
+                        repull=True) == sorted(landed)
 
 
 def test_windows_never_reach_before_the_first_partition():
-    requests = reread_requests(date(2024, 1, 3))
-    assert [(r.tags.get(RANGE[0]), r.tags.get(RANGE[1])) for r in requests] == [
-        (None, None), ("2024-01-01", "2024-01-02"), ("2024-01-01", "2024-01-02"),
-        ("2024-01-01", "2024-01-02"), ("2024-01-02", "2024-01-02")]
+    [request] = reread_requests(date(2024, 1, 3))  # the first week: nothing before it
+    assert (request.tags[RANGE[0]], request.tags[RANGE[1]]) == ("2024-01-01", "2024-01-01")
 
 
-def test_a_reread_run_pulls_and_rebuilds_its_window(resources):
+def test_the_morning_run_pulls_the_reread_days_and_rebuilds_the_weeks(resources):
     from kpi_pipeline.defs.normalized.assets import normalized_assets
     from kpi_pipeline.defs.raw.assets import raw_assets
 
-    # the days before, every stream, as earlier mornings landed them
+    # earlier mornings landed every closed day (the demo clock is 20 March)
     assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
-                          tags=dict(zip(RANGE, ("2025-03-14", "2025-03-18"), strict=True)),
+                          tags=dict(zip(RANGE, ("2025-02-17", "2025-03-17"), strict=True)),
                           ).success
-    request = next(r for r in reread_requests(date(2025, 3, 19))
-                   if r.tags.get("kpi_pipeline/reread_days") == "3")
-    selected = [a for a in [*raw_assets, *normalized_assets]
-                if a.key in request.asset_selection]
     count = "SELECT count(*) FROM normalized.web_daily WHERE report_date BETWEEN ? AND ?"
     with resources["warehouse"].get_connection(read_only=True) as conn:
-        before = conn.execute(count, ["2025-03-17", "2025-03-18"]).fetchone()[0]
-    result = dg.materialize(selected, resources=resources, tags=request.tags)
-    assert result.success
-    written = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert written == {k.to_user_string() for k in request.asset_selection}
+        before = conn.execute(count, ["2025-03-17", "2025-03-19"]).fetchone()[0]
+    pulled: dict[str, int] = {}
+    assets = [*raw_assets, *normalized_assets]
+    for request in reread_requests(date(2025, 3, 19)):
+        selection = (None if request.asset_selection is None
+                     else dg.AssetSelection.assets(*request.asset_selection))
+        result = dg.materialize(assets, resources=resources, tags=request.tags,
+                                selection=selection)
+        assert result.success
+        # a run over several weeks records one materialization per week, same metadata
+        once = {e.asset_key: e.materialization.metadata
+                for e in result.get_asset_materialization_events()}
+        for meta in once.values():
+            for stream, days in meta.get("pulled_by_stream", dg.MetadataValue.json({})
+                                         ).value.items():
+                pulled[stream] = pulled.get(stream, 0) + days
+    assert pulled["meta_ads"] == 28 and pulled["tiktok_ads"] == 7
+    assert pulled["ga4_sessions"] == 3 and pulled["facebook_page"] == 2
+    assert pulled["facebook_posts"] == 1 and pulled["mailchimp_list"] == 1
     with resources["warehouse"].get_connection(read_only=True) as conn:
-        assert conn.execute(count, ["2025-03-17", "2025-03-18"]).fetchone()[0] == before > 0
+        assert conn.execute(count, ["2025-03-17", "2025-03-19"]).fetchone()[0] == before > 0
 
 
 def test_schedules_tick_in_the_configured_time_zone(monkeypatch):
@@ -90,7 +124,8 @@ def test_schedules_tick_in_the_configured_time_zone(monkeypatch):
         attainment = schedules["goal_attainment_schedule"](context)
         daily = schedules["daily_ingest_schedule"](context)
     assert attainment.partition_key == "2025-03-18"
-    assert daily[0].partition_key == "2025-03-18"
+    assert daily[0].run_key == "2025-03-18/ingest"
+    assert daily[0].tags[RANGE[1]] == "2025-03-17"  # the ingest week holding the 18th
 
 
 def test_weekly_and_monthly_schedules_ask_for_the_closed_period():
@@ -111,18 +146,18 @@ def test_an_unknown_time_zone_is_named(monkeypatch):
 
 def test_every_late_published_day_is_pulled_once_it_is_out():
     """A stream the platform publishes N days late lands "pending" for the newest N days;
-    some morning's re-read window must then reach the day when it is out (today - N)."""
+    a later morning's re-read window must then reach the day when it is out (today - N)."""
     from datetime import timedelta
 
+    from kpi_pipeline.defs.raw.assets import days_to_pull
     from kpi_pipeline.lib.streams import STREAMS
 
     today = date(2025, 3, 20)
     requests = reread_requests(today - timedelta(days=1))
+    days = [date(2025, 3, 10) + timedelta(days=i) for i in range(14)]
     late = [s for s in STREAMS if s.publish_lag_days]
     assert [s.name for s in late] == ["linkedin_organization"]
     for stream in late:
         out = today - timedelta(days=stream.publish_lag_days)
-        covering = [r for r in requests[1:]
-                    if dg.AssetKey(["raw", stream.name]) in r.asset_selection
-                    and r.tags[RANGE[0]] <= out.isoformat() <= r.tags[RANGE[1]]]
-        assert len(covering) == 1, stream.name
+        assert out in days_to_pull(stream, days, today, set(days)), stream.name
+        assert min(r.tags[RANGE[0]] for r in requests) <= out.isoformat()

@@ -14,8 +14,8 @@ from kpi_pipeline.lib.demo.payloads_ga4 import BUILDERS
 from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.fx import MissingRateError, convert, fx_daily_frame
 from kpi_pipeline.lib.landing import account_entry
+from kpi_pipeline.lib.parsers import parse
 from kpi_pipeline.lib.parsers.common import ParseError
-from kpi_pipeline.lib.parsers.ga4 import parse_fx_rates
 from kpi_pipeline.lib.schemas import FX_DAILY
 
 FX_ACCOUNT = AccountRef("fx", "ecb", "all", "Europe/Berlin", "EUR", "ECB reference rates")
@@ -32,7 +32,7 @@ def fx_envelope(world: World, day: date) -> dict:
 
 
 def parsed_rates(day: date, rates: dict[str, float], fixing: date | None = None) -> pd.DataFrame:
-    """A parse_fx_rates-shaped frame with hand-picked rates per EUR."""
+    """A frame shaped like the fx_rates parser's, with hand-picked rates per EUR."""
     return pd.DataFrame({
         "report_date": pd.Timestamp(day), "currency": list(rates),
         "rate_per_eur": list(rates.values()), "fixing_date": pd.Timestamp(fixing or day),
@@ -51,7 +51,7 @@ def test_payload_is_frankfurter_shaped(demo_world):
 
 
 def test_saturday_uses_fridays_fixing(demo_world):
-    parsed = parse_fx_rates(fx_envelope(demo_world, SATURDAY))
+    parsed = parse(fx_envelope(demo_world, SATURDAY))
     assert parsed["report_date"].tolist() == [pd.Timestamp(SATURDAY)]
     assert parsed["fixing_date"].tolist() == [pd.Timestamp(FRIDAY)]
     assert parsed["rate_per_eur"].tolist() == [demo_world.fx_per_eur("USD", FRIDAY)]
@@ -76,13 +76,13 @@ def test_bad_bodies_are_parse_errors(demo_world, change, message):
     env = fx_envelope(demo_world, SATURDAY)
     env["accounts"][0]["requests"][0]["body"].update(change)
     with pytest.raises(ParseError, match=message):
-        parse_fx_rates(env)
+        parse(env)
 
 
 def test_an_amount_other_than_one_is_divided_out(demo_world):
     env = fx_envelope(demo_world, SATURDAY)
     env["accounts"][0]["requests"][0]["body"].update(amount=10, rates={"USD": 11.0})
-    assert parse_fx_rates(env)["rate_per_eur"].tolist() == [1.1]
+    assert parse(env)["rate_per_eur"].tolist() == [1.1]
 
 
 # ------------------------------------------------------------------------ fx_daily
@@ -102,7 +102,7 @@ def test_eur_reporting_inverts_the_published_rate():
 
 
 def test_weekend_rows_keep_the_fixing_date(demo_world):
-    daily = fx_daily_frame(parse_fx_rates(fx_envelope(demo_world, SATURDAY)), "USD")
+    daily = fx_daily_frame(parse(fx_envelope(demo_world, SATURDAY)), "USD")
     assert (daily["fixing_date"] == pd.Timestamp(FRIDAY)).all()
     assert (daily["report_date"] == pd.Timestamp(SATURDAY)).all()
     assert dict(zip(daily["currency"], daily["rate"], strict=True)) == {

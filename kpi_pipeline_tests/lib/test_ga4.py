@@ -20,11 +20,7 @@ from kpi_pipeline.lib.demo.world import World
 from kpi_pipeline.lib.landing import account_entry
 from kpi_pipeline.lib.parsers import parse as parse_typed
 from kpi_pipeline.lib.parsers.common import ParseError
-from kpi_pipeline.lib.parsers.ga4 import (
-    GA4_METRIC_COLUMNS,
-    GA4_METRIC_GROUPS,
-    PARSERS,
-)
+from kpi_pipeline.lib.parsers.ga4 import GA4_METRIC_COLUMNS, GA4_METRIC_GROUPS
 from kpi_pipeline.lib.schemas import WEB_DAILY
 from kpi_pipeline_tests.demo_helpers import demo_envelope
 
@@ -88,7 +84,7 @@ def test_parsed_rows_complete_to_a_valid_web_daily_table(demo_world):
     """Parser + UTM mapping + FX conversion give rows that pass the table's own rules."""
     day = date(2026, 11, 21)  # a Saturday: Friday's fixing
     parsed = parse_typed(ga4_envelope(demo_world, day))
-    rates = PARSERS["fx_rates"](demo_envelope(demo_world, "fx_rates", day))
+    rates = parse_typed(demo_envelope(demo_world, "fx_rates", day))
     fx_daily = fx.fx_daily_frame(rates, "USD")
     web = fx.convert(utm.resolve_platforms(parsed), fx_daily,
                      amount_cols={"revenue": "revenue_reporting"}, currency_col="currency",

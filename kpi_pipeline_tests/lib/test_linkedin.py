@@ -247,3 +247,26 @@ def test_follower_total_is_dated_to_the_window_end(demo_world: World) -> None:
     df = parse(envelope)
     assert set(df["report_date"]) == {pd.Timestamp(DAY - timedelta(days=1))}
     assert df["followers"].notna().all()
+
+
+def test_statistics_of_a_ugc_post_attach_to_it(demo_world: World) -> None:
+    """Lifetime statistics name a ``share`` or a ``ugcPost``; either finds its post."""
+    envelope = pull(demo_world, "linkedin_posts")
+    stats = next(r for r in envelope["accounts"][0]["requests"]
+                 if r["path"] == "/rest/organizationalEntityShareStatistics")
+    element = stats["body"]["elements"][0]
+    element["ugcPost"] = element.pop("share")
+
+    row = one(parse(envelope), post_id=element["ugcPost"])
+
+    assert row["impressions"] == element["totalShareStatistics"]["impressionCount"]
+
+
+def test_an_unknown_time_zone_names_the_account(demo_world: World) -> None:
+    envelope = pull(demo_world, "linkedin_organization")
+    envelope["accounts"][0]["timezone"] = "Mars/Olympus_Mons"
+    account = envelope["accounts"][0]["account_id"]
+
+    with pytest.raises(ParseError, match=rf"account {account}: time zone "
+                                         r"'Mars/Olympus_Mons' is not a known time zone"):
+        parse(envelope)

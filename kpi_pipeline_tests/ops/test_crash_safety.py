@@ -36,7 +36,7 @@ from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
 
 pytestmark = pytest.mark.slow
 
-FIRST, LAST, WEEK = "2025-03-03", "2025-03-05", "2025-03-03"
+FIRST, LAST, WEEK = "2025-03-03", "2025-03-03", "2025-03-03"  # one ingest week
 NEW_SEED = DEMO_SEED + 1
 STALLED_TABLE = "post_daily"  # the largest normalized table
 TIMEOUT = 120
@@ -84,8 +84,8 @@ def normalized_job(table, ready):
             return original(conn, table_def, *args, **kwargs)
         finally:
             store.transaction = committing
-    original = normalized.replace_window
-    normalized.replace_window = replace_window
+    original = normalized.replace_window_from
+    normalized.replace_window_from = replace_window
     return dg.materialize(normalized.normalized_assets, resources=resources,
                           tags={"dagster/asset_partition_range_start": first,
                                 "dagster/asset_partition_range_end": last})

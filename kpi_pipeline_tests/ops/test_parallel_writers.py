@@ -1,7 +1,7 @@
 """One DuckDB writer at a time across processes, without Dagster's pool being enforced.
 
-Four OS processes each materialize the raw and normalized layers for their own days on
-the SAME DuckDB file, while a fifth reads it read-only in a loop. No run coordinator or
+Four OS processes each materialize the raw and normalized layers for their own ingest week
+on the SAME DuckDB file, while a fifth reads it read-only in a loop. No run coordinator or
 daemon is involved: only the warehouse's file lock keeps them apart. Every process must
 succeed with no lock error, and the tables must hold exactly what one sequential run over
 all the days builds. While the test itself holds the lock, the landing-file pulls of all
@@ -32,13 +32,14 @@ from kpi_pipeline.lib.landing import landing_path
 from kpi_pipeline.lib.schemas import TABLES
 from kpi_pipeline.lib.store import ensure_tables
 from kpi_pipeline.lib.streams import STREAMS
-from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
+from kpi_pipeline_tests.conftest import DEMO_SEED, DEMO_TODAY
 
 pytestmark = pytest.mark.slow
 
-FIRST_DAY = date(2025, 3, 3)
-DAYS_PER_WRITER = 1
+FIRST_DAY = date(2025, 2, 10)  # a Monday: four ingest weeks, all closed on the demo clock
+DAYS_PER_WRITER = 7
 WRITERS = 4
+BRANDS = 1  # one brand keeps four weeks of pulls short
 DEADLINE_SECONDS = 180
 LOCK_ERRORS = re.compile(r"conflicting lock|could not set lock|DuckDB file lock|"
                          r"lock_timeout_seconds|IOException", re.IGNORECASE)
@@ -141,8 +142,8 @@ def test_parallel_writers_and_a_reader_share_one_file_without_lock_errors(tmp_pa
     spans = windows()
     expected_files = landed_files(landing, spans[0][0], spans[-1][1])
     jobs = [(f"writer{i}", "writer", str(tmp_path / f"writer{i}.log"),
-             [str(database), str(landing), first.isoformat(), last.isoformat(), DEMO_SEED,
-              DEMO_BRANDS, DEMO_TODAY.isoformat()]) for i, (first, last) in enumerate(spans)]
+             [str(database), str(landing), first.isoformat(), first.isoformat(), DEMO_SEED,
+              BRANDS, DEMO_TODAY.isoformat()]) for i, (first, _) in enumerate(spans)]
     jobs.append(("reader", "reader", str(tmp_path / "reader.log"), [str(database), str(stop)]))
     logs = {name: Path(log) for name, _, log, _ in jobs}
 
@@ -203,10 +204,10 @@ def test_parallel_writers_and_a_reader_share_one_file_without_lock_errors(tmp_pa
     result = dg.materialize(normalized_assets, resources={
         "warehouse": sequential,
         "settings": Settings(landing_dir=str(landing), reporting_currency="USD"),
-        "platforms": DemoPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS,
+        "platforms": DemoPlatforms(seed=DEMO_SEED, brands=BRANDS,
                                    today=DEMO_TODAY.isoformat()),
     }, tags={"dagster/asset_partition_range_start": spans[0][0].isoformat(),
-             "dagster/asset_partition_range_end": spans[-1][1].isoformat()})
+             "dagster/asset_partition_range_end": spans[-1][0].isoformat()})
     assert result.success
     parallel_rows, sequential_rows = table_rows(warehouse), table_rows(sequential)
     assert parallel_rows == sequential_rows

@@ -1,4 +1,4 @@
-"""``source_fresh``: each stream's newest landing file against its allowed lag."""
+"""``source_fresh``: each platform's streams' newest landing files against their lags."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from kpi_pipeline.defs.resources import DemoPlatforms, Settings
 from kpi_pipeline.lib.demo.client import DemoClient
 from kpi_pipeline.lib.landing import write_envelope
 from kpi_pipeline.lib.quality.landing_checks import latest_landing_day
-from kpi_pipeline.lib.streams import STREAMS
+from kpi_pipeline.lib.streams import STREAMS, platforms
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
 
 NEWEST = date(2025, 3, 5)
@@ -54,27 +54,29 @@ def test_latest_landing_day_ignores_temporary_files(landing, tmp_path):
 
 def test_every_stream_is_fresh_the_day_after_its_newest_file(landing):
     evaluations = evaluate(landing, NEWEST + timedelta(days=1))
-    assert set(evaluations) == {s.name for s in STREAMS}
+    assert set(evaluations) == set(platforms())
     for name, evaluation in evaluations.items():
         assert evaluation.passed, (name, evaluation.description)
         assert evaluation.check_name == SOURCE_FRESH and not evaluation.blocking
-        assert evaluation.metadata["latest_landing_day"].value == str(NEWEST)
+        streams = evaluation.metadata["streams"].value
+        assert {v["latest_landing_day"] for v in streams.values()} == {str(NEWEST)}, name
+    assert sum(len(e.metadata["streams"].value) for e in evaluations.values()) == len(STREAMS)
 
 
 def test_a_stale_source_warns_within_its_own_lag(landing):
     evaluations = evaluate(landing, NEWEST + timedelta(days=3))
-    stale = evaluations["facebook_page"]
+    stale = evaluations["facebook"]
     assert not stale.passed and stale.severity == dg.AssetCheckSeverity.WARN
-    assert "newest landing file is for 2025-03-05, 3 day(s) before 2025-03-08" in \
-        stale.description
-    assert stale.metadata["days_behind"].value == 3
+    assert "facebook_page: newest landing file is for 2025-03-05, 3 day(s) before " \
+        "2025-03-08" in stale.description
+    assert stale.metadata["streams"].value["facebook_page"]["days_behind"] == 3
     assert lag_days("linkedin_posts") == 3
-    assert evaluations["linkedin_posts"].passed  # LinkedIn may trail 3 days
+    assert evaluations["linkedin"].passed  # LinkedIn may trail 3 days
 
 
 def test_a_source_without_files_warns(tmp_path):
-    evaluation = evaluate(tmp_path, NEWEST)["ga4_sessions"]
-    assert not evaluation.passed and "no landing file" in evaluation.description
+    evaluation = evaluate(tmp_path, NEWEST)["ga4"]
+    assert not evaluation.passed and "ga4_sessions: no landing file" in evaluation.description
 
 
 def test_a_schedule_runs_the_checks_alone_every_day():
@@ -83,4 +85,4 @@ def test_a_schedule_runs_the_checks_alone_every_day():
     assert schedule.job_name == daily_freshness_job.name
     job = loaded.resolve_job_def(daily_freshness_job.name)
     assert not job.asset_layer.executable_asset_keys  # checks only, no materialization
-    assert len(job.asset_layer.asset_graph.asset_check_keys) >= len(STREAMS)
+    assert len(job.asset_layer.asset_graph.asset_check_keys) >= len(platforms())

@@ -23,6 +23,7 @@ from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.quality import gx_suite
 from kpi_pipeline.lib.quality.gx_suite import (
     BOUNDED_RATES,
     UNBOUNDED_RATIOS,
@@ -132,6 +133,43 @@ def test_a_rate_above_one_and_a_null_value_fail_naming_kpi_scope_and_period(chai
     text = page.read_text(encoding="utf-8")
     assert "Expectations failed" in text and "engagement_rate at instagram = 1.7" in text
     assert "&lt;b&gt;bold&lt;/b&gt;" in text and "<b>bold</b>" not in text
+
+
+def test_a_two_week_run_validates_once_and_names_the_bad_week_only(chain, monkeypatch):
+    """One Great Expectations validation covers the run's two weeks; its result is split
+    by week: the failure names the tampered week, each week has its own page."""
+    runs: list[int] = []
+    original = gx_suite._run_suite
+    monkeypatch.setattr(gx_suite, "_run_suite", lambda name, expectations, rows: (
+        runs.append(len(rows)) or original(name, expectations, rows)))
+    execute(chain, "UPDATE kpi.weekly SET value = 1.7 WHERE kpi = 'engagement_rate' "
+                   "AND scope_key = 'instagram' AND period_start = ?", [WEEK])
+    with chain["warehouse"].get_connection(read_only=True) as conn:
+        (stored,) = conn.execute("SELECT count(*) FROM kpi.weekly WHERE period_start "
+                                 "BETWEEN '2025-03-03' AND ?", [WEEK]).fetchone()
+    result = dg.materialize(
+        [kpi_weekly, kpi_weekly_expectations], resources=chain,
+        tags=days("2025-03-03", WEEK),
+        selection=dg.AssetSelection.checks(kpi_weekly_expectations), raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert runs == [stored]
+    assert not evaluation.passed
+    meta = {k: v.value for k, v in evaluation.metadata.items()}
+    assert meta["partition_window"] == "2025-03-03..2025-03-16" and meta["periods"] == 2
+    assert meta["rows_validated"] == stored
+    assert meta["expectations_failed"] == 1 and meta["expectations_evaluated"] % 2 == 0
+    assert [(f["period"], f["kpi"]) for f in meta["failed_expectations"]] == [
+        (WEEK, "engagement_rate")]
+    assert f"{WEEK}: rate between 0 and 1" in evaluation.description
+    assert "2025-03-03:" not in evaluation.description
+    pages = {period: Path(path).read_text(encoding="utf-8")
+             for period, path in meta["validation_pages"].items()}
+    assert sorted(pages) == ["2025-03-03", WEEK]
+    assert "All expectations met" in pages["2025-03-03"]
+    assert "instagram = 1.7" not in pages["2025-03-03"]
+    assert "Expectations failed" in pages[WEEK]
+    assert "engagement_rate at instagram = 1.7 (2025-03-10)" in pages[WEEK]
+    assert meta["validation_page"] == Path(meta["validation_pages"][WEEK]).as_uri()
 
 
 def test_a_kpi_missing_for_a_period_is_named(chain):

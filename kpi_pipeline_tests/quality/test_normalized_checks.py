@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -22,22 +22,24 @@ from kpi_pipeline.defs.normalized.checks import (
     UNIQUE_KEY,
     VOLUME_IN_BAND,
 )
-from kpi_pipeline.defs.normalized.reconciliation import reconciliation_checks
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib import schemas
 from kpi_pipeline.lib.schemas import TABLES
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
 
-FIRST, LAST = date(2025, 3, 3), date(2025, 3, 5)
-NEXT = date(2025, 3, 6)
-ALL = [*raw_assets, *normalized_assets, *reconciliation_checks]
-IN_ASSET_CHECKS = (SCHEMA_VALID, UNIQUE_KEY, DATES_IN_PARTITION, VOLUME_IN_BAND)
+FIRST, LAST = date(2025, 3, 3), date(2025, 3, 9)  # an ingest week, closed on the demo clock
+NEXT = date(2025, 3, 10)  # the week after
+ALL = [*raw_assets, *normalized_assets]
+IN_ASSET_CHECKS = (SCHEMA_VALID, UNIQUE_KEY, DATES_IN_PARTITION, VOLUME_IN_BAND,
+                   RECONCILES_WITH_RAW)
 
 
 def tags(first: date, last: date) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat()}
+    """The ingest weeks holding ``first`` and ``last``."""
+    start, end = (d - timedelta(days=d.weekday()) for d in (first, last))
+    return {"dagster/asset_partition_range_start": start.isoformat(),
+            "dagster/asset_partition_range_end": end.isoformat()}
 
 
 def demo_resources(root: Path) -> dict[str, object]:
@@ -74,7 +76,7 @@ def table_only(name: str) -> dg.AssetSelection:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
-    """Landing files for 3-6 March and the store built for 3-5 March, made once."""
+    """Landing files for two weeks (3-16 March) and the store built for the first, once."""
     root = tmp_path_factory.mktemp("checks_template")
     resources = demo_resources(root)
     assert dg.materialize(raw_assets, resources=resources, tags=tags(FIRST, NEXT)).success
@@ -83,7 +85,7 @@ def template(tmp_path_factory) -> Path:
     (root / "first_run.json").write_text(json.dumps({
         f"{t}|{c}": {"passed": e.passed, "severity": e.severity.value, "metadata": meta(e)}
         for (t, c), e in evaluations(result).items()}, default=str))
-    assert run(resources, table_only("fx_daily"), NEXT, NEXT).success  # rates for 6 March
+    assert run(resources, table_only("fx_daily"), NEXT, NEXT).success  # rates of the week after
     return root
 
 
@@ -98,7 +100,7 @@ def test_every_check_passes_on_clean_data_with_its_numbers(template):
     first_run = json.loads((template / "first_run.json").read_text())
     resources = demo_resources(template)
     for name in TABLES:
-        for check in (*IN_ASSET_CHECKS, RECONCILES_WITH_RAW):
+        for check in IN_ASSET_CHECKS:
             assert first_run[f"{name}|{check}"]["passed"], (name, check)
         [(rows,)] = query(resources, f"SELECT count(*) FROM normalized.{name} "
                                      "WHERE report_date BETWEEN ? AND ?", (FIRST, LAST))
@@ -127,13 +129,9 @@ def test_the_checks_are_blocking_except_volume(built):
     specs = {s.name: s for s in asset.check_specs}
     assert set(specs) == set(IN_ASSET_CHECKS)
     assert {n for n, s in specs.items() if s.blocking} == {SCHEMA_VALID, UNIQUE_KEY,
-                                                          DATES_IN_PARTITION}
+                                                          DATES_IN_PARTITION,
+                                                          RECONCILES_WITH_RAW}
     assert all(s.description for s in specs.values())
-    recon = next(c for c in reconciliation_checks
-                 if next(iter(c.check_keys)).asset_key.path[1] == "post_daily")
-    [spec] = recon.check_specs
-    assert spec.name == RECONCILES_WITH_RAW and spec.blocking
-    assert recon.node_def.pool == "duckdb"
 
 
 def test_a_day_like_its_history_is_in_band(built):
@@ -142,17 +140,18 @@ def test_a_day_like_its_history_is_in_band(built):
     volume = evaluations(result)[("web_daily", VOLUME_IN_BAND)]
     assert volume.passed
     values = meta(volume)
-    assert values["history_days"] == 3 and values["rows_per_day"] == 22
+    assert values["history_days"] == 7 and values["rows_per_day"] == 22
     assert values["history_median_rows_per_day"] == 22 and values["ratio"] == 1
 
 
 def test_a_big_drop_against_history_warns_without_failing(built, monkeypatch):
-    original_parse = normalized_module.parse_window
+    original_parse = normalized_module.parse_stream
 
-    def two_rows(stream, envelopes):  # the source "lost" all but two rows of the day
-        return original_parse(stream, envelopes).head(2)
+    def two_rows(conn, stream, files):  # the source "lost" all but two rows a day
+        frame, days, problems = original_parse(conn, stream, files)
+        return frame.head(14), days.head(14), problems
 
-    monkeypatch.setattr(normalized_module, "parse_window", two_rows)
+    monkeypatch.setattr(normalized_module, "parse_stream", two_rows)
     result = run(built, table_only("web_daily"), NEXT, NEXT)
     assert result.success  # a warning, not a blocker
     volume = evaluations(result)[("web_daily", VOLUME_IN_BAND)]
@@ -171,18 +170,19 @@ def test_a_key_stored_twice_fails_unique_key(built, monkeypatch):
         conn.execute("DROP TABLE normalized.email_daily")
         conn.execute(schemas.ddl(TABLES["email_daily"]).replace(
             ",\n  PRIMARY KEY (list_id, report_date)\n", "\n"))
-    original_schema, original_parse = schemas.pandera_schema, normalized_module.parse_window
+    original_schema, original_parse = schemas.pandera_schema, normalized_module.parse_stream
 
     def without_frame_rules(table, start, end):
         schema = original_schema(table, start, end)
         return schema.__class__(schema.columns, strict=True, ordered=True, name=schema.name)
 
-    def doubled(stream, envelopes):
-        frame = original_parse(stream, envelopes)
-        return pd.concat([frame, frame.head(1)], ignore_index=True)
+    def doubled(conn, stream, files):
+        frame, days, problems = original_parse(conn, stream, files)
+        return (pd.concat([frame, frame.head(1)], ignore_index=True),
+                pd.concat([days, days.head(1)], ignore_index=True), problems)
 
     monkeypatch.setattr(schemas, "pandera_schema", without_frame_rules)
-    monkeypatch.setattr(normalized_module, "parse_window", doubled)
+    monkeypatch.setattr(normalized_module, "parse_stream", doubled)
     result = run(built, table_only("email_daily"), NEXT, NEXT)
     assert not result.success  # the blocking failure stops the run's downstream steps
     unique = evaluations(result)[("email_daily", UNIQUE_KEY)]
@@ -190,25 +190,33 @@ def test_a_key_stored_twice_fails_unique_key(built, monkeypatch):
     values = meta(unique)
     assert values["duplicate_keys"] == 1
     [example] = values["examples"]
-    assert example["report_date"] == str(NEXT) and example["copies"] == "2"
+    assert example["copies"] == "2"
+    assert NEXT <= date.fromisoformat(example["report_date"]) <= NEXT + timedelta(days=6)
 
 
-def test_a_tampered_stored_value_fails_reconciliation(built):
-    with built["warehouse"].get_connection() as conn:
+def test_a_write_that_alters_a_value_fails_reconciliation(built, monkeypatch):
+    """The landing side is what the asset read; a write path that changes a stored value
+    (here: one more view on one post) is caught after the write."""
+    original_write = normalized_module.replace_window_from
+
+    def altering(conn, table, rows, start, end, **kwargs):
+        written = original_write(conn, table, rows, start, end, **kwargs)
         conn.execute("""UPDATE normalized.post_daily SET views = views + 100
                         WHERE (platform, post_id, report_date) IN (
                           SELECT platform, post_id, report_date FROM normalized.post_daily
                           WHERE report_date = ? ORDER BY ALL LIMIT 1)""", [date(2025, 3, 4)])
-    recon = next(c for c in reconciliation_checks
-                 if next(iter(c.check_keys)).asset_key.path[1] == "post_daily")
-    result = run(built, dg.AssetSelection.checks(recon))
-    [evaluation] = result.get_asset_check_evaluations()
-    assert evaluation.check_name == RECONCILES_WITH_RAW and not evaluation.passed
+        return written
+
+    monkeypatch.setattr(normalized_module, "replace_window_from", altering)
+    result = run(built, table_only("post_daily"))
+    assert not result.success  # blocking: nothing downstream runs on it
+    evaluation = evaluations(result)[("post_daily", RECONCILES_WITH_RAW)]
+    assert not evaluation.passed
     values = meta(evaluation)
     assert values["mismatched_columns"] == ["views"]
     assert values["table_views"] - values["landing_views"] == 100
     assert values["landing_rows"] == values["table_rows"]
-    assert "views" in evaluation.description and "2025-03-03..2025-03-05" in evaluation.description
+    assert "views" in evaluation.description and "2025-03-03..2025-03-09" in evaluation.description
 
 
 def test_the_volume_band_is_read_from_the_environment(monkeypatch):

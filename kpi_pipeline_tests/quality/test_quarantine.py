@@ -2,17 +2,17 @@
 transaction that replaces the window, the table keeps exactly the good rows; above the
 threshold nothing at all is written; re-running a window replaces its quarantine rows.
 
-Bad values are injected behind the parser (the parsers already refuse negative or
-non-finite numbers in a payload, a hard failure) or in the landing file where the
-payload itself can carry them (a GA4 row dated outside the partition).
+Bad values are injected behind the parser: the parsers already refuse negative or
+non-finite numbers in a payload, and a row dated outside its landing file's requested
+window, as hard failures.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
+import math
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -22,9 +22,7 @@ import pytest
 from kpi_pipeline.defs.normalized import assets as normalized_module
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.normalized.checks import RECONCILES_WITH_RAW, SCHEMA_VALID
-from kpi_pipeline.defs.normalized.reconciliation import reconciliation_checks
 from kpi_pipeline.defs.raw.assets import raw_assets
-from kpi_pipeline.lib.landing import landing_path
 from kpi_pipeline.lib.quality.quarantine import (
     THRESHOLD_ENV,
     ThresholdError,
@@ -42,7 +40,8 @@ from kpi_pipeline_tests.quality.test_normalized_checks import (
     tags,
 )
 
-ALL = [*raw_assets, *normalized_assets, *reconciliation_checks]
+ALL = [*raw_assets, *normalized_assets]
+NEXT_WEEK = FIRST + timedelta(days=7)
 DAY = date(2025, 3, 4)
 NEGATIVE = ("facebook_posts", "shares", -5)
 INFINITE = ("instagram_media", "watch_time_seconds", float("inf"))
@@ -82,28 +81,31 @@ def quarantine(resources) -> list[dict]:
 def break_rows(monkeypatch, *edits: tuple[str, str, object], rows: int = 1,
                day: date = DAY) -> None:
     """The parser of each (stream, column, value) returns ``value`` in the first ``rows``
-    row(s) of ``day``."""
-    original = normalized_module.parse_window
+    row(s) that came from ``day``'s landing file."""
+    original = normalized_module.parse_stream
 
-    def parse(stream, envelopes):
-        envelopes = list(envelopes)
-        frame = original(stream, envelopes)
+    def parse(conn, stream, files):
+        frame, days, problems = original(conn, stream, files)
         for name, column, value in edits:
-            if name == stream and envelopes[0]["partition"] == day.isoformat():
+            if name == stream.name:
                 frame = frame.copy()
                 if isinstance(value, float):
                     frame[column] = frame[column].astype("float64")
-                frame.loc[frame.index[:rows], column] = value
-        return frame
+                hit = frame.index[(days == pd.Timestamp(day)).to_numpy()][:rows]
+                frame.loc[hit, column] = value
+        return frame, days, problems
 
-    monkeypatch.setattr(normalized_module, "parse_window", parse)
+    monkeypatch.setattr(normalized_module, "parse_stream", parse)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("quarantine_template")
     resources = demo_resources(root)
+    assert dg.materialize(raw_assets, resources=resources,
+                          tags=tags(FIRST, NEXT_WEEK)).success
     assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
+                          selection=dg.AssetSelection.groups("normalized"),
                           tags=tags(FIRST, LAST)).success
     return root
 
@@ -125,10 +127,10 @@ def test_a_clean_store_has_no_quarantine_table(built):
 
 def test_rows_below_the_threshold_are_quarantined_and_the_rest_written(built, monkeypatch):
     [(before,)] = query(built, "SELECT count(*) FROM normalized.post_daily")
-    original = normalized_module.parse_window
-    first_rows = {s: original(s, [json.loads(gzip.decompress(landing_path(
-        built["settings"].landing_root(), s, DAY).read_bytes()))])["post_id"].iloc[0]
-        for s in (NEGATIVE[0], INFINITE[0])}  # the posts about to break
+    candidates = {s: {p for (p,) in query(built, """SELECT post_id FROM normalized.post_daily
+                                                  WHERE source_stream = ?
+                                                    AND report_date = ?""", (s, DAY))}
+                  for s in (NEGATIVE[0], INFINITE[0])}
     break_rows(monkeypatch, NEGATIVE, INFINITE)
 
     result = run(built, with_checks("post_daily"))
@@ -160,11 +162,14 @@ def test_rows_below_the_threshold_are_quarantined_and_the_rest_written(built, mo
     assert shares["partition_date"].date() == DAY
     assert (shares["window_start"].date(), shares["window_end"].date()) == (FIRST, LAST)
     record = json.loads(shares["record"])
-    assert record["post_id"] == first_rows["facebook_posts"] and record["shares"] == -5
+    first_rows = {"facebook_posts": record["post_id"],
+                  "instagram_media": json.loads(watch["record"])["post_id"]}
+    for stream, post_id in first_rows.items():
+        assert post_id in candidates[stream], stream  # a post of that day's file
+    assert record["shares"] == -5
     assert record["report_date"] == DAY.isoformat() and record["platform"] == "facebook"
     assert f"post_id={first_rows['facebook_posts']}, report_date=2025-03-04" in \
         shares["record_key"]
-    assert json.loads(watch["record"])["post_id"] == first_rows["instagram_media"]
     assert shares["run_id"] == result.run_id and pd.notna(shares["quarantined_at"])
 
     [(after,)] = query(built, "SELECT count(*) FROM normalized.post_daily")
@@ -191,40 +196,48 @@ def test_rematerializing_replaces_the_quarantine_rows(built, monkeypatch):
     assert {t: h for t, h in hashes.items() if t != "quality.quarantine"} == clean
 
 
-def test_a_single_day_rerun_replaces_only_its_days_rows(built, monkeypatch):
+def test_a_rerun_of_another_week_replaces_only_its_weeks_rows(built, monkeypatch):
+    later = NEXT_WEEK + timedelta(days=2)
     break_rows(monkeypatch, NEGATIVE, day=FIRST)
     assert run(built, table_only("post_daily")).success
-    break_rows(monkeypatch, NEGATIVE, day=LAST)
-    assert run(built, table_only("post_daily"), LAST, LAST).success
+    break_rows(monkeypatch, NEGATIVE, day=later)
+    assert run(built, table_only("post_daily"), NEXT_WEEK, NEXT_WEEK).success
     days = sorted(r["partition_date"].date() for r in quarantine(built))
-    assert days == [FIRST, LAST]  # the 3-5 March run's row for the 3rd stays
+    assert days == [FIRST, later]  # the first week's row stays
 
 
 def test_above_the_threshold_nothing_is_written(built, monkeypatch):
-    break_rows(monkeypatch, NEGATIVE, rows=10)  # 10 of 553 rows: 1.8 %
+    [(total,)] = query(built, "SELECT count(*) FROM normalized.post_daily")
+    [(on_day,)] = query(built, "SELECT count(*) FROM normalized.post_daily WHERE "
+                               "source_stream = 'facebook_posts' AND report_date = ?", (DAY,))
+    broken = math.floor(total * 0.015)  # 1.5 % of the week's rows
+    assert broken <= on_day  # all of them in that one file
+    break_rows(monkeypatch, NEGATIVE, rows=broken)
     before = store_hashes(built)
     result = run(built, with_checks("post_daily"))
     assert not result.success
     failure = failure_of(result)
     message = failure.description
-    assert "10 of 553 row(s) (1.81%)" in message and "threshold 1.00%" in message
-    assert THRESHOLD_ENV in message
+    assert f"{broken} of {total} row(s) ({broken / total:.2%})" in message
+    assert "threshold 1.00%" in message and THRESHOLD_ENV in message
     assert ("post_daily from facebook_posts, instagram_media, linkedin_posts, tiktok_videos, "
-            "partition 2025-03-03..2025-03-05") in message
-    assert "column shares, rule non-negative" in message and "10 row(s)" in message
+            "partition 2025-03-03..2025-03-09") in message
+    assert "column shares, rule non-negative" in message and f"{broken} row(s)" in message
     assert "shares=-5" in message and "post_id=" in message
     assert store_hashes(built) == before
     assert "quality.quarantine" not in before
     values = {k: v.value for k, v in failure.metadata.items()}
-    assert values["rows_quarantined"] == 10 and values["quarantine_threshold"] == 0.01
+    assert values["rows_quarantined"] == broken and values["quarantine_threshold"] == 0.01
     assert values["decision"] == "failed: rejected share above the threshold"
 
 
 def test_the_threshold_is_read_at_run_time(built, monkeypatch):
-    break_rows(monkeypatch, NEGATIVE, rows=10)
+    [(total,)] = query(built, "SELECT count(*) FROM normalized.post_daily")
+    broken = math.floor(total * 0.015)
+    break_rows(monkeypatch, NEGATIVE, rows=broken)
     monkeypatch.setenv(THRESHOLD_ENV, "0.05")
     assert run(built, table_only("post_daily")).success
-    assert len(quarantine(built)) == 10
+    assert len(quarantine(built)) == broken
     monkeypatch.setenv(THRESHOLD_ENV, "five percent")
     result = run(built, table_only("post_daily"))
     assert not result.success and THRESHOLD_ENV in failure_of(result).description
@@ -240,38 +253,43 @@ def test_threshold_values():
 
 def test_a_row_dated_outside_the_partition_is_quarantined_on_its_landing_day(built,
                                                                              monkeypatch):
-    path = landing_path(built["settings"].landing_root(), "ga4_sessions", LAST)
-    envelope = json.loads(gzip.decompress(path.read_bytes()))
-    account = envelope["accounts"][0]
-    first = account["requests"][0]["body"]["rows"][0]["dimensionValues"]
-    moved = [d["value"] for d in first]
-    for request in account["requests"]:  # both metric groups of that one row
-        for row in request["body"]["rows"]:
-            if row["dimensionValues"] == first:
-                row["dimensionValues"] = [{"value": "20250309"}, *first[1:]]
-    path.write_bytes(gzip.compress(json.dumps(envelope).encode()))
-    monkeypatch.setenv(THRESHOLD_ENV, "0.05")  # 1 row of 66
+    """A row that reached the table dated after the partition (not through a payload: the
+    parsers refuse a row outside its file's window) is quarantined on its landing day."""
+    outside = pd.Timestamp(LAST + timedelta(days=2))
+    original = normalized_module.parse_stream
 
+    def moved(conn, stream, files):
+        frame, days, problems = original(conn, stream, files)
+        if stream.name == "ga4_sessions":
+            frame = frame.copy()
+            frame.loc[frame.index[(days == pd.Timestamp(LAST)).to_numpy()][:1],
+                      "report_date"] = outside
+        return frame, days, problems
+
+    monkeypatch.setattr(normalized_module, "parse_stream", moved)
+    monkeypatch.setenv(THRESHOLD_ENV, "0.05")  # 1 row of the week's
+    [(before,)] = query(built, "SELECT count(*) FROM normalized.web_daily")
     result = run(built, with_checks("web_daily"))
     assert result.success
     [row] = quarantine(built)
     assert (row["rule"], row["column_name"], row["value"]) == (
-        "date inside the partition 2025-03-03..2025-03-05", "report_date", "2025-03-09")
+        "date inside the partition 2025-03-03..2025-03-09", "report_date", "2025-03-11")
     assert row["partition_date"].date() == LAST  # the landing file's day
     record = json.loads(row["record"])
-    assert record["report_date"] == "2025-03-09" and record["campaign"] in moved
-    assert query(built, "SELECT count(*) FROM normalized.web_daily") == [(65,)]
+    assert record["report_date"] == "2025-03-11"
+    assert query(built, "SELECT count(*) FROM normalized.web_daily") == [(before - 1,)]
     assert evaluations(result)[("web_daily", RECONCILES_WITH_RAW)].passed
 
 
 def test_a_duplicate_key_still_fails_at_once(built, monkeypatch):
-    original = normalized_module.parse_window
+    original = normalized_module.parse_stream
 
-    def doubled(stream, envelopes):
-        frame = original(stream, envelopes)
-        return pd.concat([frame, frame.head(1)], ignore_index=True)
+    def doubled(conn, stream, files):
+        frame, days, problems = original(conn, stream, files)
+        return (pd.concat([frame, frame.head(1)], ignore_index=True),
+                pd.concat([days, days.head(1)], ignore_index=True), problems)
 
-    monkeypatch.setattr(normalized_module, "parse_window", doubled)
+    monkeypatch.setattr(normalized_module, "parse_stream", doubled)
     before = store_hashes(built)
     result = run(built, table_only("email_daily"))
     assert not result.success

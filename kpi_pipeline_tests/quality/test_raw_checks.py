@@ -1,6 +1,7 @@
-"""``landing_files_valid`` on demo landing files: clean files pass with their metadata;
-a corrupt, missing, out-of-window or incomplete file fails naming the stream, the file
-and the metric."""
+"""``landing_files_valid`` is decided as each pull arrives: clean pulls pass with their
+metadata; a pull that does not cover its day or lacks a Meta metric fails naming the
+stream, the file and the metric. What only the rows can show (a corrupt or missing file,
+a metric another platform left empty) stops the normalized table, naming the same."""
 
 from __future__ import annotations
 
@@ -13,43 +14,46 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kpi_pipeline.defs.raw.assets import raw_assets
-from kpi_pipeline.defs.raw.checks import LANDING_FILES_VALID, landing_checks
-from kpi_pipeline.defs.resources import DemoPlatforms, Settings
+from kpi_pipeline.defs.normalized.assets import normalized_assets
+from kpi_pipeline.defs.raw.assets import LANDING_FILES_VALID, raw_assets
+from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
+from kpi_pipeline.lib.clients import PlatformClient
 from kpi_pipeline.lib.demo.client import DemoClient
-from kpi_pipeline.lib.landing import landing_path, write_envelope
-from kpi_pipeline.lib.quality.landing_checks import landing_file_problems
-from kpi_pipeline.lib.streams import STREAMS, STREAMS_BY_NAME
+from kpi_pipeline.lib.landing import landing_path
+from kpi_pipeline.lib.quality.landing_checks import envelope_problems
+from kpi_pipeline.lib.streams import STREAMS, STREAMS_BY_NAME, platforms
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
 
-FIRST, LAST = "2025-03-03", "2025-03-05"
-CHECKS = {next(iter(check.check_keys)).asset_key.path[1]: check for check in landing_checks}
+WEEK = "2025-03-03"  # Monday to Sunday 9 March, all closed on the demo clock (20 March)
 RAW = {asset.key.path[1]: asset for asset in raw_assets}
+NORMALIZED = {asset.key.path[1]: asset for asset in normalized_assets}
 
 
-def days(first: str, last: str) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": first,
-            "dagster/asset_partition_range_end": last}
+def week(key: str = WEEK) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": key,
+            "dagster/asset_partition_range_end": key}
+
+
+def demo() -> DemoPlatforms:
+    return DemoPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS, today=DEMO_TODAY.isoformat())
 
 
 @pytest.fixture(scope="module")
 def landed(tmp_path_factory) -> Path:
-    """Every stream pulled for three demo days, with the landing checks in the same run."""
+    """Every platform pulled for one demo week, with the landing checks in the same run."""
     root = tmp_path_factory.mktemp("landing")
-    result = dg.materialize(
-        [*raw_assets, *landing_checks], tags=days(FIRST, LAST),
-        resources={"settings": Settings(landing_dir=str(root)),
-                   "platforms": DemoPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS,
-                                              today=DEMO_TODAY.isoformat())})
+    result = dg.materialize(raw_assets, tags=week(),
+                            resources={"settings": Settings(landing_dir=str(root)),
+                                       "platforms": demo()})
     assert result.success
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == len(STREAMS)
+    assert len(evaluations) == len(platforms())
     assert all(e.passed for e in evaluations), [e.description for e in evaluations
                                                 if not e.passed]
-    first = next(e for e in evaluations if e.asset_key.path[1] == "facebook_page")
+    first = next(e for e in evaluations if e.asset_key.path[1] == "facebook")
     meta = {k: v.value for k, v in first.metadata.items()}
-    assert meta["files_checked"] == 3 and meta["problem_count"] == 0
-    assert meta["partition_window"] == f"{FIRST}..{LAST}"
+    assert meta["files_checked"] == 7 * 2 and meta["problem_count"] == 0  # 2 streams
+    assert meta["partition_window"] == "2025-03-03..2025-03-09"
     return root
 
 
@@ -59,77 +63,64 @@ def landing(landed: Path, tmp_path: Path) -> Path:
     return tmp_path / "landing"
 
 
-def check(landing: Path, stream: str) -> dg.AssetCheckEvaluation:
-    result = dg.materialize([RAW[stream], CHECKS[stream]], tags=days(FIRST, LAST),
-                            selection=dg.AssetSelection.checks(CHECKS[stream]),
-                            resources={"settings": Settings(landing_dir=str(landing)),
-                                       "platforms": DemoPlatforms()},
-                            raise_on_error=False)
+class DamagingPlatforms(DemoPlatforms):
+    """The demo platforms, with one stream's answer for one day damaged by ``damage``."""
+
+    stream: str
+    day: str
+    damage: str  # "drop_page_views" or "shift_window"
+
+    def client(self) -> PlatformClient:
+        stream, day, damage = self.stream, self.day, self.damage
+
+        class Damaging(DemoClient):
+            def pull_envelope(self, pulled, when):
+                envelope = super().pull_envelope(pulled, when)
+                if pulled.name == stream and when.isoformat() == day:
+                    DAMAGES[damage](envelope)
+                return envelope
+
+        return Damaging(seed=DEMO_SEED, n_brands=DEMO_BRANDS, today=DEMO_TODAY)
+
+
+def _drop_page_views(envelope: dict) -> None:
+    body = envelope["accounts"][0]["requests"][0]["body"]
+    body["data"] = [e for e in body["data"] if e["name"] != "page_views_total"]
+
+
+def _shift_window(envelope: dict) -> None:
+    envelope["accounts"][0]["window"] = {"start": "2025-03-06", "end": "2025-03-06"}
+
+
+DAMAGES = {"drop_page_views": _drop_page_views, "shift_window": _shift_window}
+
+
+def pull(landing: Path, platform: str, stream: str, day: str,
+         damage: str) -> dg.AssetCheckEvaluation:
+    result = dg.materialize(
+        [RAW[platform]], tags=week(), run_config={"ops": {f"raw__{platform}": {"config": {
+            "repull": True}}}},
+        resources={"settings": Settings(landing_dir=str(landing)),
+                   "platforms": DamagingPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS,
+                                                  today=DEMO_TODAY.isoformat(),
+                                                  stream=stream, day=day, damage=damage)},
+        raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.check_name == LANDING_FILES_VALID and evaluation.blocking
     return evaluation
 
 
-def rewrite(path: Path, change) -> None:
-    with gzip.open(path, "rb") as fh:
-        envelope = json.loads(fh.read())
-    change(envelope)
-    with gzip.open(path, "wb") as fh:
-        fh.write(json.dumps(envelope).encode())
-
-
-def test_a_corrupt_and_a_missing_file_are_named(landing):
-    corrupt = landing_path(landing, "ga4_sessions", date(2025, 3, 4))
-    corrupt.write_bytes(b"\x1f\x8b not really gzip")
-    landing_path(landing, "ga4_sessions", date(2025, 3, 5)).unlink()
-    evaluation = check(landing, "ga4_sessions")
-    assert not evaluation.passed
-    problems = evaluation.metadata["problems"].value
-    assert [(p["day"], p["kind"]) for p in problems] == [("2025-03-04", "unreadable"),
-                                                         ("2025-03-05", "missing")]
-    assert problems[0]["file"] == str(corrupt)
-    assert "ga4_sessions_2025-03-04.json.gz" in evaluation.description
-    assert evaluation.metadata["files_with_problems"].value == 2
-
-
-def test_a_metric_dropped_from_a_meta_payload_is_named(landing):
-    path = landing_path(landing, "facebook_page", date(2025, 3, 4))
-
-    def drop(envelope):
-        body = envelope["accounts"][0]["requests"][0]["body"]
-        body["data"] = [e for e in body["data"] if e["name"] != "page_views_total"]
-
-    rewrite(path, drop)
-    evaluation = check(landing, "facebook_page")
+def test_a_metric_missing_from_a_meta_answer_is_named(landing):
+    evaluation = pull(landing, "facebook", "facebook_page", "2025-03-04", "drop_page_views")
     assert not evaluation.passed
     (problem,) = evaluation.metadata["problems"].value
     assert problem["kind"] == "metric" and problem["day"] == "2025-03-04"
+    assert problem["file"] == str(landing_path(landing, "facebook_page", date(2025, 3, 4)))
     assert "'page_views_total' was requested but is missing" in problem["detail"]
 
 
-def test_a_metric_dropped_from_another_stream_is_named(landing):
-    path = landing_path(landing, "tiktok_account", date(2025, 3, 3))
-
-    def drop(envelope):
-        for account in envelope["accounts"]:
-            for row in account["requests"][0]["body"]["data"]["metrics"]:
-                row.pop("profile_views")
-
-    rewrite(path, drop)
-    evaluation = check(landing, "tiktok_account")
-    assert not evaluation.passed
-    details = [p["detail"] for p in evaluation.metadata["problems"].value]
-    assert any("'profile_views'" in d for d in details), details
-
-
-def test_a_file_that_does_not_cover_its_day_is_named(landing):
-    path = landing_path(landing, "mailchimp_list", date(2025, 3, 5))
-
-    def shift(envelope):
-        envelope["accounts"][0]["window"] = {"start": "2025-03-06", "end": "2025-03-06"}
-
-    rewrite(path, shift)
-    evaluation = check(landing, "mailchimp_list")
+def test_a_pull_that_does_not_cover_its_day_is_named(landing):
+    evaluation = pull(landing, "mailchimp", "mailchimp_list", "2025-03-05", "shift_window")
     assert not evaluation.passed
     kinds = {p["kind"] for p in evaluation.metadata["problems"].value}
     assert kinds == {"window"}
@@ -146,9 +137,64 @@ def test_a_retired_meta_metric_is_named_with_its_replacement(tmp_path):
             entry["name"] = "page_impressions"
     request["params"]["metric"] = request["params"]["metric"].replace("page_media_view",
                                                                       "page_impressions")
-    write_envelope(tmp_path, envelope)
-    problems = landing_file_problems(tmp_path, STREAMS_BY_NAME["facebook_page"], day)
+    problems = envelope_problems(STREAMS_BY_NAME["facebook_page"], envelope, day,
+                                 tmp_path / "page.json.gz")
     details = [p.detail for p in problems]
     assert any("'page_impressions' (page) is retired" in d and "'page_media_view'" in d
                for d in details), details
     assert any("'page_media_view' (fills views) is missing" in d for d in details), details
+
+
+# ------------------------------------------------- what the rows show, where they are read
+def normalize(landing: Path, tmp_path: Path, table: str) -> str:
+    """Materialize one normalized table over the week; the step failure's message."""
+    result = dg.materialize(
+        [NORMALIZED[table]], tags=week(), raise_on_error=False,
+        resources={"settings": Settings(landing_dir=str(landing)),
+                   "warehouse": Warehouse(database=str(tmp_path / "store.duckdb"))})
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    return failure.step_failure_data.error.message
+
+
+def rewrite(path: Path, change) -> None:
+    with gzip.open(path, "rb") as fh:
+        envelope = json.loads(fh.read())
+    change(envelope)
+    with gzip.open(path, "wb") as fh:
+        fh.write(json.dumps(envelope).encode())
+
+
+def test_a_corrupt_file_is_named(landing, tmp_path):
+    corrupt = landing_path(landing, "ga4_sessions", date(2025, 3, 4))
+    corrupt.write_bytes(b"\x1f\x8b not really gzip")
+    message = normalize(landing, tmp_path, "web_daily")
+    assert "ga4_sessions 2025-03-04" in message and "unreadable" in message
+    assert str(corrupt) in message
+
+
+def test_a_missing_file_is_named(landing, tmp_path):
+    missing = landing_path(landing, "ga4_sessions", date(2025, 3, 5))
+    missing.unlink()
+    message = normalize(landing, tmp_path, "web_daily")
+    assert f"ga4_sessions 2025-03-05: no landing file at {missing}" in message
+    assert "raw/ga4" in message
+
+
+def test_a_metric_left_empty_by_another_platform_is_named(landing, tmp_path):
+    path = landing_path(landing, "tiktok_account", date(2025, 3, 3))
+
+    def drop(envelope):
+        for account in envelope["accounts"]:
+            for row in account["requests"][0]["body"]["data"]["metrics"]:
+                row.pop("profile_views")
+
+    rewrite(path, drop)
+    message = normalize(landing, tmp_path, "account_daily")
+    assert "tiktok_account 2025-03-03" in message
+    assert "metric column 'profile_views' is missing" in message
+    assert "nothing was written" in message
+
+
+def test_every_stream_has_a_platform_asset():
+    assert {s.platform for s in STREAMS} == set(RAW)

@@ -63,8 +63,12 @@ def stage_counts(conn, start: date, grain: str) -> dict[str, float | None]:
 def expected_funnel(conn, period: Period) -> dict[str, dict[str, float | None]]:
     """Per stage from the second on: rate, pooled trailing rate and relative change."""
     current = stage_counts(conn, period.start, period.grain)
-    trailing = [stage_counts(conn, period.shifted(-i).start, period.grain)
-                for i in range(1, TRAILING[period.grain] + 1)]
+    # the trailing periods the store holds whole: from its first day on (the ingest starts
+    # on a Monday, so the month before it holds a few days only)
+    [(first,)] = conn.execute("SELECT min(report_date) FROM normalized.web_daily").fetchall()
+    trailing = [stage_counts(conn, p.start, period.grain)
+                for p in (period.shifted(-i) for i in range(1, TRAILING[period.grain] + 1))
+                if p.start >= first]
     trailing = [t for t in trailing if t["sessions"] is not None]  # periods with data
     out = {"exposure": {"value": current["exposure"]}}
     for before, stage in pairwise(STAGES):

@@ -4,7 +4,7 @@ the page as a browser shows it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -99,5 +99,7 @@ def test_quality_footer_counts_rows_of_the_week(weekly_page, store_conn, open_re
     count = store_conn.execute(
         "SELECT count(*) FROM normalized.post_daily WHERE report_date BETWEEN ? AND ?",
         [REPORT_WEEK, REPORT_WEEK + timedelta(days=6)]).fetchone()[0]
-    assert count > 0
-    assert f"normalized.post_daily\t2025-04-30\t{count:,}\tcomplete for the week" in footer
+    latest = store_conn.execute("SELECT max(report_date) FROM normalized.post_daily"
+                                ).fetchone()[0]
+    assert count > 0 and latest == date(2025, 5, 4)  # the last ingest week's Sunday
+    assert f"normalized.post_daily\t{latest}\t{count:,}\tcomplete for the week" in footer

@@ -3,26 +3,47 @@ fails. Each alert is logged always and handed to the configured notifier.
 
 They run in the Dagster daemon (on by default, every 5 minutes for goals and checks),
 so a weekly or monthly run that nobody watches still reaches someone. Their cursors
-remember what was already announced: an alert is sent once.
+remember what was already announced: an alert is sent once, and the first tick of a
+sensor announces nothing from before it (only the newest goal day).
+
+A tick never scans the event log and never opens the DuckDB store (a writing run may
+hold it for minutes):
+
+- goals: ``goal/attainment`` lists the goals that turned off track or missed in the
+  window it computed in its materialization metadata; the sensor reads the new
+  materializations' run and storage ids (no payload), then one materialization per run.
+- checks: the asset-check execution records of the check keys in the definitions, the
+  newest of every check in one query, the history only of the checks with new records.
 """
 
-from datetime import date
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import dagster as dg
-
-from kpi_pipeline.defs.alerts.notifiers import Notifier, configured_notifier
-from kpi_pipeline.defs.resources import Warehouse
-from kpi_pipeline.lib.alerts import (
-    Alert,
-    check_failure_alert,
-    goals_turned_bad,
-    latest_attainment_day,
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecord,
+    AssetCheckExecutionRecordStatus,
 )
 
-CHECK_EVENTS_PER_TICK = 500
-# A sensor tick must end within Dagster's 60 s: wait this long for a writing run to
-# release the store, then skip the tick (the next one catches up from the cursor).
-STORE_WAIT_SECONDS = 20.0
+from kpi_pipeline.defs.alerts.notifiers import Notifier, configured_notifier
+from kpi_pipeline.lib.alerts import (
+    Alert,
+    AttainmentTurns,
+    check_failure_alert,
+    goal_alerts,
+)
+
+GOAL_ATTAINMENT = dg.AssetKey(["goal", "attainment"])
+# Bounds of one tick's reads (the rest waits for the next tick, from the cursor).
+MATERIALIZATION_ROWS_PER_TICK = 5000  # goal/attainment events, ids only (no payload)
+RUNS_PER_TICK = 50  # goal/attainment materializations read in full: one per run
+CHECK_RECORDS_PER_TICK = 200  # execution records of one check read per tick
+FIRST_CHECK_PAGE = 4
+
+PLANNED = AssetCheckExecutionRecordStatus.PLANNED
 
 
 def _announce(context, notifier: Notifier, alerts: list[Alert]) -> None:
@@ -31,60 +52,214 @@ def _announce(context, notifier: Notifier, alerts: list[Alert]) -> None:
         notifier.send(alert)
 
 
+# --------------------------------------------------------------------------- goals
+@dataclass(frozen=True)
+class GoalCursor:
+    """The last goal/attainment event read (None: start at the newest) and the newest
+    as-of day announced up to."""
+
+    after: int | None
+    day: date | None
+
+    @classmethod
+    def parse(cls, text: str | None) -> GoalCursor | None:
+        if not text:
+            return None
+        if not text.startswith("{"):  # a cursor of the sensor that read the store: a day
+            return cls(None, date.fromisoformat(text))
+        data = json.loads(text)
+        return cls(data.get("after"), date.fromisoformat(data["day"]) if data.get("day")
+                   else None)
+
+    def dump(self) -> str:
+        return json.dumps({"after": self.after,
+                           "day": self.day.isoformat() if self.day else None})
+
+
+def _metadata_value(metadata: dict, name: str):
+    value = metadata.get(name)
+    return None if value is None else value.value
+
+
+def attainment_turns(record: dg.EventLogRecord) -> AttainmentTurns:
+    """The goal turns one goal/attainment materialization lists in its metadata."""
+    metadata = dict(record.asset_materialization.metadata)
+    return AttainmentTurns.from_metadata(
+        _metadata_value(metadata, "partition_window"),
+        _metadata_value(metadata, "last_as_of"),
+        _metadata_value(metadata, "goal_turns"),
+        _metadata_value(metadata, "goal_turns_total"))
+
+
 @dg.sensor(
     name="goal_status_alert_sensor",
     description="Alerts when a goal's status turns off track or missed in goal/attainment "
-                "(once per turn, on the day it turned).",
+                "(once per turn, on the day it turned), from the asset's materialization "
+                "metadata: the sensor never opens the store.",
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def goal_status_alert_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse,
+def goal_status_alert_sensor(context: dg.SensorEvaluationContext,
                              notifier: Notifier) -> dg.SkipReason:
-    after = date.fromisoformat(context.cursor) if context.cursor else None
-    store = Warehouse(database=str(warehouse.path()), lock_timeout_seconds=STORE_WAIT_SECONDS)
-    try:
-        with store.get_connection(read_only=True) as conn:
-            latest = latest_attainment_day(conn)
-            if latest is None:
-                return dg.SkipReason("goal.attainment does not exist yet")
-            if after is None:  # first tick: announce only the newest day, not all history
-                after = date.fromordinal(latest.toordinal() - 1)
-            alerts = goals_turned_bad(conn, after)
-    except TimeoutError:
-        return dg.SkipReason(f"the store stayed busy for {STORE_WAIT_SECONDS:.0f} s; "
-                             "next tick")
+    instance = context.instance
+    cursor = GoalCursor.parse(context.cursor)
+    if cursor is None or cursor.after is None:
+        # first tick (or the store-reading sensor's day cursor): start at the newest
+        # materialization; without a day, announce only its newest day
+        newest = instance.fetch_materializations(GOAL_ATTAINMENT, limit=1).records
+        if not newest:
+            return dg.SkipReason("goal/attainment has not been materialized yet")
+        runs = [attainment_turns(newest[0])]
+        after = cursor.day if cursor else (
+            runs[0].last_as_of - timedelta(days=1) if runs[0].last_as_of else None)
+        read_up_to = newest[0].storage_id
+    else:
+        events = instance.get_asset_event_summary_records(
+            dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=GOAL_ATTAINMENT,
+            after_storage_id=cursor.after, limit=MATERIALIZATION_ROWS_PER_TICK,
+            ascending=True)
+        if not events:
+            return dg.SkipReason(f"no new goal/attainment materialization; announced up to "
+                                 f"{cursor.day}")
+        # a run over a range of days records one event per day, all with the same
+        # metadata: read the newest of each run
+        newest_of_run: dict[str, int] = {}
+        for event in events:
+            newest_of_run[event.run_id or f"runless {event.storage_id}"] = event.storage_id
+        ids = sorted(newest_of_run.values())
+        if len(ids) > RUNS_PER_TICK:
+            ids = ids[:RUNS_PER_TICK]
+            read_up_to = ids[-1]
+        else:
+            read_up_to = events[-1].storage_id
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=GOAL_ATTAINMENT, storage_ids=ids),
+            limit=len(ids), ascending=True).records
+        runs = [attainment_turns(record) for record in records]
+        after = cursor.day
+    alerts, day = goal_alerts(runs, after)
     _announce(context, notifier, alerts)
-    context.update_cursor(latest.isoformat())
-    return dg.SkipReason(f"{len(alerts)} goal alert(s) up to {latest}")
+    context.update_cursor(GoalCursor(read_up_to, day).dump())
+    return dg.SkipReason(f"{len(alerts)} goal alert(s) up to {day}")
+
+
+# -------------------------------------------------------------------------- checks
+@dataclass
+class CheckCursor:
+    """The highest execution record id read, and the records below it still in progress
+    then (check key -> [[record id, run id], ...]), to read again."""
+
+    seen: int
+    open: dict[str, list[list]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> CheckCursor | None:
+        if not text or not text.startswith("{"):
+            return None  # none, or the event-log cursor of the sensor before: start over
+        data = json.loads(text)
+        return cls(int(data["seen"]), {k: [list(v) for v in vs]
+                                       for k, vs in data.get("open", {}).items()})
+
+    def dump(self) -> str:
+        return json.dumps({"seen": self.seen, "open": self.open}, sort_keys=True)
+
+
+def check_keys(context: dg.SensorEvaluationContext) -> list[dg.AssetCheckKey]:
+    """Every asset check key of the code location the sensor belongs to."""
+    repository = context.repository_def
+    if repository is None:
+        return []
+    return sorted(repository.asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
+
+
+def _new_records(instance: dg.DagsterInstance, key: dg.AssetCheckKey, floor: int,
+                 ceiling: int) -> tuple[list[AssetCheckExecutionRecord], bool]:
+    """The execution records of ``key`` with floor < id <= ceiling, oldest first, at most
+    CHECK_RECORDS_PER_TICK of them (the newest); True when some were left unread. Pages
+    grow from FIRST_CHECK_PAGE: a tick usually finds one new record of a check."""
+    storage = instance.event_log_storage
+    records: list[AssetCheckExecutionRecord] = []
+    before, size = ceiling + 1, FIRST_CHECK_PAGE
+    while len(records) < CHECK_RECORDS_PER_TICK:
+        page = storage.get_asset_check_execution_history(key, limit=size, cursor=before)
+        records += [r for r in page if r.id > floor]
+        if len(page) < size or page[-1].id <= floor:
+            return records[::-1], False
+        before, size = page[-1].id, size * 4
+    return records[::-1], True
 
 
 @dg.sensor(
     name="check_failure_alert_sensor",
     description="Alerts when a blocking (or error-severity) asset check fails: the assets "
-                "downstream of it, the reports included, did not run.",
+                "downstream of it, the reports included, did not run. Reads the check "
+                "execution records of the code location's checks.",
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def check_failure_alert_sensor(context: dg.SensorEvaluationContext,
                                notifier: Notifier) -> dg.SkipReason:
-    after = int(context.cursor) if context.cursor else None
-    records = context.instance.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-                              after_cursor=after),
-        limit=CHECK_EVENTS_PER_TICK, ascending=True)
-    alerts = []
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        alert = check_failure_alert(
-            evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed,
-            bool(evaluation.blocking), evaluation.severity.value, evaluation.partition,
-            evaluation.description)
-        if alert is not None:
-            alerts.append(alert)
+    instance = context.instance
+    keys = check_keys(context)
+    if not keys:
+        return dg.SkipReason("no asset check in the definitions")
+    cursor = CheckCursor.parse(context.cursor)
+    # runs of the records still in progress at the last tick, read BEFORE the records: a
+    # run that had finished by now had stored its evaluations before it finished
+    finished = set()
+    if cursor and cursor.open:
+        run_ids = sorted({run_id for pairs in cursor.open.values() for _, run_id in pairs})
+        known = {record.dagster_run.run_id: record.dagster_run
+                 for record in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))}
+        finished = {run_id for run_id in run_ids
+                    if run_id not in known or known[run_id].is_finished}
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    wanted = set(keys)
+    latest = {key: record for key, record in latest.items() if key in wanted}
+    ceiling = max([record.id for record in latest.values()] + [cursor.seen if cursor else 0])
+    if cursor is None:  # first tick: history is not announced; what runs now will be
+        opened = {key.to_user_string(): [[record.id, record.run_id]]
+                  for key, record in latest.items() if record.status == PLANNED}
+        context.update_cursor(CheckCursor(ceiling, opened).dump())
+        return dg.SkipReason(f"first tick: {len(keys)} check(s); evaluations before record "
+                             f"{ceiling} are not announced")
+
+    found, evaluated, still_open, cut = [], 0, {}, []
+    for key in keys:
+        name = key.to_user_string()
+        reopen = {record_id: run_id for record_id, run_id in cursor.open.get(name, [])}
+        newest = latest.get(key)
+        if newest is None or (newest.id <= cursor.seen and not reopen):
+            continue
+        floor = min([cursor.seen, *(record_id - 1 for record_id in reopen)])
+        records, truncated = _new_records(instance, key, floor, ceiling)
+        if truncated:
+            cut.append(name)
+        for record in records:
+            if record.id <= cursor.seen and record.id not in reopen:
+                continue  # read at an earlier tick
+            if record.status == PLANNED:
+                if reopen.get(record.id) not in finished:  # else it never ran: forget it
+                    still_open.setdefault(name, []).append([record.id, record.run_id])
+                continue
+            evaluated += 1
+            evaluation = record.evaluation
+            window = evaluation.metadata.get("partition_window")
+            alert = check_failure_alert(
+                evaluation.asset_key.to_user_string(), evaluation.check_name,
+                evaluation.passed, bool(evaluation.blocking), evaluation.severity.value,
+                evaluation.partition, evaluation.description,
+                window=None if window is None else str(window.value))
+            if alert is not None:
+                found.append((record.event.timestamp, alert))
+    if cut:
+        context.log.warning(f"more than {CHECK_RECORDS_PER_TICK} new evaluations of "
+                            f"{', '.join(cut)} since the last tick: only the newest were "
+                            "read")
+    alerts = [alert for _, alert in sorted(found, key=lambda pair: pair[0])]
     _announce(context, notifier, alerts)
-    if records:
-        context.update_cursor(str(records[-1].storage_id))
-    return dg.SkipReason(f"{len(alerts)} failed check(s) in {len(records)} evaluation(s)")
+    context.update_cursor(CheckCursor(ceiling, still_open).dump())
+    return dg.SkipReason(f"{len(alerts)} failed check(s) in {evaluated} evaluation(s)")
 
 
 @dg.run_failure_sensor(

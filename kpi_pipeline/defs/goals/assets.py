@@ -14,6 +14,7 @@ import dagster as dg
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import daily_partitions, window_bounds
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.alerts import goal_turns, turn_records
 from kpi_pipeline.lib.goals.model import GoalsError, load_goals
 from kpi_pipeline.lib.goals.tables import (
     attainment_rows,
@@ -66,6 +67,7 @@ def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse,
         warnings = goal_warnings_with_baselines(conn, loaded, kpis)
         rows = attainment_rows(conn, loaded.goals, kpis, first, last, review_days(first, last))
         written = replace_attainment(conn, rows, first, last)
+        turns = goal_turns(conn, first, last)  # read by goal_status_alert_sensor
     for warning in warnings:
         context.log.warning(str(warning))
     latest = {}
@@ -78,4 +80,8 @@ def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse,
         "goals": len(loaded.goals),
         "latest_status": dg.MetadataValue.json(latest),
         "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings) or "none"),
+        # for goal_status_alert_sensor, which reads these instead of the store
+        "last_as_of": max(row.as_of for row in rows).isoformat() if rows else "",
+        "goal_turns": dg.MetadataValue.json(turn_records(turns)),
+        "goal_turns_total": len(turns),
     })

@@ -1,15 +1,22 @@
 """Data-quality checks of the KPI tables, run with Great Expectations.
 
 Two separate checks per KPI table (``kpi/weekly``, ``kpi/monthly``), each over the
-periods of the run's partition window, rows loaded read-only from DuckDB into pandas:
+run's whole partition window at once, rows loaded read-only from DuckDB into pandas:
 
 - ``kpi_expectations`` (blocking, ERROR): bounded rates within [0, 1]; ``value`` not NULL
   where the denominator is positive; every catalogue KPI present at scope ``all`` in
-  every period. A failure stops the assets downstream in the same run (baselines,
-  diagnostics, reports) and the reports' gate in later runs. A readable page of each
-  period's validation is written to ``<reports folder>/quality/kpi_<grain>_<period>.html``.
+  every period. One Great Expectations validation covers the window, and its result is
+  split by period: failures name the period, and a readable page of each period's share
+  is written to ``<reports folder>/quality/kpi_<grain>_<period>.html``. A failure stops
+  the assets downstream in the same run (baselines, diagnostics, reports) and the
+  reports' gate in later runs.
 - ``kpi_period_jumps`` (WARN, not blocking): ``|change_vs_previous|`` within a band
   (default 3.0, i.e. +300 %) at the scopes all, brand and platform; configurable per run.
+  One pandas comparison over the window (see ``gx_suite.validate_kpi_jumps``).
+
+Metadata counts per period, as a reader of one period's page sees them:
+``expectations_evaluated`` and ``expectations_failed`` add up (expectation, period)
+pairs, whatever the number of validations behind them.
 
 The checks read the store like the reports do: read-only, in the "duckdb" pool.
 """
@@ -47,9 +54,10 @@ DESCRIPTIONS = {
         "share (engagement, share, completion, click-through, bounce, conversion rates, "
         "lead quality, repeat-customer rate) lies between 0 % and 100 %; a KPI whose "
         "denominator is positive has a value; and every KPI of the catalogue is there for "
-        "all platforms together in every period. Validated with Great Expectations; the "
-        "full result is a page under <reports>/quality/. Blocking: a failure stops the "
-        "baselines, diagnostics and reports built on these KPIs."),
+        "all platforms together in every period. Validated with Great Expectations, one "
+        "validation per run; the result of each period is a page under "
+        "<reports>/quality/. Blocking: a failure stops the baselines, diagnostics and "
+        "reports built on these KPIs."),
     KPI_PERIOD_JUMPS: (
         "A warning when a KPI changed by more than the band (default 300 %) versus the "
         "previous period, for all platforms, a brand or a platform: usually a real spike "
@@ -120,12 +128,12 @@ def page_path(settings: Settings, grain: str, period) -> Path:
     return settings.reports_root() / QUALITY_FOLDER / f"kpi_{grain}_{period.isoformat()}.html"
 
 
-def _metadata(validations: list[gx_suite.PeriodValidation], first, last,
-              rows: int) -> dict[str, object]:
+def _metadata(outcome: gx_suite.WindowValidation, first, last) -> dict[str, object]:
+    validations = outcome.periods
     return {
         "partition_window": f"{first}..{last}",
         "periods": len(validations),
-        "rows_validated": rows,
+        "rows_validated": outcome.rows,
         "expectations_evaluated": sum(v.evaluated for v in validations),
         "expectations_failed": sum(v.failed for v in validations),
         "failed_expectations": dg.MetadataValue.json(gx_suite.failure_rows(validations)),
@@ -160,8 +168,9 @@ def kpi_expectations_check(grain: str,
         frame = load_window(warehouse, table, first, last)
         periods = period_starts(window, grain)
         empty = empty_source_tables(warehouse, grain, periods)
-        validations = gx_suite.validate_kpi_periods(frame, catalog(), grain, periods,
-                                                    empty_tables=empty)
+        outcome = gx_suite.validate_kpi_window(frame, catalog(), grain, periods,
+                                               empty_tables=empty)
+        validations = outcome.periods
         left_out = {str(p): {"empty_tables": sorted(tables),
                              "kpis": gx_suite.unsourced(catalog(), grain, tables)}
                     for p, tables in empty.items() if tables}
@@ -180,10 +189,10 @@ def kpi_expectations_check(grain: str,
                          f"{sum(v.failed for v in validations)} failed expectation(s); "
                          f"pages under {pages[newest].parent}")
         return dg.AssetCheckResult(
-            passed=all(v.success for v in validations),
+            passed=outcome.success,
             description=_description(table, validations),
             metadata={
-                **_metadata(validations, first, last, len(frame)),
+                **_metadata(outcome, first, last),
                 "validation_page": dg.MetadataValue.url(pages[newest].resolve().as_uri()),
                 "validation_pages": dg.MetadataValue.json(
                     {str(p): str(path.resolve()) for p, path in pages.items()}),
@@ -210,14 +219,14 @@ def kpi_jumps_check(grain: str,
         window = check_window(context, partitions_def)
         first, last = window_bounds(window)
         frame = load_window(warehouse, table, first, last)
-        validations = gx_suite.validate_kpi_jumps(
+        jumps = gx_suite.validate_kpi_jumps(
             frame, grain, period_starts(window, grain), band=config.max_abs_change,
             scopes=config.scopes)
         return dg.AssetCheckResult(
-            passed=all(v.success for v in validations),
+            passed=jumps.success,
             severity=dg.AssetCheckSeverity.WARN,
-            description=_description(table, validations),
-            metadata={**_metadata(validations, first, last, len(frame)),
+            description=_description(table, jumps.periods),
+            metadata={**_metadata(jumps, first, last),
                       "band": config.max_abs_change,
                       "scopes": ", ".join(config.scopes)})
 

@@ -1,24 +1,31 @@
-"""Normalized layer: validated, daily-partitioned DuckDB tables built from landing files.
+"""Normalized layer: validated DuckDB tables built from the landing files, by ingest week.
 
-Each asset reads the landing envelopes of its streams for the partition window, parses
-them, adds what the table derives (reporting-currency money, UTM platforms), validates
-every row with pandera BEFORE anything is written, then replaces the window in one
-transaction.
+Each asset reads every landing file of its streams for the partition window ONCE, inside
+DuckDB (``lib.parsers.parse_files``: ``read_json`` and each stream's SQL), adds what the
+table derives (reporting-currency money, UTM platforms), validates every row with pandera
+BEFORE anything is written, then replaces the window in one transaction. The checks
+returned with each materialization (``checks.py``) judge what was just read and written;
+none reads a landing file again.
+
+A long window (a backfill) is read in chunks of ``CHUNK_DAYS`` days; the valid rows of
+every chunk gather in a temporary staging table (DuckDB spills it to disk past its memory
+limit), so memory does not grow with the history and the window is still replaced in one
+transaction. The window ends on the last day with a landing file: the days of the week in
+progress that are not closed yet are left alone.
 
 Rows breaking a row-level rule (negative count, non-finite number, unknown code, NULL
 key, date outside the window) are quarantined in ``quality.quarantine`` in that same
 transaction while the valid rows are written, as long as they are at most the
 quarantine threshold's share of the window (``lib/quality/quarantine.py``). Above it, or
-on a table-level failure (missing column, wrong type, duplicate key, unreadable payload),
-the asset fails with a message naming the source, partition, column, rule and example
-rows, and every table keeps what it had. The checks returned with each materialization
-are described in ``checks.py``.
+on a table-level failure (missing column, wrong type, duplicate key, unreadable payload,
+a pull whose rows do not cover its window), the asset fails with a message naming the
+source, partition, column, rule and example rows, and every table keeps what it had.
 """
 
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -32,11 +39,17 @@ from kpi_pipeline.defs.normalized.checks import (
     unique_key_result,
     volume_in_band_result,
 )
-from kpi_pipeline.defs.partitions import daily_partitions, window_bounds, window_days
+from kpi_pipeline.defs.normalized.reconciliation import (
+    RECONCILED_COLUMNS,
+    Totals,
+    reconciliation_result,
+)
+from kpi_pipeline.defs.partitions import ingest_weeks, window_bounds, window_days
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib import fx, utm
-from kpi_pipeline.lib.landing import read_envelope
-from kpi_pipeline.lib.parsers import parse_window
+from kpi_pipeline.lib.landing import LandingError, landing_path
+from kpi_pipeline.lib.parsers import parse_files, typed_parse
+from kpi_pipeline.lib.quality.landing_checks import Problem, row_problems
 from kpi_pipeline.lib.quality.quarantine import (
     THRESHOLD_ENV,
     empty_rows,
@@ -44,44 +57,25 @@ from kpi_pipeline.lib.quality.quarantine import (
     quarantine_threshold,
 )
 from kpi_pipeline.lib.schemas import (
+    DUCKDB_TYPES,
     TABLES,
     Table,
     coerce_frame,
     describe_failures,
     screen,
-    validate,
 )
-from kpi_pipeline.lib.store import ensure_tables, read_window, replace_window
+from kpi_pipeline.lib.store import ensure_tables, read_window, replace_window_from
 from kpi_pipeline.lib.streams import Stream, streams_for_table
 
 PREVIEW_ROWS = 10
+# Landing files parsed and validated per batch: each batch pays a fixed cost (SQL to bind,
+# pandera's per-check overhead), and holds its files' JSON in DuckDB while it is parsed.
+CHUNK_DAYS = 91
+STAGING = "staging_rows"
+PROBLEMS_SHOWN = 20
 
 # What a table adds after parsing: (conn, parsed frame, settings, window) -> full frame.
 Enricher = Callable[[duckdb.DuckDBPyConnection, pd.DataFrame, Settings, date, date], pd.DataFrame]
-
-
-def parsed_window(streams: tuple[Stream, ...], settings: Settings,
-                  days: list[date]) -> tuple[pd.DataFrame, pd.Series]:
-    """Every landing file of ``streams`` for ``days``, parsed and stacked, with the day of
-    the landing file each row came from (on the same index)."""
-    root = settings.landing_root()
-    frames, landing_days = [], []
-    for stream in streams:
-        for day in days:
-            frame = parse_window(stream.name, [read_envelope(root, stream.name, day)])
-            if not frame.empty:
-                frames.append(frame)
-                landing_days.append(pd.Series(pd.Timestamp(day), index=frame.index))
-    if not frames:
-        return pd.DataFrame(), pd.Series(dtype="datetime64[ns]")
-    return (pd.concat(frames, ignore_index=True),
-            pd.concat(landing_days, ignore_index=True).astype("datetime64[ns]"))
-
-
-def parsed_streams(streams: tuple[Stream, ...], settings: Settings,
-                   days: list[date]) -> pd.DataFrame:
-    """Every landing file of ``streams`` for ``days``, parsed and stacked."""
-    return parsed_window(streams, settings, days)[0]
 
 
 def _fx_daily(conn, parsed, settings, start, end) -> pd.DataFrame:
@@ -113,30 +107,29 @@ ENRICHERS: dict[str, Enricher] = {
 TABLE_DEPS = {"ad_daily": ["fx_daily"], "web_daily": ["fx_daily"]}
 
 
-def materialization_metadata(table: Table, frame: pd.DataFrame, start: date,
+def materialization_metadata(table: Table, preview: pd.DataFrame, rows: int,
+                             by_platform: dict[str, int], start: date,
                              end: date) -> dict[str, object]:
     """Row count, window, per-platform counts and a preview for the Dagster UI."""
     meta: dict[str, object] = {
-        "dagster/row_count": len(frame),
+        "dagster/row_count": rows,
         "partition_window": f"{start}..{end}",
         "table": f"normalized.{table.name}",
         "primary_key": ", ".join(table.key),
         "preview": dg.MetadataValue.md(
-            frame.head(PREVIEW_ROWS).astype("string").to_markdown(index=False)
-            if len(frame) else "(no rows)"),
+            preview.astype("string").to_markdown(index=False) if len(preview)
+            else "(no rows)"),
     }
-    if "platform" in frame.columns and len(frame):
-        counts = frame["platform"].fillna("(none)").value_counts().sort_index()
-        meta["rows_by_platform"] = dg.MetadataValue.json(
-            {str(k): int(v) for k, v in counts.items()})
+    if by_platform:
+        meta["rows_by_platform"] = dg.MetadataValue.json(by_platform)
     return meta
 
 
 @dataclass(frozen=True)
 class Built:
-    """One window of a table, ready to write: the valid rows, the quarantine rows of the
-    rejected ones, how many records were considered and rejected, and the rejected
-    rows described (source, partition, column, rule, example rows)."""
+    """One window (or chunk) of a table, ready to write: the valid rows, the quarantine
+    rows of the rejected ones, how many records were considered and rejected, and the
+    rejected rows described (source, partition, column, rule, example rows)."""
 
     frame: pd.DataFrame
     quarantine: pd.DataFrame
@@ -173,8 +166,10 @@ def build_table(table: Table, parsed: pd.DataFrame, conn: duckdb.DuckDBPyConnect
     enrich = ENRICHERS.get(table.name)
     frame = enrich(conn, dated.valid, settings, start, end) if enrich else dated.valid
     frame = coerce_frame(table, frame)
+    # Every rule at once: a table-level failure raises, and the rows left are those that
+    # broke none (validating them again would find nothing new).
     checked = screen(table, frame, source=source, start=start, end=end)
-    valid = validate(table, checked.valid, source=source, start=start, end=end)
+    valid = checked.valid
     # The quarantine keeps each record as parsed (fx rows are reshaped: keep the table row).
     records = frame if table.name == "fx_daily" else parsed
     common = {"start": start, "end": end, "run_id": run_id, "quarantined_at": now}
@@ -193,25 +188,134 @@ def build_table(table: Table, parsed: pd.DataFrame, conn: duckdb.DuckDBPyConnect
                  rejections)
 
 
+def landing_files(streams: tuple[Stream, ...], settings: Settings,
+                  days: list[date]) -> tuple[dict[str, list[tuple]], date | None]:
+    """Each stream's landing files of ``days`` up to the last day any of them has one, and
+    that day (None: no file at all). A missing file before it is an error naming it."""
+    root = settings.landing_root()
+    present = {s.name: {d for d in days if landing_path(root, s.name, d).exists()}
+               for s in streams}
+    landed = set().union(*present.values())
+    if not landed:
+        return {s.name: [] for s in streams}, None
+    last = max(landed)
+    for stream in streams:
+        for day in days:
+            if day <= last and day not in present[stream.name]:
+                path = landing_path(root, stream.name, day)
+                raise LandingError(f"{stream.name} {day}: no landing file at {path}. "
+                                   f"Materialize raw/{stream.platform} for this partition "
+                                   "first.")
+    return ({s.name: [(landing_path(root, s.name, d), d) for d in days if d <= last]
+             for s in streams}, last)
+
+
+def parse_stream(conn: duckdb.DuckDBPyConnection, stream: Stream,
+                 files: list[tuple]) -> tuple[pd.DataFrame, pd.Series, list[Problem]]:
+    """One stream's files parsed inside DuckDB: the rows (pandas, typed), the day of the
+    landing file each row came from, and the problems the rows show about their files."""
+    name = parse_files(conn, stream.name, files)
+    problems = row_problems(conn, stream, name)
+    frame = conn.execute(f"SELECT * FROM {name}").df()
+    conn.execute(f"DROP TABLE {name}")
+    landing_days = frame.pop("landing_day").astype("datetime64[ns]")
+    return typed_parse(stream.name, frame), landing_days, problems
+
+
+@dataclass
+class Window:
+    """What a run learns while it builds a window chunk by chunk."""
+
+    considered: int = 0
+    rejected: int = 0
+    quarantine: list[pd.DataFrame] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)
+    written: int = 0
+    by_platform: dict[str, int] = field(default_factory=dict)
+    preview: pd.DataFrame = field(default_factory=pd.DataFrame)
+    landing: Totals | None = None
+    outside: list[str] = field(default_factory=list)
+
+    def add(self, table: Table, built: Built, parsed: pd.DataFrame,
+            settings: Settings) -> None:
+        self.considered += built.considered
+        self.rejected += built.rejected
+        if len(built.quarantine):
+            self.quarantine.append(built.quarantine)
+        if built.rejections:
+            self.rejections.append(built.rejections)
+        self.written += len(built.frame)
+        if "platform" in built.frame.columns and len(built.frame):
+            for platform, count in built.frame["platform"].fillna("(none)").value_counts(
+                    ).items():
+                self.by_platform[str(platform)] = self.by_platform.get(str(platform), 0) \
+                    + int(count)
+        self.preview = built.frame.head(PREVIEW_ROWS) if len(built.frame) else self.preview
+        totals = Totals.of_parsed(table, parsed, settings, RECONCILED_COLUMNS[table.name])
+        self.landing = totals if self.landing is None else self.landing + totals
+
+    def quarantined(self) -> pd.DataFrame:
+        return pd.concat([empty_rows(), *self.quarantine], ignore_index=True) \
+            if self.quarantine else empty_rows()
+
+    @property
+    def share(self) -> float:
+        return self.rejected / self.considered if self.considered else 0.0
+
+    def rules(self) -> dict[str, int]:
+        frame = self.quarantined()
+        counts = (frame.groupby(["column_name", "rule"]).size() if len(frame)
+                  else pd.Series(dtype=int))
+        return {f"{c}: {r}": int(n) for (c, r), n in counts.items()}
+
+
+def _staging(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
+    columns = ", ".join(f"{c.name} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {STAGING} ({columns})")
+
+
+def _stage(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    conn.register("chunk_rows", frame)
+    conn.execute(f"INSERT INTO {STAGING} SELECT * FROM chunk_rows")
+    conn.unregister("chunk_rows")
+
+
+def _problems_failure(table: Table, problems: list[Problem], start: date,
+                      end: date) -> dg.Failure:
+    shown = [p.text() for p in problems[:PROBLEMS_SHOWN]]
+    more = f"\n(and {len(problems) - PROBLEMS_SHOWN} more)" if len(problems) > PROBLEMS_SHOWN \
+        else ""
+    return dg.Failure(
+        description=(f"normalized.{table.name} {start}..{end}: {len(problems)} problem(s) "
+                     "in the landing files' rows; nothing was written.\n"
+                     + "\n".join(shown) + more),
+        metadata={"partition_window": f"{start}..{end}",
+                  "problems": dg.MetadataValue.json([p.as_dict() for p in
+                                                     problems[:PROBLEMS_SHOWN]])})
+
+
 def normalized_asset(table: Table) -> dg.AssetsDefinition:
     """The validated DuckDB table ``normalized.<table>`` fed by its streams."""
     streams = streams_for_table(table.name)
     stream_names = tuple(s.name for s in streams)
-    deps = [dg.AssetKey(["raw", s.name]) for s in streams]
+    deps = [dg.AssetKey(["raw", p]) for p in dict.fromkeys(s.platform for s in streams)]
     deps += [dg.AssetKey(["normalized", name]) for name in TABLE_DEPS.get(table.name, [])]
+    columns = RECONCILED_COLUMNS[table.name]
 
     @dg.asset(
         **DUCKDB_WRITER,
         key=["normalized", table.name],
-        check_specs=check_specs(dg.AssetKey(["normalized", table.name])),
+        check_specs=check_specs(dg.AssetKey(["normalized", table.name]), columns),
         description=(f"{table.description}\n\nGrain and primary key: "
                      f"({', '.join(table.key)}). Built from: "
                      f"{', '.join(s.name for s in streams)}."),
         deps=deps,
-        partitions_def=daily_partitions,
+        partitions_def=ingest_weeks,
         group_name="normalized",
-        kinds={"duckdb", "pandas"},
-        code_version="4",  # 4: post_daily stores daily increments
+        kinds={"duckdb", "sql"},
+        code_version="5",  # 5: post_daily stores daily increments
         metadata={"dagster/table_name": f"normalized.{table.name}",
                   "dagster/column_schema": dg.TableSchema(columns=[
                       dg.TableColumn(c.name, c.kind, description=c.description or None)
@@ -220,51 +324,83 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
     def _normalized(context: dg.AssetExecutionContext, warehouse: Warehouse,
                     settings: Settings) -> dg.MaterializeResult:
         days = window_days(context.partition_time_window)
-        start, end = window_bounds(context.partition_time_window)
-        failure_meta: dict[str, object] = {"partition_window": f"{start}..{end}"}
+        start, _ = window_bounds(context.partition_time_window)
+        failure_meta: dict[str, object] = {"partition_window": f"{start}..{days[-1]}"}
         try:
             threshold = quarantine_threshold()
-            # Parsing needs no database: do it before taking the single writer's lock.
-            parsed, landing_days = parsed_window(streams, settings, days)
+            files, last = landing_files(streams, settings, days)
         except ValueError as exc:
             raise dg.Failure(description=str(exc), metadata=failure_meta) from exc
+        end = last or days[-1]
+        window = Window()
         with warehouse.get_connection() as conn:
             ensure_tables(conn)
-            try:
-                built = build_table(table, parsed, conn, settings, start, end,
-                                    landing_days=landing_days, run_id=context.run_id)
-            except ValueError as exc:
-                raise dg.Failure(description=str(exc), metadata=failure_meta) from exc
-            quality = {"rows_considered": built.considered, "rows_quarantined": built.rejected,
-                       "rejected_share": built.share, "quarantine_threshold": threshold}
-            if built.share > threshold:
+            _staging(conn, table)
+            chunk_start = start
+            while last is not None and chunk_start <= end:
+                chunk_end = min(chunk_start + timedelta(days=CHUNK_DAYS - 1), end)
+                frames, landing_days, problems = [], [], []
+                try:
+                    for stream in streams:
+                        chunk = [(p, d) for p, d in files[stream.name]
+                                 if chunk_start <= d <= chunk_end]
+                        frame, landed, found = parse_stream(conn, stream, chunk)
+                        problems += found
+                        if not frame.empty:
+                            frames.append(frame)
+                            landing_days.append(landed)
+                    if problems:
+                        raise _problems_failure(table, problems, chunk_start, chunk_end)
+                    parsed = (pd.concat(frames, ignore_index=True) if frames
+                              else pd.DataFrame())
+                    landed = (pd.concat(landing_days, ignore_index=True) if landing_days
+                              else None)
+                    built = build_table(table, parsed, conn, settings, chunk_start,
+                                        chunk_end, landing_days=landed,
+                                        run_id=context.run.run_id)
+                except ValueError as exc:
+                    raise dg.Failure(description=str(exc), metadata=failure_meta) from exc
+                window.add(table, built, parsed, settings)
+                _stage(conn, built.frame)
+                chunk_start = chunk_end + timedelta(days=1)
+            quality = {"rows_considered": window.considered,
+                       "rows_quarantined": window.rejected,
+                       "rejected_share": window.share, "quarantine_threshold": threshold}
+            if window.share > threshold:
                 raise dg.Failure(
-                    description=(f"{built.rejected} of {built.considered} row(s) "
-                                 f"({built.share:.2%}) broke a row rule: more than the "
+                    description=(f"{window.rejected} of {window.considered} row(s) "
+                                 f"({window.share:.2%}) broke a row rule: more than the "
                                  f"quarantine threshold {threshold:.2%} ({THRESHOLD_ENV}); "
-                                 f"nothing was written.\n{built.rejections}"),
+                                 "nothing was written.\n" + "\n".join(window.rejections)),
                     metadata={**failure_meta, **quality,
                               "decision": "failed: rejected share above the threshold",
-                              "quarantined_by_rule": dg.MetadataValue.json(built.rules())})
+                              "quarantined_by_rule": dg.MetadataValue.json(window.rules())})
             # Only this table's streams: the export folder's rows stay (defs/exports.py).
-            written = replace_window(conn, table, built.frame, start, end,
-                                     quarantine=built.quarantine, sources=stream_names)
+            if last is not None:
+                replace_window_from(conn, table, STAGING, start, end,
+                                    quarantine=window.quarantined(), sources=stream_names)
             checks = [
-                schema_valid_result(considered=built.considered, quarantined=built.rejected,
-                                    threshold=threshold, rules=built.rules()),
+                schema_valid_result(considered=window.considered,
+                                    quarantined=window.rejected, threshold=threshold,
+                                    rules=window.rules()),
                 unique_key_result(conn, table, start, end),
-                dates_in_partition_result(built.frame, start, end),
+                dates_in_partition_result(conn, STAGING, start, end),
                 volume_in_band_result(conn, table, start, end, sources=stream_names),
+                reconciliation_result(conn, table, window.landing, start, end,
+                                      sources=stream_names),
             ]
-        if built.rejected:
+            conn.execute(f"DROP TABLE {STAGING}")
+        if window.rejected:
             context.log.warning(f"normalized.{table.name} {start}..{end}: quarantined "
-                                f"{built.rejected} row(s)\n{built.rejections}")
-        context.log.info(f"normalized.{table.name}: wrote {written} row(s) for {start}..{end}")
-        decision = "quarantined" if built.rejected else "all rows valid"
+                                f"{window.rejected} row(s)\n" + "\n".join(window.rejections))
+        context.log.info(f"normalized.{table.name}: wrote {window.written} row(s) for "
+                         f"{start}..{end}")
+        decision = "quarantined" if window.rejected else "all rows valid"
         return dg.MaterializeResult(
-            metadata={**materialization_metadata(table, built.frame, start, end), **quality,
-                      "decision": decision,
-                      "quarantined_by_rule": dg.MetadataValue.json(built.rules())},
+            metadata={**materialization_metadata(table, window.preview, window.written,
+                                                 window.by_platform, start, end),
+                      **quality, "decision": decision,
+                      "quarantined_by_rule": dg.MetadataValue.json(window.rules())},
             check_results=checks)
 
     return _normalized

@@ -21,7 +21,7 @@ from kpi_pipeline.defs.partitions import (
     weekly_partitions,
     window_bounds,
 )
-from kpi_pipeline.defs.reports.gate import gate
+from kpi_pipeline.defs.reports.gate import definitions_graph, gate
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.goals.model import GoalsError
 from kpi_pipeline.lib.kpis.catalog import catalog
@@ -54,7 +54,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
     def _report(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 settings: Settings) -> dg.MaterializeResult:
         first, last = window_bounds(context.partition_time_window)
-        quality_notes = gate(context.instance, first, last)
+        quality_notes = gate(context.instance, definitions_graph(context.job_def), first, last)
         kpis = catalog()
         out_root = settings.reports_root()
         rendered = []

@@ -41,7 +41,7 @@ from kpi_pipeline.lib.api.errors import ApiError, RetryableError
 from kpi_pipeline.lib.api.session import ApiSession, RetryPolicy, retry_after
 from kpi_pipeline.lib.demo import payloads_tiktok as spec
 from kpi_pipeline.lib.landing import RequestRecord
-from kpi_pipeline.lib.parsers.tiktok import LOOKBACK_NOTE
+from kpi_pipeline.lib.parsers.tiktok_sql import LOOKBACK_NOTE
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 
 #: Codes that mean the token cannot be used (TikTok's return-code list): 40001 no

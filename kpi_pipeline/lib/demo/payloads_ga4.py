@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from kpi_pipeline.lib.accounts import AccountRef
@@ -61,8 +62,8 @@ def _property_quota(pages_so_far: int) -> dict[str, dict[str, int]]:
     """``propertyQuota`` as GA4 reports it: this request's cost and what is left after it."""
     quota = {}
     for name, (limit, cost) in GA4_QUOTAS.items():
-        status = {"consumed": cost, "remaining": limit - cost * pages_so_far}
-        quota[name] = {k: v for k, v in status.items() if v}  # proto3 JSON drops zeros
+        status = (("consumed", cost), ("remaining", limit - cost * pages_so_far))
+        quota[name] = {k: v for k, v in status if v}  # proto3 JSON drops zeros
     return quota
 
 
@@ -76,13 +77,24 @@ def _sorted_rows(rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[d
     return sorted(rows, key=lambda r: (-r[first], r["source"], r["medium"], r["campaign"]))
 
 
+@lru_cache(maxsize=8)  # one entry per metric group
+def _group(metrics: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...],
+                                              tuple[tuple[str, str], ...]]:
+    """What a metric group's requests and answers repeat: the dimension names, the row
+    columns of the metrics and the metric headers (name, type)."""
+    return (tuple(GA4_DIMENSIONS), tuple(GA4_METRIC_COLUMNS[m] for m in metrics),
+            tuple((m, GA4_METRIC_TYPES.get(m, "TYPE_INTEGER")) for m in metrics))
+
+
 def _request_body(day: date, metrics: tuple[str, ...], offset: int) -> dict[str, Any]:
+    dimensions = _group(metrics)[0]
+    iso = day.isoformat()
     return {
-        "dateRanges": [{"startDate": day.isoformat(), "endDate": day.isoformat()}],
-        "dimensions": [{"name": d} for d in GA4_DIMENSIONS],
+        "dateRanges": [{"startDate": iso, "endDate": iso}],
+        "dimensions": [{"name": d} for d in dimensions],
         "metrics": [{"name": m} for m in metrics],
         "orderBys": [{"metric": {"metricName": metrics[0]}, "desc": True},
-                     *({"dimension": {"dimensionName": d}} for d in list(GA4_DIMENSIONS)[1:])],
+                     *({"dimension": {"dimensionName": d}} for d in dimensions[1:])],
         "limit": GA4_PAGE_SIZE,
         "offset": offset,
         "returnPropertyQuota": True,
@@ -92,18 +104,18 @@ def _request_body(day: date, metrics: tuple[str, ...], offset: int) -> dict[str,
 def _response_body(account: AccountRef, day: date, metrics: tuple[str, ...],
                    page: list[dict[str, Any]], row_count: int,
                    pages_so_far: int) -> dict[str, Any]:
-    ga4_date = day.strftime("%Y%m%d")  # the property's local day
+    ga4_date = f"{day.year:04d}{day.month:02d}{day.day:02d}"  # the property's local day
+    dimensions, columns, headers = _group(metrics)
     body: dict[str, Any] = {
-        "dimensionHeaders": [{"name": d} for d in GA4_DIMENSIONS],
-        "metricHeaders": [{"name": m, "type": GA4_METRIC_TYPES.get(m, "TYPE_INTEGER")}
-                          for m in metrics],
+        "dimensionHeaders": [{"name": d} for d in dimensions],
+        "metricHeaders": [{"name": m, "type": kind} for m, kind in headers],
     }
     if page:  # proto3 JSON: empty lists and zero counts are left out
         body["rows"] = [
-            {"dimensionValues": [{"value": v} for v in (ga4_date, r["source"], r["medium"],
-                                                         r["campaign"])],
-             "metricValues": [{"value": _metric_text(r[GA4_METRIC_COLUMNS[m]])}
-                              for m in metrics]}
+            {"dimensionValues": [{"value": ga4_date}, {"value": r["source"]},
+                                 {"value": r["medium"]}, {"value": r["campaign"]}],
+             "metricValues": [{"value": str(v) if type(v) is int else _metric_text(v)}
+                              for v in map(r.__getitem__, columns)]}
             for r in page
         ]
         body["rowCount"] = row_count

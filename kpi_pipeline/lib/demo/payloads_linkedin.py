@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from kpi_pipeline.lib.accounts import AccountRef
-from kpi_pipeline.lib.demo.world import Brand, Campaign, Post, World
+from kpi_pipeline.lib.demo.world import RECENT_DAYS, Brand, Campaign, Post, World
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS, STREAMS_BY_NAME
 
@@ -47,6 +48,7 @@ def _record(path: str, params: dict[str, str], body: dict[str, Any]) -> RequestR
             "status": 200, "body": body}
 
 
+@lru_cache(maxsize=RECENT_DAYS)  # local midnights and campaign bounds
 def _epoch_ms(instant: datetime) -> int:
     return round(instant.timestamp() * 1000)
 
@@ -120,19 +122,27 @@ def build_organization(world: World, account: AccountRef, day: date,
 # -------------------------------------------------------------------- posts
 def _post_content(post: Post, brand: Brand) -> dict[str, Any] | None:
     """The ``content`` union of the Posts API; text posts have none."""
+    parts = post.derived("linkedin_content", lambda p: _content_parts(p, brand.key))
+    if parts is None:
+        return None
+    union, first, first_value, second, second_value = parts
+    return {union: {first: first_value, second: second_value}}
+
+
+def _content_parts(post: Post, brand_key: str) -> tuple[str, str, str, str, str] | None:
     tail = post.post_id.rsplit(":", 1)[-1]
     if post.media_type == "photo":
-        return {"media": {"id": f"urn:li:image:D4E22AQ{tail}", "altText": ""}}
+        return "media", "id", f"urn:li:image:D4E22AQ{tail}", "altText", ""
     if post.media_type == "video":
-        return {"media": {"id": f"urn:li:video:D4E05AQ{tail}", "title": ""}}
+        return "media", "id", f"urn:li:video:D4E05AQ{tail}", "title", ""
     if post.media_type == "link":
-        return {"article": {"source": f"https://www.example.com/{brand.key}/{tail}",
-                            "title": post.caption[:70]}}
+        return ("article", "source", f"https://www.example.com/{brand_key}/{tail}", "title",
+                post.caption[:70])
     return None
 
 
 def _post_element(post: Post, brand: Brand, org: str) -> dict[str, Any]:
-    published = _epoch_ms(post.published_at)
+    published = post.derived("epoch_ms", lambda p: round(p.published_at.timestamp() * 1000))
     element: dict[str, Any] = {
         "id": post.post_id,
         "author": org,

@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from kpi_pipeline.lib.accounts import AccountRef
-from kpi_pipeline.lib.demo.world import Brand, Post, World
+from kpi_pipeline.lib.demo.world import RECENT_DAYS, Brand, Post, World
 from kpi_pipeline.lib.landing import RequestRecord
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 
@@ -61,10 +61,30 @@ def _title(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _entry(owner: str, name: str, period: str, values: list[dict[str, Any]]) -> dict[str, Any]:
-    """One ``data[]`` element of a Graph insights body."""
-    return {"name": name, "period": period, "values": values, "title": _title(name),
-            "description": f"{_title(name)} ({period})", "id": f"{owner}/insights/{name}/{period}"}
+def _entry_templates(owner: str, period: str,
+                     names: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    """Each metric's ``data[]`` element but its values, the same every day an object is
+    asked for. Only ever copied: what a builder returns is its own."""
+    return tuple({"name": name, "period": period, "values": None, "title": _title(name),
+                  "description": f"{_title(name)} ({period})",
+                  "id": f"{owner}/insights/{name}/{period}"} for name in names)
+
+
+# Pages and Instagram users: a few owners, periods and metric lists.
+_account_entry_templates = lru_cache(maxsize=256)(_entry_templates)
+
+
+def _entries(templates: tuple[dict[str, Any], ...], metrics: dict[str, Any],
+             end_time: str | None = None) -> list[dict[str, Any]]:
+    """The ``data[]`` elements of a Graph insights body, one value per metric (with the
+    ``end_time`` of the day it closes, if any)."""
+    entries = []
+    for template, value in zip(templates, metrics.values(), strict=True):
+        entry = template.copy()
+        entry["values"] = ([{"value": value}] if end_time is None
+                           else [{"value": value, "end_time": end_time}])
+        entries.append(entry)
+    return entries
 
 
 def _total_value_entry(owner: str, name: str, total: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +99,11 @@ def _day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
 
     ``end_time`` is the END of the local day: local midnight of the next day, in UTC.
     """
+    return _zone_day_bounds(brand, day)
+
+
+@lru_cache(maxsize=RECENT_DAYS)
+def _zone_day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
     start = brand.local_midnight_utc(day)
     end = brand.local_midnight_utc(day + timedelta(days=1))
     return int(start.timestamp()), int(end.timestamp()), end.strftime("%Y-%m-%dT%H:%M:%S+0000")
@@ -91,22 +116,32 @@ def _day_insights(owner: str, period: str, metrics: dict[str, Any], bounds: tupl
     path = f"/{VERSION}/{owner}/insights"
     params = {"metric": ",".join(metrics), "period": period, "since": since, "until": until,
               **(extra or {})}
-    data = [_entry(owner, name, period, [{"value": value, "end_time": end_time}])
-            for name, value in metrics.items()]
+    data = _entries(_account_entry_templates(owner, period, tuple(metrics)), metrics, end_time)
     step = until - since
     paging = {"previous": _url(path, {**params, "since": since - step, "until": since}),
               "next": _url(path, {**params, "since": until, "until": until + step})}
     return _record(path, params, {"data": data, "paging": paging})
 
 
-def _lifetime_insights(owner: str, metrics: dict[str, Any]) -> RequestRecord:
-    """A post or media ``/insights`` request: lifetime totals, no end_time."""
-    data = [_entry(owner, name, "lifetime", [{"value": value}]) for name, value in metrics.items()]
-    return _record(f"/{VERSION}/{owner}/insights", {"metric": ",".join(metrics)}, {"data": data})
+def _lifetime_insights(post: Post, metrics: dict[str, Any]) -> RequestRecord:
+    """A post or media ``/insights`` request: lifetime totals, no end_time. A post always
+    asks for the same metrics, so their request and elements are derived once."""
+    path, metric, templates = post.derived("graph_lifetime_insights", lambda p: (
+        f"/{VERSION}/{p.post_id}/insights", ",".join(metrics),
+        _entry_templates(p.post_id, "lifetime", tuple(metrics))))
+    return _record(path, {"metric": metric}, {"data": _entries(templates, metrics)})
 
 
 def _url(path: str, params: dict[str, Any]) -> str:
-    return f"{GRAPH_HOST}{path}?{urlencode(params)}"
+    """``urlencode`` of str and int parameters, with the strings' quoting remembered."""
+    query = "&".join(f"{_quoted(key)}={value if type(value) is int else _quoted(str(value))}"
+                     for key, value in params.items())
+    return f"{GRAPH_HOST}{path}?{query}"
+
+
+@lru_cache(maxsize=256)  # parameter names and values that repeat: metrics, periods
+def _quoted(text: str) -> str:
+    return quote_plus(text)
 
 
 def _cursor(item_id: str) -> str:
@@ -184,12 +219,11 @@ def facebook_page(world: World, account: AccountRef, day: date,
 
 def _fb_post_item(page: str, post: Post, totals: dict[str, Any]) -> dict[str, Any]:
     """A post as ``/{page-id}/posts`` lists it; ``shares`` is absent when nobody shared."""
-    suffix = post.post_id.split("_", 1)[1]
-    permalink = (f"https://www.facebook.com/reel/{suffix}" if post.media_type == "reel"
-                 else f"https://www.facebook.com/{page}/posts/{suffix}")
+    post_id, created_time, message, status_type, permalink = post.derived(
+        "facebook_item", lambda p: _fb_post_fixed(page, p))
     item: dict[str, Any] = {
-        "id": post.post_id, "created_time": _utc(post), "message": post.caption,
-        "status_type": FB_STATUS_TYPE[post.media_type], "permalink_url": permalink,
+        "id": post_id, "created_time": created_time, "message": message,
+        "status_type": status_type, "permalink_url": permalink,
         "comments": {"data": [], "summary": {"order": "ranked",
                                              "total_count": totals["comments"],
                                              "can_comment": True}},
@@ -197,6 +231,16 @@ def _fb_post_item(page: str, post: Post, totals: dict[str, Any]) -> dict[str, An
     if totals["shares"]:
         item["shares"] = {"count": totals["shares"]}
     return item
+
+
+def _fb_post_fixed(page: str, post: Post) -> tuple[str, str, str, str, str]:
+    """What a post's listing repeats every day: id, created time, message, status type and
+    permalink."""
+    suffix = post.post_id.split("_", 1)[1]
+    permalink = (f"https://www.facebook.com/reel/{suffix}" if post.media_type == "reel"
+                 else f"https://www.facebook.com/{page}/posts/{suffix}")
+    return (post.post_id, _utc(post), post.caption, FB_STATUS_TYPE[post.media_type],
+            permalink)
 
 
 def _fb_post_metrics(post: Post, totals: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +268,7 @@ def facebook_posts(world: World, account: AccountRef, day: date,
     for post in _live_posts(world, brand, "facebook", day):
         totals = post.lifetime(day)
         items.append(_fb_post_item(page, post, totals))
-        insights.append(_lifetime_insights(post.post_id, _fb_post_metrics(post, totals)))
+        insights.append(_lifetime_insights(post, _fb_post_metrics(post, totals)))
     fields = ("id,created_time,message,status_type,permalink_url,shares,"
               "comments.limit(0).summary(true)")
     listing = _paginated(f"/{VERSION}/{page}/posts", _list_params(brand, day, fields), items)
@@ -275,6 +319,14 @@ def _ig_media_metrics(post: Post, totals: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+def _ig_item(post: Post) -> tuple[str, str, str, str, str, str]:
+    """A medium as ``/{ig-user-id}/media`` lists it: id, caption, media type, product type,
+    timestamp, permalink."""
+    media_type, product = IG_KIND[post.media_type]
+    return (post.post_id, post.caption, media_type, product, _utc(post),
+            f"https://www.instagram.com/p/{_cursor(post.post_id)[:11]}/")
+
+
 def instagram_media(world: World, account: AccountRef, day: date,
                     pulled_on: date) -> list[RequestRecord]:
     """The account's media of the last 28 days, then each medium's lifetime insights."""
@@ -282,12 +334,12 @@ def instagram_media(world: World, account: AccountRef, day: date,
     brand = world.brand(account.brand)
     items, insights = [], []
     for post in _live_posts(world, brand, "instagram", day):
-        totals = post.lifetime(day)
-        media_type, product = IG_KIND[post.media_type]
-        items.append({"id": post.post_id, "caption": post.caption, "media_type": media_type,
-                      "media_product_type": product, "timestamp": _utc(post),
-                      "permalink": f"https://www.instagram.com/p/{_cursor(post.post_id)[:11]}/"})
-        insights.append(_lifetime_insights(post.post_id, _ig_media_metrics(post, totals)))
+        post_id, caption, media_type, product, timestamp, permalink = post.derived(
+            "instagram_item", _ig_item)
+        items.append({"id": post_id, "caption": caption, "media_type": media_type,
+                      "media_product_type": product, "timestamp": timestamp,
+                      "permalink": permalink})
+        insights.append(_lifetime_insights(post, _ig_media_metrics(post, post.lifetime(day))))
     fields = "id,caption,media_type,media_product_type,timestamp,permalink"
     listing = _paginated(f"/{VERSION}/{account.account_id}/media",
                          _list_params(brand, day, fields), items)
@@ -336,12 +388,17 @@ def meta_ads(world: World, account: AccountRef, day: date,
         if delivery is not None:
             rows.append(_ad_row(campaign.campaign_id, campaign.name, account.currency, day,
                                 delivery))
-    time_range = json.dumps({"since": day.isoformat(), "until": day.isoformat()},
-                            separators=(",", ":"))
-    params = {"level": "campaign", "time_increment": 1, "time_range": time_range,
+    params = {"level": "campaign", "time_increment": 1, "time_range": _time_range(day),
               "fields": AD_FIELDS}
     return _paginated(f"/{VERSION}/{account.account_id}/insights", params, rows,
                       id_key="campaign_id")
+
+
+@lru_cache(maxsize=RECENT_DAYS)
+def _time_range(day: date) -> str:
+    """The ``time_range`` parameter of one day, as compact JSON."""
+    return json.dumps({"since": day.isoformat(), "until": day.isoformat()},
+                      separators=(",", ":"))
 
 
 BUILDERS: dict[str, Builder] = {

@@ -25,6 +25,7 @@ import math
 import zlib
 from collections.abc import Callable
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from kpi_pipeline.lib.accounts import AccountRef
@@ -52,6 +53,7 @@ REPORT_PAGE_SIZE = 2
 Builder = Callable[[World, AccountRef, date, date], list[RequestRecord]]
 
 
+@lru_cache(maxsize=32)  # a handful of constant field lists
 def _json_list(names: tuple[str, ...]) -> str:
     """TikTok takes list parameters as JSON-array strings."""
     return json.dumps(list(names), separators=(",", ":"))
@@ -59,8 +61,8 @@ def _json_list(names: tuple[str, ...]) -> str:
 
 def _request_id(pulled_on: date, *parts: object) -> str:
     """A stable request id in TikTok's style (timestamp followed by hex)."""
-    digest = zlib.crc32("|".join(str(p) for p in parts).encode())
-    return f"{pulled_on:%Y%m%d}060000{digest:08X}"
+    digest = zlib.crc32("|".join(map(str, parts)).encode())
+    return f"{pulled_on.year:04d}{pulled_on.month:02d}{pulled_on.day:02d}060000{digest:08X}"
 
 
 def _record(path: str, params: dict[str, str], data: dict[str, Any],
@@ -99,7 +101,7 @@ def _video(post: Post, day: date) -> dict[str, Any]:
     rate = round(totals["completions"] / views, 4) if views else 0.0
     return {
         "item_id": post.post_id,
-        "create_time": int(post.published_at.timestamp()),
+        "create_time": post.derived("unix_seconds", _unix_seconds),
         "caption": post.caption,
         "video_views": views,
         "likes": int(totals["likes"]),
@@ -110,6 +112,10 @@ def _video(post: Post, day: date) -> dict[str, Any]:
         "total_time_watched": float(totals["watch_time_seconds"]),
         "full_video_watched_rate": rate,
     }
+
+
+def _unix_seconds(post: Post) -> int:
+    return int(post.published_at.timestamp())
 
 
 def build_videos(world: World, account: AccountRef, day: date,

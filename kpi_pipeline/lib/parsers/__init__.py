@@ -1,61 +1,109 @@
-"""Payload parsers: one per stream, turning a landing envelope into normalized rows.
+"""Payload parsers: one per stream, turning landing envelopes into normalized rows.
 
-A stream's parser returns its table's parser columns in order, with Python values
-(ints, floats, dates, None). Typing them into pandas' nullable dtypes costs a few
-milliseconds per frame whatever its length, so it happens here, once per envelope for
-``parse`` and once per partition window for ``parse_window``.
+Every stream is parsed inside DuckDB: every landing file of a window is read once by
+``read_json`` (``envelopes.load_landing``) and turned into the table's parser columns by
+the stream's SQL (``meta_sql``, ``linkedin_sql``, ``tiktok_sql``, ``ga4_sql``, ``fx_sql``,
+``email_sql``). ``parse_files`` is that path and leaves the rows in a temporary table, so
+the normalized asset checks and types them without reading a file twice.
 
-The registry is assembled on first use, so importing one parser module does not import
-the others.
+``parse`` and ``parse_window`` take envelopes already in memory (tests, the API clients'
+tests) and return a typed pandas frame; for SQL streams they write the envelopes as
+landing files in a temporary folder and take the same path.
+
+The other streams still have Python parsers (one module per platform); their registry is
+assembled on first use, so importing one parser module does not import the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
 from functools import cache
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 
-from kpi_pipeline.lib.landing import Envelope
-from kpi_pipeline.lib.schemas import TABLES, coerce_frame
+from kpi_pipeline.lib.landing import Envelope, landing_path, write_envelope
+from kpi_pipeline.lib.schemas import PANDAS_DTYPES, TABLES, coerce_frame
 from kpi_pipeline.lib.streams import STREAMS_BY_NAME
 
-Parser = Callable[[Envelope], pd.DataFrame]
+SqlParser = Callable[[duckdb.DuckDBPyConnection, str], str]
 
 
 @cache
-def parsers() -> dict[str, Parser]:
-    """Every stream's parser, keyed by stream name."""
-    from kpi_pipeline.lib.parsers import email, ga4, linkedin, meta, tiktok
+def sql_parsers() -> dict[str, SqlParser]:
+    """Every stream's SQL parser, keyed by stream name (modules imported on first use)."""
+    from kpi_pipeline.lib.parsers import (
+        email_sql,
+        fx_sql,
+        ga4_sql,
+        linkedin_sql,
+        meta_sql,
+        tiktok_sql,
+    )
 
-    return {**meta.PARSERS, **linkedin.PARSERS, **tiktok.PARSERS, **ga4.PARSERS,
-            **email.PARSERS}
+    return {**meta_sql.PARSERS, **linkedin_sql.PARSERS, **tiktok_sql.PARSERS,
+            **ga4_sql.PARSERS, **fx_sql.PARSERS, **email_sql.PARSERS}
+
+
+def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
+                files: Sequence[tuple[Path, date]], *, check_files: bool = True) -> str:
+    """Parse the landing ``files`` ((path, day) pairs) of a SQL stream into a temporary
+    table of its table's parser columns; returns the table's name. Raises ``ParseError``
+    (or ``LandingError``) naming the stream, partition, account, field and value."""
+    from kpi_pipeline.lib.parsers.envelopes import load_landing
+
+    load_landing(conn, stream, files, check_files=check_files)
+    return sql_parsers()[stream](conn, stream)
 
 
 def parse_untyped(envelope: Envelope) -> pd.DataFrame:
-    """One envelope through its stream's parser, values not yet typed."""
-    try:
-        parser = parsers()[envelope["stream"]]
-    except KeyError:
-        raise ValueError(f"no parser for stream {envelope.get('stream')!r}") from None
-    return parser(envelope)
+    """One envelope through its stream's parser, values not necessarily typed."""
+    stream = envelope.get("stream")
+    if stream not in sql_parsers():
+        raise ValueError(f"no parser for stream {stream!r}")
+    return _parse_sql(stream, [envelope])
 
 
-def _typed(stream: str, frame: pd.DataFrame) -> pd.DataFrame:
+def typed_parse(stream: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """A stream's parsed rows typed to its table's parser columns (pandas dtypes); fx_rates
+    rows, an intermediate shape, to ``fx_sql.FX_COLUMNS``."""
+    if stream == "fx_rates":
+        from kpi_pipeline.lib.parsers.fx_sql import FX_COLUMNS
+
+        return frame.astype({c: PANDAS_DTYPES[k] for c, k in FX_COLUMNS.items()})
     table = TABLES.get(STREAMS_BY_NAME[stream].table)
-    if table is None or stream == "fx_rates":  # fx rows are an intermediate shape
+    if table is None:
         return frame
     return coerce_frame(table, frame, table.parsed_columns)
 
 
+def _parse_sql(stream: str, envelopes: Sequence[Envelope]) -> pd.DataFrame:
+    """Envelopes in memory through the SQL path: written as landing files, then parsed."""
+    with tempfile.TemporaryDirectory(prefix="kpi-parse-") as root:
+        files = []
+        for envelope in envelopes:
+            day = date.fromisoformat(envelope["partition"])
+            path = landing_path(root, stream, day)
+            if path.exists():  # two envelopes of one day: parse them one file at a time
+                return pd.concat([_parse_sql(stream, [e]) for e in envelopes],
+                                 ignore_index=True)
+            write_envelope(root, envelope)
+            files.append((path, day))
+        with duckdb.connect() as conn:
+            name = parse_files(conn, stream, files, check_files=False)
+            return conn.execute(f"SELECT * EXCLUDE (landing_day) FROM {name}").df()
+
+
 def parse(envelope: Envelope) -> pd.DataFrame:
     """One envelope parsed and typed to its table's parser columns."""
-    return _typed(envelope["stream"], parse_untyped(envelope))
+    return typed_parse(envelope["stream"], parse_untyped(envelope))
 
 
 def parse_window(stream: str, envelopes: Iterable[Envelope]) -> pd.DataFrame:
     """Every envelope of one stream for a window, stacked and typed once."""
-    frames = [f for f in (parse_untyped(e) for e in envelopes) if not f.empty]
-    if not frames:
-        return pd.DataFrame()
-    return _typed(stream, pd.concat(frames, ignore_index=True))
+    envelopes = list(envelopes)
+    frame = _parse_sql(stream, envelopes) if envelopes else pd.DataFrame()
+    return typed_parse(stream, frame) if not frame.empty else pd.DataFrame()

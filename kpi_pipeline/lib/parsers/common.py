@@ -114,14 +114,6 @@ def graph_end_time_to_report_date(end_time: str, tz: str, *, context: str) -> da
     return (instant - timedelta(seconds=1)).astimezone(ZoneInfo(tz)).date()
 
 
-def epoch_ms_to_local_date(ms: Any, tz: str, *, context: str) -> date:
-    """LinkedIn ``timeRange.start`` (epoch milliseconds) as the local date it starts."""
-    value = integer(ms, field="timeRange.start", context=context)
-    if value is None:
-        raise ParseError(f"{context}: timeRange.start is missing")
-    return datetime.fromtimestamp(value / 1000, tz=UTC).astimezone(ZoneInfo(tz)).date()
-
-
 def utc_timestamp(text: Any, *, field: str, context: str) -> datetime:
     """An ISO-8601 or Graph-style timestamp as a naive UTC datetime."""
     if not isinstance(text, str):

@@ -1,38 +1,37 @@
-"""What a landing file must be before it is normalized, and how fresh each source is.
+"""What a landing file must be to be normalized, and how fresh each source is.
 
-Plain Python (no Dagster), used by ``defs/raw/checks.py`` and ``defs/freshness.py``.
+Plain Python and SQL (no Dagster), used by the raw and normalized assets and by
+``defs/freshness.py``. Each problem names the stream, the file, the account or post where
+it applies, and the metric or column.
 
-``landing_file_problems`` inspects one stream's file for one day:
+``envelope_problems`` judges a pull as it arrives, before it is written (the raw
+assets' ``landing_files_valid``):
 
-1. it exists and reads (gzip, JSON, the stream and partition it claims, known platform);
-2. it covers its requested window: every account entry records a window holding the
-   file's day, no parsed row is dated outside the accounts' windows, and streams with a
-   row per account and day (account insights, email lists) have one for every day of
-   each account's window;
-3. it parses with the stream's parser;
-4. it carries the expected metrics. Meta streams (Graph insights) are compared with the
-   Meta metric catalogue (``data/meta_metrics.yaml``): every metric asked for is
-   answered, none is unknown or retired on the file's day, and every current metric of
-   the object is there (per account for Page / IG-user insights, per post for post and
-   media insights, video-only metrics only where the post has them). Other streams:
-   the parsed frame has the table's required columns and the stream's metric columns,
-   filled.
+1. every account entry records a window holding the file's day;
+2. Meta streams (Graph insights) carry the metrics of the Meta metric catalogue
+   (``data/meta_metrics.yaml``): every metric asked for is answered, none is unknown or
+   retired on the file's day, and every current metric of the object is there (per
+   account for Page / IG-user insights, per post for post and media insights, video-only
+   metrics only where the post has them).
 
-Each problem names the stream, the file, the account or post where it applies, and the
-metric or column.
+``row_problems`` judges the rows the normalized asset parsed from a window of files, in
+SQL where they were read: no row is dated outside its file's requested windows, streams
+with a row per account and day (account insights, email lists) have one for every day of
+each account's window, and the table's required columns and the stream's metric columns
+are filled. A problem there fails the normalized table before anything is written.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import duckdb
 
-from kpi_pipeline.lib.landing import Envelope, LandingError, landing_path, read_envelope
+from kpi_pipeline.lib.landing import Envelope
 from kpi_pipeline.lib.metric_catalog import MetricSpec, meta_catalog
 from kpi_pipeline.lib.schemas import TABLES
 from kpi_pipeline.lib.streams import Stream
@@ -93,38 +92,23 @@ class Problem:
                 "kind": self.kind, "detail": self.detail}
 
 
-def landing_file_problems(root: Path | str, stream: Stream, day: date) -> list[Problem]:
-    """Everything wrong with the landing file of ``stream`` for ``day`` (empty: valid)."""
-    from kpi_pipeline.lib.parsers import parse_untyped
-
-    path = landing_path(root, stream.name, day)
+def envelope_problems(stream: Stream, envelope: Envelope, day: date,
+                      path: Path | str) -> list[Problem]:
+    """Everything wrong with a pull of ``stream`` for ``day`` that the envelope itself shows
+    (empty: valid), checked when it is pulled, before it is written: every account records
+    a window holding the day, and a Meta insights answer carries the metrics of the Meta
+    metric catalogue. Rows are checked where they are parsed, in the normalized tables
+    (``row_problems``)."""
 
     def problem(kind: str, detail: str) -> Problem:
         return Problem(stream.name, day, str(path), kind, detail)
 
-    if not path.exists():
-        return [problem("missing", f"no landing file at {path}")]
-    try:
-        envelope = read_envelope(root, stream.name, day)
-    except LandingError as exc:
-        return [problem("unreadable", str(exc))]
     if envelope.get("unserved"):
         return []  # the client pulls nothing for this stream, and the file says why
     problems = [problem("window", text) for text in _window_problems(envelope, day)]
-    try:
-        # Untyped: typing costs more than parsing and the checks below need only dates and
-        # NULLs; a value that cannot be typed fails the normalized table's schema check.
-        frame = parse_untyped(envelope)
-    except (ValueError, KeyError, TypeError) as exc:
-        return [*problems, problem("parse", f"does not parse with the {stream.name} parser: "
-                                            f"{exc}")]
-    problems += [problem("window", text) for text in _coverage_problems(stream, envelope,
-                                                                        frame)]
     if stream.name in META_OBJECTS:
         problems += [problem("metric", text) for text in
                      meta_metric_problems(envelope, META_OBJECTS[stream.name], day)]
-    else:
-        problems += [problem("column", text) for text in column_problems(stream, frame)]
     return problems
 
 
@@ -151,56 +135,86 @@ def _window_problems(envelope: Envelope, day: date) -> list[str]:
     return problems
 
 
-def _coverage_problems(stream: Stream, envelope: Envelope, frame: pd.DataFrame) -> list[str]:
-    """Rows outside the requested windows; days of a window without their account's row."""
-    windows = {str(a.get("account_id")): w for a in envelope.get("accounts", [])
-               if (w := _account_window(a)) is not None and not a.get("pending")}
-    if not windows or "report_date" not in frame.columns:
-        return []
+def row_problems(conn: duckdb.DuckDBPyConnection, stream: Stream,
+                 parsed: str) -> list[Problem]:
+    """What the parsed rows of a window (``parsed``, a stream's table from
+    ``lib.parsers.parse_files`` on ``conn``) say about its landing files: rows dated outside
+    their file's requested windows, days of an account's window without its row (tables
+    with a row per account and day), and required or metric columns not filled."""
+    required, metrics = _checked_columns(stream)
+    windows = """
+        SELECT file, partition, account_id, TRY_CAST(window_start AS DATE) AS lo,
+               TRY_CAST(window_end AS DATE) AS hi
+        FROM landing_accounts WHERE pending IS NULL"""
     problems = []
-    dates = pd.to_datetime(frame["report_date"], errors="coerce").dt.date
-    first = min(w[0] for w in windows.values())
-    last = max(w[1] for w in windows.values())
-    outside = sorted({str(d) for d in dates if pd.isna(d) or not first <= d <= last})
-    if outside:
-        problems.append(f"rows dated {', '.join(outside[:5])} outside the requested window "
-                        f"{first}..{last}")
+    for file, day, dates, lo, hi in conn.execute(f"""
+            WITH w AS (SELECT file, partition, min(lo) AS lo, max(hi) AS hi
+                       FROM ({windows}) GROUP BY ALL)
+            SELECT w.file, w.partition,
+                   string_agg(DISTINCT coalesce(p.report_date::VARCHAR, 'NULL'), ', '
+                              ORDER BY coalesce(p.report_date::VARCHAR, 'NULL')),
+                   any_value(w.lo), any_value(w.hi)
+            FROM {parsed} p JOIN w ON w.partition = p.landing_day
+            WHERE p.report_date IS NULL OR p.report_date NOT BETWEEN w.lo AND w.hi
+            GROUP BY ALL ORDER BY ALL""").fetchall():
+        shown = ", ".join(dates.split(", ")[:5])
+        problems.append(Problem(stream.name, day, file, "window",
+                                f"rows dated {shown} outside the requested window {lo}..{hi}"))
     key = DAILY_ACCOUNT_COLUMN.get(stream.table)
-    if key is None or key not in frame.columns:
-        return problems
-    have = set(zip(frame[key].astype(str), dates, strict=True))
-    for account_id, (start, end) in sorted(windows.items()):
-        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-        lacking = [d for d in days if (account_id, d) not in have]
-        if lacking:
-            problems.append(f"account {account_id}: no row for {', '.join(map(str, lacking))} "
-                            f"of its requested window {start}..{end}")
+    if key is not None and stream.name != "fx_rates":
+        for file, day, account, lo, hi, lacking in conn.execute(f"""
+                SELECT file, partition, account_id, lo, hi,
+                       string_agg(d::DATE::VARCHAR, ', ' ORDER BY d)
+                FROM (SELECT *, unnest(generate_series(lo, hi, INTERVAL 1 DAY)) AS d
+                      FROM ({windows}) WHERE lo IS NOT NULL AND hi IS NOT NULL) w
+                WHERE NOT EXISTS (SELECT 1 FROM {parsed} p
+                                  WHERE p.landing_day = w.partition
+                                    AND p.{key} = w.account_id AND p.report_date = w.d)
+                GROUP BY ALL ORDER BY ALL""").fetchall():
+            problems.append(Problem(stream.name, day, file, "window",
+                                    f"account {account}: no row for {lacking} of its "
+                                    f"requested window {lo}..{hi}"))
+    columns = [*required, *[c for c in metrics if c not in required]]
+    present = {d[0] for d in conn.execute(f"SELECT * FROM {parsed} LIMIT 0").description}
+    counted = [c for c in columns if c in present]
+    counts = ", ".join(f"count({c})" for c in counted)
+    rows = conn.execute(f"""
+        SELECT f.file, p.landing_day, count(*){', ' + counts if counts else ''}
+        FROM {parsed} p JOIN landing_files f ON f.day = p.landing_day
+        GROUP BY ALL ORDER BY ALL""").fetchall() if counted else []
+    files = conn.execute("SELECT file, day FROM landing_files ORDER BY day").fetchall()
+    for column in columns:
+        if column not in present:
+            label = "required column" if column in required else "metric column"
+            problems += [Problem(stream.name, day, file, "column",
+                                 f"{label} {column!r} is absent from the parsed rows")
+                         for file, day in files]
+    for file, day, total, *filled in rows:
+        for column, have in zip(counted, filled, strict=True):
+            label = "required column" if column in required else "metric column"
+            empty = total - have
+            if empty == total:
+                problems.append(Problem(stream.name, day, file, "column",
+                                        f"{label} {column!r} is missing: NULL in all "
+                                        f"{total} row(s)"))
+            elif empty:
+                problems.append(Problem(stream.name, day, file, "column",
+                                        f"{label} {column!r} is NULL in {empty} of {total} "
+                                        "row(s)"))
     return problems
 
 
-def column_problems(stream: Stream, frame: pd.DataFrame) -> list[str]:
-    """Required and metric columns of a parsed frame that are absent or not filled."""
+def _checked_columns(stream: Stream) -> tuple[list[str], list[str]]:
+    """(required columns, metric columns) a stream's parsed rows must fill."""
     if stream.name == "fx_rates":
         required = list(FX_REQUIRED)
     else:
         table = TABLES[stream.table]
         required = [c.name for c in table.columns
                     if not c.nullable and c.name in table.parsed_columns]
-    metrics = [c for c in STREAM_METRIC_COLUMNS.get(stream.name, ()) if c not in required]
-    problems = []
-    for column in (*required, *metrics):
-        label = "required column" if column in required else "metric column"
-        if column not in frame.columns:
-            problems.append(f"{label} {column!r} is absent from the parsed rows")
-            continue
-        if frame.empty:
-            continue
-        empty = int(frame[column].isna().sum())
-        if empty == len(frame):
-            problems.append(f"{label} {column!r} is missing: NULL in all {len(frame)} row(s)")
-        elif empty:
-            problems.append(f"{label} {column!r} is NULL in {empty} of {len(frame)} row(s)")
-    return problems
+    metrics = [] if stream.name in META_OBJECTS else \
+        list(STREAM_METRIC_COLUMNS.get(stream.name, ()))
+    return required, metrics
 
 
 # -------------------------------------------------------------- Meta metric catalogue

@@ -31,6 +31,7 @@ import math
 import os
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import cache
 
 import duckdb
 import pandas as pd
@@ -79,7 +80,12 @@ def quarantine_threshold(environ: Mapping[str, str] | None = None) -> float:
 
 
 def empty_rows() -> pd.DataFrame:
-    """A typed, empty frame of quarantine rows."""
+    """A typed, empty frame of quarantine rows (a copy: callers may fill it)."""
+    return _empty_rows().copy()
+
+
+@cache
+def _empty_rows() -> pd.DataFrame:
     return pd.DataFrame({
         "source_table": pd.Series(dtype="string"), "source_stream": pd.Series(dtype="string"),
         "partition_date": pd.Series(dtype="datetime64[ns]"),

@@ -1,0 +1,359 @@
+"""The fast-path figures: ``make run``, normalization, a Monday's schedules, memory.
+
+Run it from the repository root (a script people run, not a test; nothing is asserted)::
+
+    .venv/bin/python benchmarks/fast_path.py --days 728 --workdir /tmp/fast-path \\
+        --json /tmp/fast-path/results.json
+
+Every figure is CPU seconds (user + sys) of a child process, read with ``os.wait4`` (the
+kernel's rusage of that child alone, DuckDB's threads included), beside a floor measured
+in the same run, on the same machine, and the ratio of the two:
+
+1. ``make run``: the CLI of ``make run`` (recorded in a fresh DAGSTER_HOME, every check)
+   over ``--days``; its floor is Dagster's bookkeeping for the same asset-partitions: no-op
+   assets with the same keys and partitions, run as the same jobs over the same ranges,
+   recorded in another fresh DAGSTER_HOME. The pipeline's own work is the difference.
+   The asset-partitions each run materialized are counted in the instance's SQLite index.
+2. Normalization: the six normalized assets over every ingest week of the landing folder
+   step 1 wrote (ephemeral instance, less a no-op materialization of the same
+   asset-partitions: Dagster's share), against DuckDB's own ``read_json`` reading the same
+   files into tables (``CREATE TABLE ... AS SELECT * FROM read_json(...)``, one per stream,
+   DuckDB's default settings). Rows per second of both over the rows the tables hold.
+3. A Monday: every schedule that ticks on the last Monday of the store (the daily ingest,
+   freshness, weekly KPIs, goal attainment, weekly reports), each run executed in one
+   process with the code location's executor, recorded, on a copy of step 1's store.
+4. Memory: the peak RSS of the ingest alone (``daily_ingest_job``) over 90 days and over
+   ``--days``.
+
+Prints Markdown tables; ``--json`` keeps every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+MEMORY_DAYS = 90
+
+
+def measured(code: str, env: dict[str, str], cwd: Path) -> dict:
+    """``child`` with the CPU and peak RSS of the child process from ``os.wait4``."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([PYTHON, "-c", textwrap.dedent(code)], cwd=cwd,
+                            env={**os.environ, **env, "PYTHONWARNINGS": "ignore"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"step failed:\n{out[-4000:]}")
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    own = json.loads(lines[-1]) if lines else {}
+    return {"cpu": usage.ru_utime + usage.ru_stime, "wall": wall,
+            "peak_mb": usage.ru_maxrss / 1024, **own}
+
+
+def paths(folder: Path) -> dict[str, str]:
+    """The environment that points a run at ``folder`` (store, landing, reports, home)."""
+    home = folder / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return {"DAGSTER_HOME": str(home), "KPI_PIPELINE_DUCKDB": str(folder / "store.duckdb"),
+            "KPI_PIPELINE_LANDING": str(folder / "landing"),
+            "KPI_PIPELINE_REPORTS": str(folder / "reports")}
+
+
+def materialized(home: Path) -> int:
+    """Asset-partitions materialized, from the SQLite instance's own index."""
+    import sqlite3
+
+    index = home / "history" / "runs" / "index.db"
+    with sqlite3.connect(f"file:{index}?mode=ro", uri=True) as conn:
+        return conn.execute("SELECT count(*) FROM event_logs WHERE dagster_event_type = "
+                            "'ASSET_MATERIALIZATION'").fetchone()[0]
+
+
+NOOP = """
+import json, sys, time
+from datetime import date
+import dagster as dg
+from kpi_pipeline.cli import plan, daily_range
+from kpi_pipeline.definitions import defs
+
+loaded = defs()
+days, end, reports = {days}, date.fromisoformat("{end}"), {reports}
+first, last = daily_range(days, end)
+graph = loaded.resolve_asset_graph()
+
+def noop(key, partitions_def):
+    @dg.asset(key=key, partitions_def=partitions_def,
+              backfill_policy=dg.BackfillPolicy.single_run())
+    def _noop(context):
+        return dg.MaterializeResult()
+    return _noop
+
+instance = {instance}
+for job_name, lo, hi in plan(first, last, reports):
+    job = loaded.resolve_job_def(job_name)
+    keys = job.asset_layer.selected_asset_keys
+    assets = [noop(k, graph.get(k).partitions_def) for k in keys]
+    result = dg.materialize(assets, instance=instance, tags={{
+        "dagster/asset_partition_range_start": lo.isoformat(),
+        "dagster/asset_partition_range_end": hi.isoformat()}})
+    assert result.success, job_name
+print(json.dumps({{"runs": len(plan(first, last, reports))}}))
+"""
+
+
+def make_run(work: Path, days: int, end: date, reports: int) -> dict:
+    """Step 1: the CLI recorded, and the no-op floor recorded."""
+    run_dir, noop_dir = work / "run", work / "noop"
+    for folder in (run_dir, noop_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    env = paths(run_dir)
+    run = measured(f"""
+        import sys
+        from kpi_pipeline.cli import main
+        sys.exit(main(["run", "--days", "{days}", "--end", "{end}",
+                       "--report-periods", "{reports}"]))""", env, run_dir)
+    run["asset_partitions"] = materialized(run_dir / "dagster_home")
+    noop_env = paths(noop_dir)
+    noop = measured(NOOP.format(days=days, end=end, reports=reports,
+                                instance="dg.DagsterInstance.get()"), noop_env, noop_dir)
+    noop["asset_partitions"] = materialized(noop_dir / "dagster_home")
+    return {"run": run, "bookkeeping": noop, "pipeline_work": run["cpu"] - noop["cpu"]}
+
+
+FLOOR = """
+import json, time
+from pathlib import Path
+import duckdb
+landing = Path("{landing}")
+conn = duckdb.connect()
+started = time.process_time()
+rows = 0
+for folder in sorted(p for p in landing.iterdir() if p.is_dir()):
+    conn.execute(f"CREATE OR REPLACE TABLE t AS SELECT * FROM "
+                 f"read_json('{{folder}}/*/*.json.gz')")
+files = sum(1 for _ in landing.rglob("*.json.gz"))
+print(json.dumps({{"inside": time.process_time() - started, "files": files}}))
+"""
+
+NORMALIZE = """
+import json, time
+import dagster as dg
+from kpi_pipeline.defs.normalized.assets import normalized_assets
+from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.store import table_counts
+
+tags = {{"dagster/asset_partition_range_start": "{lo}",
+         "dagster/asset_partition_range_end": "{hi}"}}
+resources = {{"warehouse": Warehouse(database="{store}"),
+              "settings": Settings(landing_dir="{landing}")}}
+started = time.process_time()
+assert dg.materialize(normalized_assets, resources=resources, tags=tags).success
+work = time.process_time() - started
+
+def noop(asset):
+    @dg.asset(key=asset.key, partitions_def=asset.partitions_def,
+              backfill_policy=dg.BackfillPolicy.single_run())
+    def _noop():
+        return dg.MaterializeResult()
+    return _noop
+
+started = time.process_time()
+assert dg.materialize([noop(a) for a in normalized_assets], tags=tags).success
+dagster = time.process_time() - started
+with Warehouse(database="{store}").get_connection(read_only=True) as conn:
+    rows = sum(n for t, n in table_counts(conn).items() if t.startswith("normalized."))
+print(json.dumps({{"inside": work, "dagster": dagster, "rows": rows}}))
+"""
+
+
+def normalization(work: Path, lo: date, hi: date) -> dict:
+    """Step 2: the normalized assets against DuckDB's read_json of the same files."""
+    landing = work / "run" / "landing"
+    folder = work / "normalize"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    floor = measured(FLOOR.format(landing=landing), {}, folder)
+    normal = measured(NORMALIZE.format(lo=lo, hi=hi, store=folder / "store.duckdb",
+                                       landing=landing), {}, folder)
+    pipeline = normal["inside"] - normal["dagster"]
+    return {"floor_cpu": floor["inside"], "files": floor["files"],
+            "normalization_cpu": pipeline, "dagster_cpu": normal["dagster"],
+            "rows": normal["rows"], "ratio": pipeline / floor["inside"],
+            "rows_per_s": normal["rows"] / pipeline,
+            "floor_rows_per_s": normal["rows"] / floor["inside"]}
+
+
+MONDAY = """
+import json, time
+from datetime import datetime, time as clock
+from zoneinfo import ZoneInfo
+import dagster as dg
+from kpi_pipeline.definitions import defs
+
+loaded = defs()
+monday = datetime.fromisoformat("{monday}").date()
+instance = dg.DagsterInstance.get()
+runs = []
+for name in ("daily_ingest_schedule", "daily_freshness_schedule", "weekly_kpi_schedule",
+             "goal_attainment_schedule", "weekly_report_schedule"):
+    schedule = loaded.resolve_schedule_def(name)
+    hour, minute = (int(x) for x in reversed(schedule.cron_schedule.split()[:2]))
+    tick = datetime.combine(monday, clock(hour, minute), tzinfo=ZoneInfo("UTC"))
+    with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance,
+                                   repository_def=loaded.get_repository_def()) as context:
+        requests = schedule.evaluate_tick(context).run_requests or []
+    job = loaded.resolve_job_def(schedule.job_name)
+    for request in requests:
+        tags = dict(request.tags or {{}})
+        if request.partition_key:
+            tags.update({{"dagster/partition": request.partition_key}})
+        run_config = dict(request.run_config or {{}})
+        if "platforms" in job.required_resource_keys:  # the demo clock says Monday
+            run_config["resources"] = {{"platforms": {{"config": {{"today": "{monday}"}}}}}}
+        started = time.process_time()
+        result = job.execute_in_process(
+            instance=instance, tags=tags, run_config=run_config or None,
+            partition_key=request.partition_key, asset_selection=request.asset_selection)
+        assert result.success, name
+        runs.append({{"schedule": name, "job": job.name, "executor": job.executor_def.name,
+                     "cpu": time.process_time() - started}})
+print(json.dumps({{"runs": runs}}))
+"""
+
+
+def monday(work: Path, end: date) -> dict:
+    """Step 3: the runs of the store's last Monday, on a copy of the store."""
+    day = end + timedelta(days=1)
+    day -= timedelta(days=day.weekday())
+    folder = work / "monday"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(work / "run", folder)
+    env = paths(folder)
+    result = measured(MONDAY.format(monday=day.isoformat()), env, folder)
+    runs = result["runs"]
+    return {"monday": day.isoformat(), "runs": runs,
+            "work_cpu": sum(r["cpu"] for r in runs), "process_cpu": result["cpu"],
+            "executors": sorted({r["executor"] for r in runs})}
+
+
+INGEST = """
+import sys
+from datetime import date
+import dagster as dg
+from kpi_pipeline.cli import daily_range, run_job
+from kpi_pipeline.defs.partitions import week_start
+from kpi_pipeline.definitions import defs
+
+first, last = daily_range({days}, date.fromisoformat("{end}"))
+result = run_job(defs(), "daily_ingest_job", week_start(first).isoformat(),
+                 week_start(last).isoformat(), dg.DagsterInstance.ephemeral())
+sys.exit(0 if result.success else 1)
+"""
+
+
+def memory(work: Path, days: int, end: date) -> dict:
+    """Step 4: the ingest's peak RSS over ``MEMORY_DAYS`` and over ``days``."""
+    found = {}
+    for span in (MEMORY_DAYS, days):
+        folder = work / f"ingest_{span}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        found[span] = measured(INGEST.format(days=span, end=end), paths(folder), folder)
+    return {str(k): {"peak_mb": v["peak_mb"], "cpu": v["cpu"]} for k, v in found.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=728)
+    parser.add_argument("--end", default="", help="last day (default: yesterday, UTC)")
+    parser.add_argument("--report-periods", type=int, default=4)
+    parser.add_argument("--workdir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "kpi-fast-path")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--steps", nargs="+", default=["run", "normalize", "monday", "memory"])
+    args = parser.parse_args(argv)
+    end = (date.fromisoformat(args.end) if args.end
+           else datetime.now(UTC).date() - timedelta(days=1))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(ROOT))
+    from kpi_pipeline.cli import daily_range
+    from kpi_pipeline.defs.partitions import week_start
+
+    first, last = daily_range(args.days, end)
+    results: dict[str, object] = {"days": args.days, "first": str(first), "last": str(last)}
+    if "run" in args.steps:
+        results["make_run"] = make_run(args.workdir, args.days, end, args.report_periods)
+        report_run(results["make_run"])
+    if "normalize" in args.steps:
+        results["normalization"] = normalization(args.workdir, week_start(first),
+                                                 week_start(last))
+        report_normalization(results["normalization"])
+    if "monday" in args.steps:
+        results["monday"] = monday(args.workdir, last)
+        report_monday(results["monday"])
+    if "memory" in args.steps:
+        results["memory"] = memory(args.workdir, args.days, end)
+        report_memory(results["memory"])
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+def report_run(found: dict) -> None:
+    run, noop = found["run"], found["bookkeeping"]
+    print("\n## make run (recorded)\n")
+    print("| figure | CPU s | target | asset-partitions | wall s | peak MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| whole run | {run['cpu']:.1f} | <= 240 | {run['asset_partitions']:,} | "
+          f"{run['wall']:.0f} | {run['peak_mb']:.0f} |")
+    print(f"| Dagster bookkeeping (no-op assets, same partitions, recorded) | "
+          f"{noop['cpu']:.1f} | | {noop['asset_partitions']:,} | {noop['wall']:.0f} | |")
+    print(f"| pipeline's own work (difference) | {found['pipeline_work']:.1f} | <= 120 | | | |")
+
+
+def report_normalization(found: dict) -> None:
+    print("\n## Normalization against DuckDB's read_json of the same files\n")
+    print("| step | CPU s | rows/s |")
+    print("|---|---:|---:|")
+    print(f"| floor: read_json of {found['files']:,} files | {found['floor_cpu']:.1f} | "
+          f"{found['floor_rows_per_s']:,.0f} |")
+    print(f"| normalized assets (Dagster's share {found['dagster_cpu']:.1f} s removed) | "
+          f"{found['normalization_cpu']:.1f} | {found['rows_per_s']:,.0f} |")
+    print(f"\nratio {found['ratio']:.2f} (target <= 2), {found['rows']:,} rows")
+
+
+def report_monday(found: dict) -> None:
+    print(f"\n## The schedules of Monday {found['monday']}\n")
+    print("| schedule | job | executor | CPU s |")
+    print("|---|---|---|---:|")
+    for run in found["runs"]:
+        print(f"| {run['schedule']} | {run['job']} | {run['executor']} | {run['cpu']:.1f} |")
+    print(f"\nwork {found['work_cpu']:.1f} s in {len(found['runs'])} run(s) (target <= 10 s; "
+          "one process per run: executors " + ", ".join(found["executors"]) + ")")
+
+
+def report_memory(found: dict) -> None:
+    print("\n## Peak memory of the ingest\n")
+    print("| days | peak MB | CPU s |")
+    print("|---:|---:|---:|")
+    for days, value in found.items():
+        print(f"| {days} | {value['peak_mb']:.0f} | {value['cpu']:.1f} |")
+    print("\ntarget: under 600 MB for both")
+
+
+if __name__ == "__main__":
+    main()
