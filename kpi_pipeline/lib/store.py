@@ -15,7 +15,7 @@ increments always match the stored snapshots, whatever order windows are written
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
@@ -87,8 +87,9 @@ def _on_key(left: str, right: str) -> str:
     return " AND ".join(f"{left}.{k} = {right}.{k}" for k in (*POST_KEY, "report_date"))
 
 
-def _insert_post_snapshots(conn: duckdb.DuckDBPyConnection, target: str) -> None:
-    """INSERT the registered ``incoming_rows`` into post_daily with their increments
+def _insert_post_snapshots(conn: duckdb.DuckDBPyConnection, target: str,
+                           rows: str = "incoming_rows") -> None:
+    """INSERT the snapshots of the relation ``rows`` into post_daily with their increments
     computed against the stored snapshots of the same posts (and each other).
 
     Computed on the way in rather than updated afterwards: DuckDB keeps every updated
@@ -99,10 +100,10 @@ def _insert_post_snapshots(conn: duckdb.DuckDBPyConnection, target: str) -> None
     metrics = ", ".join(INCREMENT_METRICS)
     series = f"""(
           SELECT * EXCLUDE ({', '.join(INCREMENT_COLUMNS)}), FALSE AS stored
-          FROM incoming_rows
+          FROM {rows}
           UNION ALL BY NAME
           SELECT {key}, report_date, {metrics}, TRUE AS stored FROM {target}
-          SEMI JOIN (SELECT DISTINCT {key} FROM incoming_rows) USING ({key}))"""
+          SEMI JOIN (SELECT DISTINCT {key} FROM {rows}) USING ({key}))"""
     conn.execute(f"INSERT INTO {target} BY NAME "
                  f"{_increments(series, carry='* EXCLUDE (stored)', keep='NOT stored')}")
 
@@ -204,11 +205,18 @@ def _insert(conn: duckdb.DuckDBPyConnection, table: Table, target: str,
     conn.register("incoming_rows", frame)
     # no try/finally: after a failed INSERT the transaction is aborted and unregistering
     # would raise over the real error; the next register replaces the view anyway
-    if table.name == POST_DAILY.name:
-        _insert_post_snapshots(conn, target)
-    else:
-        conn.execute(f"INSERT INTO {target} BY NAME SELECT * FROM incoming_rows")
+    _insert_rows(conn, table, target, "incoming_rows")
     conn.unregister("incoming_rows")
+
+
+def _insert_rows(conn: duckdb.DuckDBPyConnection, table: Table, target: str,
+                 rows: str) -> None:
+    """INSERT the relation ``rows`` into ``target`` by column name (post snapshots with
+    their increments derived)."""
+    if table.name == POST_DAILY.name:
+        _insert_post_snapshots(conn, target, rows)
+    else:
+        conn.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {rows}")
 
 
 def _sources_filter(sources: tuple[str, ...] | list[str] | None) -> tuple[str, list]:
@@ -238,6 +246,16 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
     if list(frame.columns) != table.column_names:
         raise ValueError(f"{table.name}: frame columns {list(frame.columns)} do not match the "
                          f"table's {table.column_names}")
+    _replace(conn, table, start, end, schema, sources, quarantine,
+             lambda target: _insert(conn, table, target, frame))
+    return len(frame)
+
+
+def _replace(conn: duckdb.DuckDBPyConnection, table: Table, start: date, end: date,
+             schema: str, sources: tuple[str, ...] | None, quarantine: pd.DataFrame | None,
+             insert: Callable[[str], None]) -> None:
+    """DELETE the window (of ``sources``), ``insert`` the new rows, and for post_daily
+    refresh the increments the window moved, all in one transaction."""
     target = f"{schema}.{table.name}"
     only, params = _sources_filter(sources)
     posts = table.name == POST_DAILY.name
@@ -247,7 +265,7 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
                            [start, end, *params], create=True)
         conn.execute(f"DELETE FROM {target} WHERE report_date BETWEEN ? AND ?{only}",
                      [start, end, *params])
-        _insert(conn, table, target, frame)
+        insert(target)
         if posts:
             # The rows just inserted have their increments; the other streams' rows of the
             # window and the first rows after it may have lost or gained their base.
@@ -261,7 +279,6 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
             conn.execute(f"DROP TABLE {TOUCHED}")
         if quarantine is not None:
             replace_quarantine(conn, table.name, quarantine, start, end)
-    return len(frame)
 
 
 def replace_window_from(conn: duckdb.DuckDBPyConnection, table: Table, rows: str,
@@ -270,16 +287,11 @@ def replace_window_from(conn: duckdb.DuckDBPyConnection, table: Table, rows: str
                         sources: tuple[str, ...] | None = None) -> int:
     """``replace_window`` with the new rows in the relation ``rows`` (a staging table of
     the table's columns, in order) instead of a pandas frame: a window of any length is
-    replaced without holding its rows in Python."""
-    target = f"{schema}.{table.name}"
-    only, params = _sources_filter(sources)
-    with transaction(conn):
-        conn.execute(f"DELETE FROM {target} WHERE report_date BETWEEN ? AND ?{only}",
-                     [start, end, *params])
-        inserted = conn.execute(f"INSERT INTO {target} SELECT * FROM {rows}").fetchone()[0]
-        if quarantine is not None:
-            replace_quarantine(conn, table.name, quarantine, start, end)
-    return int(inserted)
+    replaced without holding its rows in Python. post_daily's increments are derived as
+    in ``replace_window``."""
+    _replace(conn, table, start, end, schema, sources, quarantine,
+             lambda target: _insert_rows(conn, table, target, rows))
+    return int(conn.execute(f"SELECT count(*) FROM {rows}").fetchone()[0])
 
 
 def duplicate_keys(conn: duckdb.DuckDBPyConnection, table: Table, start: date, end: date,

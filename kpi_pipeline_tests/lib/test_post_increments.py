@@ -35,6 +35,7 @@ from kpi_pipeline.lib.store import (
     refresh_post_increments,
     replace_exports,
     replace_window,
+    replace_window_from,
 )
 
 D0 = date(2025, 3, 1)
@@ -146,6 +147,19 @@ def test_rerunning_a_window_changes_nothing(conn: duckdb.DuckDBPyConnection) -> 
         write(conn, [s for s in snapshots if 2 <= s["day"] <= 3], 2, 3)
         assert refresh_post_increments(conn, day(0), day(5)) == 0
     assert stored(conn) == before
+
+
+def test_a_window_written_from_a_staging_table_gets_its_increments(
+        conn: duckdb.DuckDBPyConnection) -> None:
+    write(conn, [dict(post_id="p", day=d, views=10 * (d + 1)) for d in (0, 1, 3)], 0, 3)
+    conn.register("staged", frame([dict(post_id="p", day=d, views=v)
+                                   for d, v in ((1, 25), (2, 28))]))
+    conn.execute("CREATE TEMP TABLE staging AS SELECT * FROM staged")
+    assert replace_window_from(conn, POST_DAILY, "staging", day(1), day(2),
+                               sources=(API,)) == 2
+    rows = stored(conn)
+    assert [rows[("p", day(d))]["views_delta"] for d in (0, 1, 2, 3)] == [10, 15, 3, 12]
+    assert_increments_right(conn)
 
 
 def test_an_export_snapshot_between_api_snapshots(conn: duckdb.DuckDBPyConnection) -> None:
