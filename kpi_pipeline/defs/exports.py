@@ -112,7 +112,7 @@ def _summary(read: FolderRead) -> dict[str, object]:
     owners=OWNERS,
     pool=DUCKDB_WRITER["pool"],
     kinds={"duckdb", "pandas", "csv"},
-    code_version="1",
+    code_version="2",  # 2: post snapshots get their daily increments
     deps=[dg.AssetKey(["normalized", "fx_daily"])],
     description=(
         "Rows of the platforms' own analytics exports (Meta Business Suite Facebook and "

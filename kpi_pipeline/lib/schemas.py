@@ -81,6 +81,29 @@ def _count(name: str, description: str = "") -> Col:
     return Col(name, "int", non_negative=True, description=description)
 
 
+# Lifetime post counts the KPIs attribute to the day they happened. Beside each, the store
+# keeps ``<metric>_delta``: that day's snapshot minus the post's previous stored snapshot
+# (the latest earlier report_date, however far back; none: 0, so the first snapshot counts
+# whole; a NULL previous value also counts as 0). NULL when the day's own value is NULL;
+# negative when a platform revised a total down (kept: the KPIs see the correction).
+# ``lib/store.py`` computes them in the transaction that writes the snapshots, so later
+# layers sum stored increments instead of re-deriving them from every earlier snapshot.
+INCREMENT_METRICS = ("views", "impressions", "likes", "comments", "shares", "saves",
+                     "link_clicks", "video_views", "completions", "watch_time_seconds")
+INCREMENT_SUFFIX = "_delta"
+
+
+def _increment_cols() -> tuple[Col, ...]:
+    """The increment columns of post_daily, after every parsed column: an existing table
+    gains them with ALTER TABLE ... ADD COLUMN, which appends, so old and new files keep
+    one column order."""
+    kinds = {"watch_time_seconds": "float"}
+    return tuple(Col(f"{m}{INCREMENT_SUFFIX}", kinds.get(m, "int"),
+                     description=f"Increase of lifetime {m} over the post's previous stored "
+                                 "snapshot (first snapshot: whole); derived by the store")
+                 for m in INCREMENT_METRICS)
+
+
 POST_DAILY = Table(
     "post_daily",
     (
@@ -105,10 +128,14 @@ POST_DAILY = Table(
         Col("watch_time_seconds", "float", non_negative=True,
             description="Lifetime total watch time in seconds"),
         *_meta_cols(),
+        *_increment_cols(),
     ),
     key=("platform", "account_id", "post_id", "report_date"),
     description="One row per post per local day: the post's LIFETIME totals as of the end of "
-                "that day. Snapshots grow and plateau; take the latest, never sum them.",
+                "that day, and beside each lifetime count the KPIs use its increment "
+                "(`<metric>_delta`: what happened that day). Snapshots grow and plateau; take "
+                "the latest, never sum them; sum the increments instead.",
+    parser_excludes=tuple(f"{m}{INCREMENT_SUFFIX}" for m in INCREMENT_METRICS),
 )
 
 ACCOUNT_DAILY = Table(

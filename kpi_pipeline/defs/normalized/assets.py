@@ -317,7 +317,7 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
         partitions_def=ingest_weeks,
         group_name="normalized",
         kinds={"duckdb", "sql"},
-        code_version="4",
+        code_version="5",  # 5: post_daily stores daily increments
         metadata={"dagster/table_name": f"normalized.{table.name}",
                   "dagster/column_schema": dg.TableSchema(columns=[
                       dg.TableColumn(c.name, c.kind, description=c.description or None)

@@ -77,9 +77,10 @@ def _leading_measures(conn, goal: Goal, kpis: dict[str, Kpi], first: date,
     out = {}
     for name in goal.leading_indicators or ():
         kpi = kpis[name]
-        key = goal.scope.scope_key if goal.scope.kind in kpi.computed_scopes else "all"
+        kind = goal.scope.kind if goal.scope.kind in kpi.computed_scopes else "all"
+        key = goal.scope.scope_key if kind != "all" else "all"
         out[name] = key, kpi_running(conn, kpi, first - timedelta(days=2 * TREND_DAYS), last,
-                                     key, window=TREND_DAYS)
+                                     key, window=TREND_DAYS, scope=kind)
     return out
 
 
@@ -106,7 +107,7 @@ def attainment_rows(conn: duckdb.DuckDBPyConnection, goals: list[Goal],
         kpi = kpis[goal.kpi]
         restart = goal.target.period if goal.target.type == "per_period" else None
         values = kpi_running(conn, kpi, goal.start if restart is None else lo, hi,
-                             goal.scope.scope_key, restart)
+                             goal.scope.scope_key, restart, scope=goal.scope.kind)
         baseline = baseline_for(conn, goal, kpi)
         print_ = fingerprint(goal)
         leading_measures = (_leading_measures(conn, goal, kpis, lo, hi)

@@ -10,6 +10,7 @@ Nothing is loaded into pandas: the whole computation is one INSERT ... SELECT.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import duckdb
@@ -74,27 +75,71 @@ def period_last_day(day: date, grain: str) -> date:
     return following - timedelta(days=1)
 
 
-def comparison_start(first: date, grain: str) -> date:
-    """First day needed so the window's first period has a year-ago and a previous value."""
+YEAR_PERIODS = {"week": 52, "month": 12}  # "the same period a year earlier"
+
+
+def shift_period(start: date, grain: str, periods: int) -> date:
+    """The first day of the period ``periods`` periods after the one starting ``start``
+    (before it when negative)."""
     if grain == "week":
-        return first - timedelta(weeks=53)
-    year, month = first.year - 1, first.month - 1
-    if month == 0:
-        year, month = year - 1, 12
-    return date(year, month, 1)
+        return start + timedelta(weeks=periods)
+    month = start.year * 12 + start.month - 1 + periods
+    return date(month // 12, month % 12 + 1, 1)
 
 
-def _aggregate(source: Source, grain: str) -> str:
-    """Sums of every measure per period, scope and member platform, scopes stacked.
+def period_first_day(day: date, grain: str) -> date:
+    """The first day of the week (Monday) or month that holds ``day``."""
+    return day - timedelta(days=day.weekday()) if grain == "week" else day.replace(day=1)
+
+
+def first_period_from(day: date, grain: str) -> date:
+    """The first period starting on or after ``day``."""
+    start = period_first_day(day, grain)
+    return start if start == day else shift_period(start, grain, 1)
+
+
+def fact_ranges(first: date, last: date, grain: str) -> list[tuple[date, date]]:
+    """The days whose facts the KPIs of the periods starting in [first, last] read, as
+    whole periods: those periods and the one before each (previous values), and the same
+    periods a year earlier (year-ago values); one range when the two touch.
+
+    The facts of a day depend on that day's rows only (post activity is stored as daily
+    increments; a level's start is read from the day before its period), so a weekly run
+    reads 3 weeks instead of the 54 from the year-ago week to its own.
+    """
+    lo, last_period = first_period_from(first, grain), period_first_day(last, grain)
+    year = YEAR_PERIODS[grain]
+    recent = (shift_period(lo, grain, -1), period_last_day(last, grain))
+    year_ago = (shift_period(lo, grain, -year),
+                period_last_day(shift_period(last_period, grain, -year), grain))
+    if year_ago[1] + timedelta(days=1) >= recent[0]:
+        return [(year_ago[0], recent[1])]
+    return [year_ago, recent]
+
+
+def _base(source: Source) -> str:
+    """The source's facts summed per period and every dimension they carry (and the
+    platform they came from): one pass over the facts, which the scopes then roll up
+    (a sum of sums is the sum, NULLs included, and a group exists iff a fact does)."""
+    columns = ", ".join(("period_start", *source.dims,
+                         *(() if "platform" in source.dims else ("platform",))))
+    measures = ", ".join(f"sum({expr}) AS {name}" for name, expr in source.measures.items())
+    return (f"SELECT {columns}, {measures} FROM facts_{source.name} "
+            f"GROUP BY {columns}")
+
+
+def _aggregate(source: Source, grain: str, scopes: tuple[str, ...] | None = None) -> str:
+    """Sums of every measure per period, scope and member platform, scopes stacked
+    (``scopes``: only those), rolled up from ``base_<source>`` (``_base``).
 
     Rows stay split by the platform they came from (``member_platform``) even for the
     all, brand and media-type scopes, so each KPI can add up only the platforms it is
     defined on: Instagram reels have no completions and must not dilute the all-platform
     completion rate.
     """
-    measures = ", ".join(f"sum({expr}) AS {name}" for name, expr in source.measures.items())
+    measures = ", ".join(f"sum({name}) AS {name}" for name in source.measures)
     selects = []
-    for scope in source.scopes:
+    for scope in scopes or source.scopes:
         dims = SCOPE_DIMS[scope]
         dim_cols = ", ".join(d if d in dims else f"NULL::VARCHAR AS {d}" for d in ALL_DIMS)
         group = ", ".join(("period_start", *dims, "member_platform"))
@@ -103,37 +148,68 @@ def _aggregate(source: Source, grain: str) -> str:
         known = " AND ".join(f"{d} IS NOT NULL" for d in dims) or "TRUE"
         selects.append(f"SELECT period_start, '{scope}' AS scope, {SCOPE_KEY[scope]} AS "
                        f"scope_key, {dim_cols}, member_platform, {measures} "
-                       f"FROM (SELECT *, platform AS member_platform FROM facts_{source.name}) "
+                       f"FROM (SELECT *, platform AS member_platform FROM base_{source.name}) "
                        f"WHERE {known} GROUP BY {group}")
     return "\n    UNION ALL ".join(selects)
 
 
-def _kpi_select(kpi: Kpi) -> str:
-    """One KPI's rows: its measures summed over the platforms it is defined on, then its
-    formula (checked at load) applied to those sums."""
-    denominator = (f"({summed_formula(kpi.denominator)})" if kpi.denominator
-                   else "NULL::DOUBLE")
-    scopes = ", ".join(f"'{s}'" for s in kpi.computed_scopes)
+def _on_platforms(formula: str, kpi: Kpi) -> str:
+    """A summed formula (``sum(a) / sum(b)``) whose sums take only the rows of the
+    platforms the KPI is defined on (and rows of no platform: email lists, CAC)."""
     platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
+    return re.sub(r"sum\((\w+)\)",
+                  lambda m: f"sum({m.group(1)}) FILTER (WHERE {_member(platforms)})", formula)
+
+
+def _member(platforms: str) -> str:
+    return f"member_platform IS NULL OR member_platform IN ({platforms})"
+
+
+def _kpi_columns(kpi: Kpi) -> str:
+    """One KPI's numerator, denominator and member row count over a group of agg rows:
+    its measures summed over the platforms it is defined on, then its formula (checked
+    at load) applied to those sums."""
+    platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
+    denominator = (f"({_on_platforms(summed_formula(kpi.denominator), kpi)})"
+                   if kpi.denominator else "NULL::DOUBLE")
+    return (f"CAST(({_on_platforms(summed_formula(kpi.numerator), kpi)}) AS DOUBLE) "
+            f"AS num__{kpi.name}, CAST({denominator} AS DOUBLE) AS den__{kpi.name}, "
+            f"count(*) FILTER (WHERE {_member(platforms)}) AS rows__{kpi.name}")
+
+
+def _kpi_select(kpi: Kpi) -> str:
+    """One KPI's rows, from its source's wide table: a row for each period and scope it
+    is computed for where a fact of its platforms exists."""
+    scopes = ", ".join(f"'{s}'" for s in kpi.computed_scopes)
     keys = ", ".join(("period_start", "scope", "scope_key", *ALL_DIMS))
-    return (f"SELECT {keys}, '{kpi.name}' AS kpi, "
-            f"CAST(({summed_formula(kpi.numerator)}) AS DOUBLE) AS numerator, "
-            f"CAST({denominator} AS DOUBLE) AS denominator FROM agg_{kpi.source} "
-            f"WHERE scope IN ({scopes}) "
-            f"AND (member_platform IS NULL OR member_platform IN ({platforms})) "
-            f"GROUP BY {keys}")
+    return (f"SELECT {keys}, '{kpi.name}' AS kpi, num__{kpi.name} AS numerator, "
+            f"den__{kpi.name} AS denominator FROM wide_{kpi.source} "
+            f"WHERE rows__{kpi.name} > 0 AND scope IN ({scopes})")
 
 
-def _kpi_rows_ctes(grain: str, kpis: list[Kpi], renames: dict[str, str]) -> str:
+def _kpi_rows_ctes(grain: str, kpis: list[Kpi], ranges: int | None = None) -> str:
     """CTEs ending in ``kpi_rows``: each KPI's numerator and denominator per period and
-    scope. ``renames`` maps the facts' date parameters onto the caller's."""
+    scope. The facts cover [$lo, $hi], or with ``ranges`` the disjoint day ranges
+    [$from0, $to0], [$from1, $to1], ... (``fact_ranges``).
+
+    Per source: its facts, summed once per period and dimension (``base``), rolled up to
+    every scope (``agg``), then every KPI of the source computed in ONE pass over those
+    groups (``wide``, a column trio per KPI) rather than a GROUP BY per KPI.
+    """
+    keys = ", ".join(("period_start", "scope", "scope_key", *ALL_DIMS))
     ctes = []
     for name in sorted({k.source for k in kpis}):
         facts = SOURCES[name].select(grain)
-        for old, new in renames.items():
-            facts = facts.replace(old, new)
-        ctes.append(f"facts_{name} AS MATERIALIZED ({facts})")
-        ctes.append(f"agg_{name} AS MATERIALIZED ({_aggregate(SOURCES[name], grain)})")
+        if ranges is not None:
+            facts = "\n    UNION ALL".join(
+                facts.replace("$lo", f"$from{i}").replace("$hi", f"$to{i}")
+                for i in range(ranges))
+        columns = ",\n    ".join(_kpi_columns(k) for k in kpis if k.source == name)
+        ctes.append(f"facts_{name} AS ({facts})")
+        ctes.append(f"base_{name} AS MATERIALIZED ({_base(SOURCES[name])})")
+        ctes.append(f"agg_{name} AS ({_aggregate(SOURCES[name], grain)})")
+        ctes.append(f"wide_{name} AS MATERIALIZED (SELECT {keys},\n    {columns}\n"
+                    f"  FROM agg_{name} GROUP BY {keys})")
     rows = "\n  UNION ALL ".join(_kpi_select(k) for k in kpis)
     return ",\n".join([*ctes, f"kpi_rows AS ({rows})"])
 
@@ -146,7 +222,7 @@ def kpi_range_sql(kpi: Kpi) -> str:
              f"{'NULL' if kpi.denominator else 'numerator'} "
              "ELSE numerator / denominator END")
     return f"""
-WITH {_kpi_rows_ctes("range", [kpi], {})}
+WITH {_kpi_rows_ctes("range", [kpi])}
 SELECT scope, scope_key, numerator, denominator, {value} AS value FROM kpi_rows"""
 
 
@@ -160,46 +236,55 @@ def kpi_range(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date
     return row if row else (None, None, None)
 
 
-LEVEL_SOURCES = ("account", "email")  # denominators are levels on a day: not summable
-
-
 def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date,
-                scope_key: str, restart: str | None = None,
-                window: int | None = None) -> dict[date, float | None]:
+                scope_key: str, restart: str | None = None, window: int | None = None,
+                scope: str | None = None) -> dict[date, float | None]:
     """The KPI's value over [first, t] for every day t in [first, last], at one scope.
 
     Measures are summed per day once and accumulated before the formula is applied, so
-    the value on each day is exactly ``kpi_range(first, t)``. With ``restart`` ("week" or
-    "month") the accumulation starts again at each period (recurring targets); with
-    ``window`` it covers only the last ``window`` days up to t (trends). Sources whose
-    denominators are levels (followers, list members) fall back to one range query per
-    day.
+    the value on each day is exactly ``kpi_range(first, t)``; levels (followers, list
+    members) are not accumulated but read on t (``Source.at_end``) or on the day before
+    the range (``Source.at_start``). With ``restart`` ("week" or "month") the
+    accumulation starts again at each period (recurring targets); with ``window`` it
+    covers only the last ``window`` days up to t (trends). One query for all days.
+
+    ``scope`` (the kind of ``scope_key``: brand, platform, ...) lets DuckDB read only that
+    scope's facts (a brand's or a platform's rows) instead of rolling up every scope and
+    keeping one; without it every scope the KPI is computed for is searched for the key.
     """
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    if kpi.source in LEVEL_SOURCES:
-        return {day: kpi_range(conn, kpi, _running_start(first, day, restart, window), day,
-                               scope_key)[2] for day in days}
     source = SOURCES[kpi.source]
     denominator = summed_formula(kpi.denominator) if kpi.denominator else "NULL"
     platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
     scopes = ", ".join(f"'{s}'" for s in kpi.computed_scopes)
+    picked = ", ".join(
+        f"CASE WHEN a.period_start = d.through THEN a.{m} END AS {m}" if m in source.at_end
+        else f"CASE WHEN a.period_start = d.lower THEN a.{m} END AS {m}"
+        if m in source.at_start else f"a.{m}" for m in source.measures)
     lower = "CAST($lo AS DATE)"
     if restart is not None:
-        lower = f"greatest({lower}, CAST(date_trunc('{restart}', d.through) AS DATE))"
+        lower = f"greatest({lower}, CAST(date_trunc('{restart}', through) AS DATE))"
     elif window is not None:
-        lower = f"greatest({lower}, CAST(d.through - INTERVAL {int(window) - 1} day AS DATE))"
+        lower = f"greatest({lower}, CAST(through - INTERVAL {int(window) - 1} day AS DATE))"
+    scopes_read = (scope,) if scope is not None else None
+    # one scope reads base once: left inline, the scope key's filter reaches the scan
+    base = "" if scope is not None else "MATERIALIZED "
     rows = conn.execute(f"""
-        WITH facts_{source.name} AS MATERIALIZED ({source.select("day")}),
-        agg AS MATERIALIZED ({_aggregate(source, "day")}),
-        days AS (SELECT CAST(unnest(generate_series(CAST($lo AS DATE), CAST($hi AS DATE),
-                                                     INTERVAL 1 day)) AS DATE) AS through),
-        running AS (
-          SELECT d.through, CAST(({summed_formula(kpi.numerator)}) AS DOUBLE) AS numerator,
-                 CAST(({denominator}) AS DOUBLE) AS denominator
-          FROM days d JOIN agg a ON a.period_start BETWEEN {lower} AND d.through
+        WITH facts_{source.name} AS ({source.select("day")}),
+        base_{source.name} AS {base}({_base(source)}),
+        agg AS ({_aggregate(source, "day", scopes_read)}),
+        days AS (SELECT through, {lower} AS lower
+                 FROM (SELECT CAST(unnest(generate_series(CAST($lo AS DATE), CAST($hi AS DATE),
+                                                          INTERVAL 1 day)) AS DATE) AS through)),
+        picked AS (
+          SELECT d.through, {picked}
+          FROM days d JOIN agg a ON a.period_start BETWEEN d.lower AND d.through
           WHERE a.scope_key = $key AND a.scope IN ({scopes})
-            AND (a.member_platform IS NULL OR a.member_platform IN ({platforms}))
-          GROUP BY d.through)
+            AND (a.member_platform IS NULL OR a.member_platform IN ({platforms}))),
+        running AS (
+          SELECT through, CAST(({summed_formula(kpi.numerator)}) AS DOUBLE) AS numerator,
+                 CAST(({denominator}) AS DOUBLE) AS denominator
+          FROM picked GROUP BY through)
         SELECT through, CASE WHEN {'denominator = 0 OR denominator IS NULL' if kpi.denominator
                                    else 'FALSE'} THEN NULL
                         WHEN {'TRUE' if kpi.denominator else 'FALSE'}
@@ -210,27 +295,16 @@ def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: da
     return values
 
 
-def _running_start(first: date, day: date, restart: str | None, window: int | None) -> date:
-    """Where the accumulation for ``day`` starts (see ``kpi_running``)."""
-    if restart == "week":
-        return max(first, day - timedelta(days=day.weekday()))
-    if restart == "month":
-        return max(first, day.replace(day=1))
-    if window is not None:
-        return max(first, day - timedelta(days=window - 1))
-    return first
-
-
-def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None) -> str:
+def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None, ranges: int = 2) -> str:
     """The SELECT computing every KPI for periods starting in [$lo, $hi], with comparisons.
 
-    Parameters: $lo, $hi (the target window), $from (``comparison_start``) and $to (the
-    last day of the period holding $hi): facts are aggregated over [$from, $to], so the
-    first period has previous and year-ago values and the last period is whole.
+    Parameters: $lo, $hi (the target window) and, for each of the ``ranges`` day ranges of
+    ``fact_ranges``, $from<i> and $to<i>: facts are aggregated over those days only, so
+    each period has its previous and year-ago values and the last period is whole.
     """
     kpis = kpis or catalog()
     wanted = [k for k in kpis.values() if grain in k.grains]
-    ctes = _kpi_rows_ctes(grain, wanted, {"$lo": "$from", "$hi": "$to"})
+    ctes = _kpi_rows_ctes(grain, wanted, ranges)
     step = "INTERVAL 1 week" if grain == "week" else "INTERVAL 1 month"
     year = "INTERVAL 52 week" if grain == "week" else "INTERVAL 12 month"
     end = f"CAST(period_start + {step} - INTERVAL 1 day AS DATE)"
@@ -288,8 +362,10 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
     conn.register("kpi_meta", meta)
     conn.register("kpi_definitions", definitions)
     table = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"
-    params = {"lo": first, "hi": last, "from": comparison_start(first, grain),
-              "to": period_last_day(last, grain)}
+    ranges = fact_ranges(first, last, grain)
+    params = {"lo": first, "hi": last,
+              **{f"from{i}": lo for i, (lo, _) in enumerate(ranges)},
+              **{f"to{i}": hi for i, (_, hi) in enumerate(ranges)}}
     # A division by zero anywhere in a formula gives NULL, never infinity or NaN; the
     # caller's own settings come back afterwards.
     saved = dict(zip(DIVISION_SETTINGS, conn.execute(
@@ -301,7 +377,7 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
         with transaction(conn):
             conn.execute(f"DELETE FROM {table} WHERE period_start BETWEEN ? AND ?",
                          [first, last])
-            conn.execute(f"INSERT INTO {table} {kpi_sql(grain, kpis)}", params)
+            conn.execute(f"INSERT INTO {table} {kpi_sql(grain, kpis, len(ranges))}", params)
             count = conn.execute(f"SELECT count(*) FROM {table} WHERE period_start "
                                  "BETWEEN ? AND ?", [first, last]).fetchone()[0]
     finally:

@@ -4,9 +4,10 @@ Each source turns one or two normalized tables into rows of (day, period, dimens
 measures) where every measure can be summed over days and over the scope's members.
 KPIs are ratios of those sums. What is NOT additive is handled here, once:
 
-- Lifetime post metrics become daily activity: the day-over-day increase of each post's
-  lifetime snapshot, attributed to the day it happened (the first snapshot counts whole).
-  The day before the window is read so the window's first day has a base to subtract.
+- Lifetime post metrics become daily activity: the increase of each post's lifetime
+  snapshot over its previous one, attributed to the day it happened (the first snapshot
+  counts whole). The store keeps these increments beside the snapshots
+  (``post_daily.<metric>_delta``), so the facts of a day read that day's rows only.
 - Followers are a level, not a flow: ``followers_end`` is the level on the period's last
   day and ``followers_start`` the level on the day before its first day.
 - Unique reach is never summed over days: ``reach_week_last_day`` is the platform's own
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpi_pipeline.lib.schemas import INCREMENT_METRICS, INCREMENT_SUFFIX
+
 PERIOD_UNITS = {"week": "week", "month": "month"}
 
 
@@ -34,6 +37,10 @@ class Source:
     scopes: tuple[str, ...]  # scopes the source can be rolled up to
     measures: dict[str, str]  # measure -> SQL expression over the facts' columns
     tables: tuple[str, ...] = ()  # the normalized tables the facts read
+    # Levels among the measures: over a range of days they are read on its last day
+    # (at_end) or on the day before its first (at_start), never summed over its days.
+    at_end: tuple[str, ...] = ()
+    at_start: tuple[str, ...] = ()
 
 
     def select(self, grain: str) -> str:
@@ -60,29 +67,25 @@ def period_end(expr: str, grain: str) -> str:
             f"- INTERVAL 1 day AS DATE)")
 
 
-POST_METRICS = ("views", "impressions", "likes", "comments", "shares", "saves", "link_clicks",
-                "video_views", "completions", "watch_time_seconds")
+POST_METRICS = INCREMENT_METRICS  # lifetime counts, summed as their stored daily increments
 
 
 EXACT = "DECIMAL(38, 6)"
 
 
 def _post_activity(grain: str) -> str:
-    deltas = ",\n      ".join(
-        f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}" if m != "watch_time_seconds" else
-        f"CAST({m} - coalesce(lag({m}) OVER snapshots, 0) AS {EXACT}) AS {m}"
+    """Each post's activity per day: the increments ``post_daily`` stores beside the
+    lifetime snapshots (the store derives them when the snapshots are written; see
+    ``lib/store.py``), so a period reads its own days only and no earlier snapshot."""
+    increments = ",\n           ".join(
+        f"{m}{INCREMENT_SUFFIX} AS {m}" if m != "watch_time_seconds" else
+        f"CAST({m}{INCREMENT_SUFFIX} AS {EXACT}) AS {m}"
         for m in POST_METRICS)
     return f"""
     SELECT report_date, {period_start('report_date', grain)} AS period_start,
            brand, platform, account_id, NULL::VARCHAR AS campaign_id, media_type,
-           {', '.join(POST_METRICS)}
-    FROM (
-      SELECT report_date, brand, platform, account_id, media_type,
-      {deltas}
-      FROM normalized.post_daily
-      WHERE report_date BETWEEN CAST($lo AS DATE) - 1 AND $hi
-      WINDOW snapshots AS (PARTITION BY platform, account_id, post_id ORDER BY report_date)
-    )
+           {increments}
+    FROM normalized.post_daily
     WHERE report_date BETWEEN $lo AND $hi"""
 
 
@@ -183,7 +186,8 @@ SOURCES: dict[str, Source] = {
     "account": Source(
         "account", ("brand", "platform", "account_id"), ("all", "brand", "platform", "account"),
         {m: m for m in ("followers_end", "followers_start", "reach_week_last_day")},
-        tables=("account_daily",),
+        tables=("account_daily",), at_end=("followers_end", "reach_week_last_day"),
+        at_start=("followers_start",),
     ),
     "ads": Source(
         "ads", ("brand", "platform", "account_id", "campaign_id"),
@@ -202,5 +206,6 @@ SOURCES: dict[str, Source] = {
                       tables=("ad_daily", "web_daily")),
     "email": Source("email", ("brand",), ("all", "brand"),
                     {m: m for m in ("subscribers_end", "subscribers_start", *EMAIL_FLOWS)},
-                    tables=("email_daily",)),
+                    tables=("email_daily",), at_end=("subscribers_end",),
+                    at_start=("subscribers_start",)),
 }
