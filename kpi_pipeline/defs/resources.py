@@ -64,7 +64,7 @@ class Warehouse(DuckDBResource):
     )
 
     connection_config: dict[str, Any] = Field(
-        default={"memory_limit": "300MB"},
+        default={"memory_limit": "200MB"},
         description="DuckDB settings. The memory limit makes DuckDB spill to disk instead of "
                     "growing, so a run's memory does not grow with the history it reads "
                     "(see benchmarks/RESULTS.md); raise it on a large machine for speed.",

@@ -8,7 +8,8 @@ snapshots.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
@@ -16,25 +17,49 @@ import pytest
 
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import replace_kpis
-from kpi_pipeline.lib.parsers.common import graph_end_time_to_report_date
+from kpi_pipeline.lib.parsers import parse
 from kpi_pipeline.lib.schemas import POST_DAILY, coerce_frame
 from kpi_pipeline.lib.store import ensure_tables, replace_window
 
 SEED = "fivetran-facebook-pages-seed/facebook_pages_lifetime_post_metrics_total_data.csv"
 
 
+def pacific_day_before(stamp: str) -> date:
+    """Graph's end_time marks the END of a day: the day is the Pacific date one second
+    before it (worked out here by hand, not by the parsers)."""
+    instant = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+    return (instant - timedelta(seconds=1)).astimezone(ZoneInfo("America/Los_Angeles")).date()
+
+
 @pytest.fixture
 def seed(shared_data) -> pd.DataFrame:
     frame = pd.read_csv(shared_data / SEED)
-    frame["report_date"] = [
-        graph_end_time_to_report_date(t.replace(" UTC", "+0000").replace(" ", "T"),
-                                      "America/Los_Angeles", context="seed")
-        for t in frame["date"]]
+    frame["report_date"] = [pacific_day_before(t) for t in frame["date"]]
     return frame
 
 
 def test_end_time_convention_puts_snapshots_on_the_pacific_day_before(seed):
     assert sorted(set(seed["report_date"])) == [date(2021, 9, d) for d in range(8, 13)]
+
+
+def test_the_page_parser_dates_the_seeds_end_times_the_same_way(seed):
+    """The seed's end_times, as a Page insights answer would carry them, land on the
+    days worked out by hand."""
+    stamps = sorted(set(seed["date"]))
+    values = [{"value": i, "end_time": datetime.strptime(t, "%Y-%m-%d %H:%M:%S UTC")
+               .strftime("%Y-%m-%dT%H:%M:%S+0000")} for i, t in enumerate(stamps)]
+    envelope = {
+        "stream": "facebook_page", "platform": "facebook", "source": "seed",
+        "api_version": "v11.0", "partition": "2021-09-12", "pulled_at": "2021-09-13T20:22:54Z",
+        "accounts": [{"platform": "facebook", "account_id": "1", "brand": "seed",
+                      "timezone": "America/Los_Angeles", "currency": "USD",
+                      "window": {"start": "2021-09-08", "end": "2021-09-12"},
+                      "requests": [{"method": "GET", "path": "/v11.0/1/insights",
+                                    "params": {}, "status": 200, "body": {"data": [
+                                        {"name": "page_media_view", "period": "day",
+                                         "values": values}]}}]}]}
+    days = parse(envelope).set_index("views")["report_date"].dt.date.to_dict()
+    assert days == {i: pacific_day_before(t) for i, t in enumerate(stamps)}
 
 
 def test_weekly_likes_count_each_posts_latest_snapshot_once(seed, tmp_path):
