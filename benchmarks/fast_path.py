@@ -24,6 +24,9 @@ in the same run, on the same machine, and the ratio of the two:
    process with the code location's executor, recorded, on a copy of step 1's store.
 4. Memory: the peak RSS of the ingest alone (``daily_ingest_job``) over 90 days and over
    ``--days``.
+5. Sensors: a first and later ticks of the two alert sensors and the report gate of the
+   last closed week, against step 1's recorded instance (every run, materialization and
+   check of ``make run``), while another process holds the store's lock.
 
 Prints Markdown tables; ``--json`` keeps every number.
 """
@@ -277,6 +280,71 @@ def memory(work: Path, days: int, end: date) -> dict:
     return {str(k): {"peak_mb": v["peak_mb"], "cpu": v["cpu"]} for k, v in found.items()}
 
 
+SENSORS = """
+import json, statistics, subprocess, sys, time
+from datetime import date, timedelta
+import dagster as dg
+from kpi_pipeline.definitions import defs
+from kpi_pipeline.defs.alerts.notifiers import LogNotifier
+from kpi_pipeline.defs.reports.gate import latest_check_states
+
+loaded = defs()
+repository = loaded.get_repository_def()
+graph = loaded.resolve_asset_graph()
+instance = dg.DagsterInstance.get()
+# another process holds the store's lock, as a writing run does
+holder = subprocess.Popen([sys.executable, "-c",
+    "import sys; from kpi_pipeline.defs.resources import Warehouse\\n"
+    "with Warehouse().get_connection():\\n    print('held', flush=True); sys.stdin.read()"],
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+assert holder.stdout.readline().strip() == "held"
+
+def tick(name, cursor=None):
+    sensor = loaded.resolve_sensor_def(name)
+    with dg.build_sensor_context(instance=instance, repository_def=repository,
+                                 cursor=cursor, resources={{"notifier": LogNotifier()}}) as ctx:
+        started = time.process_time()
+        sensor.evaluate_tick(ctx)
+        return time.process_time() - started, ctx.cursor
+
+found = {{}}
+for name in ("goal_status_alert_sensor", "check_failure_alert_sensor"):
+    first, cursor = tick(name)
+    later = [tick(name, cursor)[0] for _ in range(5)]
+    found[name] = {{"first": first, "later": statistics.median(later)}}
+last = date.fromisoformat("{last}")
+week = last - timedelta(days=last.weekday() + 7)
+gates = []
+for _ in range(5):
+    started = time.process_time()
+    latest_check_states(instance, graph, week, week + timedelta(days=6))
+    gates.append(time.process_time() - started)
+found["report_gate_week"] = {{"median": statistics.median(gates), "week": str(week)}}
+holder.stdin.close(); holder.wait()
+print(json.dumps(found))
+"""
+
+
+def sensors(work: Path, last: date) -> dict:
+    """Step 5: the alert sensors' ticks and the report gate, on step 1's recorded history
+    (every run and check of ``make run``), while another process holds the store's lock."""
+    folder = work / "run"
+    env = paths(folder)
+    found = measured(SENSORS.format(last=last.isoformat()), env, folder)
+    return {k: v for k, v in found.items() if k not in ("cpu", "wall", "peak_mb")}
+
+
+def report_sensors(found: dict) -> None:
+    print("\n## Alert sensors and the report gate, while a run holds the store\n")
+    print("| read | CPU s |")
+    print("|---|---:|")
+    for name in ("goal_status_alert_sensor", "check_failure_alert_sensor"):
+        print(f"| {name}, first tick | {found[name]['first']:.3f} |")
+        print(f"| {name}, later ticks (median) | {found[name]['later']:.3f} |")
+    gate = found["report_gate_week"]
+    print(f"| report gate, week {gate['week']} (median) | {gate['median']:.3f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=728)
@@ -285,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "kpi-fast-path")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--steps", nargs="+", default=["run", "normalize", "monday", "memory"])
+    parser.add_argument("--steps", nargs="+",
+                        default=["run", "normalize", "monday", "memory", "sensors"])
     args = parser.parse_args(argv)
     end = (date.fromisoformat(args.end) if args.end
            else datetime.now(UTC).date() - timedelta(days=1))
@@ -309,6 +378,9 @@ def main(argv: list[str] | None = None) -> None:
     if "memory" in args.steps:
         results["memory"] = memory(args.workdir, args.days, end)
         report_memory(results["memory"])
+    if "sensors" in args.steps:
+        results["sensors"] = sensors(args.workdir, last)
+        report_sensors(results["sensors"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
 
