@@ -306,7 +306,10 @@ def validate_kpi_window(frame: pd.DataFrame, kpis: dict[str, Kpi], grain: str,
     periods = list(periods)
     rows = prepared_frame(frame, periods)
     rules = _kpi_rules(gx, kpis, grain, periods, empty_tables or {})
-    result = _run_suite(f"kpi_{grain}", [r.expectation for r in rules], rows)
+    # GX evaluates each rule's row condition over the frame it is given: only the columns
+    # the rules and the examples read.
+    columns = ["value", "denominator", "kpi", "scope", "scope_key", "period", PRESENCE_COLUMN]
+    result = _run_suite(f"kpi_{grain}", [r.expectation for r in rules], rows[columns])
     return _split(result, rules, rows, periods)
 
 
