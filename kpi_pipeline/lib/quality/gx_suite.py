@@ -256,11 +256,11 @@ def _kpi_rules(gx, kpis: dict[str, Kpi], grain: str, periods: Sequence[date],
     rules = []
     for name in bounded_rates(kpis, grain):
         where = Where("kpi", "==", name)
-        rules.append(Rule(f"rate:{name}", gx.expectations.ExpectColumnValuesToBeBetween(
+        rules.append(Rule(f"{RATE_PREFIX}{name}", gx.expectations.ExpectColumnValuesToBeBetween(
             column="value", min_value=0.0, max_value=1.0, row_condition=where.gx(),
             description=f"{name} is a rate between 0 and 1",
             meta={"rule": "rate between 0 and 1", "kpi": name, "where": where.text(),
-                  "key": f"rate:{name}"}), where))
+                  "key": f"{RATE_PREFIX}{name}"}), where))
     where = Where("denominator", ">", 0)
     rules.append(Rule("value_not_null", gx.expectations.ExpectColumnValuesToNotBeNull(
         column="value", row_condition=where.gx(),
@@ -306,11 +306,54 @@ def validate_kpi_window(frame: pd.DataFrame, kpis: dict[str, Kpi], grain: str,
     periods = list(periods)
     rows = prepared_frame(frame, periods)
     rules = _kpi_rules(gx, kpis, grain, periods, empty_tables or {})
-    # GX evaluates each rule's row condition over the frame it is given: only the columns
-    # the rules and the examples read.
+    # GX pays a fixed cost per expectation, whatever the rows: the bounded rates are one
+    # expectation over all their rows, whose result is cut back into one per KPI. It
+    # evaluates each row condition over the frame it is given: only the columns the rules
+    # and the examples read.
+    rates = [r for r in rules if r.key.startswith(RATE_PREFIX)]
+    others = [r for r in rules if not r.key.startswith(RATE_PREFIX)]
+    merged = ([_merged_rates(gx, [r.where.parameter for r in rates])] if rates else [])
     columns = ["value", "denominator", "kpi", "scope", "scope_key", "period", PRESENCE_COLUMN]
-    result = _run_suite(f"kpi_{grain}", [r.expectation for r in rules], rows[columns])
-    return _split(result, rules, rows, periods)
+    result = _run_suite(f"kpi_{grain}", [*merged, *(r.expectation for r in others)],
+                        rows[columns])
+    return _split(_per_kpi(result, rates), rules, rows, periods)
+
+
+RATE_PREFIX = "rate:"
+RATES_KEY = "rates"
+
+
+def _merged_rates(gx, names: list[str]):
+    """One expectation over the rows of every bounded rate."""
+    return gx.expectations.ExpectColumnValuesToBeBetween(
+        column="value", min_value=0.0, max_value=1.0,
+        row_condition=Where("kpi", "in", names).gx(),
+        description="bounded rates are between 0 and 1", meta={"key": RATES_KEY})
+
+
+def _per_kpi(result: dict[str, Any], rates: list[Rule]) -> dict[str, Any]:
+    """``result`` with the merged bounded-rate item cut into one item per KPI, as if each
+    rate had been its own expectation (its configuration, its rows)."""
+    items = []
+    for item in result["results"]:
+        if (item["expectation_config"].get("meta") or {}).get("key") != RATES_KEY:
+            items.append(item)
+            continue
+        details = item.get("result") or {}
+        examples = details.get("unexpected_index_list") or []
+        for rule in rates:
+            name = rule.where.parameter
+            found = [e for e in examples if e.get("kpi") == name]
+            items.append({**item, "success": not found and not (
+                              item.get("exception_info") or {}).get("raised_exception"),
+                          "expectation_config": rule.expectation.configuration.to_json_dict(),
+                          "result": {**details, "unexpected_count": len(found),
+                                     "unexpected_index_list": found}})
+    failed = sum(not i["success"] for i in items)
+    return {**result, "results": items, "statistics": {
+        **result["statistics"], "evaluated_expectations": len(items),
+        "successful_expectations": len(items) - failed,
+        "unsuccessful_expectations": failed}}
 
 
 def _split(result: dict[str, Any], rules: list[Rule], rows: pd.DataFrame,
