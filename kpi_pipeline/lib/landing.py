@@ -50,6 +50,27 @@ def landing_path(root: Path | str, stream: str, day: date) -> Path:
     return Path(root) / stream / f"{day.year:04d}" / f"{stream}_{day.isoformat()}.json.gz"
 
 
+def landed_days(root: Path | str, stream: str) -> set[date]:
+    """The days that have a landing file of ``stream`` (one listing per year folder, not a
+    look-up per day; temporary files of a write under way are not landed)."""
+    days = set()
+    prefix, suffix = f"{stream}_", ".json.gz"
+    folder = Path(root) / stream
+    if not folder.is_dir():
+        return days
+    for year in os.scandir(folder):
+        if not year.is_dir():
+            continue
+        for entry in os.scandir(year.path):
+            name = entry.name
+            if name.startswith(prefix) and name.endswith(suffix):
+                try:
+                    days.add(date.fromisoformat(name[len(prefix):-len(suffix)]))
+                except ValueError:
+                    continue
+    return days
+
+
 def account_entry(account: AccountRef, start: date, end: date,
                   requests: list[RequestRecord]) -> dict[str, Any]:
     """One account's part of an envelope: the account, the window asked for, the answers."""

@@ -7,7 +7,13 @@ from datetime import date
 
 import pytest
 
-from kpi_pipeline.lib.landing import LandingError, landing_path, read_envelope, write_envelope
+from kpi_pipeline.lib.landing import (
+    LandingError,
+    landed_days,
+    landing_path,
+    read_envelope,
+    write_envelope,
+)
 
 DAY = date(2025, 3, 3)
 
@@ -55,3 +61,13 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     path.write_bytes(gzip.compress(b'{"stream": "facebook_page", "partit'))
     with pytest.raises(LandingError, match="unreadable"):
         read_envelope(tmp_path, "facebook_page", DAY)
+
+
+def test_landed_days_are_the_files_of_the_stream_only(tmp_path):
+    for day in (date(2024, 12, 31), date(2025, 1, 2)):
+        write_envelope(tmp_path, {**envelope(1), "partition": day.isoformat()})
+    folder = landing_path(tmp_path, "facebook_page", date(2025, 1, 2)).parent
+    (folder / ".facebook_page_2025-01-03.json.gz.tmp").write_bytes(b"half")  # under way
+    (folder / "facebook_page_notes.txt").write_text("not a landing file")
+    assert landed_days(tmp_path, "facebook_page") == {date(2024, 12, 31), date(2025, 1, 2)}
+    assert landed_days(tmp_path, "facebook_posts") == set()

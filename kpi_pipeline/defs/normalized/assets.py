@@ -47,7 +47,7 @@ from kpi_pipeline.defs.normalized.reconciliation import (
 from kpi_pipeline.defs.partitions import ingest_weeks, window_bounds, window_days
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib import fx, utm
-from kpi_pipeline.lib.landing import LandingError, landing_path
+from kpi_pipeline.lib.landing import LandingError, landed_days, landing_path
 from kpi_pipeline.lib.parsers import parse_files, typed_parse
 from kpi_pipeline.lib.quality.landing_checks import Problem, row_problems
 from kpi_pipeline.lib.quality.quarantine import (
@@ -195,8 +195,7 @@ def landing_files(streams: tuple[Stream, ...], settings: Settings,
     """Each stream's landing files of ``days`` up to the last day any of them has one, and
     that day (None: no file at all). A missing file before it is an error naming it."""
     root = settings.landing_root()
-    present = {s.name: {d for d in days if landing_path(root, s.name, d).exists()}
-               for s in streams}
+    present = {s.name: landed_days(root, s.name) & set(days) for s in streams}
     landed = set().union(*present.values())
     if not landed:
         return {s.name: [] for s in streams}, None

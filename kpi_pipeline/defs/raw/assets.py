@@ -29,7 +29,7 @@ from pydantic import Field
 from kpi_pipeline.defs.conventions import puller
 from kpi_pipeline.defs.partitions import ingest_weeks, window_days
 from kpi_pipeline.defs.resources import PlatformsResource, Settings
-from kpi_pipeline.lib.landing import landing_path, write_envelope
+from kpi_pipeline.lib.landing import landed_days, landing_path, write_envelope
 from kpi_pipeline.lib.quality.landing_checks import (
     META_OBJECTS,
     Problem,
@@ -137,7 +137,7 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
         problems: list[Problem] = []
         pulled, kept, requests, size = {}, {}, 0, 0
         for stream in streams:
-            landed = {day for day in days if landing_path(root, stream.name, day).exists()}
+            landed = landed_days(root, stream.name) & set(days)
             chosen = days_to_pull(stream, days, today, landed, config.repull,
                                   {date.fromisoformat(d) for d in config.days})
             for day in chosen:

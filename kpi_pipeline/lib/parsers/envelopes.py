@@ -250,8 +250,9 @@ def typed_rows(conn: duckdb.DuckDBPyConnection, stream: str, select_sql: str,
         f"CAST({name if name in available else 'NULL'} AS {DUCKDB_TYPES[kind]}) "
         f"AS {name}" for name, kind in kinds.items())
     name = f"parsed_{stream}"
+    # The landing day from the file's name (``<stream>_<day>.json.gz``), not a join: a
+    # join may shuffle the rows, and callers read them in the envelope's account order.
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {columns}, "
-                 "landing_files.day AS landing_day FROM (SELECT *, row_number() OVER () "
-                 f"AS parsed_row FROM ({select_sql})) parsed "
-                 "JOIN landing_files USING (file) ORDER BY parsed_row", params)
+                 r"regexp_extract(file, '_(\d{4}-\d{2}-\d{2})\.json\.gz$', 1)::DATE "
+                 f"AS landing_day FROM ({select_sql}) parsed", params)
     return name
