@@ -16,6 +16,7 @@ from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import Settings
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import kpi_range
+from kpi_pipeline_tests.store_lock import lock_held_elsewhere
 
 GOALS = """
 goals:
@@ -137,9 +138,6 @@ def test_leading_indicator_trends_equal_the_kpi_over_the_same_28_days(goals_buil
 def test_goal_turns_in_the_metadata_reach_the_alert_sensor_without_the_store(goals_built):
     """The asset lists the goals that turned off track or missed in its window; the goal
     sensor announces them from that metadata while a run holds the store's lock."""
-    import subprocess
-    import sys
-
     from kpi_pipeline.defs.alerts.notifiers import LogNotifier
     from kpi_pipeline.defs.alerts.sensors import goal_status_alert_sensor
 
@@ -159,17 +157,8 @@ def test_goal_turns_in_the_metadata_reach_the_alert_sensor_without_the_store(goa
                                        AND status IN ('off track', 'missed')""")
     assert [t["as_of"] for t in turns if t["goal_id"] == "alpenglow-opt-ins"] \
         == [first_bad[0].isoformat()]
-    lock = str(resources["warehouse"].lock_path())
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys, time\n"
-         f"f = open({lock!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
-         "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with dg.build_sensor_context(instance=instance, cursor="2025-03-02",
-                                     resources={"notifier": LogNotifier()}) as context:
-            tick = goal_status_alert_sensor(context)
-    finally:
-        holder.kill()
-        holder.wait()
+    with (lock_held_elsewhere(resources["warehouse"].lock_path()),
+          dg.build_sensor_context(instance=instance, cursor="2025-03-02",
+                                  resources={"notifier": LogNotifier()}) as context):
+        tick = goal_status_alert_sensor(context)
     assert f"{len(turns)} goal alert(s) up to 2025-03-09" in tick.skip_message

@@ -8,8 +8,6 @@ execution records of the checks in its definitions."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +38,7 @@ from kpi_pipeline.lib.alerts import (
     turn_records,
 )
 from kpi_pipeline.lib.goals.tables import ensure_goal_tables
+from kpi_pipeline_tests.store_lock import lock_held_elsewhere
 
 TOKEN = "xoxb-test-secret-9f8e7d"
 
@@ -281,20 +280,11 @@ def test_goal_sensor_needs_neither_the_store_nor_its_lock(store, tmp_path):
     moved = tmp_path / "elsewhere.duckdb"
     store.rename(moved)  # no store where the warehouse points
     warehouse = Warehouse(database=str(store), lock_timeout_seconds=600)
-    lock = str(warehouse.lock_path())
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys, time\n"
-         f"f = open({lock!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
-         "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(warehouse.lock_path()) as holder:
         result, cursor = tick(goal_status_alert_sensor, instance, cursor,
                               {"warehouse": warehouse, "notifier": LogNotifier()})
         assert "2 goal alert(s) up to 2025-04-04" in result.skip_message
         assert holder.poll() is None  # the lock was held the whole tick
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_slack_refusal_is_reported_without_the_token(slack):
