@@ -19,6 +19,7 @@ import dagster as dg
 
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, week_start
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.landing import REJECTED_DIR
 from kpi_pipeline.lib.reports.render import Period
 from kpi_pipeline.lib.store import table_counts
 
@@ -97,7 +98,8 @@ def summary(warehouse: Warehouse, settings: Settings) -> str:
         for table, count in table_counts(conn).items():
             lines.append(f"  {table:<32} {count:>10,} rows")
     root = settings.landing_root()
-    files = list(root.rglob("*.json.gz")) if root.exists() else []
+    files = [f for f in root.rglob("*.json.gz") if REJECTED_DIR not in f.parts] \
+        if root.exists() else []
     size = sum(f.stat().st_size for f in files)
     lines.append(f"Landing folder: {root.resolve()} ({len(files):,} files, {size / 1e6:.1f} MB)")
     return "\n".join(lines)

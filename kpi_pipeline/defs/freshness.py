@@ -23,14 +23,13 @@ check plus a schedule.
 """
 
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import dagster as dg
 from pydantic import Field
 
 from kpi_pipeline.defs.resources import Settings
-from kpi_pipeline.defs.schedules import schedule_timezone
+from kpi_pipeline.defs.schedules import schedule_timezone, schedule_today
 from kpi_pipeline.lib.quality.landing_checks import latest_landing_day
 from kpi_pipeline.lib.streams import platforms, streams_for_platform
 
@@ -55,7 +54,7 @@ class FreshnessConfig(dg.Config):
 def _today(config: FreshnessConfig) -> date:
     if config.today:
         return date.fromisoformat(config.today)
-    return datetime.now(ZoneInfo(schedule_timezone())).date()
+    return schedule_today()
 
 
 def _lags(platform: str) -> str:

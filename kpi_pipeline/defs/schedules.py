@@ -17,7 +17,7 @@ when the definitions load; default UTC).
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
@@ -89,6 +89,14 @@ def schedule_timezone() -> str:
         raise ValueError(f"{TIMEZONE_ENV}={name!r} is not an IANA time zone "
                          "(for example Europe/Berlin or America/New_York)") from exc
     return name
+
+
+def schedule_today(now: datetime | None = None) -> date:
+    """Today in the schedules' time zone (of ``now``, else of the clock): the days before
+    it are closed. The schedules, the pulls and the freshness checks share it, so the
+    morning run pulls the day that closed wherever the time zone lies from UTC."""
+    zone = ZoneInfo(schedule_timezone())
+    return now.astimezone(zone).date() if now else datetime.now(zone).date()
 
 
 def reread_requests(yesterday: date) -> list[dg.RunRequest]:

@@ -38,6 +38,7 @@ COMPRESS_LEVEL = 3
 # Compact UTF-8 JSON. An envelope is a tree of fresh dicts and lists, so the encoder skips
 # its cycle bookkeeping (a cycle would still fail, with RecursionError).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+REJECTED_DIR = "_rejected"  # under the landing root; stream names never start with "_"
 _ACCOUNT_FIELDS = tuple(f.name for f in fields(AccountRef) if f.name != "name")
 
 
@@ -48,6 +49,13 @@ class LandingError(ValueError):
 def landing_path(root: Path | str, stream: str, day: date) -> Path:
     """Where the landing file of one stream and day lives."""
     return Path(root) / stream / f"{day.year:04d}" / f"{stream}_{day.isoformat()}.json.gz"
+
+
+def rejected_path(root: Path | str, stream: str, day: date) -> Path:
+    """Where a pull that failed its landing check is set aside: beside the landing area,
+    never read as landed, so the day's landed file (if any) stays as it was and a day
+    never landed is pulled again on the next run."""
+    return Path(root) / REJECTED_DIR / landing_path("", stream, day)
 
 
 def landed_days(root: Path | str, stream: str) -> set[date]:
@@ -81,17 +89,19 @@ def account_entry(account: AccountRef, start: date, end: date,
     return entry
 
 
-def write_envelope(root: Path | str, envelope: Envelope) -> Path:
+def write_envelope(root: Path | str, envelope: Envelope, rejected: bool = False) -> Path:
     """Write an envelope atomically: readers see the old file or the new one, never half.
 
     The envelope is serialized and compressed in memory first (an envelope that is not
     JSON fails before any file is touched); the bytes go to a temporary file in the same
     folder, which then replaces the target with ``os.replace`` (atomic on POSIX within one
     file system). The gzip header carries no time stamp: the same envelope always gives
-    the same bytes.
+    the same bytes. With ``rejected`` the envelope goes to its ``rejected_path``; a clean
+    envelope clears the day's rejected one.
     """
     day = date.fromisoformat(envelope["partition"])
-    path = landing_path(root, envelope["stream"], day)
+    aside = rejected_path(root, envelope["stream"], day)
+    path = aside if rejected else landing_path(root, envelope["stream"], day)
     payload = gzip.compress(_ENCODER.encode(envelope).encode(), compresslevel=COMPRESS_LEVEL,
                             mtime=0)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +113,8 @@ def write_envelope(root: Path | str, envelope: Envelope) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if not rejected:
+        aside.unlink(missing_ok=True)
     return path
 
 

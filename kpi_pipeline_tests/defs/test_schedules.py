@@ -14,6 +14,7 @@ from kpi_pipeline.defs.schedules import (
     last_closed_period,
     reread_requests,
     schedule_timezone,
+    schedule_today,
 )
 
 RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -126,6 +127,25 @@ def test_schedules_tick_in_the_configured_time_zone(monkeypatch):
     assert attainment.partition_key == "2025-03-18"
     assert daily[0].run_key == "2025-03-18/ingest"
     assert daily[0].tags[RANGE[1]] == "2025-03-17"  # the ingest week holding the 18th
+
+
+def test_the_pulls_close_days_in_the_schedules_time_zone(monkeypatch):
+    """06:15 in Tokyo is 21:15 UTC the day before: the morning run asks for Tokyo's
+    yesterday, and the pulls count it as closed (a UTC clock would leave it out)."""
+    from kpi_pipeline.defs.raw.assets import days_to_pull
+    from kpi_pipeline.lib.streams import STREAMS_BY_NAME
+
+    monkeypatch.setenv(TIMEZONE_ENV, "Asia/Tokyo")
+    tick = datetime(2025, 3, 19, 21, 15, tzinfo=UTC)
+    assert schedule_today(tick) == date(2025, 3, 20)
+    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+        daily = {s.name: s for s in build_schedules(schedule_timezone())}[
+            "daily_ingest_schedule"](context)
+    assert daily[0].run_key == "2025-03-19/ingest"
+    week = [date(2025, 3, 17 + i) for i in range(7)]
+    pulled = days_to_pull(STREAMS_BY_NAME["mailchimp_list"], week, schedule_today(tick),
+                          landed={date(2025, 3, 17), date(2025, 3, 18)})
+    assert pulled == [date(2025, 3, 19)]
 
 
 def test_weekly_and_monthly_schedules_ask_for_the_closed_period():

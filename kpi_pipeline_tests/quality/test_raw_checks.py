@@ -19,7 +19,7 @@ from kpi_pipeline.defs.raw.assets import LANDING_FILES_VALID, raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.clients import PlatformClient
 from kpi_pipeline.lib.demo.client import DemoClient
-from kpi_pipeline.lib.landing import landing_path
+from kpi_pipeline.lib.landing import landing_path, rejected_path
 from kpi_pipeline.lib.quality.landing_checks import envelope_problems
 from kpi_pipeline.lib.streams import STREAMS, STREAMS_BY_NAME, platforms
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
@@ -95,11 +95,11 @@ def _shift_window(envelope: dict) -> None:
 DAMAGES = {"drop_page_views": _drop_page_views, "shift_window": _shift_window}
 
 
-def pull(landing: Path, platform: str, stream: str, day: str,
-         damage: str) -> dg.AssetCheckEvaluation:
+def pull(landing: Path, platform: str, stream: str, day: str, damage: str,
+         repull: bool = True) -> dg.AssetCheckEvaluation:
     result = dg.materialize(
         [RAW[platform]], tags=week(), run_config={"ops": {f"raw__{platform}": {"config": {
-            "repull": True}}}},
+            "repull": repull}}}},
         resources={"settings": Settings(landing_dir=str(landing)),
                    "platforms": DamagingPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS,
                                                   today=DEMO_TODAY.isoformat(),
@@ -111,12 +111,32 @@ def pull(landing: Path, platform: str, stream: str, day: str,
 
 
 def test_a_metric_missing_from_a_meta_answer_is_named(landing):
+    landed = landing_path(landing, "facebook_page", date(2025, 3, 4))
+    before = landed.read_bytes()
     evaluation = pull(landing, "facebook", "facebook_page", "2025-03-04", "drop_page_views")
     assert not evaluation.passed
     (problem,) = evaluation.metadata["problems"].value
     assert problem["kind"] == "metric" and problem["day"] == "2025-03-04"
-    assert problem["file"] == str(landing_path(landing, "facebook_page", date(2025, 3, 4)))
+    aside = rejected_path(landing, "facebook_page", date(2025, 3, 4))
+    assert problem["file"] == str(aside) and aside.exists()
     assert "'page_views_total' was requested but is missing" in problem["detail"]
+    assert landed.read_bytes() == before  # the day's landed answer stays as it was
+
+
+def test_a_rejected_day_is_not_landed_and_is_pulled_again(landing, tmp_path):
+    day = date(2025, 3, 5)
+    landing_path(landing, "mailchimp_list", day).unlink()  # a day not landed yet
+    evaluation = pull(landing, "mailchimp", "mailchimp_list", "2025-03-05", "shift_window",
+                      repull=False)
+    assert not evaluation.passed and evaluation.metadata["files_checked"].value == 1
+    assert not landing_path(landing, "mailchimp_list", day).exists()
+    assert rejected_path(landing, "mailchimp_list", day).exists()
+    # the next run pulls the missing day again; a clean answer lands and clears the aside
+    clean = pull(landing, "mailchimp", "mailchimp_list", "2025-03-01", "shift_window",
+                 repull=False)
+    assert clean.passed and clean.metadata["files_checked"].value == 1
+    assert landing_path(landing, "mailchimp_list", day).exists()
+    assert not rejected_path(landing, "mailchimp_list", day).exists()
 
 
 def test_a_pull_that_does_not_cover_its_day_is_named(landing):

@@ -13,9 +13,16 @@ A day already landed outside the re-read window is kept: the platforms' answer f
 longer changes, and a lifetime post snapshot cannot be pulled again for a past day (the
 API only knows today's totals). Days from today on are not closed and are never pulled.
 
+Days are closed in the schedules' time zone (``KPI_PIPELINE_SCHEDULE_TIMEZONE``), as
+the morning schedule that asks for them counts them.
+
 ``landing_files_valid`` (blocking) is decided here, from the envelopes as they were
 pulled, before they are written: every account records a window holding its day, and
-Meta insights carry the metrics of the Meta metric catalogue. Nothing here touches
+Meta insights carry the metrics of the Meta metric catalogue. A pull with a problem is
+not landed: it is set aside under ``_rejected/`` in the landing folder for inspection,
+the day's landed file (if any) stays as it was, and a day never landed is pulled again
+on the next run, so it keeps failing until the platform answers cleanly; every file
+that lands has passed. Nothing here touches
 DuckDB, so pulls never wait for the writer; pulls of one platform share a pool, so a
 backfill stays within the platform's rate limits.
 """
@@ -29,7 +36,8 @@ from pydantic import Field
 from kpi_pipeline.defs.conventions import puller
 from kpi_pipeline.defs.partitions import ingest_weeks, window_days
 from kpi_pipeline.defs.resources import PlatformsResource, Settings
-from kpi_pipeline.lib.landing import landed_days, landing_path, write_envelope
+from kpi_pipeline.defs.schedules import schedule_today
+from kpi_pipeline.lib.landing import landed_days, rejected_path, write_envelope
 from kpi_pipeline.lib.quality.landing_checks import (
     META_OBJECTS,
     Problem,
@@ -80,7 +88,8 @@ def _check_description(platform: str) -> str:
 
 def check_result(problems: list[Problem], first: date, last: date,
                  files: int) -> dg.AssetCheckResult:
-    """``landing_files_valid`` from the problems found in a run's pulls."""
+    """``landing_files_valid`` from the problems found in a run's ``files`` pulls. It
+    judges the whole window: its landed files all passed when they landed."""
     bad_files = sorted({p.file for p in problems})
     shown = [p.as_dict() for p in problems[:PROBLEMS_SHOWN]]
     table = (pd.DataFrame([{"day": p["day"], "stream": p["stream"], "kind": p["kind"],
@@ -91,7 +100,8 @@ def check_result(problems: list[Problem], first: date, last: date,
         passed=not problems,
         description=None if not problems else (
             f"{first}..{last}: {len(problems)} problem(s) in {len(bad_files)} of {files} "
-            "file(s): " + " | ".join(p.text() for p in problems[:5])),
+            "pulled file(s), set aside under _rejected/ and not landed: "
+            + " | ".join(p.text() for p in problems[:5])),
         metadata={
             "partition_window": f"{first}..{last}",
             "files_checked": files,
@@ -132,32 +142,37 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
              platforms: PlatformsResource, settings: Settings) -> dg.MaterializeResult:
         client = platforms.client()
         root = settings.landing_root()
-        today = client.now().date()
+        today = schedule_today(client.now())
         days = window_days(context.partition_time_window)
         problems: list[Problem] = []
-        pulled, kept, requests, size = {}, {}, 0, 0
+        pulled, kept, requests, size, rejected = {}, {}, 0, 0, 0
         for stream in streams:
             landed = landed_days(root, stream.name) & set(days)
             chosen = days_to_pull(stream, days, today, landed, config.repull,
                                   {date.fromisoformat(d) for d in config.days})
             for day in chosen:
                 envelope = client.pull_envelope(stream, day)
-                path = landing_path(root, stream.name, day)
-                problems += envelope_problems(stream, envelope, day, path)
-                write_envelope(root, envelope)
+                found = envelope_problems(stream, envelope, day,
+                                          rejected_path(root, stream.name, day))
+                path = write_envelope(root, envelope, rejected=bool(found))
+                problems += found
+                rejected += bool(found)
                 requests += sum(len(a["requests"]) for a in envelope["accounts"])
                 size += path.stat().st_size
             pulled[stream.name] = len(chosen)
             kept[stream.name] = len(landed - set(chosen))
         closed = [day for day in days if day < today]
-        context.log.info(f"raw/{platform}: pulled {sum(pulled.values())} file(s) with "
-                         f"{requests} request(s), kept {sum(kept.values())} landed file(s)")
+        files = sum(pulled.values())
+        context.log.info(f"raw/{platform}: pulled {files} file(s) with {requests} "
+                         f"request(s), kept {sum(kept.values())} landed file(s)"
+                         + (f", set {rejected} aside under _rejected/" if rejected else ""))
         first, last = days[0], days[-1]
         return dg.MaterializeResult(
             metadata={
                 "partition_window": f"{first}..{last}",
                 "closed_days": len(closed),
-                "files_pulled": sum(pulled.values()),
+                "files_pulled": files,
+                "files_rejected": rejected,
                 "files_kept": sum(kept.values()),
                 "pulled_by_stream": dg.MetadataValue.json(pulled),
                 "requests": requests,
@@ -165,8 +180,7 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
                 "source": client.source,
                 "landing_dir": dg.MetadataValue.path(str(root)),
             },
-            check_results=[check_result(problems, first, last,
-                                        len(closed) * len(streams))])
+            check_results=[check_result(problems, first, last, files)])
 
     return _raw
 

@@ -23,7 +23,6 @@ are filled. A problem there fails the normalized table before anything is writte
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from kpi_pipeline.lib.landing import Envelope
+from kpi_pipeline.lib.landing import Envelope, landed_days
 from kpi_pipeline.lib.metric_catalog import MetricSpec, meta_catalog
 from kpi_pipeline.lib.schemas import TABLES
 from kpi_pipeline.lib.streams import Stream
@@ -70,8 +69,6 @@ STREAM_METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
 FX_REQUIRED = ("report_date", "currency", "rate_per_eur")
 # Tables with one row per account and day: the column naming the account.
 DAILY_ACCOUNT_COLUMN = {"account_daily": "account_id", "email_daily": "list_id"}
-
-FILE_NAME = re.compile(r"^(?P<stream>[a-z0-9_]+)_(?P<day>\d{4}-\d{2}-\d{2})\.json\.gz$")
 
 
 @dataclass(frozen=True)
@@ -308,17 +305,4 @@ def _targets(spec: MetricSpec) -> str:
 # --------------------------------------------------------------------------- freshness
 def latest_landing_day(root: Path | str, stream: str) -> date | None:
     """The newest day with a landing file of ``stream`` (temporary files ignored)."""
-    folder = Path(root) / stream
-    if not folder.is_dir():
-        return None
-    newest = None
-    for path in folder.glob(f"*/{stream}_*.json.gz"):
-        match = FILE_NAME.match(path.name)
-        if not match or match["stream"] != stream:
-            continue
-        try:
-            day = date.fromisoformat(match["day"])
-        except ValueError:
-            continue
-        newest = day if newest is None or day > newest else newest
-    return newest
+    return max(landed_days(root, stream), default=None)
