@@ -131,6 +131,10 @@ def read_envelope(root: Path | str, stream: str, day: date) -> Envelope:
             envelope = json.loads(fh.read().decode("utf-8"))
     except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LandingError(f"{stream} {day}: landing file {path} is unreadable: {exc}") from exc
+    accounts = envelope.get("accounts", []) if isinstance(envelope, dict) else None
+    if not isinstance(accounts, list) or not all(isinstance(a, dict) for a in accounts):
+        raise LandingError(f"{stream} {day}: landing file {path} does not have the envelope "
+                           "shape (an object whose accounts are a list of objects)")
     if envelope.get("stream") != stream or envelope.get("partition") != day.isoformat():
         raise LandingError(
             f"{stream} {day}: landing file {path} holds stream={envelope.get('stream')!r} "

@@ -368,7 +368,7 @@ def coerce_frame(table: Table, df: pd.DataFrame, columns: list[str] | None = Non
     for name in names:
         series = df[name] if name in df.columns else pd.Series([pd.NA] * len(df), index=df.index)
         kind = kinds[name]
-        if str(series.dtype) == PANDAS_DTYPES[kind]:
+        if str(series.dtype) == PANDAS_DTYPES[kind] and kind != "date":
             out[name] = series  # already typed (rows read back from DuckDB, a second pass)
         elif kind in ("date", "timestamp"):
             if not pd.api.types.is_datetime64_dtype(series.dtype):  # text, objects, zones

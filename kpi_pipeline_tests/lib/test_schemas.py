@@ -95,3 +95,11 @@ def test_ddl_and_schema_share_one_column_list(table):
     for column in table.columns:
         assert f"  {column.name} " in statement
     assert f"PRIMARY KEY ({', '.join(table.key)})" in statement
+
+
+def test_a_date_column_is_a_day_however_it_arrives():
+    """Text or an already parsed time stamp, a date column keeps only the day."""
+    typed = account_rows().assign(report_date=pd.Timestamp("2025-03-03 13:00"))
+    for frame in (account_rows(), typed):
+        days = coerce_frame(ACCOUNT_DAILY, frame)["report_date"]
+        assert (days == pd.Timestamp("2025-03-03")).all(), days.tolist()

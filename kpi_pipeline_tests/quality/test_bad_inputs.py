@@ -150,6 +150,7 @@ class LandingCase:
     stream: str
     damage: Callable[[Path], None]
     expect: tuple[str, ...]  # substrings of the error message (lower-case compare)
+    forbid: tuple[str, ...] = ()  # never in the message (the file's content)
 
 
 LANDING_CASES = [
@@ -166,6 +167,14 @@ LANDING_CASES = [
     LandingCase("non_utf8", "facebook_posts",
                 lambda p: _write_bytes(p, _raw_bytes(p).replace(b"Meet", b"M\xe9et")),
                 ("facebook_posts", "unreadable", "utf-8")),
+    LandingCase("accounts_not_a_list", "facebook_posts",
+                _edit(lambda e: e.update(accounts={"token": "secret-in-the-file"})),
+                ("facebook_posts", "2025-03-10", "envelope shape"),
+                forbid=("secret-in-the-file",)),
+    LandingCase("requests_not_a_list", "facebook_posts",
+                _edit(lambda e: e["accounts"][0].update(requests="secret-in-the-file")),
+                ("facebook_posts", "2025-03-10", "envelope shape", "expected array, got varchar"),
+                forbid=("secret-in-the-file",)),
     LandingCase("wrong_stream_in_file", "facebook_posts",
                 _edit(lambda e: e.update(stream="instagram_media")),
                 ("facebook_posts", "instagram_media")),
@@ -215,6 +224,9 @@ def test_a_damaged_landing_file_fails_clearly_and_changes_nothing(built, case):
         message = failure.step_failure_data.error.message.lower()
         for part in case.expect:
             assert part.lower() in message, (case.name, part, message[:600])
+        everything = failure.step_failure_data.error.to_string().lower()  # with its causes
+        for part in case.forbid:
+            assert part.lower() not in everything, (case.name, part)
         assert store_hashes(built["warehouse"]) == before, case.name
     finally:
         path.write_bytes(original)

@@ -23,6 +23,7 @@ the value, and ``fail_on`` raises them as one ``ParseError``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -205,6 +206,10 @@ def load_landing(conn: duckdb.DuckDBPyConnection, stream: str,
         WHERE r.status <> 200""")
 
 
+_SHAPE_ERROR = re.compile(r'in file "(?P<file>[^"]+)".*?Expected (?P<expected>[A-Z]+), '
+                          r"but got (?P<got>[A-Z]+)", re.DOTALL)
+
+
 def _explain_unreadable(stream: str, files: Sequence[tuple[Path, date]],
                         error: duckdb.Error) -> None:
     """Name the file DuckDB could not read, with why, by reading each one in Python."""
@@ -218,9 +223,17 @@ def _explain_unreadable(stream: str, files: Sequence[tuple[Path, date]],
             read_envelope(root, stream, day)
         except LandingError as exc:
             raise LandingError(str(exc)) from None
-    first, last = min(d for _, d in files), max(d for _, d in files)
+    # Every file is JSON, so a value has another JSON type than an envelope's field. Only
+    # the file and the two types are named: DuckDB's message goes on to quote the value.
+    found = _SHAPE_ERROR.search(str(error))
+    days = {str(path): day for path, day in files}
+    if found and found["file"] in days:
+        raise ParseError(f"{stream} {days[found['file']]}: landing file {found['file']} "
+                         "does not have the envelope shape: expected "
+                         f"{found['expected']}, got {found['got']}") from None
+    first, last = min(days.values()), max(days.values())
     raise ParseError(f"{stream} {first}..{last}: the landing files do not have the envelope "
-                     f"shape: {error}") from None
+                     f"shape ({type(error).__name__})") from None
 
 
 def _landing_root(files: Sequence[tuple[Path, date]]) -> Path:
