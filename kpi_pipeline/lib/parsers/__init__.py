@@ -10,8 +10,9 @@ the normalized asset checks and types them without reading a file twice.
 tests) and return a typed pandas frame; for SQL streams they write the envelopes as
 landing files in a temporary folder and take the same path.
 
-The other streams still have Python parsers (one module per platform); their registry is
-assembled on first use, so importing one parser module does not import the others.
+The registry is assembled on first use, so importing one parser module does not import
+the others. A module's ``KEPT_TABLES`` are temporary tables it builds once per connection
+(the Meta metric catalogue) and that stay across the chunks of a window.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ SqlParser = Callable[[duckdb.DuckDBPyConnection, str], str]
 
 
 @cache
-def sql_parsers() -> dict[str, SqlParser]:
-    """Every stream's SQL parser, keyed by stream name (modules imported on first use)."""
+def _modules() -> tuple:
+    """The parser modules (imported on first use)."""
     from kpi_pipeline.lib.parsers import (
         email_sql,
         fx_sql,
@@ -44,8 +45,18 @@ def sql_parsers() -> dict[str, SqlParser]:
         tiktok_sql,
     )
 
-    return {**meta_sql.PARSERS, **linkedin_sql.PARSERS, **tiktok_sql.PARSERS,
-            **ga4_sql.PARSERS, **fx_sql.PARSERS, **email_sql.PARSERS}
+    return meta_sql, linkedin_sql, tiktok_sql, ga4_sql, fx_sql, email_sql
+
+
+@cache
+def sql_parsers() -> dict[str, SqlParser]:
+    """Every stream's SQL parser, keyed by stream name."""
+    return {stream: parser for module in _modules() for stream, parser in module.PARSERS.items()}
+
+
+@cache
+def _kept_tables() -> frozenset[str]:
+    return frozenset(t for module in _modules() for t in getattr(module, "KEPT_TABLES", ()))
 
 
 def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
@@ -62,10 +73,9 @@ def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
     # so a window read chunk by chunk holds one chunk's parse at a time; the rows, the
     # accounts and files the row checks read, and the catalogues stay.
     conn.execute("DROP VIEW IF EXISTS request_context")
-    keep = before | {name, "landing_accounts", "landing_files"}
+    keep = before | {name, "landing_accounts", "landing_files"} | _kept_tables()
     for table in _temporary_tables(conn) - keep:
-        if not table.startswith("meta_"):
-            conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"DROP TABLE {table}")
     return name
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import duckdb
 
 from kpi_pipeline.lib.parsers.envelopes import fail_on, typed_rows
+from kpi_pipeline.lib.parsers.sql_values import iso_date, shown
 
 FX_BASE = "EUR"
 FX_COLUMNS: dict[str, str] = {  # column -> kind (lib.schemas) of the parsed fx rows
@@ -35,23 +36,14 @@ BODY = ('{"base": "VARCHAR", "amount": "VARCHAR", "date": "VARCHAR", '
         '"rates": "MAP(VARCHAR, VARCHAR)"}')
 
 
-def _iso_date(text: str) -> str:
-    """An ISO date ("YYYY-MM-DD" or "YYYYMMDD", as ``date.fromisoformat`` reads them)."""
-    return (f"CASE WHEN regexp_full_match({text}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
-            f"THEN TRY_CAST({text} AS DATE) WHEN regexp_full_match({text}, '\\d{{8}}') "
-            f"THEN try_strptime({text}, '%Y%m%d')::DATE END")
 
 
-def _shown(v: str) -> str:
-    """Python's ``repr()`` of a JSON value (absent or null: None)."""
-    return (f"CASE WHEN ({v}) IS NULL OR json_type({v}) = 'NULL' THEN 'None' "
-            f"ELSE kp_shown({v}) END")
 
 
 def _date_value(v: str) -> str:
     """A JSON string holding an ISO date, as a DATE."""
     text = f"({v} ->> '$')"
-    return f"CASE WHEN json_type({v}) = 'VARCHAR' THEN {_iso_date(text)} END"
+    return f"CASE WHEN json_type({v}) = 'VARCHAR' THEN {iso_date(text)} END"
 
 
 def _problems() -> str:
@@ -62,7 +54,7 @@ def _problems() -> str:
     rate_problem = f"""list_filter(list_transform({rates}, lambda e: coalesce(
             kp_field(w, 'rates.' || e.key, kp_num_problem(e.value, false)),
             CASE WHEN coalesce(kp_num(e.value), 0) = 0
-                 THEN w || ': field ''rates.' || e.key || ''' value ' || {_shown('e.value')}
+                 THEN w || ': field ''rates.' || e.key || ''' value ' || {shown('e.value')}
                       || ' is not a positive rate' END)), lambda x: x IS NOT NULL)[1]"""
     required = {k: f"WHEN NOT json_exists({body}, '$.{k}') "
                    f"THEN w || ': required field ''{k}'' is missing'" for k in raw}
@@ -73,16 +65,16 @@ def _problems() -> str:
                  || ' does not end in the asked date'
             {required['base']}
             WHEN json_type({raw['base']}) <> 'VARCHAR' OR {raw['base']} ->> '$' <> '{FX_BASE}'
-                THEN w || ': base is ' || {_shown(raw['base'])}
+                THEN w || ': base is ' || {shown(raw['base'])}
                      || '; the cross rates assume {FX_BASE}'
             {required['amount']}
             WHEN kp_num_problem({raw['amount']}, false) IS NOT NULL
                 THEN kp_field(w, 'amount', kp_num_problem({raw['amount']}, false))
             WHEN coalesce(kp_num({raw['amount']}), 0) = 0
-                THEN w || ': amount ' || {_shown(raw['amount'])} || ' must be positive'
+                THEN w || ': amount ' || {shown(raw['amount'])} || ' must be positive'
             {required['date']}
             WHEN sent_fixing IS NULL
-                THEN w || ': date ' || {_shown(raw['date'])} || ' is not YYYY-MM-DD'
+                THEN w || ': date ' || {shown(raw['date'])} || ' is not YYYY-MM-DD'
             WHEN sent_fixing > r.asked
                 THEN w || ': fixing date ' || sent_fixing || ' is after the asked day '
                      || r.asked
@@ -124,9 +116,9 @@ def parse_fx_rates(conn: duckdb.DuckDBPyConnection, stream: str = "fx_rates") ->
                                          AND TRY_CAST(trim(v) AS DOUBLE) < 'inf'::DOUBLE,
                                          false)))
                             IS NOT false, false) AS ok
-        FROM (SELECT *, {_iso_date(segment)} AS asked,
+        FROM (SELECT *, {iso_date(segment)} AS asked,
                      TRY_CAST(trim(b.amount) AS DOUBLE) AS amount,
-                     {_iso_date('b.date')} AS fixing
+                     {iso_date('b.date')} AS fixing
               FROM (SELECT file, account_no, request_no, path,
                            json_transform(body, '{BODY}') AS b FROM landing_requests))""")
     duplicates = f"""

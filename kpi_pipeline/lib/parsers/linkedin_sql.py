@@ -34,9 +34,9 @@ from kpi_pipeline.lib.parsers.sql_values import (
     LATEST_MS,
     count_problem,
     fail_on_suspects,
+    iso_date,
     num,
     plain_count,
-    python_type,
     shown,
     within_counts,
 )
@@ -164,7 +164,7 @@ def _check(conn: duckdb.DuckDBPyConnection, stream: str, *, element_problem: str
                     THEN {CTX} || ': required field ''elements'' is missing'
                 WHEN x.kind IN ({kinds}) AND x.no_list
                     THEN {CTX} || ': ''elements'' is a '
-                         || {python_type("json_extract(x.body, '$.elements')")}
+                         || kp_pytype(json_extract(x.body, '$.elements'))
                          || ', expected a list'
                 {request_problem} END
             WHEN json_type({EL}) IS DISTINCT FROM 'OBJECT'
@@ -238,10 +238,7 @@ def _epoch_ms_problem(field: str, v: str, *, missing: str) -> str:
 def _window_end(a: str) -> str:
     """The last local day the pull asked for (the partition when no window is recorded),
     as an ISO date (``YYYY-MM-DD`` or ``YYYYMMDD``), or NULL."""
-    text = f"coalesce(nullif({a}.window_end, ''), {a}.partition::VARCHAR)"
-    return (f"CASE WHEN regexp_full_match({text}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
-            f"THEN TRY_CAST({text} AS DATE) WHEN regexp_full_match({text}, '[0-9]{{8}}') "
-            f"THEN try_strptime({text}, '%Y%m%d')::DATE END")
+    return iso_date(f"coalesce(nullif({a}.window_end, ''), {a}.partition::VARCHAR)")
 
 
 def parse_organization(conn: duckdb.DuckDBPyConnection,

@@ -26,7 +26,7 @@ import duckdb
 
 from kpi_pipeline.lib.metric_catalog import meta_catalog
 from kpi_pipeline.lib.parsers.envelopes import fail_on, typed_rows
-from kpi_pipeline.lib.parsers.sql_values import fail_on_suspects
+from kpi_pipeline.lib.parsers.sql_values import fail_on_suspects, num
 
 # Graph object and platform of each insights stream.
 GRAPH_STREAMS = {"facebook_page": ("page", "facebook"),
@@ -51,10 +51,6 @@ AD_COUNTS = (("impressions", "impressions"), ("reach", "reach"), ("clicks", "cli
 AD_FIELDS = tuple(field for _, field in AD_COUNTS)
 
 
-def _number(v: str) -> str:
-    """The number a JSON value holds (a number, or a numeric string as the Marketing API
-    sends them), or NULL: no reason why (the detailed check says that)."""
-    return f"TRY_CAST(trim({v} ->> '$') AS DOUBLE)"
 
 
 def _plain(v: str) -> str:
@@ -76,7 +72,13 @@ def _money_ok(field: str, num: str = "") -> str:
     num = num or f"{field}_num"
     return (f"({field} IS NULL OR json_type({field}) = 'NULL' OR {field} ->> '$' = '' OR "
             f"{_plain(field)} AND isfinite({num}) AND {num} >= 0)")
+
+
 CATALOGUE = "kpi_pipeline/data/meta_metrics.yaml"
+# The catalogue's temporary tables: built once per connection, kept across chunks.
+KEPT_TABLES = ("meta_metric", "meta_metric_period", "meta_metric_bucket", "meta_media_kind",
+               "meta_ad_action")
+
 
 @cache
 def _catalog_rows() -> dict[str, tuple[str, list[tuple]]]:
@@ -551,7 +553,7 @@ def parse_meta_ads(conn: duckdb.DuckDBPyConnection, stream: str = "meta_ads") ->
     fail_on_suspects(conn, "SELECT 1 FROM ad_requests WHERE b.data IS NULL",
                      _data_problems("ad_requests"))
     _check_pages(conn, "ad_requests r")
-    nums = ", ".join(f"{_number('item.' + f)} AS {f}_num" for f in ("spend", *AD_FIELDS))
+    nums = ", ".join(f"{num('item.' + f)} AS {f}_num" for f in ("spend", *AD_FIELDS))
     ok = " AND ".join([_money_ok("spend"), *(_count_ok(f) for f in AD_FIELDS)])
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE ad_items AS
@@ -617,7 +619,7 @@ def parse_meta_ads(conn: duckdb.DuckDBPyConnection, stream: str = "meta_ads") ->
         JOIN request_context c USING (file, account_no, request_no) WHERE NOT x.typed""")
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE ad_picked AS
-        SELECT *, {_number('raw')} AS num FROM (
+        SELECT *, {num('raw')} AS num FROM (
             SELECT x.file, x.account_no, x.request_no, x.item_no, k.column_name, k.money,
                    arg_min(x.raw, k.priority) AS raw,
                    arg_min(x.field || '[' || k.action_type || ']', k.priority) AS field_name

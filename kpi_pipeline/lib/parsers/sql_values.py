@@ -55,15 +55,17 @@ def count_problem(context: str, field: str, v: str, *, allow_negative: bool = Fa
 
 def shown(v: str) -> str:
     """A JSON value as a message shows it: strings quoted, JSON null and absent as None
-    (as the Python parsers printed them), other values as JSON text."""
-    return f"CASE WHEN {v} IS NULL OR json_type({v}) = 'NULL' THEN 'None' ELSE kp_shown({v}) END"
+    (as Python's ``repr()`` prints them), other values as JSON text."""
+    return (f"CASE WHEN ({v}) IS NULL OR json_type({v}) = 'NULL' THEN 'None' "
+            f"ELSE kp_shown({v}) END")
 
 
-def python_type(v: str) -> str:
-    """The Python type name of a JSON value, for messages that say what a field is."""
-    return (f"CASE json_type({v}) WHEN 'OBJECT' THEN 'dict' WHEN 'ARRAY' THEN 'list' "
-            f"WHEN 'VARCHAR' THEN 'str' WHEN 'BOOLEAN' THEN 'bool' WHEN 'DOUBLE' THEN 'float' "
-            f"WHEN 'NULL' THEN 'NoneType' ELSE 'int' END")
+def iso_date(text: str) -> str:
+    """A text holding an ISO date ("YYYY-MM-DD" or "YYYYMMDD", as ``date.fromisoformat``
+    reads them) as a DATE, else NULL."""
+    return (f"CASE WHEN regexp_full_match({text}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+            f"THEN TRY_CAST({text} AS DATE) WHEN regexp_full_match({text}, '[0-9]{{8}}') "
+            f"THEN try_strptime({text}, '%Y%m%d')::DATE END")
 
 
 def fail_on_suspects(conn: duckdb.DuckDBPyConnection, suspects: str, *stages: str,

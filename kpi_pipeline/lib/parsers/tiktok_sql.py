@@ -30,6 +30,7 @@ from __future__ import annotations
 import duckdb
 
 from kpi_pipeline.lib.parsers.envelopes import fail_on, typed_rows
+from kpi_pipeline.lib.parsers.sql_values import shown
 from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
 
 #: The key a client adds to the last page it asked when it stopped at the look-back.
@@ -100,10 +101,6 @@ def _raw_date(v: str) -> str:
     return _tiktok_date(f"CASE WHEN json_type({v}) = 'VARCHAR' THEN {v} ->> '$' END")
 
 
-def _shown(v: str) -> str:
-    """Python's ``repr()`` of a JSON value read from a raw body (absent or null: None)."""
-    return (f"CASE WHEN ({v}) IS NULL OR json_type({v}) = 'NULL' THEN 'None' "
-            f"ELSE kp_shown({v}) END")
 
 
 def _text(text: str) -> str:
@@ -192,7 +189,7 @@ def _check(conn: duckdb.DuckDBPyConnection, key: str, item_detail: str,
                  OR TRY_CAST(l.body ->> '$.code' AS DOUBLE) <> 0
                 THEN w || ': TikTok answered code '
                      || coalesce(l.body ->> '$.code', 'None')
-                     || ' (' || {_shown("l.body -> '$.message'")}
+                     || ' (' || {shown("l.body -> '$.message'")}
                      || ', request_id ' || coalesce(l.body ->> '$.request_id', 'None')
                      || ') with HTTP 200; nothing from this pull can be trusted'
             WHEN NOT json_exists(l.body, '$.data') THEN w || ': required field ''data'' is missing'
@@ -242,7 +239,7 @@ def parse_account(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_account
     _load(conn, "metrics", _ACCOUNT_ITEM, columns, ok)
     _check(conn, "metrics", f"""CASE {_required('date')}
         WHEN {_raw_date(_raw('date'))} IS NULL
-            THEN w || ': field ''date'' value ' || {_shown(_raw('date'))}
+            THEN w || ': field ''date'' value ' || {shown(_raw('date'))}
                  || ' is not a TikTok date'
         ELSE coalesce({_count_problems(ACCOUNT_FIELDS)}) END""")
     return typed_rows(conn, stream, f"""
@@ -347,7 +344,7 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_ads") -> st
         {_required('dimensions.stat_time_day')}
         WHEN {_raw_date(_raw('dimensions.stat_time_day'))} IS NULL
             THEN w || ': field ''dimensions.stat_time_day'' value '
-                 || {_shown(_raw('dimensions.stat_time_day'))} || ' is not a TikTok date'
+                 || {shown(_raw('dimensions.stat_time_day'))} || ' is not a TikTok date'
         {_required('dimensions.campaign_id')}
         ELSE coalesce({_count_problems(AD_FIELDS, 'metrics.')},
             kp_field(w, 'metrics.total_complete_payment_rate',
