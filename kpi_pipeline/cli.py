@@ -17,15 +17,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from kpi_pipeline.defs.partitions import START_DATE, parse_day, week_start
+from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.landing import REJECTED_DIR
 from kpi_pipeline.lib.reports.render import Period
 from kpi_pipeline.lib.store import table_counts
 
 DEFAULT_REPORT_PERIODS = 4
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def daily_range(days: int, end: date | None = None) -> tuple[date, date]:
@@ -86,7 +84,7 @@ def run_job(defs: dg.Definitions, job_name: str, first: str, last: str,
     return job.execute_in_process(
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         instance=instance,
-        tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+        tags=range_tags(first, last),
         raise_on_error=False,
     )
 

@@ -29,6 +29,16 @@ monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=START_DATE)
 ingest_weeks = dg.WeeklyPartitionsDefinition(start_date=START_DATE,
                                              day_offset=WEEK_START_DAY_OFFSET, end_offset=1)
 
+# The tags by which a run names its partition or partition range (Dagster's own).
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags of one run over the partition keys ``first``..``last``."""
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+
 
 def window_days(window: dg.TimeWindow) -> list[date]:
     """The local dates covered by a partition time window (end exclusive)."""
@@ -40,15 +50,6 @@ def window_days(window: dg.TimeWindow) -> list[date]:
 def window_bounds(window: dg.TimeWindow) -> tuple[date, date]:
     """First and last local date of a window (both inclusive)."""
     return window.start.date(), window.end.date() - timedelta(days=1)
-
-
-def run_window(context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext,
-               partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.TimeWindow:
-    """The time window of a run's partition (range), also for a check run alone (a
-    check-only run has partition tags but no partitions definition)."""
-    keys = context.partition_key_range
-    return dg.TimeWindow(partitions_def.time_window_for_partition_key(keys.start).start,
-                         partitions_def.time_window_for_partition_key(keys.end).end)
 
 
 def week_start(day: date) -> date:

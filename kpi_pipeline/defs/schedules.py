@@ -22,12 +22,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
-from kpi_pipeline.defs.partitions import START_DATE, parse_day, week_start
+from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
 from kpi_pipeline.lib.streams import STREAMS, platforms
 
 TIMEZONE_ENV = "KPI_PIPELINE_SCHEDULE_TIMEZONE"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 # normalized/exports is not partitioned and reads a folder, not the day's pulls: it runs
 # when files are dropped (export_folder_sensor, or by hand), not with the daily ingest.
@@ -108,7 +106,7 @@ def reread_requests(yesterday: date) -> list[dg.RunRequest]:
     current = week_start(yesterday)
     requests = [dg.RunRequest(
         run_key=f"{yesterday.isoformat()}/ingest",
-        tags={RANGE_START_TAG: current.isoformat(), RANGE_END_TAG: current.isoformat()})]
+        tags=range_tags(current.isoformat(), current.isoformat()))]
     start = parse_day(START_DATE)
     reaching = {s: max(yesterday - timedelta(days=s.reread_days - 1), start) for s in STREAMS}
     earlier = [s for s, first in reaching.items() if first < current]
@@ -119,9 +117,9 @@ def reread_requests(yesterday: date) -> list[dg.RunRequest]:
         requests.append(dg.RunRequest(
             run_key=f"{yesterday.isoformat()}/reread",
             asset_selection=keys,
-            tags={RANGE_START_TAG: week_start(first).isoformat(),
-                  RANGE_END_TAG: (current - timedelta(days=7)).isoformat(),
-                  "kpi_pipeline/reread_days": str(max(s.reread_days for s in earlier))}))
+            tags=range_tags(week_start(first).isoformat(),
+                            (current - timedelta(days=7)).isoformat())
+            | {"kpi_pipeline/reread_days": str(max(s.reread_days for s in earlier))}))
     return requests
 
 

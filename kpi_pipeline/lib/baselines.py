@@ -10,12 +10,12 @@ not move a goal's goalposts.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 import pandas as pd
 
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
+from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, shift_period
 from kpi_pipeline.lib.store import transaction
 
 SCHEMA = "baseline"
@@ -44,10 +44,7 @@ def ensure_baseline_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 def trailing_start(as_of: date, grain: str, periods: int) -> date:
     """Start of the first of the ``periods`` periods before the one starting ``as_of``."""
-    if grain == "week":
-        return as_of - timedelta(weeks=periods)
-    month = as_of.year * 12 + as_of.month - 1 - periods
-    return date(month // 12, month % 12 + 1, 1)
+    return shift_period(as_of, grain, -periods)
 
 
 SNAPSHOTS_PER_STATEMENT = 13  # as-of dates per INSERT: a quarter of weeks, bounded memory

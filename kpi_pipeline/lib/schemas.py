@@ -91,6 +91,7 @@ def _count(name: str, description: str = "") -> Col:
 INCREMENT_METRICS = ("views", "impressions", "likes", "comments", "shares", "saves",
                      "link_clicks", "video_views", "completions", "watch_time_seconds")
 INCREMENT_SUFFIX = "_delta"
+INCREMENT_COLUMNS = tuple(f"{m}{INCREMENT_SUFFIX}" for m in INCREMENT_METRICS)
 
 
 def _increment_cols() -> tuple[Col, ...]:
@@ -98,10 +99,10 @@ def _increment_cols() -> tuple[Col, ...]:
     gains them with ALTER TABLE ... ADD COLUMN, which appends, so old and new files keep
     one column order."""
     kinds = {"watch_time_seconds": "float"}
-    return tuple(Col(f"{m}{INCREMENT_SUFFIX}", kinds.get(m, "int"),
+    return tuple(Col(column, kinds.get(m, "int"),
                      description=f"Increase of lifetime {m} over the post's previous stored "
                                  "snapshot (first snapshot: whole); derived by the store")
-                 for m in INCREMENT_METRICS)
+                 for m, column in zip(INCREMENT_METRICS, INCREMENT_COLUMNS, strict=True))
 
 
 POST_DAILY = Table(
@@ -135,7 +136,7 @@ POST_DAILY = Table(
                 "that day, and beside each lifetime count the KPIs use its increment "
                 "(`<metric>_delta`: what happened that day). Snapshots grow and plateau; take "
                 "the latest, never sum them; sum the increments instead.",
-    parser_excludes=tuple(f"{m}{INCREMENT_SUFFIX}" for m in INCREMENT_METRICS),
+    parser_excludes=INCREMENT_COLUMNS,
 )
 
 ACCOUNT_DAILY = Table(

@@ -24,6 +24,7 @@ import pandas as pd
 
 from kpi_pipeline.lib.quality.quarantine import replace_quarantine
 from kpi_pipeline.lib.schemas import (
+    INCREMENT_COLUMNS,
     INCREMENT_METRICS,
     INCREMENT_SUFFIX,
     POST_DAILY,
@@ -59,7 +60,6 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> None
 
 # --------------------------------------------------------------------------- increments
 POST_KEY = ("platform", "account_id", "post_id")
-INCREMENT_COLUMNS = tuple(f"{m}{INCREMENT_SUFFIX}" for m in INCREMENT_METRICS)
 
 
 def _increments(source: str, carry: str | None = None, keep: str | None = None) -> str:
@@ -71,7 +71,7 @@ def _increments(source: str, carry: str | None = None, keep: str | None = None) 
     expression, recomputed over history, before the increments were stored.
 
     One window over ``source``, no join back to it: a join of two 10M-row relations does
-    not fit the warehouse's 600MB memory_limit, the window alone spills and does."""
+    not fit the warehouse's memory_limit (200MB by default); the window alone spills and does."""
     key = ", ".join(POST_KEY)
     deltas = ",\n           ".join(
         f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}{INCREMENT_SUFFIX}"

@@ -70,7 +70,7 @@ from kpi_pipeline.lib.streams import Stream, streams_for_table
 PREVIEW_ROWS = 10
 # Landing files parsed and validated per batch: each batch pays a fixed cost (SQL to bind,
 # pandera's per-check overhead) and holds its files' JSON in DuckDB while it is parsed. 13
-# weeks keep a two-year ingest under 600 MB with the warehouse's 300MB memory limit (26
+# weeks keep a two-year ingest under 600 MB with the warehouse's 200MB memory limit (26
 # weeks: 650 MB, a fifth less CPU).
 CHUNK_DAYS = 91
 STAGING = "staging_rows"
@@ -138,16 +138,6 @@ class Built:
     considered: int
     rejected: int
     rejections: str = ""
-
-    @property
-    def share(self) -> float:
-        return self.rejected / self.considered if self.considered else 0.0
-
-    def rules(self) -> dict[str, int]:
-        """Quarantined records per "column: rule"."""
-        counts = (self.quarantine.groupby(["column_name", "rule"]).size()
-                  if len(self.quarantine) else pd.Series(dtype=int))
-        return {f"{c}: {r}": int(n) for (c, r), n in counts.items()}
 
 
 def build_table(table: Table, parsed: pd.DataFrame, conn: duckdb.DuckDBPyConnection,
@@ -263,11 +253,13 @@ class Window:
     def share(self) -> float:
         return self.rejected / self.considered if self.considered else 0.0
 
-    def rules(self) -> dict[str, int]:
-        frame = self.quarantined()
-        counts = (frame.groupby(["column_name", "rule"]).size() if len(frame)
-                  else pd.Series(dtype=int))
-        return {f"{c}: {r}": int(n) for (c, r), n in counts.items()}
+
+
+def quarantine_rules(quarantine: pd.DataFrame) -> dict[str, int]:
+    """Quarantined records per "column: rule"."""
+    counts = (quarantine.groupby(["column_name", "rule"]).size() if len(quarantine)
+              else pd.Series(dtype=int))
+    return {f"{c}: {r}": int(n) for (c, r), n in counts.items()}
 
 
 def _staging(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
@@ -364,6 +356,8 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
                 window.add(table, built, parsed, settings)
                 _stage(conn, built.frame)
                 chunk_start = chunk_end + timedelta(days=1)
+            quarantine = window.quarantined()
+            rules = quarantine_rules(quarantine)
             quality = {"rows_considered": window.considered,
                        "rows_quarantined": window.rejected,
                        "rejected_share": window.share, "quarantine_threshold": threshold}
@@ -375,15 +369,15 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
                                  "nothing was written.\n" + "\n".join(window.rejections)),
                     metadata={**failure_meta, **quality,
                               "decision": "failed: rejected share above the threshold",
-                              "quarantined_by_rule": dg.MetadataValue.json(window.rules())})
+                              "quarantined_by_rule": dg.MetadataValue.json(rules)})
             # Only this table's streams: the export folder's rows stay (defs/exports.py).
             if last is not None:
                 replace_window_from(conn, table, STAGING, start, end,
-                                    quarantine=window.quarantined(), sources=stream_names)
+                                    quarantine=quarantine, sources=stream_names)
             checks = [
                 schema_valid_result(considered=window.considered,
                                     quarantined=window.rejected, threshold=threshold,
-                                    rules=window.rules()),
+                                    rules=rules),
                 unique_key_result(conn, table, start, end),
                 dates_in_partition_result(conn, STAGING, start, end),
                 volume_in_band_result(conn, table, start, end, sources=stream_names),
@@ -401,7 +395,7 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
             metadata={**materialization_metadata(table, window.preview, window.written,
                                                  window.by_platform, start, end),
                       **quality, "decision": decision,
-                      "quarantined_by_rule": dg.MetadataValue.json(window.rules())},
+                      "quarantined_by_rule": dg.MetadataValue.json(rules)},
             check_results=checks)
 
     return _normalized

@@ -33,6 +33,7 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecord,
 )
 
+from kpi_pipeline.defs.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from kpi_pipeline.lib.reports.context import Note
 
 GATED_LAYERS = frozenset({"raw", "normalized", "kpi", "baseline", "diagnostic", "goal"})
@@ -42,9 +43,6 @@ EVALUATIONS_PER_CHECK = 400
 # Data of a day exists only after the day began: an evaluation made this long before the
 # period's first day judged none of its days, nor did any evaluation before it.
 EVALUATED_BEFORE_DATA = timedelta(days=2)
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-PARTITION_TAG = "dagster/partition"
 
 Window = tuple[date, date]
 

@@ -94,16 +94,12 @@ def _total_value_entry(owner: str, name: str, total: dict[str, Any]) -> dict[str
             "id": f"{owner}/insights/{name}/day"}
 
 
+@lru_cache(maxsize=RECENT_DAYS)
 def _day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
     """(since, until) as unix seconds of the local day, and Graph's end_time for it.
 
     ``end_time`` is the END of the local day: local midnight of the next day, in UTC.
     """
-    return _zone_day_bounds(brand, day)
-
-
-@lru_cache(maxsize=RECENT_DAYS)
-def _zone_day_bounds(brand: Brand, day: date) -> tuple[int, int, str]:
     start = brand.local_midnight_utc(day)
     end = brand.local_midnight_utc(day + timedelta(days=1))
     return int(start.timestamp()), int(end.timestamp()), end.strftime("%Y-%m-%dT%H:%M:%S+0000")

@@ -432,9 +432,6 @@ class World:
             "shares": int(engaged * 0.1 * factor),
         }
 
-    def _account_reach(self, brand: Brand, platform: str, day: date) -> float:
-        return self._account_reach_cached[platform](brand.key, platform, day)
-
     def _day_account_reach(self, brand_key: str, platform: str, day: date) -> float:
         brand = self.brand(brand_key)
         rng = rng_for(self.seed, "reach", brand_key, platform, day.isoformat())

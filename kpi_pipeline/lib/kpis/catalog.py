@@ -43,11 +43,14 @@ def formula_terms(expression: str) -> list[str]:
     return names
 
 
-def summed_formula(expression: str) -> str:
-    """The formula with every measure replaced by its sum: ``a / b`` -> ``sum(a) / sum(b)``.
+def summed_formula(expression: str, where: str | None = None) -> str:
+    """The formula with every measure replaced by its sum: ``a / b`` -> ``sum(a) / sum(b)``,
+    each sum over the rows meeting ``where`` when given (``sum(a) FILTER (WHERE ...)``).
     Only for formulas that passed ``formula_terms`` (measures, numbers, operators)."""
     formula_terms(expression)
-    return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: f"sum({m.group(0)})", expression)
+    only = f" FILTER (WHERE {where})" if where else ""
+    return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: f"sum({m.group(0)}){only}",
+                  expression)
 
 
 class Kpi(BaseModel):

@@ -10,7 +10,6 @@ Nothing is loaded into pandas: the whole computation is one INSERT ... SELECT.
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 import duckdb
@@ -154,11 +153,10 @@ def _aggregate(source: Source, grain: str, scopes: tuple[str, ...] | None = None
 
 
 def _on_platforms(formula: str, kpi: Kpi) -> str:
-    """A summed formula (``sum(a) / sum(b)``) whose sums take only the rows of the
-    platforms the KPI is defined on (and rows of no platform: email lists, CAC)."""
+    """A formula summed (``sum(a) / sum(b)``) over only the rows of the platforms the
+    KPI is defined on (and rows of no platform: email lists, CAC)."""
     platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
-    return re.sub(r"sum\((\w+)\)",
-                  lambda m: f"sum({m.group(1)}) FILTER (WHERE {_member(platforms)})", formula)
+    return summed_formula(formula, _member(platforms))
 
 
 def _member(platforms: str) -> str:
@@ -170,9 +168,9 @@ def _kpi_columns(kpi: Kpi) -> str:
     its measures summed over the platforms it is defined on, then its formula (checked
     at load) applied to those sums."""
     platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
-    denominator = (f"({_on_platforms(summed_formula(kpi.denominator), kpi)})"
+    denominator = (f"({_on_platforms(kpi.denominator, kpi)})"
                    if kpi.denominator else "NULL::DOUBLE")
-    return (f"CAST(({_on_platforms(summed_formula(kpi.numerator), kpi)}) AS DOUBLE) "
+    return (f"CAST(({_on_platforms(kpi.numerator, kpi)}) AS DOUBLE) "
             f"AS num__{kpi.name}, CAST({denominator} AS DOUBLE) AS den__{kpi.name}, "
             f"count(*) FILTER (WHERE {_member(platforms)}) AS rows__{kpi.name}")
 
