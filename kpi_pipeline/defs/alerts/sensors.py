@@ -29,6 +29,7 @@ from dagster._core.storage.asset_check_execution_record import (
 )
 
 from kpi_pipeline.defs.alerts.notifiers import Notifier, configured_notifier
+from kpi_pipeline.defs.check_records import check_keys, record_pages
 from kpi_pipeline.lib.alerts import (
     Alert,
     AttainmentTurns,
@@ -164,29 +165,20 @@ class CheckCursor:
         return json.dumps({"seen": self.seen, "open": self.open}, sort_keys=True)
 
 
-def check_keys(context: dg.SensorEvaluationContext) -> list[dg.AssetCheckKey]:
-    """Every asset check key of the code location the sensor belongs to."""
-    repository = context.repository_def
-    if repository is None:
-        return []
-    return sorted(repository.asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
-
-
 def _new_records(instance: dg.DagsterInstance, key: dg.AssetCheckKey, floor: int,
                  ceiling: int) -> tuple[list[AssetCheckExecutionRecord], bool]:
     """The execution records of ``key`` with floor < id <= ceiling, oldest first, at most
     CHECK_RECORDS_PER_TICK of them (the newest); True when some were left unread. Pages
     grow from FIRST_CHECK_PAGE: a tick usually finds one new record of a check."""
-    storage = instance.event_log_storage
     records: list[AssetCheckExecutionRecord] = []
-    before, size = ceiling + 1, FIRST_CHECK_PAGE
-    while len(records) < CHECK_RECORDS_PER_TICK:
-        page = storage.get_asset_check_execution_history(key, limit=size, cursor=before)
-        records += [r for r in page if r.id > floor]
-        if len(page) < size or page[-1].id <= floor:
-            return records[::-1], False
-        before, size = page[-1].id, size * 4
-    return records[::-1], True
+    for page in record_pages(instance, key, first=FIRST_CHECK_PAGE,
+                             most=CHECK_RECORDS_PER_TICK, before=ceiling + 1):
+        fresh = [r for r in page if r.id > floor]
+        records += fresh
+        if len(fresh) < len(page):
+            return records[::-1], False  # reached the floor
+    # the pages ended short (no older record) or at the bound
+    return records[::-1], len(records) >= CHECK_RECORDS_PER_TICK
 
 
 @dg.sensor(
@@ -200,7 +192,7 @@ def _new_records(instance: dg.DagsterInstance, key: dg.AssetCheckKey, floor: int
 def check_failure_alert_sensor(context: dg.SensorEvaluationContext,
                                notifier: Notifier) -> dg.SkipReason:
     instance = context.instance
-    keys = check_keys(context)
+    keys = check_keys(context.repository_def.asset_graph) if context.repository_def else []
     if not keys:
         return dg.SkipReason("no asset check in the definitions")
     cursor = CheckCursor.parse(context.cursor)
@@ -214,8 +206,6 @@ def check_failure_alert_sensor(context: dg.SensorEvaluationContext,
         finished = {run_id for run_id in run_ids
                     if run_id not in known or known[run_id].is_finished}
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    wanted = set(keys)
-    latest = {key: record for key, record in latest.items() if key in wanted}
     ceiling = max([record.id for record in latest.values()] + [cursor.seen if cursor else 0])
     if cursor is None:  # first tick: history is not announced; what runs now will be
         opened = {key.to_user_string(): [[record.id, record.run_id]]

@@ -33,6 +33,7 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecord,
 )
 
+from kpi_pipeline.defs.check_records import check_keys, record_pages
 from kpi_pipeline.defs.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from kpi_pipeline.lib.reports.context import Note
 
@@ -73,9 +74,7 @@ def definitions_graph(job_def: dg.JobDefinition):
 
 def gated_check_keys(graph) -> list[dg.AssetCheckKey]:
     """The check keys of the gated layers in ``graph``, by layer = first key element."""
-    return sorted((key for key in graph.asset_check_keys
-                   if key.asset_key.path[0] in GATED_LAYERS),
-                  key=lambda key: key.to_user_string())
+    return check_keys(graph, GATED_LAYERS)
 
 
 def parse_window(text: str) -> Window | None:
@@ -170,32 +169,21 @@ def _state(record: AssetCheckExecutionRecord, label: str | None) -> CheckState:
                       evaluation.severity.value, evaluation.description)
 
 
-def _page_sizes(days: int) -> Iterable[int]:
-    size, read = days + 2, 0
-    while read < EVALUATIONS_PER_CHECK:
-        size = min(size, EVALUATIONS_PER_CHECK - read)
-        yield size
-        read += size
-        size *= 4
-
-
 def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
                         last: date) -> list[CheckState]:
     """For every check of the gated layers in ``graph``, the newest evaluation of each day
     in first..last (one state per evaluation that is the newest for some day), read from
     the check execution records, newest first, until every day has one, the records are
     older than the period, or EVALUATIONS_PER_CHECK were read."""
-    storage = instance.event_log_storage
     windows = _Windows(instance, graph)
     period = set(range(first.toordinal(), last.toordinal() + 1))
     too_old = (datetime.combine(first, time(), UTC) - EVALUATED_BEFORE_DATA).timestamp()
     states = []
     for key in gated_check_keys(graph):
-        open_days, before = set(period), None
-        for size in _page_sizes(len(period)):
-            page = storage.get_asset_check_execution_history(
-                key, limit=size, cursor=before,
-                status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+        open_days = set(period)
+        for page in record_pages(instance, key, first=len(period) + 2,
+                                 most=EVALUATIONS_PER_CHECK,
+                                 statuses=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES):
             judged = windows.of(page)
             # newest evaluation first (records are numbered when their run is planned)
             for record in sorted(page, key=lambda r: (r.event.timestamp, r.id), reverse=True):
@@ -210,9 +198,8 @@ def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
                     states.append(_state(record, label))
                 if not open_days:
                     break
-            if not open_days or len(page) < size:
+            if not open_days:
                 break
-            before = min(record.id for record in page)
     return states
 
 
