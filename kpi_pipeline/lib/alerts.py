@@ -114,9 +114,6 @@ def goal_turns(conn: duckdb.DuckDBPyConnection, first: date | None = None,
             for goal_id, as_of, status, rule, kpi, scope_key, percent, before in rows]
 
 
-def goals_turned_bad(conn: duckdb.DuckDBPyConnection, after: date | None) -> list[Alert]:
-    """The alerts of ``goal_turns`` after ``after`` over the whole table."""
-    return [turn.alert() for turn in goal_turns(conn, after=after)]
 
 
 def turn_records(turns: Sequence[GoalTurn], kept: int = TURNS_KEPT) -> list[dict[str, object]]:

@@ -430,16 +430,6 @@ def validate(table: Table, df: pd.DataFrame, *, source: str, start: date, end: d
         ) from None
 
 
-def validate_dates(table: Table, df: pd.DataFrame, *, source: str, start: date,
-                   end: date) -> None:
-    """Reject rows dated outside the partition before anything is derived from them
-    (an out-of-window row would otherwise surface as a confusing missing-rate error)."""
-    rule = pandera_schema(table, start, end).columns["report_date"]
-    try:
-        pa.DataFrameSchema({"report_date": rule}, name=table.name).validate(df, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        raise ValidationFailed(describe_failures(table, df, exc.failure_cases, source=source,
-                                                 start=start, end=end)) from None
 
 
 def describe_failures(table: Table, df: pd.DataFrame, failures: pd.DataFrame, *, source: str,

@@ -34,7 +34,6 @@ from kpi_pipeline.lib.alerts import (
     check_failure_alert,
     goal_alerts,
     goal_turns,
-    goals_turned_bad,
     turn_records,
 )
 from kpi_pipeline.lib.goals.tables import ensure_goal_tables
@@ -100,6 +99,11 @@ def slack():
     yield SlackNotifier(token=TOKEN, channel="#marketing-alerts",
                         api_url=f"http://127.0.0.1:{server.server_port}/api/")
     server.shutdown()
+
+
+def goals_turned_bad(conn: duckdb.DuckDBPyConnection, after: date | None) -> list[Alert]:
+    """The alerts of the goals that turned off track or missed after ``after``."""
+    return [turn.alert() for turn in goal_turns(conn, after=after)]
 
 
 def test_a_goal_alerts_once_on_the_day_it_turns(store):
