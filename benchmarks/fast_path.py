@@ -158,7 +158,7 @@ import json, time
 import dagster as dg
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.resources import Settings, Warehouse
-from kpi_pipeline.lib.store import table_counts
+from kpi_pipeline.lib.normalized.store import table_counts
 
 tags = {{"dagster/asset_partition_range_start": "{lo}",
          "dagster/asset_partition_range_end": "{hi}"}}

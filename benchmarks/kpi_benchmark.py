@@ -259,7 +259,7 @@ def post_daily_sql(ds: Dataset) -> str:
     {POST_INCREMENTS_SQL}"""
 
 
-# The increments as the README states them, written here (not taken from lib/store.py):
+# The increments as the README states them, written here (not taken from lib/normalized/store.py):
 # a day's value minus the post's previous snapshot's, 0 for none or NULL, NULL stays NULL.
 # build_dataset then asks the production store to recompute them: nothing may change.
 POST_INCREMENTS_SQL = """
@@ -414,7 +414,7 @@ def create_empty_database(path: Path) -> None:
     """The production DDL (keys included) and nothing else."""
     import duckdb
 
-    from kpi_pipeline.lib.store import ensure_tables
+    from kpi_pipeline.lib.normalized.store import ensure_tables
 
     path.unlink(missing_ok=True)
     with duckdb.connect(str(path)) as conn:
@@ -510,9 +510,9 @@ def build_dataset(ds: Dataset, path: Path) -> None:
     """
     import duckdb
 
-    from kpi_pipeline.lib.baselines import take_snapshots
+    from kpi_pipeline.lib.baselines.snapshots import take_snapshots
     from kpi_pipeline.lib.kpis.compute import replace_kpis
-    from kpi_pipeline.lib.store import refresh_post_increments
+    from kpi_pipeline.lib.normalized.store import refresh_post_increments
 
     started = time.perf_counter()
     create_empty_database(path)
@@ -598,8 +598,8 @@ def prepare_library() -> Step:
     import duckdb
 
     from kpi_pipeline.defs.goals.assets import review_days
-    from kpi_pipeline.lib.baselines import take_snapshots
-    from kpi_pipeline.lib.diagnostics import replace_findings, rules
+    from kpi_pipeline.lib.baselines.snapshots import take_snapshots
+    from kpi_pipeline.lib.diagnostics.rules import replace_findings, rules
     from kpi_pipeline.lib.goals.model import load_goals
     from kpi_pipeline.lib.goals.tables import (
         attainment_rows,
@@ -682,7 +682,7 @@ class WriteStep:
     def before(self, job: Job) -> None:
         import duckdb
 
-        from kpi_pipeline.lib.schemas import POST_DAILY, coerce_frame
+        from kpi_pipeline.lib.core.schemas import POST_DAILY, coerce_frame
 
         first, last = self.bounds(job)
         with duckdb.connect(job.db, read_only=True) as conn:
@@ -693,8 +693,8 @@ class WriteStep:
     def __call__(self, job: Job) -> dict[str, Any]:
         import duckdb
 
-        from kpi_pipeline.lib.schemas import POST_DAILY
-        from kpi_pipeline.lib.store import replace_window, transaction
+        from kpi_pipeline.lib.core.schemas import POST_DAILY
+        from kpi_pipeline.lib.normalized.store import replace_window, transaction
 
         first, last = self.bounds(job)
         streams = tuple(f"{p}_posts" for p in SOCIAL)

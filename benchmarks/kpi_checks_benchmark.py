@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from kpi_pipeline.defs.kpis import checks
     from kpi_pipeline.defs.resources import Settings, Warehouse
+    from kpi_pipeline.lib.kpis import expectations
     from kpi_pipeline.lib.kpis.catalog import catalog
     from kpi_pipeline.lib.kpis.compute import period_last_day, replace_kpis
-    from kpi_pipeline.lib.quality import gx_suite
     from kpi_pipeline.lib.reports.render import write_atomic
 
     work = Path(tempfile.mkdtemp(prefix="kpi-checks-bench-"))
@@ -89,19 +89,19 @@ def main(argv: list[str] | None = None) -> None:
                                  window=window) -> None:
                     frame = checks.load_window(warehouse, table, first, last)
                     empty = checks.empty_source_tables(warehouse, grain, window)
-                    outcome = gx_suite.validate_kpi_window(frame, catalog(), grain, window,
+                    outcome = expectations.validate_kpi_window(frame, catalog(), grain, window,
                                                            empty_tables=empty)
                     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
                     for validation in outcome.periods:
                         write_atomic(checks.page_path(settings, grain, validation.period),
-                                     gx_suite.render_validation_page(
+                                     expectations.render_validation_page(
                                          validation, title=str(validation.period),
                                          subtitle=grain, generated=generated))
 
                 def jumps(grain=grain, table=table, first=first, last=last,
                           window=window) -> None:
                     frame = checks.load_window(warehouse, table, first, last)
-                    gx_suite.validate_kpi_jumps(frame, grain, window)
+                    expectations.validate_kpi_jumps(frame, grain, window)
 
                 steps = {"compute": compute, "expectations": expectations, "jumps": jumps}
                 seconds = rounds(steps, args.repeats)

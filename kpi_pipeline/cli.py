@@ -19,9 +19,9 @@ import dagster as dg
 
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
 from kpi_pipeline.defs.resources import Settings, Warehouse
-from kpi_pipeline.lib.landing import REJECTED_DIR
+from kpi_pipeline.lib.core.landing import REJECTED_DIR
+from kpi_pipeline.lib.normalized.store import table_counts
 from kpi_pipeline.lib.reports.render import Period
-from kpi_pipeline.lib.store import table_counts
 
 DEFAULT_REPORT_PERIODS = 4
 

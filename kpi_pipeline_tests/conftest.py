@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
-from kpi_pipeline.lib.demo.world import World
+from kpi_pipeline.lib.sources.demo.world import World
 
 DEMO_TODAY = date(2025, 3, 20)
 DEMO_SEED = 7

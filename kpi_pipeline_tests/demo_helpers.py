@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from kpi_pipeline.lib.demo.client import DemoClient
-from kpi_pipeline.lib.demo.world import World
-from kpi_pipeline.lib.landing import Envelope
-from kpi_pipeline.lib.streams import STREAMS_BY_NAME
+from kpi_pipeline.lib.core.landing import Envelope
+from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
+from kpi_pipeline.lib.sources.demo.client import DemoClient
+from kpi_pipeline.lib.sources.demo.world import World
 
 
 def demo_envelope(world: World, stream: str, day: date) -> Envelope:

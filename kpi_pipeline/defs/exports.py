@@ -4,7 +4,7 @@ Many teams start from the CSV exports of the platforms' own analytics screens (M
 Business Suite, LinkedIn page analytics, TikTok Studio, GA4). Files dropped in the export
 folder (``settings.exports_dir``, ``$KPI_PIPELINE_EXPORTS``, default ``data/exports``)
 with an optional ``exports.yaml`` are recognised by their columns and loaded into the
-same normalized tables as the API streams (``lib/exports/``).
+same normalized tables as the API streams (``lib/sources/exports/``).
 
 Every file is read and validated first; if any fails, the asset fails naming each file,
 line, column and rule, and nothing is written. Then, in ONE transaction, the export rows
@@ -29,22 +29,22 @@ import pandas as pd
 
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER, OWNERS
 from kpi_pipeline.defs.resources import Settings, Warehouse
-from kpi_pipeline.lib.exports.folder import (
-    EXPORT_TABLES,
-    ExportsFailed,
-    FolderRead,
-    finish,
-    read_folder,
-)
-from kpi_pipeline.lib.exports.reading import ExportError
-from kpi_pipeline.lib.schemas import TABLES
-from kpi_pipeline.lib.store import (
+from kpi_pipeline.lib.core.schemas import TABLES
+from kpi_pipeline.lib.normalized.export_tables import finish
+from kpi_pipeline.lib.normalized.store import (
     ensure_tables,
     export_rows,
     key_conflicts,
     read_window,
     replace_exports,
 )
+from kpi_pipeline.lib.sources.exports.folder import (
+    EXPORT_TABLES,
+    ExportsFailed,
+    FolderRead,
+    read_folder,
+)
+from kpi_pipeline.lib.sources.exports.reading import ExportError
 
 MAX_CONFLICTS_LISTED = 5
 

@@ -30,8 +30,8 @@ from pydantic import Field
 
 from kpi_pipeline.defs.resources import Settings
 from kpi_pipeline.defs.schedules import schedule_timezone, schedule_today
-from kpi_pipeline.lib.quality.landing_checks import latest_landing_day
-from kpi_pipeline.lib.streams import platforms, streams_for_platform
+from kpi_pipeline.lib.core.streams import platforms, streams_for_platform
+from kpi_pipeline.lib.sources.landing_checks import latest_landing_day
 
 SOURCE_FRESH = "source_fresh"
 DEFAULT_LAG_DAYS = 1

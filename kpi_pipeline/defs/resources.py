@@ -32,14 +32,15 @@ from dagster._utils.backoff import backoff
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from kpi_pipeline.lib.clients import PlatformClient
-from kpi_pipeline.lib.demo.client import DemoClient
+from kpi_pipeline.lib.core.package_data import data_file
+from kpi_pipeline.lib.core.platform_client import PlatformClient
+from kpi_pipeline.lib.sources.demo.client import DemoClient
 
 DEFAULT_DUCKDB = "data/kpi_pipeline.duckdb"
 DEFAULT_LANDING = "data/landing"
 DEFAULT_REPORTS = "data/reports"
 DEFAULT_EXPORTS = "data/exports"
-EXAMPLE_GOALS = Path(__file__).resolve().parents[1] / "data" / "goals.example.yaml"
+EXAMPLE_GOALS = data_file("goals.example.yaml")
 RESERVED_NAMES = frozenset({"normalized", "kpi", "baseline", "goal", "report"})
 
 
@@ -317,10 +318,10 @@ class ApiPlatforms(PlatformsResource):
         return Path(value)
 
     def client(self) -> PlatformClient:
-        from kpi_pipeline.lib.api.accounts_file import load_accounts
-        from kpi_pipeline.lib.api.client import ApiClient
-        from kpi_pipeline.lib.api.connectors import CONNECTORS, fetchers, make_session
-        from kpi_pipeline.lib.api.session import RetryPolicy
+        from kpi_pipeline.lib.sources.api.accounts_file import load_accounts
+        from kpi_pipeline.lib.sources.api.client import ApiClient
+        from kpi_pipeline.lib.sources.api.connectors import CONNECTORS, fetchers, make_session
+        from kpi_pipeline.lib.sources.api.session import RetryPolicy
 
         policy = RetryPolicy(timeout_seconds=self.timeout_seconds,
                              max_attempts=self.max_attempts,
@@ -345,7 +346,7 @@ class ApiPlatforms(PlatformsResource):
 def api_platforms_from_env() -> ApiPlatforms:
     """ApiPlatforms wired to the token (and key file) variables that are set (``dg.EnvVar``:
     the values are read when a run starts and never enter the definitions or the UI)."""
-    from kpi_pipeline.lib.api.connectors import CONNECTORS
+    from kpi_pipeline.lib.sources.api.connectors import CONNECTORS
 
     tokens = {f"{name}_token": dg.EnvVar(c.token_env) for name, c in CONNECTORS.items()
               if c.token_env and os.environ.get(c.token_env)}

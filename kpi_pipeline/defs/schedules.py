@@ -5,7 +5,7 @@ of ingest weeks in one run (single-run backfill policies). Every morning the dai
 schedule runs it ONCE, over the weeks from the longest re-read window's first day to the
 day that closed: each raw asset pulls, per stream, the day that closed and the days its
 platform revises (Meta ads 28 days, TikTok 7, GA4 and LinkedIn 3, Facebook and Instagram
-account insights 2; ``lib/streams.py``), keeping every other landed day, and the
+account insights 2; ``lib/core/streams.py``), keeping every other landed day, and the
 normalized tables are rebuilt over those weeks from the landing files. The weekly and
 monthly runs follow once the period has closed, then the day's goal attainment, then
 the report pages.
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
-from kpi_pipeline.lib.streams import STREAMS, platforms
+from kpi_pipeline.lib.core.streams import STREAMS, platforms
 
 TIMEZONE_ENV = "KPI_PIPELINE_SCHEDULE_TIMEZONE"
 

@@ -17,9 +17,9 @@ import pytest
 
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
-from kpi_pipeline.lib.landing import landing_path
-from kpi_pipeline.lib.schemas import TABLES
-from kpi_pipeline.lib.streams import POST_LOOKBACK_DAYS
+from kpi_pipeline.lib.core.landing import landing_path
+from kpi_pipeline.lib.core.schemas import TABLES
+from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS
 from kpi_pipeline_tests.conftest import DEMO_TODAY
 
 FIRST, LAST = date(2025, 3, 3), date(2025, 3, 9)  # one ingest week, closed on the demo clock

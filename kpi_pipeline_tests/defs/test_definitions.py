@@ -9,8 +9,8 @@ import dagster as dg
 import yaml
 
 from kpi_pipeline.definitions import defs
-from kpi_pipeline.lib.schemas import TABLES
-from kpi_pipeline.lib.streams import platforms
+from kpi_pipeline.lib.core.schemas import TABLES
+from kpi_pipeline.lib.core.streams import platforms
 
 ROOT = Path(__file__).resolve().parents[2]
 

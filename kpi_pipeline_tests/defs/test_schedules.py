@@ -57,7 +57,7 @@ def test_each_stream_pulls_again_only_its_reread_window():
     from datetime import timedelta
 
     from kpi_pipeline.defs.raw.assets import days_to_pull
-    from kpi_pipeline.lib.streams import STREAMS_BY_NAME
+    from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
 
     today = date(2025, 3, 20)
     days = [date(2025, 2, 17) + timedelta(days=i) for i in range(35)]  # up to 23 March
@@ -133,7 +133,7 @@ def test_the_pulls_close_days_in_the_schedules_time_zone(monkeypatch):
     """06:15 in Tokyo is 21:15 UTC the day before: the morning run asks for Tokyo's
     yesterday, and the pulls count it as closed (a UTC clock would leave it out)."""
     from kpi_pipeline.defs.raw.assets import days_to_pull
-    from kpi_pipeline.lib.streams import STREAMS_BY_NAME
+    from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
 
     monkeypatch.setenv(TIMEZONE_ENV, "Asia/Tokyo")
     tick = datetime(2025, 3, 19, 21, 15, tzinfo=UTC)
@@ -170,7 +170,7 @@ def test_every_late_published_day_is_pulled_once_it_is_out():
     from datetime import timedelta
 
     from kpi_pipeline.defs.raw.assets import days_to_pull
-    from kpi_pipeline.lib.streams import STREAMS
+    from kpi_pipeline.lib.core.streams import STREAMS
 
     today = date(2025, 3, 20)
     requests = reread_requests(today - timedelta(days=1))

@@ -31,7 +31,7 @@ from kpi_pipeline.defs.kpis.assets import kpi_weekly
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
-from kpi_pipeline.lib.schemas import TABLES
+from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ from pathlib import Path
 import dagster as dg
 import kpi_pipeline.defs.normalized.assets as normalized
 import kpi_pipeline.lib.kpis.compute as compute
-import kpi_pipeline.lib.store as store
+import kpi_pipeline.lib.normalized.store as store
 from kpi_pipeline.defs.kpis.assets import kpi_weekly
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 

@@ -28,10 +28,10 @@ import pytest
 
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
-from kpi_pipeline.lib.landing import landing_path
-from kpi_pipeline.lib.schemas import TABLES
-from kpi_pipeline.lib.store import ensure_tables
-from kpi_pipeline.lib.streams import STREAMS
+from kpi_pipeline.lib.core.landing import landing_path
+from kpi_pipeline.lib.core.schemas import TABLES
+from kpi_pipeline.lib.core.streams import STREAMS
+from kpi_pipeline.lib.normalized.store import ensure_tables
 from kpi_pipeline_tests.conftest import DEMO_SEED, DEMO_TODAY
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ import dagster as dg
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
-from kpi_pipeline.lib.store import table_counts
+from kpi_pipeline.lib.normalized.store import table_counts
 
 
 def writer(database, landing, first, last, seed, brands, today):

@@ -17,7 +17,7 @@ from kpi_pipeline.defs.partitions import (
     window_bounds,
 )
 from kpi_pipeline.defs.resources import Warehouse
-from kpi_pipeline.lib.baselines import TRAILING_PERIODS, take_snapshots
+from kpi_pipeline.lib.baselines.snapshots import TRAILING_PERIODS, take_snapshots
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 
 

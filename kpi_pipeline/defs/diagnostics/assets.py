@@ -9,7 +9,7 @@ import dagster as dg
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
 from kpi_pipeline.defs.resources import Warehouse
-from kpi_pipeline.lib.diagnostics import replace_findings, rules
+from kpi_pipeline.lib.diagnostics.rules import replace_findings, rules
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 
 

@@ -15,6 +15,7 @@ from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import daily_partitions, window_bounds
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.alerts import goal_turns, turn_records
+from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.goals.model import GoalsError, load_goals
 from kpi_pipeline.lib.goals.tables import (
     attainment_rows,
@@ -22,7 +23,6 @@ from kpi_pipeline.lib.goals.tables import (
     replace_attainment,
 )
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.schemas import TABLES
 
 
 def review_days(first: date, last: date) -> set[date]:

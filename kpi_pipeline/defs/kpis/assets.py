@@ -12,9 +12,9 @@ import dagster as dg
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
 from kpi_pipeline.defs.resources import Warehouse
+from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, replace_kpis
-from kpi_pipeline.lib.schemas import TABLES
 
 HEADLINE_KPIS = ("engagement_rate", "click_through_rate", "landing_page_sessions",
                  "social_revenue", "cost_per_lead", "return_on_ad_spend")

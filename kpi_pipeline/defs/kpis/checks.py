@@ -12,7 +12,7 @@ run's whole partition window at once, rows loaded read-only from DuckDB into pan
   reports' gate in later runs.
 - ``kpi_period_jumps`` (WARN, not blocking): ``|change_vs_previous|`` within a band
   (default 3.0, i.e. +300 %) at the scopes all, brand and platform; configurable per run.
-  One pandas comparison over the window (see ``gx_suite.validate_kpi_jumps``).
+  One pandas comparison over the window (see ``expectations.validate_kpi_jumps``).
 
 Metadata counts per period, as a reader of one period's page sees them:
 ``expectations_evaluated`` and ``expectations_failed`` add up (expectation, period)
@@ -38,10 +38,10 @@ from kpi_pipeline.defs.partitions import (
     window_bounds,
 )
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, period_last_day
 from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES
-from kpi_pipeline.lib.quality import gx_suite
 from kpi_pipeline.lib.reports.render import write_atomic
 
 KPI_EXPECTATIONS = "kpi_expectations"
@@ -69,10 +69,10 @@ class JumpConfig(dg.Config):
     """How large a period-over-period change warns, and at which scopes."""
 
     max_abs_change: float = Field(
-        default=gx_suite.DEFAULT_JUMP_BAND, gt=0,
+        default=expectations.DEFAULT_JUMP_BAND, gt=0,
         description="Warn when |value / previous value - 1| exceeds this (3.0 = +300 %).")
     scopes: list[str] = Field(
-        default=list(gx_suite.DEFAULT_JUMP_SCOPES),
+        default=list(expectations.DEFAULT_JUMP_SCOPES),
         description="Scopes compared (all, brand, platform, account, campaign, media_type).")
 
 
@@ -89,14 +89,14 @@ def check_window(context: dg.AssetCheckExecutionContext,
 
 def load_window(warehouse: Warehouse, table: str, first, last) -> pd.DataFrame:
     """The window's KPI rows, read-only; a table not built yet reads as no rows."""
-    columns = ", ".join(gx_suite.KPI_COLUMNS)
+    columns = ", ".join(expectations.KPI_COLUMNS)
     with warehouse.get_connection(read_only=True) as conn:
         try:
             return conn.execute(
                 f"SELECT {columns} FROM kpi.{table} WHERE period_start BETWEEN ? AND ? "
                 "ORDER BY period_start, kpi, scope_key", [first, last]).df()
         except duckdb.CatalogException:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in gx_suite.KPI_COLUMNS})
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in expectations.KPI_COLUMNS})
 
 
 def empty_source_tables(warehouse: Warehouse, grain: str,
@@ -128,7 +128,7 @@ def page_path(settings: Settings, grain: str, period) -> Path:
     return settings.reports_root() / QUALITY_FOLDER / f"kpi_{grain}_{period.isoformat()}.html"
 
 
-def _metadata(outcome: gx_suite.WindowValidation, first, last) -> dict[str, object]:
+def _metadata(outcome: expectations.WindowValidation, first, last) -> dict[str, object]:
     validations = outcome.periods
     return {
         "partition_window": f"{first}..{last}",
@@ -136,12 +136,12 @@ def _metadata(outcome: gx_suite.WindowValidation, first, last) -> dict[str, obje
         "rows_validated": outcome.rows,
         "expectations_evaluated": sum(v.evaluated for v in validations),
         "expectations_failed": sum(v.failed for v in validations),
-        "failed_expectations": dg.MetadataValue.json(gx_suite.failure_rows(validations)),
-        "failures": dg.MetadataValue.md(gx_suite.failures_markdown(validations)),
+        "failed_expectations": dg.MetadataValue.json(expectations.failure_rows(validations)),
+        "failures": dg.MetadataValue.md(expectations.failures_markdown(validations)),
     }
 
 
-def _description(table: str, validations: list[gx_suite.PeriodValidation]) -> str | None:
+def _description(table: str, validations: list[expectations.PeriodValidation]) -> str | None:
     texts = [f.text(v.period) for v in validations for f in v.failures]
     if not texts:
         return None
@@ -168,17 +168,17 @@ def kpi_expectations_check(grain: str,
         frame = load_window(warehouse, table, first, last)
         periods = period_starts(window, grain)
         empty = empty_source_tables(warehouse, grain, periods)
-        outcome = gx_suite.validate_kpi_window(frame, catalog(), grain, periods,
+        outcome = expectations.validate_kpi_window(frame, catalog(), grain, periods,
                                                empty_tables=empty)
         validations = outcome.periods
         left_out = {str(p): {"empty_tables": sorted(tables),
-                             "kpis": gx_suite.unsourced(catalog(), grain, tables)}
+                             "kpis": expectations.unsourced(catalog(), grain, tables)}
                     for p, tables in empty.items() if tables}
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         pages = {}
         for validation in validations:
             path = page_path(settings, grain, validation.period)
-            write_atomic(path, gx_suite.render_validation_page(
+            write_atomic(path, expectations.render_validation_page(
                 validation, title=f"kpi.{table} {validation.period}: data quality",
                 subtitle=(f"Great Expectations validation of the {grain} starting "
                           f"{validation.period} (check {KPI_EXPECTATIONS} on kpi/{table})"),
@@ -219,7 +219,7 @@ def kpi_jumps_check(grain: str,
         window = check_window(context, partitions_def)
         first, last = window_bounds(window)
         frame = load_window(warehouse, table, first, last)
-        jumps = gx_suite.validate_kpi_jumps(
+        jumps = expectations.validate_kpi_jumps(
             frame, grain, period_starts(window, grain), band=config.max_abs_change,
             scopes=config.scopes)
         return dg.AssetCheckResult(

@@ -16,7 +16,7 @@ progress that are not closed yet are left alone.
 Rows breaking a row-level rule (negative count, non-finite number, unknown code, NULL
 key, date outside the window) are quarantined in ``quality.quarantine`` in that same
 transaction while the valid rows are written, as long as they are at most the
-quarantine threshold's share of the window (``lib/quality/quarantine.py``). Above it, or
+quarantine threshold's share of the window (``lib/normalized/quarantine.py``). Above it, or
 on a table-level failure (missing column, wrong type, duplicate key, unreadable payload,
 a pull whose rows do not cover its window), the asset fails with a message naming the
 source, partition, column, rule and example rows, and every table keeps what it had.
@@ -46,17 +46,8 @@ from kpi_pipeline.defs.normalized.reconciliation import (
 )
 from kpi_pipeline.defs.partitions import ingest_weeks, window_bounds, window_days
 from kpi_pipeline.defs.resources import Settings, Warehouse
-from kpi_pipeline.lib import fx, utm
-from kpi_pipeline.lib.landing import LandingError, landed_days, landing_path
-from kpi_pipeline.lib.parsers import parse_files, typed_parse
-from kpi_pipeline.lib.quality.landing_checks import Problem, row_problems
-from kpi_pipeline.lib.quality.quarantine import (
-    THRESHOLD_ENV,
-    empty_rows,
-    quarantine_rows,
-    quarantine_threshold,
-)
-from kpi_pipeline.lib.schemas import (
+from kpi_pipeline.lib.core.landing import LandingError, landed_days, landing_path
+from kpi_pipeline.lib.core.schemas import (
     DUCKDB_TYPES,
     TABLES,
     Table,
@@ -64,8 +55,17 @@ from kpi_pipeline.lib.schemas import (
     describe_failures,
     screen,
 )
-from kpi_pipeline.lib.store import ensure_tables, read_window, replace_window_from
-from kpi_pipeline.lib.streams import Stream, streams_for_table
+from kpi_pipeline.lib.core.streams import Stream, streams_for_table
+from kpi_pipeline.lib.normalized import currency, utm
+from kpi_pipeline.lib.normalized.parsing import parse_files, typed_parse
+from kpi_pipeline.lib.normalized.quarantine import (
+    THRESHOLD_ENV,
+    empty_rows,
+    quarantine_rows,
+    quarantine_threshold,
+)
+from kpi_pipeline.lib.normalized.store import ensure_tables, read_window, replace_window_from
+from kpi_pipeline.lib.sources.landing_checks import Problem, row_problems
 
 PREVIEW_ROWS = 10
 # Landing files parsed and validated per batch: each batch pays a fixed cost (SQL to bind,
@@ -81,7 +81,7 @@ Enricher = Callable[[duckdb.DuckDBPyConnection, pd.DataFrame, Settings, date, da
 
 
 def _fx_daily(conn, parsed, settings, start, end) -> pd.DataFrame:
-    return fx.fx_daily_frame(parsed, settings.reporting_currency)
+    return currency.fx_daily_frame(parsed, settings.reporting_currency)
 
 
 def _with_reporting_money(amounts: dict[str, str], source: str) -> Enricher:
@@ -89,7 +89,7 @@ def _with_reporting_money(amounts: dict[str, str], source: str) -> Enricher:
 
     def enrich(conn, parsed, settings, start, end) -> pd.DataFrame:
         rates = read_window(conn, "fx_daily", start, end)
-        return fx.convert(parsed, rates, amount_cols=amounts, currency_col="currency",
+        return currency.convert(parsed, rates, amount_cols=amounts, currency_col="currency",
                           reporting_currency=settings.reporting_currency, source=source)
 
     return enrich

@@ -29,8 +29,8 @@ from datetime import date, timedelta
 import dagster as dg
 import duckdb
 
-from kpi_pipeline.lib.schemas import Table
-from kpi_pipeline.lib.store import daily_counts, duplicate_keys
+from kpi_pipeline.lib.core.schemas import Table
+from kpi_pipeline.lib.normalized.store import daily_counts, duplicate_keys
 
 SCHEMA_VALID = "schema_valid"
 UNIQUE_KEY = "unique_key"

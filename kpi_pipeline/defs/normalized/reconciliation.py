@@ -21,10 +21,10 @@ import pandas as pd
 
 from kpi_pipeline.defs.normalized.checks import RECONCILES_WITH_RAW
 from kpi_pipeline.defs.resources import Settings
-from kpi_pipeline.lib import fx
-from kpi_pipeline.lib.quality.quarantine import quarantined_records
-from kpi_pipeline.lib.schemas import Table
-from kpi_pipeline.lib.store import window_totals
+from kpi_pipeline.lib.core.schemas import Table
+from kpi_pipeline.lib.normalized import currency
+from kpi_pipeline.lib.normalized.quarantine import quarantined_records
+from kpi_pipeline.lib.normalized.store import window_totals
 
 # Additive columns compared per table (snapshot columns such as followers are summed over
 # the window's rows: not a KPI, but any lost or altered row changes the sum).
@@ -59,7 +59,7 @@ class Totals:
         rates in the reporting currency)."""
         if parsed.empty:
             return cls.zero(columns)
-        frame = (fx.fx_daily_frame(parsed, settings.reporting_currency)
+        frame = (currency.fx_daily_frame(parsed, settings.reporting_currency)
                  if table.name == "fx_daily" else parsed)
         return cls({"rows": float(len(frame)),
                     **{c: float(pd.to_numeric(frame[c], errors="coerce").sum())

@@ -37,13 +37,13 @@ from kpi_pipeline.defs.conventions import puller
 from kpi_pipeline.defs.partitions import ingest_weeks, window_days
 from kpi_pipeline.defs.resources import PlatformsResource, Settings
 from kpi_pipeline.defs.schedules import schedule_today
-from kpi_pipeline.lib.landing import landed_days, rejected_path, write_envelope
-from kpi_pipeline.lib.quality.landing_checks import (
+from kpi_pipeline.lib.core.landing import landed_days, rejected_path, write_envelope
+from kpi_pipeline.lib.core.streams import Stream, platforms, streams_for_platform
+from kpi_pipeline.lib.sources.landing_checks import (
     META_OBJECTS,
     Problem,
     envelope_problems,
 )
-from kpi_pipeline.lib.streams import Stream, platforms, streams_for_platform
 
 LANDING_FILES_VALID = "landing_files_valid"
 PROBLEMS_SHOWN = 50  # problems listed in the metadata (all are counted)

@@ -23,7 +23,7 @@ from kpi_pipeline.lib.goals.model import (
 )
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.compute import kpi_running
-from kpi_pipeline.lib.store import transaction
+from kpi_pipeline.lib.normalized.store import transaction
 
 SCHEMA = "goal"
 TREND_DAYS = 28

@@ -15,9 +15,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from kpi_pipeline.lib.core.package_data import data_file
 from kpi_pipeline.lib.kpis.facts import SOURCES
 
-CATALOG_PATH = Path(__file__).resolve().parents[2] / "data" / "kpi_catalog.yaml"
+CATALOG_PATH = data_file("kpi_catalog.yaml")
 STAGES = ("awareness", "engagement", "traffic", "lead_generation", "revenue", "retention")
 SCOPES = ("all", "brand", "platform", "account", "campaign", "media_type")
 GRAINS = ("week", "month")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from kpi_pipeline.lib.kpis.catalog import Kpi, catalog, summed_formula
 from kpi_pipeline.lib.kpis.facts import SOURCES, Source
-from kpi_pipeline.lib.store import ensure_tables, transaction
+from kpi_pipeline.lib.normalized.store import ensure_tables, transaction
 
 SCHEMA = "kpi"
 TABLE_FOR_GRAIN = {"week": "weekly", "month": "monthly"}

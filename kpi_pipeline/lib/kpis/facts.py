@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kpi_pipeline.lib.schemas import INCREMENT_METRICS, INCREMENT_SUFFIX
+from kpi_pipeline.lib.core.schemas import INCREMENT_METRICS, INCREMENT_SUFFIX
 
 PERIOD_UNITS = {"week": "week", "month": "month"}
 
@@ -76,7 +76,7 @@ EXACT = "DECIMAL(38, 6)"
 def _post_activity(grain: str) -> str:
     """Each post's activity per day: the increments ``post_daily`` stores beside the
     lifetime snapshots (the store derives them when the snapshots are written; see
-    ``lib/store.py``), so a period reads its own days only and no earlier snapshot."""
+    ``lib/normalized/store.py``), so a period reads its own days only and no earlier snapshot."""
     increments = ",\n           ".join(
         f"{m}{INCREMENT_SUFFIX} AS {m}" if m != "watch_time_seconds" else
         f"CAST({m}{INCREMENT_SUFFIX} AS {EXACT}) AS {m}"

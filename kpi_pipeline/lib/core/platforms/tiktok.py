@@ -1,0 +1,25 @@
+"""TikTok API for Business v1.3 (Accounts API and Reporting API): what is asked.
+
+The real client and the demo simulator send exactly these paths and fields; the parser
+reads the note a client leaves when it stops paging at the look-back.
+"""
+
+from __future__ import annotations
+
+API = "/open_api/v1.3"
+REPORT_PATH = f"{API}/report/integrated/get/"
+BUSINESS_PATH = f"{API}/business/get/"
+VIDEO_LIST_PATH = f"{API}/business/video/list/"
+
+ACCOUNT_FIELDS = ("followers_count", "video_views", "profile_views", "likes", "comments",
+                  "shares")
+VIDEO_FIELDS = ("item_id", "create_time", "caption", "video_views", "likes", "comments",
+                "shares", "reach", "average_time_watched", "total_time_watched",
+                "full_video_watched_rate")
+REPORT_DIMENSIONS = ("campaign_id", "stat_time_day")
+REPORT_METRICS = ("campaign_name", "spend", "impressions", "reach", "clicks", "ctr",
+                  "onsite_form", "complete_payment", "total_complete_payment_rate",
+                  "video_play_actions")
+
+#: The key a client adds to the last page it asked when it stopped at the look-back.
+LOOKBACK_NOTE = "stopped_at_lookback"

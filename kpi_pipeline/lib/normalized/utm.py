@@ -1,0 +1,163 @@
+"""Which GA4 sessions came from social media, and from which platform.
+
+GA4 knows traffic only by ``sessionSource`` / ``sessionMedium`` (UTM tags or the
+referrer). The spellings marketers and platforms use (``ig``, ``lnkd.in``,
+``l.facebook.com``, ``paid_social``, ``social media``) keep growing, so the mapping is
+data (``kpi_pipeline/data/utm_sources.yaml``), validated on load, and this module only
+applies it. Adding a spelling is a one-line YAML change with no code review of logic.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from kpi_pipeline.lib.core.accounts import SOCIAL_PLATFORMS
+from kpi_pipeline.lib.core.package_data import data_file
+
+DEFAULT_MAPPING_PATH = data_file("utm_sources.yaml")
+
+
+def normalize(value: str) -> str:
+    """The form sources and mediums are compared in: trimmed, lower-case."""
+    return value.strip().lower()
+
+
+def _normalized_list(values: list[str]) -> list[str]:
+    out = [normalize(v) for v in values]
+    if any(not v for v in out):
+        raise ValueError("empty spelling")
+    if len(set(out)) != len(out):
+        raise ValueError(f"duplicate spelling in {values}")
+    return out
+
+
+class PlatformSources(BaseModel):
+    """The ``sessionSource`` spellings of one platform."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: list[str]
+
+    @field_validator("sources")
+    @classmethod
+    def _normalize(cls, values: list[str]) -> list[str]:
+        return _normalized_list(values)
+
+
+class UtmMapping(BaseModel):
+    """The whole mapping file. Unknown keys are rejected so a typo cannot be ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1]
+    platforms: dict[str, PlatformSources]
+    social_mediums: list[str]
+    paid_social_mediums: list[str]
+    paid_mediums_on_platform_source: list[str]
+
+    @field_validator("social_mediums", "paid_social_mediums", "paid_mediums_on_platform_source")
+    @classmethod
+    def _mediums(cls, values: list[str]) -> list[str]:
+        return _normalized_list(values)
+
+    @field_validator("platforms")
+    @classmethod
+    def _known_platforms(cls, platforms: dict[str, PlatformSources]
+                         ) -> dict[str, PlatformSources]:
+        unknown = sorted(set(platforms) - set(SOCIAL_PLATFORMS))
+        if unknown:
+            raise ValueError(f"unknown platform(s) {unknown}; expected {SOCIAL_PLATFORMS}")
+        return platforms
+
+    @model_validator(mode="after")
+    def _unambiguous(self) -> UtmMapping:
+        seen: dict[str, str] = {}
+        for platform, spec in self.platforms.items():
+            for source in spec.sources:
+                if source in seen:
+                    raise ValueError(f"source {source!r} listed under both {seen[source]} and "
+                                     f"{platform}")
+                seen[source] = platform
+        lists = {"social_mediums": self.social_mediums,
+                 "paid_social_mediums": self.paid_social_mediums,
+                 "paid_mediums_on_platform_source": self.paid_mediums_on_platform_source}
+        names = list(lists)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                both = sorted(set(lists[a]) & set(lists[b]))
+                if both:
+                    raise ValueError(f"medium(s) {both} listed in both {a} and {b}")
+        return self
+
+    def source_platforms(self) -> dict[str, str]:
+        """{normalized source: platform}."""
+        return {s: p for p, spec in self.platforms.items() for s in spec.sources}
+
+
+def load_mapping(path: Path | str) -> UtmMapping:
+    """Read and validate a mapping file; errors name the file and the offending key."""
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    try:
+        return UtmMapping.model_validate(raw)
+    except ValueError as exc:
+        raise ValueError(f"{path}: invalid UTM mapping: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def default_mapping() -> UtmMapping:
+    """The packaged mapping, read on first use (never at import time)."""
+    return load_mapping(DEFAULT_MAPPING_PATH)
+
+
+# Medium kinds as small integers, so the row-level logic is plain numpy comparisons.
+_OTHER, _SOCIAL, _PAID_SOCIAL, _PAID_ON_PLATFORM = 0, 1, 2, 3
+
+
+def _per_unique(values: pd.Series, lookup: dict[str, object], default: object,
+                dtype: str | type) -> np.ndarray:
+    """Map a column through ``lookup`` by its unique values only, then spread back.
+
+    Normalizing and looking up a few dozen distinct spellings instead of every row keeps
+    this a numpy take however large the frame.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = [lookup.get(normalize(str(u)), default) for u in uniques]
+    return np.array([*mapped, default], dtype=dtype)[codes]  # code -1 (NULL) -> default
+
+
+def _medium_kinds(mapping: UtmMapping) -> dict[str, object]:
+    kinds: dict[str, object] = {m: _SOCIAL for m in mapping.social_mediums}
+    kinds.update({m: _PAID_SOCIAL for m in mapping.paid_social_mediums})
+    kinds.update({m: _PAID_ON_PLATFORM for m in mapping.paid_mediums_on_platform_source})
+    return kinds
+
+
+def resolve_platforms(df: pd.DataFrame, mapping: UtmMapping | None = None) -> pd.DataFrame:
+    """Add ``platform`` (or NULL), ``is_social`` and ``is_paid`` from ``source``/``medium``.
+
+    - platform: the platform the source names, whatever the medium (l.facebook.com /
+      referral is Facebook traffic).
+    - is_social: the source names a platform, or the medium is a social or paid-social one
+      (social traffic from a platform we do not track keeps platform NULL).
+    - is_paid: paid social only: a paid-social medium, or cpc/ppc-like on a platform source.
+    """
+    mapping = mapping or default_mapping()
+    platform = _per_unique(df["source"], dict(mapping.source_platforms()), None, object)
+    kind = _per_unique(df["medium"], _medium_kinds(mapping), _OTHER, np.int8)
+    has_platform = ~pd.isna(platform)
+    paid_social = kind == _PAID_SOCIAL
+
+    out = df.copy()
+    out["platform"] = pd.array(platform, dtype="string")
+    out["is_social"] = pd.array(has_platform | (kind == _SOCIAL) | paid_social, dtype="boolean")
+    out["is_paid"] = pd.array(paid_social | (has_platform & (kind == _PAID_ON_PLATFORM)),
+                              dtype="boolean")
+    return out

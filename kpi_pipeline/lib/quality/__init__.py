@@ -1,1 +1,0 @@
-"""Data quality: what the pipeline keeps aside or measures about its own data."""

@@ -1,0 +1,271 @@
+"""Production KPIs against an independent formulation in plain SQL, on the demo data.
+
+``kpi_pipeline_tests/kpis/kpi_reference.sql`` computes every catalogue KPI by hand-written
+formulas, without reusing the production fact sources or query generator. Two
+formulations written separately rarely make the same mistake, so agreement on every KPI,
+scope and period is strong evidence that both are right, and a disagreement points at a
+precise (period, kpi, scope_key) to look at.
+
+The data is built once per module through the real raw -> normalized chain. It is compared
+twice: as built (seven weeks, so year-ago values are all NULL) and with a copy of the same
+data moved 53 weeks back, so that year-ago values exist and differ from the current ones
+(a copy moved exactly 52 weeks back would make a year-ago bug that returns the current
+value pass unnoticed).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+import duckdb
+import pytest
+
+from kpi_pipeline.defs.normalized.assets import normalized_assets
+from kpi_pipeline.defs.raw.assets import raw_assets
+from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
+from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.compute import replace_kpis
+
+pytestmark = pytest.mark.slow  # one raw -> normalized build of seven weeks (~15 s)
+
+REFERENCE_SQL = Path(__file__).resolve().with_name("kpi_reference.sql")
+DEMO_FIRST_DAY, DEMO_LAST_DAY = date(2025, 1, 27), date(2025, 3, 16)
+DEMO_TODAY = "2025-03-20"
+
+# The periods compared: (first period start, last period start, last day of the last one).
+# The week of 27 January is not compared itself: it is the previous week of 3 February.
+PERIODS = {
+    "week": (date(2025, 2, 3), date(2025, 3, 10), date(2025, 3, 16)),
+    "month": (date(2025, 2, 1), date(2025, 2, 1), date(2025, 2, 28)),
+}
+TABLES = {"week": "kpi.weekly", "month": "kpi.monthly"}
+HISTORY_SHIFT = timedelta(weeks=53)
+MIN_ROWS = {"week": 1000, "month": 150}
+# Growth of a level over January 2025 needs the level on 31 December, which no data set
+# holds: those previous values are rightly NULL.
+NO_PREVIOUS = {"week": set(), "month": {"follower_growth_rate", "email_list_growth_rate"}}
+
+KEY = ("period_start", "kpi", "scope_key")
+EXACT_COLUMNS = ("period_end", "grain", "scope", "brand", "platform", "account_id",
+                 "campaign_id", "media_type", "unit")
+NUMERIC_COLUMNS = ("numerator", "denominator", "value", "previous_value",
+                   "change_vs_previous", "year_ago_value", "change_vs_year_ago")
+
+Row = dict[str, Any]
+Key = tuple[date, str, str]
+
+
+# --------------------------------------------------------------------------- building
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Seven weeks of demo data through the real raw -> normalized assets, built once."""
+    root = tmp_path_factory.mktemp("kpi_reference")
+    resources = {
+        "warehouse": Warehouse(database=str(root / "warehouse.duckdb")),
+        "settings": Settings(landing_dir=str(root / "landing"), reporting_currency="USD"),
+        "platforms": DemoPlatforms(seed=7, brands=2, today=DEMO_TODAY),
+    }
+    result = dg.materialize(
+        [*raw_assets, *normalized_assets], resources=resources,
+        tags={"dagster/asset_partition_range_start": DEMO_FIRST_DAY.isoformat(),
+              "dagster/asset_partition_range_end": DEMO_LAST_DAY.isoformat()})
+    assert result.success
+    return root / "warehouse.duckdb"
+
+
+def add_year_ago_history(conn: duckdb.DuckDBPyConnection, shift: timedelta) -> None:
+    """Copy the KPI sources ``shift`` earlier (posts under new ids, so no post spans both)."""
+    days = shift.days
+    conn.execute(f"""
+        INSERT INTO normalized.post_daily
+        SELECT * REPLACE (report_date - {days} AS report_date,
+                          published_at - INTERVAL {days} DAY AS published_at,
+                          post_id || '~history' AS post_id)
+        FROM normalized.post_daily""")
+    for table in ("account_daily", "ad_daily", "web_daily", "email_daily"):
+        conn.execute(f"""INSERT INTO normalized.{table}
+                         SELECT * REPLACE (report_date - {days} AS report_date)
+                         FROM normalized.{table}""")
+
+
+def production_kpis(conn: duckdb.DuckDBPyConnection, last: Literal["start", "day"]) -> None:
+    """Both grains through the production ``replace_kpis``.
+
+    ``last="start"`` passes the last period's start, as its docstring allows ("every period
+    starting in [first, last]"); ``last="day"`` passes the window's last day, as the Dagster
+    assets do (``window_bounds``). Both must compute every period from all of its days.
+    """
+    for grain, (first, last_start, last_day) in PERIODS.items():
+        replace_kpis(conn, grain, first, last_start if last == "start" else last_day)
+
+
+@pytest.fixture(scope="module", params=["demo", "demo_with_history"])
+def dataset(request: pytest.FixtureRequest, demo_db: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A private copy of the demo database, optionally with history, holding production KPIs."""
+    path = tmp_path_factory.mktemp(request.param) / "warehouse.duckdb"
+    shutil.copy(demo_db, path)
+    with duckdb.connect(str(path)) as conn:
+        if request.param == "demo_with_history":
+            add_year_ago_history(conn, HISTORY_SHIFT)
+        production_kpis(conn, last="start")
+    yield request.param, path
+
+
+# --------------------------------------------------------------------------- comparing
+def reference_rows(conn: duckdb.DuckDBPyConnection, grain: str) -> dict[Key, Row]:
+    """The reference formulation's rows for the compared periods of ``grain``."""
+    first, last_start, _ = PERIODS[grain]
+    cursor = conn.execute(REFERENCE_SQL.read_text(encoding="utf-8"),
+                          {"grain": grain, "first": first, "last": last_start})
+    return _keyed(cursor)
+
+
+def production_rows(conn: duckdb.DuckDBPyConnection, grain: str) -> dict[Key, Row]:
+    """Production's stored rows for the compared periods of ``grain``."""
+    first, last_start, _ = PERIODS[grain]
+    cursor = conn.execute(f"SELECT * FROM {TABLES[grain]} WHERE period_start BETWEEN ? AND ?",
+                          [first, last_start])
+    return _keyed(cursor)
+
+
+def _keyed(cursor: duckdb.DuckDBPyConnection) -> dict[Key, Row]:
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    keyed = {tuple(row[k] for k in KEY): row for row in rows}
+    assert len(keyed) == len(rows), "duplicate (period_start, kpi, scope_key) rows"
+    return keyed  # type: ignore[return-value]
+
+
+def same_number(a: float | None, b: float | None) -> bool:
+    """Equal within 1e-9 relative, NULL equal to NULL only (NaN equals nothing)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+@dataclass
+class Comparison:
+    """What differs between production and reference rows, grouped by KPI."""
+
+    compared: list[Row] = field(default_factory=list)  # reference rows present in both
+    only_reference: dict[str, list[Key]] = field(default_factory=lambda: defaultdict(list))
+    only_production: dict[str, list[Key]] = field(default_factory=lambda: defaultdict(list))
+    differences: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def agrees(self) -> bool:
+        return not (self.only_reference or self.only_production or self.differences)
+
+    def report(self, examples: int = 3) -> str:
+        """A readable account of the disagreement: per KPI, counts and a few examples."""
+        kpis = sorted({*self.only_reference, *self.only_production, *self.differences})
+        lines = [f"{len(kpis)} KPI(s) disagree ({len(self.compared)} rows compared):"]
+        for kpi in kpis:
+            lines.append(f"  {kpi}:")
+            for label, keys in (("only in reference", self.only_reference.get(kpi, [])),
+                                ("only in production", self.only_production.get(kpi, []))):
+                if keys:
+                    shown = ", ".join(f"{p} {s}" for p, _, s in sorted(keys)[:examples])
+                    lines.append(f"    {len(keys)} row(s) {label}, e.g. {shown}")
+            diffs = self.differences.get(kpi, [])
+            if diffs:
+                lines.append(f"    {len(diffs)} differing value(s):")
+                lines += [f"      {d}" for d in diffs[:examples]]
+        return "\n".join(lines)
+
+
+def compare(production: dict[Key, Row], reference: dict[Key, Row]) -> Comparison:
+    """Compare keys, exact columns and numbers of every row."""
+    result = Comparison()
+    for key in reference.keys() - production.keys():
+        result.only_reference[key[1]].append(key)
+    for key in production.keys() - reference.keys():
+        result.only_production[key[1]].append(key)
+    for key in sorted(reference.keys() & production.keys()):
+        ref, prod = reference[key], production[key]
+        result.compared.append(ref)
+        where = f"{key[0]} {key[2]}"
+        for column in EXACT_COLUMNS:
+            if ref[column] != prod[column]:
+                result.differences[key[1]].append(
+                    f"{where} {column}: production {prod[column]!r} != reference "
+                    f"{ref[column]!r}")
+        for column in NUMERIC_COLUMNS:
+            if not same_number(prod[column], ref[column]):
+                result.differences[key[1]].append(
+                    f"{where} {column}: production {prod[column]!r} != reference "
+                    f"{ref[column]!r}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def rows(dataset: tuple[str, Path]) -> dict[str, tuple[dict[Key, Row], dict[Key, Row]]]:
+    """(production, reference) rows per grain for one data set, read once."""
+    _, path = dataset
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return {grain: (production_rows(conn, grain), reference_rows(conn, grain))
+                for grain in PERIODS}
+
+
+# --------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("grain", list(PERIODS))
+def test_reference_agrees_with_production(rows, grain: str) -> None:
+    """Every KPI, scope and period: same rows, same numbers, same comparisons."""
+    production, reference = rows[grain]
+    result = compare(production, reference)
+    assert result.agrees, result.report()
+
+
+@pytest.mark.parametrize("grain", list(PERIODS))
+def test_the_comparison_is_not_vacuous(rows, dataset: tuple[str, Path], grain: str) -> None:
+    """Enough rows, every catalogue KPI of the grain present with real values."""
+    name, _ = dataset
+    production, reference = rows[grain]
+    compared = compare(production, reference).compared
+    assert len(compared) > MIN_ROWS[grain], f"only {len(compared)} rows compared"
+    wanted = {kpi for kpi, spec in catalog().items() if grain in spec.grains}
+    assert {row["kpi"] for row in reference.values()} == wanted
+    expected = {"value": wanted, "previous_value": wanted - NO_PREVIOUS[grain]}
+    if name == "demo_with_history":
+        expected["year_ago_value"] = wanted
+    for column, kpis in expected.items():
+        filled = {row["kpi"] for row in compared if row[column] is not None}
+        assert filled == kpis, f"{column} never filled for {sorted(kpis - filled)}"
+    if name == "demo_with_history":  # the history is a different stretch of data
+        assert any(row["year_ago_value"] != row["value"] for row in compared)
+
+
+def test_the_comparison_catches_a_changed_value(rows) -> None:
+    """One production value moved by one part in a million is reported, with its KPI."""
+    production, reference = rows["week"]
+    key = next(k for k, r in sorted(production.items()) if r["value"])
+    tampered = {**production, key: {**production[key],
+                                    "value": production[key]["value"] * (1 + 1e-6)}}
+    del tampered[next(k for k in sorted(production) if k != key)]
+    result = compare(tampered, reference)
+    assert set(result.differences) == {key[1]}
+    assert sum(map(len, result.only_reference.values())) == 1
+    assert key[1] in result.report()
+
+
+def test_replace_kpis_called_like_the_assets_agrees_too(demo_db: Path, tmp_path: Path) -> None:
+    """The assets pass the window's last DAY as ``last``: the same rows come out."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_db, path)
+    with duckdb.connect(str(path)) as conn:
+        production_kpis(conn, last="day")
+        report = []
+        for grain in PERIODS:
+            result = compare(production_rows(conn, grain), reference_rows(conn, grain))
+            if not result.agrees:
+                report.append(f"{grain}: {result.report()}")
+    assert not report, "\n".join(report)

@@ -1,0 +1,60 @@
+"""Partition writes: idempotent, transactional, and a failed write keeps the old rows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from kpi_pipeline.lib.core.schemas import FX_DAILY, coerce_frame
+from kpi_pipeline.lib.normalized.store import ensure_tables, replace_window
+
+
+def fx_rows(day: str, rate: float) -> pd.DataFrame:
+    return coerce_frame(FX_DAILY, pd.DataFrame({
+        "report_date": [day], "currency": ["EUR"], "reporting_currency": ["USD"],
+        "rate": [rate], "fixing_date": [day], "source_stream": ["fx_rates"],
+        "api_version": ["v1"], "pulled_at": ["2025-03-04T06:00:00Z"],
+    }))
+
+
+@pytest.fixture
+def conn(tmp_path) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(str(tmp_path / "t.duckdb"))
+    ensure_tables(conn)
+    yield conn
+    conn.close()
+
+
+def rates(conn) -> list[tuple]:
+    return conn.execute("SELECT report_date, rate FROM normalized.fx_daily ORDER BY 1").fetchall()
+
+
+def test_replace_window_twice_leaves_one_copy(conn):
+    for _ in range(3):
+        replace_window(conn, FX_DAILY, fx_rows("2025-03-03", 1.05), date(2025, 3, 3),
+                       date(2025, 3, 3))
+    assert rates(conn) == [(date(2025, 3, 3), 1.05)]
+
+
+def test_replace_window_only_touches_its_window(conn):
+    replace_window(conn, FX_DAILY, fx_rows("2025-03-03", 1.05), date(2025, 3, 3), date(2025, 3, 3))
+    replace_window(conn, FX_DAILY, fx_rows("2025-03-04", 1.07), date(2025, 3, 4), date(2025, 3, 4))
+    replace_window(conn, FX_DAILY, fx_rows("2025-03-04", 1.08), date(2025, 3, 4), date(2025, 3, 4))
+    assert rates(conn) == [(date(2025, 3, 3), 1.05), (date(2025, 3, 4), 1.08)]
+
+
+def test_failed_insert_rolls_back_the_delete(conn):
+    replace_window(conn, FX_DAILY, fx_rows("2025-03-03", 1.05), date(2025, 3, 3), date(2025, 3, 3))
+    duplicate = pd.concat([fx_rows("2025-03-03", 1.2), fx_rows("2025-03-03", 1.3)])
+    with pytest.raises(duckdb.ConstraintException):
+        replace_window(conn, FX_DAILY, duplicate, date(2025, 3, 3), date(2025, 3, 3))
+    assert rates(conn) == [(date(2025, 3, 3), 1.05)]
+
+
+def test_columns_must_match_the_table(conn):
+    with pytest.raises(ValueError, match="do not match"):
+        replace_window(conn, FX_DAILY, fx_rows("2025-03-03", 1.0).iloc[:, ::-1],
+                       date(2025, 3, 3), date(2025, 3, 3))
