@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kpi_pipeline.defs.goals.assets import attainment
+from kpi_pipeline.defs.goals.assets import attainment, goal_definitions
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import Settings
@@ -311,7 +311,8 @@ def test_a_bad_goals_file_fails_clearly_and_changes_nothing(built, tmp_path, nam
     goals.write_bytes(content)
     settings = Settings(landing_dir=built["settings"].landing_dir, goals_file=str(goals))
     before = store_hashes(built["warehouse"])
-    result = dg.materialize([attainment], resources={**built, "settings": settings},
+    result = dg.materialize([goal_definitions, attainment],
+                            resources={**built, "settings": settings},
                             tags=RANGE, raise_on_error=False)
     assert not result.success, name
     [failure] = [e for e in result.all_events if e.is_step_failure]

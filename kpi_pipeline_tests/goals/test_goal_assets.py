@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from kpi_pipeline.defs.goals.assets import attainment
+from kpi_pipeline.defs.goals.assets import attainment, goal_definitions
 from kpi_pipeline.defs.kpis.assets import kpi_weekly
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
@@ -53,7 +53,7 @@ def goals_built(resources, tmp_path: Path):
     assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
                           tags=days("2025-03-02", "2025-03-09")).success
     assert dg.materialize([kpi_weekly], resources=resources, partition_key="2025-03-03").success
-    assert dg.materialize([attainment], resources=resources,
+    assert dg.materialize([goal_definitions, attainment], resources=resources,
                           tags=days("2025-03-03", "2025-03-09")).success
     return resources, goals
 
@@ -95,7 +95,7 @@ def test_total_goal_sums_the_days_so_far(goals_built):
 def test_a_changed_target_shows_in_the_history(goals_built):
     resources, goals = goals_built
     goals.write_text(GOALS.format(total=500))
-    assert dg.materialize([attainment], resources=resources,
+    assert dg.materialize([goal_definitions, attainment], resources=resources,
                           tags=days("2025-03-08", "2025-03-09")).success
     prints = rows(resources, """SELECT fingerprint, min(as_of), max(as_of), max(target)
                                FROM goal.attainment WHERE goal_id = 'alpenglow-opt-ins'
@@ -109,7 +109,7 @@ def test_an_invalid_goals_file_fails_with_every_problem(goals_built):
     goals.write_text(GOALS.format(total=400).replace("kpi: email_opt_ins", "kpi: email_optins")
                      .replace("window: {start: 2025-03-03, end: 2025-03-31}\n  - id",
                               "window: {start: 2025-03-31, end: 2025-03-03}\n  - id"))
-    result = dg.materialize([attainment], resources=resources,
+    result = dg.materialize([goal_definitions, attainment], resources=resources,
                             tags=days("2025-03-03", "2025-03-03"), raise_on_error=False)
     assert not result.success
     message = next(e for e in result.all_events
@@ -144,7 +144,7 @@ def test_goal_turns_in_the_metadata_reach_the_alert_sensor_without_the_store(goa
     resources, goals = goals_built
     goals.write_text(GOALS.format(total=100000))  # out of reach from the first day
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([attainment], resources=resources, instance=instance,
+    result = dg.materialize([goal_definitions, attainment], resources=resources, instance=instance,
                             tags=days("2025-03-03", "2025-03-09"))
     metadata = result.asset_materializations_for_node("goal__attainment")[-1].metadata
     turns = metadata["goal_turns"].value
@@ -162,3 +162,45 @@ def test_goal_turns_in_the_metadata_reach_the_alert_sensor_without_the_store(goa
                                   resources={"notifier": LogNotifier()}) as context):
         tick = goal_status_alert_sensor(context)
     assert f"{len(turns)} goal alert(s) up to 2025-03-09" in tick.skip_message
+
+
+MONTHLY = """
+goals:
+  - id: monthly-opt-ins
+    title: 400 opt-ins every month
+    objective: lead_generation
+    stage: lead_generation
+    kpi: email_opt_ins
+    scope: {kind: brand, key: alpenglow}
+    target: {type: total, value: TOTAL}
+    window: {relative: this_month}
+"""
+
+
+def test_relative_windows_resolve_per_as_of_day_from_the_stored_definitions(goals_built):
+    """``this_month`` without as_of is the month of each as-of day, whenever it runs; a
+    partition re-run alone gives the row it gave in the range; attainment reads the stored
+    definitions, so an edited file counts only once the definitions are materialized."""
+    resources, goals = goals_built
+    goals.write_text(MONTHLY.replace("TOTAL", "400"))
+    assert dg.materialize([goal_definitions, attainment], resources=resources,
+                          tags=days("2025-02-27", "2025-03-04")).success
+    (spec,) = rows(resources, "SELECT window_spec FROM goal.definitions")
+    assert json.loads(spec[0]) == {"relative": "this_month"}
+    query = """SELECT as_of, window_start, window_end, days_elapsed, days_left, target
+               FROM goal.attainment WHERE goal_id = 'monthly-opt-ins' ORDER BY as_of"""
+    first = rows(resources, query)
+    feb, mar = (date(2025, 2, 1), date(2025, 2, 28)), (date(2025, 3, 1), date(2025, 3, 31))
+    assert [r[:5] for r in first] == [
+        (date(2025, 2, 27), *feb, 27, 1), (date(2025, 2, 28), *feb, 28, 0),
+        (date(2025, 3, 1), *mar, 1, 30), (date(2025, 3, 2), *mar, 2, 29),
+        (date(2025, 3, 3), *mar, 3, 28), (date(2025, 3, 4), *mar, 4, 27)]
+    assert {r[5] for r in first} == {400}
+
+    goals.write_text(MONTHLY.replace("TOTAL", "900"))  # not yet materialized
+    assert dg.materialize([attainment], resources=resources,
+                          tags=days("2025-03-02", "2025-03-02")).success
+    assert rows(resources, query) == first
+    assert dg.materialize([goal_definitions, attainment], resources=resources,
+                          tags=days("2025-03-02", "2025-03-02")).success
+    assert [r[5] for r in rows(resources, query)] == [400, 400, 400, 900, 400, 400]

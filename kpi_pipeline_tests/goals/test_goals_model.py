@@ -475,3 +475,29 @@ def test_a_goal_validated_alone_still_resolves_its_window() -> None:
         "target": {"type": "level", "at_least": 0.05},
         "window": {"relative": "next_month"}}, context={"today": TODAY})
     assert item.period == (date(2025, 6, 1), date(2025, 6, 30))
+
+
+def test_reference_segments_follow_the_floating_windows() -> None:
+    """Days are grouped where every relative window without as_of resolves alike (by
+    hand: the calendar months and quarters around the days)."""
+    from kpi_pipeline.lib.goals.stored import reference_segments
+
+    def data(*windows: dict) -> dict:
+        return {"goals": [{"window": w} for w in windows]}
+
+    d = date
+    assert reference_segments(data({"start": "2025-01-01", "days": 9}),
+                              d(2025, 3, 30), d(2025, 4, 2)) == [(d(2025, 3, 30), d(2025, 4, 2))]
+    pinned = {"relative": "this_month", "as_of": "2025-01-10"}
+    assert reference_segments(data(pinned), d(2025, 3, 30), d(2025, 4, 2)) == [
+        (d(2025, 3, 30), d(2025, 4, 2))]
+    assert reference_segments(data({"relative": "this_quarter"}, pinned),
+                              d(2025, 3, 30), d(2025, 7, 2)) == [
+        (d(2025, 3, 30), d(2025, 3, 31)), (d(2025, 4, 1), d(2025, 6, 30)),
+        (d(2025, 7, 1), d(2025, 7, 2))]
+    assert reference_segments(data({"relative": "next_month"}, {"relative": "this_quarter"}),
+                              d(2025, 5, 30), d(2025, 7, 1)) == [
+        (d(2025, 5, 30), d(2025, 5, 31)), (d(2025, 6, 1), d(2025, 6, 30)),
+        (d(2025, 7, 1), d(2025, 7, 1))]
+    assert len(reference_segments(data({"relative": "next_7_days"}),
+                                  d(2025, 5, 1), d(2025, 5, 5))) == 5

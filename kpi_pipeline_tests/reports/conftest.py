@@ -19,7 +19,7 @@ import pytest
 
 from kpi_pipeline.defs.baselines.assets import baseline_monthly, baseline_weekly
 from kpi_pipeline.defs.diagnostics.assets import diagnostic_monthly, diagnostic_weekly
-from kpi_pipeline.defs.goals.assets import attainment
+from kpi_pipeline.defs.goals.assets import attainment, goal_definitions
 from kpi_pipeline.defs.kpis.assets import kpi_monthly, kpi_weekly
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
@@ -128,7 +128,7 @@ def report_store(tmp_path_factory: pytest.TempPathFactory) -> ReportStore:
     steps = [([*raw_assets, *normalized_assets], FIRST_INGEST_WEEK, LAST_INGEST_WEEK),
              ([kpi_weekly, baseline_weekly, diagnostic_weekly], FIRST_WEEK, LAST_WEEK),
              ([kpi_monthly, baseline_monthly, diagnostic_monthly], FIRST_MONTH, LAST_MONTH),
-             ([attainment], FIRST_DAY, LAST_DAY)]
+             ([goal_definitions, attainment], FIRST_DAY, LAST_DAY)]
     for assets, first, last in steps:
         result = dg.materialize(assets, resources=resources, tags=_range(first, last),
                                 raise_on_error=True)
@@ -143,10 +143,11 @@ GOALS_TODAY = date(2025, 5, 10)
 
 
 def goals_context(conn, store: ReportStore) -> dict[str, object]:
+    from kpi_pipeline.lib.goals.stored import stored_goals
     from kpi_pipeline.lib.kpis.catalog import catalog
     from kpi_pipeline.lib.reports.context import goal_context
 
-    return {**PLAIN_CONTEXT, **goal_context(conn, store.settings.goals_path(), GOALS_TODAY,
+    return {**PLAIN_CONTEXT, **goal_context(conn, stored_goals(conn), GOALS_TODAY,
                                             catalog(), "USD")}
 
 

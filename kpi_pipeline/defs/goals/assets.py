@@ -1,22 +1,26 @@
-"""Goal layer: attainment of every goal in the goals file, for every as-of day.
+"""Goal layer: the goal definitions, then attainment of every goal for every as-of day.
 
-The goals file (YAML, ``settings.goals_file``; the shipped example runs on the demo
-data) is validated when the asset runs: every problem of every goal fails the run at
-once, each naming the goal and the field; warnings (vanity KPIs, too many KPIs for one
-objective, targets the baseline makes implausible) are logged and kept in the
-materialization metadata.
+``goal/definitions`` reads the goals file (YAML, ``settings.goals_file``; the shipped
+example runs on the demo data) and validates it: every problem of every goal fails the
+run at once, each naming the goal and the field, and the stored definitions stay as
+they were; warnings (vanity KPIs, too many KPIs for one objective, targets the baseline
+makes implausible) are logged and kept in the materialization metadata. Attainment and
+the report pages read the stored definitions, and resolve a relative window without
+``as_of`` against each as-of day (``lib/goals/stored.py``), never the wall clock.
 """
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import dagster as dg
 
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import daily_partitions, window_bounds
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.defs.schedules import schedule_today
 from kpi_pipeline.lib.alerts import goal_turns, turn_records
 from kpi_pipeline.lib.core.schemas import TABLES
-from kpi_pipeline.lib.goals.model import GoalsError, load_goals
+from kpi_pipeline.lib.goals.model import GoalsError, load_goals, validate_goals
+from kpi_pipeline.lib.goals.stored import reference_segments, store_definitions, stored_goals
 from kpi_pipeline.lib.goals.tables import (
     attainment_rows,
     goal_warnings_with_baselines,
@@ -38,6 +42,41 @@ def review_days(first: date, last: date) -> set[date]:
 
 @dg.asset(
     **DUCKDB_WRITER,
+    key=["goal", "definitions"],
+    description=(
+        "The goals file, validated and kept as read: its text and digest "
+        "(goal.definitions_file) and one row per goal (goal.definitions: KPI, scope, the "
+        "window as written and as resolved today, fingerprint). Attainment and the report "
+        "pages read these, not the file. A file with any problem fails this asset and "
+        "the stored definitions stay as they were."),
+    group_name="goal",
+    kinds={"duckdb", "yaml"},
+    code_version="1",
+    metadata={"dagster/table_name": "goal.definitions"},
+)
+def goal_definitions(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                settings: Settings) -> dg.MaterializeResult:
+    path = settings.goals_path()
+    kpis = catalog()
+    try:
+        loaded = load_goals(path, schedule_today(), kpis)
+    except GoalsError as exc:
+        raise dg.Failure(description=str(exc), metadata={"goals_file": str(path)}) from exc
+    with warehouse.get_connection() as conn:
+        stored = store_definitions(conn, path.read_text(encoding="utf-8"), str(path), loaded)
+        warnings = goal_warnings_with_baselines(conn, loaded, kpis)
+    for warning in warnings:
+        context.log.warning(str(warning))
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(loaded.goals),
+        "goals_file": dg.MetadataValue.path(str(path)),
+        "sha256": stored.sha256,
+        "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings) or "none"),
+    })
+
+
+@dg.asset(
+    **DUCKDB_WRITER,
     key=["goal", "attainment"],
     description=(
         "For every goal and as-of day inside its window: actual so far, target in KPI "
@@ -47,39 +86,45 @@ def review_days(first: date, last: date) -> set[date]:
         "indicators' 28-day trend for lagging goals (on week and month closes), and the "
         "fingerprint of the goal definition used. Primary key: (as_of, goal_id)."),
     deps=[*(dg.AssetKey(["normalized", t]) for t in TABLES if t != "fx_daily"),
-          dg.AssetKey(["baseline", "weekly"])],
+          dg.AssetKey(["baseline", "weekly"]), goal_definitions],
     partitions_def=daily_partitions,
     group_name="goal",
     kinds={"duckdb", "python"},
     code_version="1",
     metadata={"dagster/table_name": "goal.attainment"},
 )
-def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse,
-               settings: Settings) -> dg.MaterializeResult:
+def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     first, last = window_bounds(context.partition_time_window)
-    path = settings.goals_path()
     kpis = catalog()
-    try:
-        loaded = load_goals(path, datetime.now(UTC).date(), kpis)
-    except GoalsError as exc:
-        raise dg.Failure(description=str(exc), metadata={"goals_file": str(path)}) from exc
     with warehouse.get_connection() as conn:
-        warnings = goal_warnings_with_baselines(conn, loaded, kpis)
-        rows = attainment_rows(conn, loaded.goals, kpis, first, last, review_days(first, last))
+        stored = stored_goals(conn)
+        if stored is None:
+            raise dg.Failure(description="no goal definitions are stored: materialize "
+                             "goal/definitions first (goal_attainment_job does)")
+        data = stored.data()
+        rows, goal_ids = [], set()
+        try:
+            for seg_first, seg_last in reference_segments(data, first, last):
+                loaded = validate_goals(data, seg_first, kpis=kpis, source=stored.source)
+                goal_ids |= {goal.id for goal in loaded.goals}
+                rows += attainment_rows(conn, loaded.goals, kpis, seg_first, seg_last,
+                                        review_days(seg_first, seg_last))
+        except GoalsError as exc:  # the catalogue changed since the file was stored
+            raise dg.Failure(description=str(exc),
+                             metadata={"goals_file": stored.source}) from exc
+        rows.sort(key=lambda row: (row.goal_id, row.as_of))  # segments cut goals apart
         written = replace_attainment(conn, rows, first, last)
         turns = goal_turns(conn, first, last)  # read by goal_status_alert_sensor
-    for warning in warnings:
-        context.log.warning(str(warning))
     latest = {}
     for row in rows:  # rows come goal by goal in date order: the last one per goal wins
         latest[row.goal_id] = f"{row.status} ({row.as_of})"
     return dg.MaterializeResult(metadata={
         "dagster/row_count": written,
         "partition_window": f"{first}..{last}",
-        "goals_file": dg.MetadataValue.path(str(path)),
-        "goals": len(loaded.goals),
+        "goals_file": dg.MetadataValue.path(stored.source),
+        "goals_sha256": stored.sha256,
+        "goals": len(goal_ids),
         "latest_status": dg.MetadataValue.json(latest),
-        "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings) or "none"),
         # for goal_status_alert_sensor, which reads these instead of the store
         "last_as_of": max(row.as_of for row in rows).isoformat() if rows else "",
         "goal_turns": dg.MetadataValue.json(turn_records(turns)),

@@ -10,7 +10,6 @@ newest period's paths and headline numbers go into the materialization metadata,
 Dagster UI links to the pages.
 """
 
-from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -24,10 +23,19 @@ from kpi_pipeline.defs.partitions import (
 from kpi_pipeline.defs.reports.gate import definitions_graph, gate
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.goals.model import GoalsError
+from kpi_pipeline.lib.goals.stored import StoredGoals, stored_goals
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.reports.context import goal_context
 from kpi_pipeline.lib.reports.render import Period, ReportError, render_period, write_index
+
+
+def _stored_goals(conn) -> StoredGoals:
+    stored = stored_goals(conn)
+    if stored is None:
+        raise dg.Failure(description="no goal definitions are stored: materialize "
+                         "goal/definitions first")
+    return stored
 
 
 def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -45,7 +53,8 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
             "plus the index of every page and period. Templates are read when the asset "
             "runs, so a broken template fails this asset, not the code location."),
         deps=[dg.AssetKey(["kpi", table]), dg.AssetKey(["baseline", table]),
-              dg.AssetKey(["diagnostic", table]), dg.AssetKey(["goal", "attainment"])],
+              dg.AssetKey(["diagnostic", table]), dg.AssetKey(["goal", "attainment"]),
+              dg.AssetKey(["goal", "definitions"])],
         partitions_def=partitions_def,
         group_name="report",
         kinds={"html", "jinja"},
@@ -63,8 +72,8 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
                 context_values = {
                     "currency": settings.reporting_currency,
                     "quality_notes": quality_notes,
-                    **goal_context(conn, settings.goals_path(), datetime.now(UTC).date(),
-                                   kpis, settings.reporting_currency),
+                    **goal_context(conn, _stored_goals(conn), last, kpis,
+                                   settings.reporting_currency),
                 }
             except GoalsError as exc:
                 raise dg.Failure(description=str(exc)) from exc

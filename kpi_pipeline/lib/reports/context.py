@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -17,8 +16,9 @@ from kpi_pipeline.lib.goals.model import (
     LevelTarget,
     PerPeriodTarget,
     TotalTarget,
-    load_goals,
+    validate_goals,
 )
+from kpi_pipeline.lib.goals.stored import StoredGoals
 from kpi_pipeline.lib.goals.tables import goal_warnings_with_baselines
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.reports.formats import delta_pct, for_unit
@@ -62,11 +62,13 @@ def target_text(goal: Goal, kpi: Kpi, currency: str) -> str:
     return f"{for_unit(target.value, kpi.unit, currency)} per {target.period}"
 
 
-def goal_context(conn: duckdb.DuckDBPyConnection, goals_file: Path, today: date,
+def goal_context(conn: duckdb.DuckDBPyConnection, stored: StoredGoals, as_of: date,
                  kpis: Mapping[str, Kpi], currency: str) -> dict[str, Any]:
-    """``goals`` (GoalInfo by id) and ``goal_warnings`` (Notes) for the scorecard: the
-    file's own warnings and, where a baseline exists, the implausible targets."""
-    loaded = load_goals(goals_file, today, kpis)
+    """``goals`` (GoalInfo by id) and ``goal_warnings`` (Notes) for the scorecard, from the
+    stored definitions with relative windows resolved as of ``as_of`` (the last day the
+    pages show): the file's own warnings and, where a baseline exists, the implausible
+    targets."""
+    loaded = validate_goals(stored.data(), as_of, kpis=kpis, source=stored.source)
     warnings = goal_warnings_with_baselines(conn, loaded, dict(kpis))
     goals = {goal.id: GoalInfo(goal.id, goal.title, goal.objective, goal.stage, goal.kpi,
                                goal.scope.scope_key, target_text(goal, kpis[goal.kpi], currency),
