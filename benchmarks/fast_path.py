@@ -19,9 +19,11 @@ in the same run, on the same machine, and the ratio of the two:
    asset-partitions: Dagster's share), against DuckDB's own ``read_json`` reading the same
    files into tables (``CREATE TABLE ... AS SELECT * FROM read_json(...)``, one per stream,
    DuckDB's default settings). Rows per second of both over the rows the tables hold.
-3. A Monday: every schedule that ticks on the last Monday of the store (the daily ingest,
-   freshness, weekly KPIs, goal attainment, weekly reports), each run executed in one
-   process with the code location's executor, recorded, on a copy of step 1's store.
+3. A Monday: what runs on the last Monday of the store, on a copy of step 1's store: the
+   two schedules (the daily ingest, freshness) and the runs the automation sensor asks
+   for, tick by tick from the week's close to the last run after the pull (weekly
+   baselines, goal definitions, weekly KPIs and diagnostics, attainment, weekly reports),
+   each run executed in one process with the code location's executor, recorded.
 4. Memory: the peak RSS of the ingest alone (``daily_ingest_job``) over 90 days and over
    ``--days``.
 5. Sensors: a first and later ticks of the two alert sensors and the report gate of the
@@ -202,39 +204,73 @@ def normalization(work: Path, lo: date, hi: date) -> dict:
 
 
 MONDAY = """
-import json, time
-from datetime import datetime, time as clock
+import json, time, warnings
+from datetime import datetime, time as clock, timedelta
 from zoneinfo import ZoneInfo
 import dagster as dg
 from kpi_pipeline.definitions import defs
 
+warnings.filterwarnings("ignore")
 loaded = defs()
 monday = datetime.fromisoformat("{monday}").date()
 instance = dg.DagsterInstance.get()
+utc = ZoneInfo("UTC")
 runs = []
-for name in ("daily_ingest_schedule", "daily_freshness_schedule", "weekly_kpi_schedule",
-             "goal_attainment_schedule", "weekly_report_schedule"):
+
+
+def execute(origin, job, request):
+    tags = dict(request.tags or {{}})
+    if request.partition_key:
+        tags.update({{"dagster/partition": request.partition_key}})
+    run_config = dict(request.run_config or {{}})
+    if "platforms" in job.required_resource_keys:  # the demo clock says Monday
+        run_config["resources"] = {{"platforms": {{"config": {{"today": "{monday}"}}}}}}
+    started = time.process_time()
+    result = job.execute_in_process(
+        instance=instance, tags=tags, run_config=run_config or None,
+        partition_key=request.partition_key, asset_selection=request.asset_selection)
+    assert result.success, origin
+    runs.append({{"origin": origin, "job": job.name, "executor": job.executor_def.name,
+                 "cpu": time.process_time() - started}})
+
+
+def automation(at, cursor):
+    # one tick of period_automation_sensor, its runs executed before the next tick
+    # (the sensor groups what it asks by partitions and key, one run each; so does this)
+    result = dg.evaluate_automation_conditions(defs=loaded, instance=instance,
+                                               evaluation_time=at, cursor=cursor)
+    graph = loaded.resolve_asset_graph()
+    groups = {{}}
+    for key in graph.get_all_asset_keys():
+        for partition in result.get_requested_partitions(key):
+            cadence = type(graph.get(key).partitions_def).__name__
+            groups.setdefault((cadence, partition), []).append(key)
+    for (_, partition), keys in sorted(groups.items(), key=str):
+        job = loaded.resolve_implicit_job_def_def_for_assets(keys)
+        name = ", ".join(sorted(k.to_user_string() for k in keys))
+        execute(f"period_automation_sensor: {{name}} {{partition or ''}}".strip(), job,
+                dg.RunRequest(asset_selection=keys, partition_key=partition))
+    return result.cursor, len(groups)
+
+
+night = datetime.combine(monday, clock(0, 0), tzinfo=utc)
+cursor, _ = automation(night - timedelta(minutes=10), None)  # Sunday night: nothing due
+cursor, _ = automation(night + timedelta(minutes=5), cursor)  # the week closed
+for name in ("daily_ingest_schedule", "daily_freshness_schedule"):
     schedule = loaded.resolve_schedule_def(name)
     hour, minute = (int(x) for x in reversed(schedule.cron_schedule.split()[:2]))
-    tick = datetime.combine(monday, clock(hour, minute), tzinfo=ZoneInfo("UTC"))
+    tick = datetime.combine(monday, clock(hour, minute), tzinfo=utc)
     with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance,
                                    repository_def=loaded.get_repository_def()) as context:
         requests = schedule.evaluate_tick(context).run_requests or []
-    job = loaded.resolve_job_def(schedule.job_name)
     for request in requests:
-        tags = dict(request.tags or {{}})
-        if request.partition_key:
-            tags.update({{"dagster/partition": request.partition_key}})
-        run_config = dict(request.run_config or {{}})
-        if "platforms" in job.required_resource_keys:  # the demo clock says Monday
-            run_config["resources"] = {{"platforms": {{"config": {{"today": "{monday}"}}}}}}
-        started = time.process_time()
-        result = job.execute_in_process(
-            instance=instance, tags=tags, run_config=run_config or None,
-            partition_key=request.partition_key, asset_selection=request.asset_selection)
-        assert result.success, name
-        runs.append({{"schedule": name, "job": job.name, "executor": job.executor_def.name,
-                     "cpu": time.process_time() - started}})
+        execute(name, loaded.resolve_job_def(schedule.job_name), request)
+at = datetime.combine(monday, clock(7, 0), tzinfo=utc)
+while True:  # after the pull: ticks until nothing more is due
+    cursor, requested = automation(at, cursor)
+    if not requested:
+        break
+    at += timedelta(minutes=1)
 print(json.dumps({{"runs": runs}}))
 """
 
@@ -409,11 +445,11 @@ def report_normalization(found: dict) -> None:
 
 
 def report_monday(found: dict) -> None:
-    print(f"\n## The schedules of Monday {found['monday']}\n")
-    print("| schedule | job | executor | CPU s |")
+    print(f"\n## The runs of Monday {found['monday']}\n")
+    print("| asked by | job | executor | CPU s |")
     print("|---|---|---|---:|")
     for run in found["runs"]:
-        print(f"| {run['schedule']} | {run['job']} | {run['executor']} | {run['cpu']:.1f} |")
+        print(f"| {run['origin']} | {run['job']} | {run['executor']} | {run['cpu']:.1f} |")
     print(f"\nwork {found['work_cpu']:.1f} s in {len(found['runs'])} run(s) (target <= 10 s; "
           "one process per run: executors " + ", ".join(found["executors"]) + ")")
 

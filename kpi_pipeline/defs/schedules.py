@@ -140,52 +140,66 @@ def daily_ingest_schedule(timezone: str) -> dg.ScheduleDefinition:
     return _daily
 
 
-def last_closed_period(today: date, grain: str) -> date:
-    """Start of the last day, week (Monday) or month wholly before ``today``."""
-    if grain == "day":
-        return today - timedelta(days=1)
-    if grain == "week":
-        return today - timedelta(days=today.weekday() + 7)
-    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+#: When each period is over, in the schedules' time zone: from that tick an asset waits
+#: for its upstream data to be updated, then runs.
+PERIOD_CRONS = {"day": "0 0 * * *", "week": "0 0 * * 1", "month": "0 0 1 * *"}
+AUTOMATION_SENSOR = "period_automation_sensor"
 
 
-def period_schedule(job, grain: str, cron: str, timezone: str,
-                    description: str) -> dg.ScheduleDefinition:
-    """A schedule that runs ``job`` for the last closed day, week or month as seen in
-    ``timezone`` when it ticks."""
+def period_conditions(timezone: str) -> dict[dg.AssetKey, dg.AutomationCondition]:
+    """What runs after what, as conditions on the assets rather than hours on a clock.
 
-    @dg.schedule(name=job.name.replace("_job", "_schedule"), job=job, cron_schedule=cron,
-                 execution_timezone=timezone, description=description)
-    def _period(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        today = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date()
-        key = last_closed_period(today, grain).isoformat()
-        return dg.RunRequest(run_key=key, partition_key=key)
+    Each period's assets wait from the period's end (midnight in ``timezone``) until every
+    upstream asset has been updated since then, then run for the period that closed:
+    the weekly and monthly KPIs after the morning pull of the period's last day, the
+    baselines at once (a snapshot as of the period's start reads the periods before it),
+    the diagnostics after both, the day's attainment after the pull (and the
+    goal definitions, read again each day), the report pages after all of those and only
+    when every blocking check upstream passed. A late or failed pull delays what depends
+    on it instead of letting it run on stale data. Attainment does not wait for the
+    weekly baselines: a goal is judged against the snapshot taken at its start, long
+    before the day."""
+    def on(grain: str) -> dg.AutomationCondition:
+        return dg.AutomationCondition.on_cron(PERIOD_CRONS[grain], timezone)
 
-    return _period
+    conditions: dict[dg.AssetKey, dg.AutomationCondition] = {
+        dg.AssetKey(["goal", "definitions"]): on("day"),
+        dg.AssetKey(["goal", "attainment"]): on("day").ignore(
+            dg.AssetSelection.assets(["baseline", "weekly"])),
+    }
+    for grain, table in (("week", "weekly"), ("month", "monthly")):
+        conditions[dg.AssetKey(["kpi", table])] = on(grain)
+        # a snapshot as of the period's start reads only the periods before it: it can be
+        # taken as soon as the period closes
+        conditions[dg.AssetKey(["baseline", table])] = on(grain).ignore(
+            dg.AssetSelection.assets(["kpi", table]))
+        conditions[dg.AssetKey(["diagnostic", table])] = on(grain)
+        conditions[dg.AssetKey(["report", table])] = (
+            on(grain) & dg.AutomationCondition.all_deps_blocking_checks_passed())
+    return conditions
+
+
+def with_period_automation(defs: dg.Definitions, timezone: str) -> dg.Definitions:
+    """``defs`` with :func:`period_conditions` set on their assets."""
+    conditions = period_conditions(timezone)
+    return defs.map_asset_specs(func=lambda spec: spec.replace_attributes(
+        automation_condition=conditions[spec.key]) if spec.key in conditions else spec)
 
 
 def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:
-    """Every schedule of the project, ticking in ``timezone``."""
-    return [
-        daily_ingest_schedule(timezone),
-        period_schedule(weekly_kpi_job, "week", "0 8 * * 1", timezone,
-                        "Monday 08:00: KPIs, baselines and diagnostics of the week that "
-                        "just closed."),
-        period_schedule(monthly_kpi_job, "month", "0 8 2 * *", timezone,
-                        "On the 2nd at 08:00: KPIs, baselines and diagnostics of the month "
-                        "that just closed."),
-        period_schedule(goal_attainment_job, "day", "0 9 * * *", timezone,
-                        "Every morning at 09:00: goal attainment of the day that closed, "
-                        "after the pull and (on Mondays) the weekly run."),
-        period_schedule(weekly_report_job, "week", "30 9 * * 1", timezone,
-                        "Monday 09:30: the weekly report pages, after the weekly KPIs and "
-                        "the day's goal attainment."),
-        period_schedule(monthly_report_job, "month", "30 9 2 * *", timezone,
-                        "On the 2nd at 09:30: the monthly report pages, after the monthly "
-                        "KPIs and the day's goal attainment."),
-    ]
+    """Every schedule of the project, ticking in ``timezone``: the morning pull. What
+    follows it runs on the assets' conditions (``period_conditions``)."""
+    return [daily_ingest_schedule(timezone)]
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(schedules=build_schedules(schedule_timezone()))
+    return dg.Definitions(
+        jobs=[daily_ingest_job, weekly_kpi_job, monthly_kpi_job, goal_attainment_job,
+              weekly_report_job, monthly_report_job],
+        schedules=build_schedules(schedule_timezone()),
+        sensors=[dg.AutomationConditionSensorDefinition(
+            AUTOMATION_SENSOR, target=dg.AssetSelection.all(),
+            description="Runs each period's KPIs, baselines, diagnostics, goal attainment "
+                        "and report pages once the period has closed and their upstream "
+                        "data has been updated since (the assets' automation conditions).")])

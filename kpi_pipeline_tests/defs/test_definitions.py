@@ -32,8 +32,10 @@ def test_definitions_load_with_every_layer():
     assert {f"normalized/{t}" for t in TABLES} <= keys
     assert {"kpi/weekly", "kpi/monthly", "baseline/weekly", "baseline/monthly"} <= keys
     assert {"report/weekly", "report/monthly"} <= keys
-    for name in ("weekly_report_schedule", "monthly_report_schedule"):
-        assert loaded.resolve_schedule_def(name) is not None
+    assert loaded.resolve_sensor_def("period_automation_sensor") is not None
+    for job in ("weekly_kpi_job", "monthly_kpi_job", "goal_attainment_job",
+                "weekly_report_job", "monthly_report_job"):  # for backfills and by hand
+        assert loaded.resolve_job_def(job) is not None
     assert loaded.resolve_job_def("daily_ingest_job") is not None
     assert loaded.resolve_schedule_def("daily_ingest_schedule") is not None
 

@@ -1,5 +1,5 @@
-"""The schedules: which partitions each tick asks for, the re-read windows of the
-morning pull, and the configurable time zone."""
+"""The morning pull's schedule: which partitions each tick asks for, the re-read windows,
+and the configurable time zone (what follows the pull: test_automation.py)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,12 @@ import pytest
 from kpi_pipeline.defs.schedules import (
     TIMEZONE_ENV,
     build_schedules,
-    last_closed_period,
     reread_requests,
     schedule_timezone,
     schedule_today,
 )
 
 RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
-
-
-@pytest.mark.parametrize(("today", "grain", "start"), [
-    (date(2025, 3, 20), "day", date(2025, 3, 19)),
-    (date(2025, 3, 17), "week", date(2025, 3, 10)),  # a Monday: the week before
-    (date(2025, 3, 20), "week", date(2025, 3, 10)),  # a Thursday: still that week
-    (date(2025, 3, 2), "month", date(2025, 2, 1)),
-    (date(2025, 1, 2), "month", date(2024, 12, 1)),
-])
-def test_last_closed_period(today, grain, start):
-    assert last_closed_period(today, grain) == start
 
 
 def test_the_morning_runs_this_week_whole_and_earlier_weeks_only_where_rereads_reach():
@@ -122,9 +110,7 @@ def test_schedules_tick_in_the_configured_time_zone(monkeypatch):
     # 03:00 UTC on the 20th is still the 19th in Los Angeles: yesterday is the 18th
     tick = datetime(2025, 3, 20, 3, 0, tzinfo=UTC)
     with dg.build_schedule_context(scheduled_execution_time=tick) as context:
-        attainment = schedules["goal_attainment_schedule"](context)
         daily = schedules["daily_ingest_schedule"](context)
-    assert attainment.partition_key == "2025-03-18"
     assert daily[0].run_key == "2025-03-18/ingest"
     assert daily[0].tags[RANGE[1]] == "2025-03-17"  # the ingest week holding the 18th
 
@@ -146,16 +132,6 @@ def test_the_pulls_close_days_in_the_schedules_time_zone(monkeypatch):
     pulled = days_to_pull(STREAMS_BY_NAME["mailchimp_list"], week, schedule_today(tick),
                           landed={date(2025, 3, 17), date(2025, 3, 18)})
     assert pulled == [date(2025, 3, 19)]
-
-
-def test_weekly_and_monthly_schedules_ask_for_the_closed_period():
-    schedules = {s.name: s for s in build_schedules("UTC")}
-    tick = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)  # Monday 3 March
-    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
-        weekly = schedules["weekly_report_schedule"](context)
-        monthly = schedules["monthly_kpi_schedule"](context)
-    assert weekly.partition_key == "2025-02-24"
-    assert monthly.partition_key == "2025-02-01"
 
 
 def test_an_unknown_time_zone_is_named(monkeypatch):

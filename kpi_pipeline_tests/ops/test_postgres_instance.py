@@ -151,5 +151,5 @@ def test_runs_wait_in_the_queue_under_the_shipped_limits(instance):
 
     assert blocked({"dagster/backfill": "bf-b"})  # one backfill run at a time, any backfill
     assert blocked({"dagster/schedule_name": "daily_ingest_schedule"})  # no self-overlap
-    assert not blocked({"dagster/schedule_name": "goal_attainment_schedule"})
+    assert not blocked({"dagster/sensor_name": "period_automation_sensor"})
     assert not blocked({})
