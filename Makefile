@@ -45,7 +45,7 @@ test-fast: install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 ui: install
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev -w workspace.yaml --host 127.0.0.1 --port 3000
 
 lint: install
 	$(BIN)/ruff check .
