@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -81,3 +85,58 @@ def test_the_ingest_job_backfills_a_range_in_one_run_in_one_process():
     # freshness judges today, not the run's weeks: its own schedule runs it, not the ingest
     checks = {k.name for k in job.asset_layer.asset_graph.asset_check_keys}
     assert "source_fresh" not in checks and "landing_files_valid" in checks
+
+
+def _dg_check_defs(project: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """`dg check defs` as the README runs it: the dg installed beside this interpreter, from
+    the project's root, against a scratch instance (the project's dagster.yaml: telemetry
+    off) and scratch data paths, so nothing under data/ or dagster_home/ is touched."""
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "KPI_PIPELINE_DUCKDB": str(home / "kpi_pipeline.duckdb"),
+        "KPI_PIPELINE_LANDING": str(home / "landing"),
+        "KPI_PIPELINE_REPORTS": str(home / "reports"),
+    }
+    dg_cli = Path(sys.executable).parent / "dg"
+    return subprocess.run(
+        [str(dg_cli), "check", "defs"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_dg_check_defs_validates_the_code_location(tmp_path):
+    result = _dg_check_defs(ROOT, tmp_path / "home")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully." in result.stdout
+    assert "project_and_activated_venv_mismatch" not in result.stdout + result.stderr
+
+
+def test_dg_check_defs_fails_on_a_broken_definition(tmp_path):
+    """The same command exits 1 on a project whose definitions do not load (two assets
+    with one key), so the test above would catch a broken code location."""
+    project = tmp_path / "broken"
+    (project / "broken_defs").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "broken_defs"\nversion = "0"\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n'
+        '[tool.dg.project]\nroot_module = "broken_defs"\n'
+        'code_location_target_module = "broken_defs.definitions"\n'
+    )
+    (project / "broken_defs" / "__init__.py").write_text("")
+    (project / "broken_defs" / "definitions.py").write_text(
+        "import dagster as dg\n\n\n"
+        "@dg.asset(key='same')\ndef one(): ...\n\n\n"
+        "@dg.asset(key='same')\ndef two(): ...\n\n\n"
+        "defs = dg.Definitions(assets=[one, two])\n"
+    )
+    result = _dg_check_defs(project, tmp_path / "home")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Duplicate asset key" in result.stdout + result.stderr
+    assert "All definitions loaded successfully." not in result.stdout
