@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from kpi_pipeline.defs import settings as env
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.core.landing import REJECTED_DIR
@@ -126,8 +127,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1
         print(f"{job} over {lo}..{hi} succeeded ({elapsed:.1f} s so far, run {result.run_id})",
               flush=True)
-    settings = Settings()
-    print(summary(Warehouse(), settings))
+    # the same values the runs' resources were given through dg.EnvVar
+    settings = Settings(landing_dir=env.LANDING.value(), reports_dir=env.REPORTS.value())
+    print(summary(Warehouse(database=env.DUCKDB.value()), settings))
     index = settings.reports_root() / "index.html"
     if index.exists():
         print(f"Reports:        {index.resolve()} (open it in a browser)")

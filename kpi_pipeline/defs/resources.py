@@ -1,12 +1,10 @@
 """Resources: the DuckDB store, the landing area and the platform clients.
 
-Paths default to folders under ``./data`` and can be moved with environment variables
-(read when a run opens them, never at import time):
-
-- ``KPI_PIPELINE_DUCKDB``: the DuckDB file (default ``data/kpi_pipeline.duckdb``)
-- ``KPI_PIPELINE_LANDING``: the landing folder (default ``data/landing``)
-- ``KPI_PIPELINE_EXPORTS``: the drop folder of platform export files (default
-  ``data/exports``)
+They only wire configuration: every setting is a field, shown in the launchpad, and the
+environment variables (named, with their defaults, in ``defs/settings.py``) reach the
+fields through ``dg.EnvVar`` in ``default_resources``, so Dagster reads them when a run
+starts, never at import time. A resource built by hand (tests, scripts) uses its fields'
+defaults unless given values.
 
 The platform source is chosen by one switch, the ``platforms`` resource: the demo
 simulator is the embedded default; real API clients implement the same
@@ -15,53 +13,44 @@ simulator is the embedded default; real API clients implement the same
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
-import time
 from abc import abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster._utils.backoff import backoff
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from kpi_pipeline.lib.core.package_data import data_file
+from kpi_pipeline.defs import settings
 from kpi_pipeline.lib.core.platform_client import PlatformClient
+from kpi_pipeline.lib.normalized.store_lock import lock_path, store_lock
 from kpi_pipeline.lib.sources.demo.client import DemoClient
 
-DEFAULT_DUCKDB = "data/kpi_pipeline.duckdb"
-DEFAULT_LANDING = "data/landing"
-DEFAULT_REPORTS = "data/reports"
-DEFAULT_EXPORTS = "data/exports"
-EXAMPLE_GOALS = data_file("goals.example.yaml")
 RESERVED_NAMES = frozenset({"normalized", "kpi", "baseline", "goal", "report"})
+# DuckDB's own file lock can still be held briefly by a process outside the store lock
+# (a DuckDB shell, a process closing): 11 tries, 0.1 s doubling between them (~100 s).
+CONNECT_ATTEMPTS = 11
+CONNECT_FIRST_WAIT_SECONDS = 0.1
 
 
 class Warehouse(DuckDBResource):
     """The DuckDB file every table lives in. Writers hold it briefly; readers open read-only.
 
-    DuckDB lets one process at a time hold a file for writing, and refuses even a read-only
-    open while another process writes ("Could not set lock on file ... Conflicting lock is
-    held"). Dagster's "duckdb" pool only serialises runs when a daemon or run coordinator
-    enforces it; runs started from several processes (CLI, tests, a multiprocess backfill)
-    would still collide. So every connection, reader or writer, holds an exclusive advisory
-    lock (``fcntl.flock``) on the sibling file ``<database>.lock`` for its lifetime: other
-    processes wait for it (polling, up to ``lock_timeout_seconds``) instead of failing. The
-    kernel releases the lock when its process dies, so a killed run never blocks the next.
-    Within one process the lock is re-entrant (a counter): DuckDB itself shares one
-    database between a process's connections, and a nested open must not wait for itself.
+    DuckDB lets one process at a time hold the file, so every connection, reader or
+    writer, holds the store lock (``lib/normalized/store_lock.py``: an exclusive ``flock``
+    on ``<database>.lock``) for its lifetime: other processes wait for it, up to
+    ``lock_timeout_seconds``, instead of failing; a dead process's lock is released by
+    the kernel; nested opens in one process do not wait for themselves.
     """
 
     database: str = Field(
-        default="",
-        description=f"Path to the DuckDB file. Empty: $KPI_PIPELINE_DUCKDB, else {DEFAULT_DUCKDB}.",
+        default=settings.DUCKDB.default,
+        description=f"Path to the DuckDB file (${settings.DUCKDB.name}).",
     )
 
     connection_config: dict[str, Any] = Field(
@@ -79,7 +68,7 @@ class Warehouse(DuckDBResource):
     )
 
     def path(self) -> Path:
-        path = Path(self.database or os.environ.get("KPI_PIPELINE_DUCKDB") or DEFAULT_DUCKDB)
+        path = Path(self.database)
         if path.stem in RESERVED_NAMES:
             # DuckDB names the database after the file; a database called "kpi" makes
             # every "kpi.weekly" ambiguous between the database and the schema.
@@ -88,9 +77,8 @@ class Warehouse(DuckDBResource):
         return path
 
     def lock_path(self) -> Path:
-        """The advisory lock file beside the database: ``<database>.lock``."""
-        path = self.path()
-        return path.with_name(path.name + ".lock")
+        """The lock file beside the database: ``<database>.lock``."""
+        return lock_path(self.path())
 
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -103,140 +91,51 @@ class Warehouse(DuckDBResource):
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         # A read-only open of a missing folder takes no lock: DuckDB reports the missing file.
-        lock = (_file_lock(self.lock_path(), self.lock_timeout_seconds)
+        lock = (store_lock(self.lock_path(), self.lock_timeout_seconds)
                 if not read_only or path.parent.exists() else nullcontext())
+        config = {"custom_user_agent": "kpi_pipeline", **self.connection_config}
         with lock:
-            conn = backoff(
-                fn=duckdb.connect,
-                retry_on=(RuntimeError, duckdb.IOException),
-                kwargs={"database": str(path), "read_only": read_only,
-                        "config": {"custom_user_agent": "kpi_pipeline",
-                                   **self.connection_config}},
-                max_retries=10,
-            )
+            conn = Retrying(
+                retry=retry_if_exception_type((RuntimeError, duckdb.IOException)),
+                stop=stop_after_attempt(CONNECT_ATTEMPTS),
+                wait=wait_exponential(multiplier=CONNECT_FIRST_WAIT_SECONDS, exp_base=2),
+                reraise=True,
+            )(duckdb.connect, database=str(path), read_only=read_only, config=config)
             try:
                 yield conn
             finally:
                 conn.close()
 
 
-LOCK_POLL_SECONDS = 0.05
-
-
-class _HeldLock:
-    """One lock file this process holds: its descriptor and how many connections use it."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.depth = 0
-
-
-# Lock files this process holds, by resolved path; the mutex guards the table itself.
-_held_locks: dict[str, _HeldLock] = {}
-_held_locks_mutex = threading.Lock()
-
-
-def _forget_inherited_locks() -> None:
-    """In a forked child: close the parent's lock descriptors (the child holds no lock, and
-    keeping them open would keep the parent's lock alive after the parent releases it)."""
-    global _held_locks_mutex
-    for held in _held_locks.values():
-        with suppress(OSError):
-            os.close(held.fd)
-    _held_locks.clear()
-    _held_locks_mutex = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_inherited_locks)
-
-
-@contextmanager
-def _file_lock(lock_file: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_file``, re-entrant within this process."""
-    key = str(lock_file.resolve())
-    held = _acquire(key, lock_file, timeout)
-    try:
-        yield
-    finally:
-        with _held_locks_mutex:
-            held.depth -= 1
-            if held.depth == 0:
-                del _held_locks[key]
-                os.close(held.fd)  # closing the only descriptor releases the flock
-
-
-def _acquire(key: str, lock_file: Path, timeout: float) -> _HeldLock:
-    """Join this process's hold of ``lock_file``, or wait up to ``timeout`` seconds for
-    its exclusive lock. The mutex is only held for quick, non-blocking steps."""
-    deadline = time.monotonic() + timeout
-    fd = None
-    try:
-        while True:
-            with _held_locks_mutex:
-                held = _held_locks.get(key)
-                if held is None:
-                    if fd is None:
-                        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        pass
-                    else:
-                        held = _held_locks[key] = _HeldLock(fd)
-                        fd = None
-                if held is not None:
-                    held.depth += 1
-                    return held
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"DuckDB file lock {lock_file}: still held by another process after "
-                    f"waiting {timeout:g} s (a run writing or reading the warehouse). Let "
-                    f"that run finish, or raise the warehouse's lock_timeout_seconds.")
-            time.sleep(LOCK_POLL_SECONDS)
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
 class Settings(dg.ConfigurableResource):
     """Where landing files and rendered reports go, where export files are dropped, which
     goals file is read, and which currency money is reported in."""
 
-    landing_dir: str = Field(
-        default="",
-        description=f"Landing folder. Empty: $KPI_PIPELINE_LANDING, else {DEFAULT_LANDING}.",
-    )
+    landing_dir: str = Field(default=settings.LANDING.default,
+                             description=f"Landing folder (${settings.LANDING.name}).")
     reporting_currency: str = Field(default="USD", description="ISO 4217 reporting currency")
-    goals_file: str = Field(
-        default="",
-        description="Goals YAML. Empty: $KPI_PIPELINE_GOALS, else the shipped example.",
-    )
-
-    reports_dir: str = Field(
-        default="",
-        description=f"Folder of the rendered HTML reports. Empty: $KPI_PIPELINE_REPORTS, "
-                    f"else {DEFAULT_REPORTS}.",
-    )
-
-    exports_dir: str = Field(
-        default="",
-        description=f"Drop folder of the platforms' analytics export files (CSV) and their "
-                    f"exports.yaml. Empty: $KPI_PIPELINE_EXPORTS, else {DEFAULT_EXPORTS}.",
-    )
+    goals_file: str = Field(default=settings.GOALS.default,
+                            description=f"Goals YAML (${settings.GOALS.name}); default: "
+                                        "the shipped example.")
+    reports_dir: str = Field(default=settings.REPORTS.default,
+                             description=f"Folder of the rendered HTML reports "
+                                         f"(${settings.REPORTS.name}).")
+    exports_dir: str = Field(default=settings.EXPORTS.default,
+                             description=f"Drop folder of the platforms' analytics export "
+                                         f"files (CSV) and their exports.yaml "
+                                         f"(${settings.EXPORTS.name}).")
 
     def exports_root(self) -> Path:
-        return Path(self.exports_dir or os.environ.get("KPI_PIPELINE_EXPORTS")
-                    or DEFAULT_EXPORTS)
+        return Path(self.exports_dir)
 
     def reports_root(self) -> Path:
-        return Path(self.reports_dir or os.environ.get("KPI_PIPELINE_REPORTS") or DEFAULT_REPORTS)
+        return Path(self.reports_dir)
 
     def goals_path(self) -> Path:
-        return Path(self.goals_file or os.environ.get("KPI_PIPELINE_GOALS") or EXAMPLE_GOALS)
+        return Path(self.goals_file)
 
     def landing_root(self) -> Path:
-        return Path(self.landing_dir or os.environ.get("KPI_PIPELINE_LANDING") or DEFAULT_LANDING)
+        return Path(self.landing_dir)
 
 
 class PlatformsResource(dg.ConfigurableResource):
@@ -263,10 +162,6 @@ class DemoPlatforms(PlatformsResource):
         return DemoClient(seed=self.seed, n_brands=self.brands, today=today)
 
 
-DEFAULT_ACCOUNTS_ENV = "KPI_PIPELINE_ACCOUNTS"
-PLATFORMS_ENV = "KPI_PIPELINE_PLATFORMS"
-
-
 def _token(description: str) -> Any:
     return Field(default=None, description=description)
 
@@ -285,7 +180,8 @@ class ApiPlatforms(PlatformsResource):
     """
 
     accounts_file: str = Field(
-        default="", description=f"Accounts YAML. Empty: ${DEFAULT_ACCOUNTS_ENV}.")
+        default=settings.ACCOUNTS.default,
+        description=f"Accounts YAML (${settings.ACCOUNTS.name}); required.")
     meta_token: str | None = _token("Graph API token for Pages and Instagram")
     meta_url: str = _url()
     meta_ads_token: str | None = _token("Marketing API token (ads_read)")
@@ -310,12 +206,11 @@ class ApiPlatforms(PlatformsResource):
     today: str | None = Field(default=None, description="Fix the pull date (tests)")
 
     def accounts_path(self) -> Path:
-        value = self.accounts_file or os.environ.get(DEFAULT_ACCOUNTS_ENV)
-        if not value:
+        if not self.accounts_file:
             raise ValueError(f"the API platforms need an accounts file: set "
-                             f"${DEFAULT_ACCOUNTS_ENV} or accounts_file (see "
+                             f"${settings.ACCOUNTS.name} or accounts_file (see "
                              "kpi_pipeline/data/accounts.example.yaml)")
-        return Path(value)
+        return Path(self.accounts_file)
 
     def client(self) -> PlatformClient:
         from kpi_pipeline.lib.sources.api.accounts_file import load_accounts
@@ -344,28 +239,29 @@ class ApiPlatforms(PlatformsResource):
 
 
 def api_platforms_from_env() -> ApiPlatforms:
-    """ApiPlatforms wired to the token (and key file) variables that are set (``dg.EnvVar``:
-    the values are read when a run starts and never enter the definitions or the UI)."""
-    from kpi_pipeline.lib.sources.api.connectors import CONNECTORS
-
-    tokens = {f"{name}_token": dg.EnvVar(c.token_env) for name, c in CONNECTORS.items()
-              if c.token_env and os.environ.get(c.token_env)}
-    key_files = {f"{name}_credentials": dg.EnvVar(c.credentials_env)
-                 for name, c in CONNECTORS.items()
-                 if c.credentials_env and os.environ.get(c.credentials_env)}
-    return ApiPlatforms(**tokens, **key_files)
+    """ApiPlatforms wired to the accounts file and the token (and key file) variables that
+    are set (``dg.EnvVar``: the values are read when a run starts and never enter the
+    definitions or the UI)."""
+    credentials = {field: variable.wired()
+                   for field, variable in settings.credential_variables().items()
+                   if variable.is_set()}
+    return ApiPlatforms(accounts_file=settings.ACCOUNTS.wired(), **credentials)
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """The embedded default: DuckDB file, local landing folder, demo platforms.
+    """The embedded default: DuckDB file, local landing folder, demo platforms, each field
+    wired to its environment variable when that is set.
 
     ``KPI_PIPELINE_PLATFORMS=api`` swaps the demo for the real APIs (``ApiPlatforms``).
     """
-    choice = os.environ.get(PLATFORMS_ENV, "demo")
+    choice = settings.PLATFORMS.value()
     if choice not in ("demo", "api"):
-        raise ValueError(f"{PLATFORMS_ENV}={choice!r}: expected 'demo' or 'api'")
+        raise ValueError(f"{settings.PLATFORMS.name}={choice!r}: expected 'demo' or 'api'")
     platforms = DemoPlatforms() if choice == "demo" else api_platforms_from_env()
-    return {"warehouse": Warehouse(), "settings": Settings(), "platforms": platforms}
+    warehouse = Warehouse(database=settings.DUCKDB.wired())
+    paths = Settings(landing_dir=settings.LANDING.wired(), goals_file=settings.GOALS.wired(),
+                     reports_dir=settings.REPORTS.wired(), exports_dir=settings.EXPORTS.wired())
+    return {"warehouse": warehouse, "settings": paths, "platforms": platforms}
 
 
 @dg.definitions

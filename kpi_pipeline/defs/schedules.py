@@ -16,16 +16,16 @@ when the definitions load; default UTC).
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
+from kpi_pipeline.defs.settings import SCHEDULE_TIMEZONE
 from kpi_pipeline.lib.core.streams import STREAMS, platforms
 
-TIMEZONE_ENV = "KPI_PIPELINE_SCHEDULE_TIMEZONE"
+TIMEZONE_ENV = SCHEDULE_TIMEZONE.name
 
 # normalized/exports is not partitioned and reads a folder, not the day's pulls: it runs
 # when files are dropped (export_folder_sensor, or by hand), not with the daily ingest.
@@ -80,7 +80,7 @@ monthly_report_job = dg.define_asset_job(
 def schedule_timezone() -> str:
     """The IANA time zone the schedules tick in; a name that does not exist fails the
     code location's load with the variable named, rather than ticking at a wrong hour."""
-    name = os.environ.get(TIMEZONE_ENV) or "UTC"
+    name = SCHEDULE_TIMEZONE.value()
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

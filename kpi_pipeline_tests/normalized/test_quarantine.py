@@ -244,11 +244,12 @@ def test_the_threshold_is_read_at_run_time(built, monkeypatch):
 
 
 def test_threshold_values():
-    assert quarantine_threshold({}) == 0.01
-    assert quarantine_threshold({THRESHOLD_ENV: "0"}) == 0.0
+    assert quarantine_threshold("") == 0.01
+    assert quarantine_threshold(" ") == 0.01
+    assert quarantine_threshold("0") == 0.0
     for bad in ("1.5", "-0.1", "nan", "1%"):
         with pytest.raises(ThresholdError, match=THRESHOLD_ENV):
-            quarantine_threshold({THRESHOLD_ENV: bad})
+            quarantine_threshold(bad)
 
 
 def test_a_row_dated_outside_the_partition_is_quarantined_on_its_landing_day(built,

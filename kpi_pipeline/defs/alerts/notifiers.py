@@ -8,15 +8,14 @@ environment through ``dg.EnvVar``. Slack is switched on by setting
 is a subclass with its own ``send``.
 """
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
+from kpi_pipeline.defs.settings import SLACK_CHANNEL, SLACK_TOKEN
 from kpi_pipeline.lib.alerts import Alert
 
-SLACK_CHANNEL_ENV = "KPI_PIPELINE_SLACK_CHANNEL"
-SLACK_TOKEN_ENV = "KPI_PIPELINE_SLACK_TOKEN"
+SLACK_CHANNEL_ENV = SLACK_CHANNEL.name
+SLACK_TOKEN_ENV = SLACK_TOKEN.name
 
 
 class Notifier(dg.ConfigurableResource):
@@ -57,7 +56,7 @@ class SlackNotifier(Notifier):
 def configured_notifier() -> Notifier:
     """Slack when a channel is configured in the environment, else the log only.
     Called when the definitions load, so the token is never read unless Slack is on."""
-    if os.environ.get(SLACK_CHANNEL_ENV):
+    if SLACK_CHANNEL.is_set():
         return SlackNotifier(token=dg.EnvVar(SLACK_TOKEN_ENV),
                              channel=dg.EnvVar(SLACK_CHANNEL_ENV))
     return LogNotifier()

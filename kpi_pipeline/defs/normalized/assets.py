@@ -46,6 +46,7 @@ from kpi_pipeline.defs.normalized.reconciliation import (
 )
 from kpi_pipeline.defs.partitions import ingest_weeks, window_bounds, window_days
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.defs.settings import QUARANTINE_THRESHOLD
 from kpi_pipeline.lib.core.landing import LandingError, landed_days, landing_path
 from kpi_pipeline.lib.core.schemas import (
     DUCKDB_TYPES,
@@ -320,7 +321,7 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
         start, _ = window_bounds(context.partition_time_window)
         failure_meta: dict[str, object] = {"partition_window": f"{start}..{days[-1]}"}
         try:
-            threshold = quarantine_threshold()
+            threshold = quarantine_threshold(QUARANTINE_THRESHOLD.value())
             files, last = landing_files(streams, settings, days)
         except ValueError as exc:
             raise dg.Failure(description=str(exc), metadata=failure_meta) from exc

@@ -22,13 +22,13 @@ The checks are not partitioned (partitioned check specs are a preview API in Dag
 
 from __future__ import annotations
 
-import os
 import statistics
 from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
 
+from kpi_pipeline.defs.settings import VOLUME_BAND
 from kpi_pipeline.lib.core.schemas import Table
 from kpi_pipeline.lib.normalized.store import daily_counts, duplicate_keys
 
@@ -41,13 +41,13 @@ RECONCILES_WITH_RAW = "reconciles_with_raw"
 VOLUME_HISTORY_DAYS = 28
 VOLUME_BAND_LOW = 0.5   # below half the usual rows per day warns
 VOLUME_BAND_HIGH = 2.0  # above twice the usual rows per day warns
-VOLUME_BAND_ENV = "KPI_PIPELINE_VOLUME_BAND"  # e.g. "0.7,1.5", read when a check runs
+VOLUME_BAND_ENV = VOLUME_BAND.name  # e.g. "0.7,1.5", read when a check runs
 
 
 def volume_band() -> tuple[float, float]:
     """(low, high) from $KPI_PIPELINE_VOLUME_BAND ("low,high"), else the defaults; a
     malformed value fails naming the variable rather than silently using the default."""
-    raw = os.environ.get(VOLUME_BAND_ENV, "").strip()
+    raw = VOLUME_BAND.value().strip()
     if not raw:
         return VOLUME_BAND_LOW, VOLUME_BAND_HIGH
     try:

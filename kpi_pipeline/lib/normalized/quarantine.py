@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 
@@ -63,10 +61,11 @@ class ThresholdError(ValueError):
     """The quarantine threshold setting is not a share between 0 and 1."""
 
 
-def quarantine_threshold(environ: Mapping[str, str] | None = None) -> float:
-    """The largest share of a window's records that may be quarantined (read at run time:
-    ``KPI_PIPELINE_QUARANTINE_THRESHOLD``, e.g. ``0.01`` for 1 %; default 1 %)."""
-    raw = (os.environ if environ is None else environ).get(THRESHOLD_ENV, "").strip()
+def quarantine_threshold(setting: str = "") -> float:
+    """The largest share of a window's records that may be quarantined, from the setting
+    ``KPI_PIPELINE_QUARANTINE_THRESHOLD`` (e.g. ``0.01`` for 1 %; empty: 1 %). The caller
+    passes the value in: this module never reads the environment."""
+    raw = setting.strip()
     if not raw:
         return DEFAULT_THRESHOLD
     try:

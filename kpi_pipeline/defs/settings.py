@@ -1,0 +1,97 @@
+"""Every environment variable the pipeline reads, with its default and meaning.
+
+This is the one module that reads the environment (a test fails on any other): the rest
+of the code location gets values from here, and ``lib`` gets them passed in. Most
+variables reach a resource field through ``dg.EnvVar`` (``wired``), so the launchpad shows
+where a value comes from and Dagster reads it when a run starts; a few decide what the
+definitions are (which platforms resource, which notifier, the schedules' time zone) and
+are read when the code location loads; two tune a check and are read when it runs.
+An empty variable counts as unset.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import dagster as dg
+
+from kpi_pipeline.lib.core.package_data import data_file
+from kpi_pipeline.lib.normalized.quarantine import DEFAULT_THRESHOLD, THRESHOLD_ENV
+from kpi_pipeline.lib.sources.api.connectors import CONNECTORS
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, the value used when it is unset, and what it
+    means (the README's table says the same)."""
+
+    name: str
+    default: str
+    meaning: str
+
+    def is_set(self) -> bool:
+        return bool(os.environ.get(self.name))
+
+    def value(self) -> str:
+        """The value now, else the default: for what is decided at load or run time."""
+        return os.environ.get(self.name) or self.default
+
+    def wired(self) -> str | dg.EnvVar:
+        """For a resource field: ``dg.EnvVar`` when set (resolved when a run starts, and
+        shown in the launchpad as coming from the variable), else the default."""
+        return dg.EnvVar(self.name) if self.is_set() else self.default
+
+
+DUCKDB = Variable("KPI_PIPELINE_DUCKDB", "data/kpi_pipeline.duckdb",
+                  "The DuckDB file every table lives in (the lock file sits beside it).")
+LANDING = Variable("KPI_PIPELINE_LANDING", "data/landing",
+                   "The landing folder of the raw pulls.")
+EXPORTS = Variable("KPI_PIPELINE_EXPORTS", "data/exports",
+                   "The drop folder of the platforms' export files and their exports.yaml.")
+REPORTS = Variable("KPI_PIPELINE_REPORTS", "data/reports",
+                   "The folder of the rendered HTML reports.")
+GOALS = Variable("KPI_PIPELINE_GOALS", str(data_file("goals.example.yaml")),
+                 "The goals YAML (default: the shipped example).")
+ACCOUNTS = Variable("KPI_PIPELINE_ACCOUNTS", "",
+                    "The accounts YAML the API platforms pull (required with "
+                    "KPI_PIPELINE_PLATFORMS=api; see data/accounts.example.yaml).")
+PLATFORMS = Variable("KPI_PIPELINE_PLATFORMS", "demo",
+                     "Where raw data comes from: 'demo' (the seeded simulator) or 'api' "
+                     "(the platforms' APIs). Read when the code location loads.")
+QUARANTINE_THRESHOLD = Variable(THRESHOLD_ENV, "",
+                                f"The largest share of a window's records that may be "
+                                f"quarantined, 0..1 (empty: {DEFAULT_THRESHOLD:g}). Read "
+                                f"when a normalized asset runs.")
+VOLUME_BAND = Variable("KPI_PIPELINE_VOLUME_BAND", "",
+                       "'low,high' multiples of the usual rows per day outside which the "
+                       "volume check warns (empty: 0.5,2.0). Read when the check runs.")
+SCHEDULE_TIMEZONE = Variable("KPI_PIPELINE_SCHEDULE_TIMEZONE", "UTC",
+                             "The IANA time zone the schedules tick in and days close in. "
+                             "Read when the code location loads.")
+SLACK_CHANNEL = Variable("KPI_PIPELINE_SLACK_CHANNEL", "",
+                         "The Slack channel of the alerts (empty: alerts go to the log "
+                         "only). Read when the code location loads.")
+SLACK_TOKEN = Variable("KPI_PIPELINE_SLACK_TOKEN", "",
+                       "The Slack bot token, read through dg.EnvVar when a channel is set.")
+
+
+def credential_variables() -> dict[str, Variable]:
+    """The API connectors' token and key-file variables, by resource field name
+    (``<connector>_token``, ``<connector>_credentials``); the connectors name them."""
+    found = {}
+    for name, connector in CONNECTORS.items():
+        if connector.token_env:
+            found[f"{name}_token"] = Variable(connector.token_env, "", connector.description)
+        if connector.credentials_env:
+            found[f"{name}_credentials"] = Variable(
+                connector.credentials_env, "", "A service account JSON key file: "
+                f"{connector.description}")
+    return found
+
+
+def variables() -> list[Variable]:
+    """Every variable the pipeline reads."""
+    return [DUCKDB, LANDING, EXPORTS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
+            QUARANTINE_THRESHOLD, VOLUME_BAND, SCHEDULE_TIMEZONE, SLACK_CHANNEL, SLACK_TOKEN,
+            *credential_variables().values()]
