@@ -1,17 +1,27 @@
 """Reading a code location's asset-check evaluations from Dagster's check execution
 records, the way the alert sensor and the report gate both need them: check by check,
 newest first, in pages that start small and grow, up to a bound. The event log is never
-scanned, and nothing here opens the store, so neither waits for a run that holds it."""
+scanned, and nothing here opens the store, so neither waits for a run that holds it.
+
+Dagster 1.13 has no public API for check execution records, so this module is the one
+place that imports them from Dagster's internals (a test allows it here only): a Dagster
+upgrade that moves them breaks one import, not the sensor and the gate."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Set
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
     AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
 )
+
+CheckRecord = AssetCheckExecutionRecord
+CheckStatus = AssetCheckExecutionRecordStatus
+PLANNED = AssetCheckExecutionRecordStatus.PLANNED  # started, not evaluated yet
+COMPLETED = COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES  # evaluated
 
 PAGE_GROWTH = 4  # each page this many times the one before
 
@@ -26,8 +36,8 @@ def check_keys(graph, layers: Collection[str] | None = None) -> list[dg.AssetChe
 
 def record_pages(instance: dg.DagsterInstance, key: dg.AssetCheckKey, *, first: int,
                  most: int, before: int | None = None,
-                 statuses: set[AssetCheckExecutionRecordStatus] | None = None,
-                 ) -> Iterator[list[AssetCheckExecutionRecord]]:
+                 statuses: Set[CheckStatus] | None = None,
+                 ) -> Iterator[list[CheckRecord]]:
     """Pages of ``key``'s execution records with id < ``before``, newest (highest id)
     first: the first page ``first`` long, each next one PAGE_GROWTH times longer, ``most``
     records in all. Ends after a short page; a caller that has what it needs stops."""

@@ -23,13 +23,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
 
 from kpi_pipeline.defs.alerts.notifiers import Notifier, configured_notifier
-from kpi_pipeline.defs.check_records import check_keys, record_pages
+from kpi_pipeline.defs.check_records import PLANNED, CheckRecord, check_keys, record_pages
 from kpi_pipeline.lib.alerts import (
     Alert,
     AttainmentTurns,
@@ -43,8 +39,6 @@ MATERIALIZATION_ROWS_PER_TICK = 5000  # goal/attainment events, ids only (no pay
 RUNS_PER_TICK = 50  # goal/attainment materializations read in full: one per run
 CHECK_RECORDS_PER_TICK = 200  # execution records of one check read per tick
 FIRST_CHECK_PAGE = 4
-
-PLANNED = AssetCheckExecutionRecordStatus.PLANNED
 
 
 def _announce(context, notifier: Notifier, alerts: list[Alert]) -> None:
@@ -166,11 +160,11 @@ class CheckCursor:
 
 
 def _new_records(instance: dg.DagsterInstance, key: dg.AssetCheckKey, floor: int,
-                 ceiling: int) -> tuple[list[AssetCheckExecutionRecord], bool]:
+                 ceiling: int) -> tuple[list[CheckRecord], bool]:
     """The execution records of ``key`` with floor < id <= ceiling, oldest first, at most
     CHECK_RECORDS_PER_TICK of them (the newest); True when some were left unread. Pages
     grow from FIRST_CHECK_PAGE: a tick usually finds one new record of a check."""
-    records: list[AssetCheckExecutionRecord] = []
+    records: list[CheckRecord] = []
     for page in record_pages(instance, key, first=FIRST_CHECK_PAGE,
                              most=CHECK_RECORDS_PER_TICK, before=ceiling + 1):
         fresh = [r for r in page if r.id > floor]

@@ -28,12 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-    AssetCheckExecutionRecord,
-)
 
-from kpi_pipeline.defs.check_records import check_keys, record_pages
+from kpi_pipeline.defs.check_records import COMPLETED, CheckRecord, check_keys, record_pages
 from kpi_pipeline.defs.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from kpi_pipeline.lib.reports.context import Note
 
@@ -134,7 +130,7 @@ class _Windows:
         for run_id in missing:
             self._run_tags.setdefault(run_id, {})  # deleted run: no window
 
-    def of(self, records: list[AssetCheckExecutionRecord]
+    def of(self, records: list[CheckRecord]
            ) -> dict[int, tuple[Window | None, str | None]]:
         """Record id -> (window judged or None when unknown, label for the footer)."""
         found: dict[int, tuple[Window | None, str | None]] = {}
@@ -162,7 +158,7 @@ class _Windows:
         return found
 
 
-def _state(record: AssetCheckExecutionRecord, label: str | None) -> CheckState:
+def _state(record: CheckRecord, label: str | None) -> CheckState:
     evaluation = record.evaluation
     return CheckState(evaluation.asset_key.to_user_string(), evaluation.check_name, label,
                       evaluation.passed, bool(evaluation.blocking),
@@ -183,7 +179,7 @@ def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
         open_days = set(period)
         for page in record_pages(instance, key, first=len(period) + 2,
                                  most=EVALUATIONS_PER_CHECK,
-                                 statuses=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES):
+                                 statuses=COMPLETED):
             judged = windows.of(page)
             # newest evaluation first (records are numbered when their run is planned)
             for record in sorted(page, key=lambda r: (r.event.timestamp, r.id), reverse=True):
