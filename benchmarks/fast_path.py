@@ -330,8 +330,10 @@ graph = loaded.resolve_asset_graph()
 instance = dg.DagsterInstance.get()
 # another process holds the store's lock, as a writing run does
 holder = subprocess.Popen([sys.executable, "-c",
-    "import sys; from kpi_pipeline.defs.resources import Warehouse\\n"
-    "with Warehouse().get_connection():\\n    print('held', flush=True); sys.stdin.read()"],
+    "import sys; from kpi_pipeline.defs import settings\\n"
+    "from kpi_pipeline.defs.resources import Warehouse\\n"
+    "with Warehouse(database=settings.DUCKDB.value()).get_connection():\\n"
+    "    print('held', flush=True); sys.stdin.read()"],
     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 assert holder.stdout.readline().strip() == "held"
 
