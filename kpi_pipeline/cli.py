@@ -22,7 +22,7 @@ from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.core.landing import REJECTED_DIR
 from kpi_pipeline.lib.normalized.store import table_counts
-from kpi_pipeline.lib.reports.render import Period
+from kpi_pipeline.lib.reports.render import ReportPeriod
 
 DEFAULT_REPORT_PERIODS = 4
 
@@ -58,7 +58,7 @@ def report_periods(first: date, last: date, grain: str, count: int) -> tuple[dat
         return None
     lo, hi = periods
     if count:
-        lo = max(lo, Period(grain, hi).shifted(1 - count).start)
+        lo = max(lo, ReportPeriod(grain, hi).shifted(1 - count).start)
     return lo, hi
 
 

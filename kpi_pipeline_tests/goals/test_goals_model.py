@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from kpi_pipeline.lib.goals.model import (
     OBJECTIVE_STAGES,
     Goal,
+    GoalFileSettings,
     GoalsError,
     Scope,
-    Settings,
     Stage,
     ValidatedGoals,
     Window,
@@ -331,7 +331,7 @@ def test_plausibility_of_a_level_target(tmp_path: Path) -> None:
                                "(rule: level target beyond 2.0x baseline)")
     assert plausibility(er, 0.05) is None  # 1.6x
     assert plausibility(er, None) is None and plausibility(er, 0.0) is None
-    assert plausibility(er, 0.05, Settings(implausible_level_ratio=1.5)) is not None
+    assert plausibility(er, 0.05, GoalFileSettings(implausible_level_ratio=1.5)) is not None
 
 
 def test_plausibility_of_a_lower_is_better_level(tmp_path: Path) -> None:
@@ -353,7 +353,7 @@ def test_plausibility_of_a_change_target(tmp_path: Path) -> None:
     assert warning.message == ("target change +80% takes the baseline 1,200 to 2,160 "
                                "(rule: change target beyond ±50% of baseline)")
     assert plausibility(item, None) is not None  # the change alone is implausible
-    assert plausibility(item, 1200, Settings(implausible_relative_change=0.9)) is None
+    assert plausibility(item, 1200, GoalFileSettings(implausible_relative_change=0.9)) is None
 
 
 def test_plausibility_does_not_judge_totals(tmp_path: Path) -> None:

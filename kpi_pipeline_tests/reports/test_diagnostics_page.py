@@ -12,7 +12,7 @@ from pathlib import Path
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.reports.formats import for_unit
 from kpi_pipeline.lib.reports.pages import pages_for
-from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
 from kpi_pipeline_tests.reports.conftest import REPORT_MONTH, REPORT_WEEK, goals_context
 
 PAGE = "diagnostics"
@@ -25,7 +25,7 @@ WIDE_WEEK = date(2025, 3, 10)  # a rule fires across all platforms
 
 def render(conn, report_store, grain: str, start: date, out: Path) -> Path:
     """Render only this page for one period, with the goals context the assets build."""
-    return render_one(conn, PAGE, Period(grain, start), out, catalog(),
+    return render_one(conn, PAGE, ReportPeriod(grain, start), out, catalog(),
                       goals_context(conn, report_store)).path
 
 
@@ -129,4 +129,4 @@ def test_week_without_findings_says_so(report_store, store_conn, tmp_path, open_
     assert opened.page.locator("section.rule").count() == 0
     note = opened.page.locator('[data-section="no-findings"]').inner_text()
     assert "No diagnostic rule fired" in note
-    assert Period("week", QUIET_WEEK).label in note
+    assert ReportPeriod("week", QUIET_WEEK).label in note

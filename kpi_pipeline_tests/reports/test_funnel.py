@@ -14,7 +14,7 @@ import pytest
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, num0, period_label
-from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
 from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_MONTH, REPORT_WEEK
 
 CONTEXT = PLAIN_CONTEXT
@@ -60,7 +60,7 @@ def stage_counts(conn, start: date, grain: str) -> dict[str, float | None]:
     return dict(zip(STAGES, (exposure, interactions, sessions, orders, revenue), strict=True))
 
 
-def expected_funnel(conn, period: Period) -> dict[str, dict[str, float | None]]:
+def expected_funnel(conn, period: ReportPeriod) -> dict[str, dict[str, float | None]]:
     """Per stage from the second on: rate, pooled trailing rate and relative change."""
     current = stage_counts(conn, period.start, period.grain)
     # the trailing periods the store holds whole: from its first day on (the ingest starts
@@ -85,7 +85,7 @@ def expected_leak(funnel: dict[str, dict[str, float | None]]) -> str | None:
     return min(shortfalls, key=shortfalls.get) if shortfalls else None
 
 
-def render(conn, period: Period, out: Path) -> Path:
+def render(conn, period: ReportPeriod, out: Path) -> Path:
     """Render only the funnel page (other pages of the grain are not this test's)."""
     return render_one(conn, "funnel", period, out, catalog(), CONTEXT).path
 
@@ -93,7 +93,8 @@ def render(conn, period: Period, out: Path) -> Path:
 @pytest.fixture(scope="module")
 def funnel_pages(report_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("funnel")
-    periods = {"month": Period("month", REPORT_MONTH), "week": Period("week", REPORT_WEEK)}
+    periods = {"month": ReportPeriod("month", REPORT_MONTH),
+               "week": ReportPeriod("week", REPORT_WEEK)}
     with report_store.warehouse.get_connection(read_only=True) as conn:
         return {grain: (period, render(conn, period, out), expected_funnel(conn, period))
                 for grain, period in periods.items()}
@@ -173,7 +174,7 @@ def test_week_page_reads_well(funnel_pages, open_report):
 
 def test_first_month_has_nothing_to_compare_with(report_store, tmp_path, open_report):
     with report_store.warehouse.get_connection(read_only=True) as conn:
-        path = render(conn, Period("month", date(2025, 1, 1)), tmp_path)
+        path = render(conn, ReportPeriod("month", date(2025, 1, 1)), tmp_path)
     opened = open_report(path, "funnel-first-month")
     callout = opened.page.locator("p.callout[data-leak]")
     assert callout.get_attribute("data-leak") == "unknown"

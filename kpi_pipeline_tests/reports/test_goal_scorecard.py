@@ -11,7 +11,7 @@ from pathlib import Path
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, num0, pct0, tone
 from kpi_pipeline.lib.reports.pages import pages_for
-from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
 from kpi_pipeline_tests.reports.conftest import (
     REPORT_MONTH,
     REPORT_WEEK,
@@ -28,7 +28,7 @@ GROUPS = {"achieved": "good", "on track": "good", "at risk": "risk", "off track"
 
 def render(conn, report_store, grain: str, start: date, out: Path) -> Path:
     """Render only this page for one period, with the goals context the assets build."""
-    return render_one(conn, PAGE, Period(grain, start), out, catalog(),
+    return render_one(conn, PAGE, ReportPeriod(grain, start), out, catalog(),
                       goals_context(conn, report_store)).path
 
 
@@ -77,7 +77,7 @@ def test_weekly_scorecard_shows_each_goal_as_of_the_last_day(report_store, store
     path = render(store_conn, report_store, "week", REPORT_WEEK, tmp_path)
     opened = open_report(path)
     assert_clean(opened)
-    end = Period("week", REPORT_WEEK).end
+    end = ReportPeriod("week", REPORT_WEEK).end
     text = opened.text()
 
     # every goal of the goals file, each in its own row, with its numbers as of Sunday
@@ -142,7 +142,7 @@ def test_monthly_scorecard_shows_final_status_of_goals_ending_that_day(
         report_store, store_conn, tmp_path, open_report):
     opened = open_report(render(store_conn, report_store, "month", REPORT_MONTH, tmp_path))
     assert_clean(opened)
-    end = Period("month", REPORT_MONTH).end
+    end = ReportPeriod("month", REPORT_MONTH).end
     for goal_id in GOAL_IDS:
         assert_row_values(opened, attainment(store_conn, goal_id, end))
     assert "April 2025" in opened.text()
@@ -181,5 +181,5 @@ def test_goals_not_started_yet_say_when_they_start(report_store, store_conn, tmp
     for goal_id, first_day in starts.items():
         assert f"starts on {first_day}" in goal_text(opened, goal_id)
     assert_row_values(opened, attainment(store_conn, "engagement-level",
-                                         Period("week", week).end))
+                                         ReportPeriod("week", week).end))
     assert opened.page.locator('.big-value[data-status="other"] .number').inner_text() == "4"

@@ -16,11 +16,11 @@ from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.formats import MISSING, delta_pct, for_unit, num0, pct1
 from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page
-from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
 from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_MONTH
 
 CONTEXT = PLAIN_CONTEXT
-PERIOD = Period("month", REPORT_MONTH)
+PERIOD = ReportPeriod("month", REPORT_MONTH)
 UNIT_NAMES = {"currency": "USD", "ratio": "percent", "multiple": "times", "count": "count"}
 UNTRUSTED = 'Black Friday <Promo> 2024 <script>alert("promo")</script>'
 

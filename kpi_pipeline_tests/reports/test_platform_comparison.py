@@ -24,18 +24,18 @@ from kpi_pipeline.lib.reports.formats import (
     tone,
 )
 from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page
-from kpi_pipeline.lib.reports.render import Period, render_one
+from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
 from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_MONTH, REPORT_WEEK
 
 PAGE = "platform_comparison"
 CONTEXT = PLAIN_CONTEXT
-PERIODS = [Period("week", REPORT_WEEK), Period("month", REPORT_MONTH)]
+PERIODS = [ReportPeriod("week", REPORT_WEEK), ReportPeriod("month", REPORT_MONTH)]
 ORGANIC = ("facebook", "instagram", "linkedin", "tiktok")
 ADS = ("meta", "linkedin", "tiktok")
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
-def render(conn: duckdb.DuckDBPyConnection, period: Period, out: Path) -> Path:
+def render(conn: duckdb.DuckDBPyConnection, period: ReportPeriod, out: Path) -> Path:
     """Render this page alone (the other pages of the grain are other tests' business)."""
     return render_one(conn, PAGE, period, out, catalog(), CONTEXT).path
 
@@ -58,7 +58,7 @@ class PostGain:
     interactions: int
 
 
-def post_gains(conn: duckdb.DuckDBPyConnection, period: Period) -> list[PostGain]:
+def post_gains(conn: duckdb.DuckDBPyConnection, period: ReportPeriod) -> list[PostGain]:
     """Per post: the latest lifetime snapshot in the period minus the latest one before
     it (nothing before: the whole snapshot), done in Python over the raw snapshots."""
     rows = conn.execute(
@@ -91,7 +91,8 @@ def post_gains(conn: duckdb.DuckDBPyConnection, period: Period) -> list[PostGain
     return gains
 
 
-def organic_rates(conn: duckdb.DuckDBPyConnection, period: Period) -> dict[str, dict[str, float]]:
+def organic_rates(conn: duckdb.DuckDBPyConnection,
+                  period: ReportPeriod) -> dict[str, dict[str, float]]:
     """Engagement and share rate per platform from the post gains: interactions (or
     shares) over views, over impressions on LinkedIn. Shares need their own gains."""
     gains = post_gains(conn, period)
@@ -107,7 +108,7 @@ def organic_rates(conn: duckdb.DuckDBPyConnection, period: Period) -> dict[str, 
                 "share_rate": s["shares"] / s["exposure"]} for p, s in sums.items()}
 
 
-def share_gains(conn: duckdb.DuckDBPyConnection, period: Period) -> dict[str, int]:
+def share_gains(conn: duckdb.DuckDBPyConnection, period: ReportPeriod) -> dict[str, int]:
     """Shares gained per platform, by the same latest-minus-latest rule, in SQL written
     here (arg_max per post and side of the period start)."""
     rows = conn.execute("""
@@ -124,14 +125,14 @@ def share_gains(conn: duckdb.DuckDBPyConnection, period: Period) -> dict[str, in
     return {platform: int(value) for platform, value in rows}
 
 
-def sessions(conn: duckdb.DuckDBPyConnection, period: Period) -> dict[str, int]:
+def sessions(conn: duckdb.DuckDBPyConnection, period: ReportPeriod) -> dict[str, int]:
     rows = conn.execute(
         "SELECT platform, sum(sessions) FROM normalized.web_daily WHERE is_social "
         "AND report_date BETWEEN ? AND ? GROUP BY ALL", [period.start, period.end]).fetchall()
     return {platform: int(value) for platform, value in rows}
 
 
-def cost_per_click(conn: duckdb.DuckDBPyConnection, period: Period) -> dict[str, float]:
+def cost_per_click(conn: duckdb.DuckDBPyConnection, period: ReportPeriod) -> dict[str, float]:
     rows = conn.execute(
         "SELECT platform, sum(spend_reporting) / sum(link_clicks) FROM normalized.ad_daily "
         "WHERE report_date BETWEEN ? AND ? GROUP BY ALL", [period.start, period.end]).fetchall()
@@ -248,7 +249,7 @@ def test_top_posts_match_independent_computation(period, rendered, store_conn, o
 def test_hostile_caption_shows_as_text(report_store, tmp_path, open_report):
     """A caption is untrusted: on a copy of the store with a script and an image in one
     caption and a very long one in another, both show as text and nothing runs."""
-    period = Period("week", REPORT_WEEK)
+    period = ReportPeriod("week", REPORT_WEEK)
     copy = tmp_path / "escaping_store.duckdb"
     source = report_store.warehouse.path()
     with duckdb.connect(str(copy)) as conn:

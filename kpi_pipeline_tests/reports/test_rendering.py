@@ -13,14 +13,14 @@ import pytest
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, ReportSpecError, load_pages
 from kpi_pipeline.lib.reports.render import (
-    Period,
     ReportError,
+    ReportPeriod,
     environment,
     render_period,
     write_index,
 )
 
-WEEK = Period("week", date(2025, 4, 14))
+WEEK = ReportPeriod("week", date(2025, 4, 14))
 CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
 QUALITY = "SELECT 'normalized.x' AS source, DATE '2025-04-30' AS latest, 3 AS rows_in_period"
 PAGE = """---

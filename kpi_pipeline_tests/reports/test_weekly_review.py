@@ -10,7 +10,7 @@ import pytest
 
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, period_label
-from kpi_pipeline.lib.reports.render import Period, render_period
+from kpi_pipeline.lib.reports.render import ReportPeriod, render_period
 from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_WEEK
 
 CONTEXT = PLAIN_CONTEXT
@@ -20,7 +20,7 @@ CONTEXT = PLAIN_CONTEXT
 def weekly_page(report_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("weekly")
     with report_store.warehouse.get_connection(read_only=True) as conn:
-        pages = render_period(conn, Period("week", REPORT_WEEK), out, catalog(), CONTEXT)
+        pages = render_period(conn, ReportPeriod("week", REPORT_WEEK), out, catalog(), CONTEXT)
     return next(p for p in pages if p.spec.name == "weekly_review")
 
 

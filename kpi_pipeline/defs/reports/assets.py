@@ -27,7 +27,7 @@ from kpi_pipeline.lib.goals.stored import StoredGoals, stored_goals
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.reports.context import goal_context
-from kpi_pipeline.lib.reports.render import Period, ReportError, render_period, write_index
+from kpi_pipeline.lib.reports.render import ReportError, ReportPeriod, render_period, write_index
 
 
 def _stored_goals(conn) -> StoredGoals:
@@ -79,7 +79,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
                 raise dg.Failure(description=str(exc)) from exc
             for start in period_starts(context.partition_time_window, grain):
                 try:
-                    rendered += render_period(conn, Period(grain, start), out_root, kpis,
+                    rendered += render_period(conn, ReportPeriod(grain, start), out_root, kpis,
                                               context_values)
                 except ReportError as exc:
                     raise dg.Failure(description=str(exc)) from exc

@@ -345,7 +345,7 @@ class Goal(BaseModel):
         return self.window.period.end
 
 
-class Settings(BaseModel):
+class GoalFileSettings(BaseModel):
     """Thresholds of the warnings; a goals file may override them."""
 
     model_config = _STRICT
@@ -358,7 +358,7 @@ class Settings(BaseModel):
 class GoalsFile(BaseModel):
     model_config = _STRICT
 
-    settings: Settings = Field(default_factory=Settings)
+    settings: GoalFileSettings = Field(default_factory=GoalFileSettings)
     goals: list[Goal] = Field(min_length=1)
 
 
@@ -413,7 +413,7 @@ class GoalsError(ValueError):
 class ValidatedGoals:
     goals: list[Goal]
     warnings: list[GoalWarning]
-    settings: Settings
+    settings: GoalFileSettings
     today: date
 
     def goal(self, goal_id: str) -> Goal:
@@ -644,7 +644,7 @@ def default_leading_indicators(kpi: Kpi, scope: Scope,
 
 
 # ----------------------------------------------------------------------- warnings
-def goal_warnings(goals: Iterable[Goal], settings: Settings,
+def goal_warnings(goals: Iterable[Goal], settings: GoalFileSettings,
                   kpis: Mapping[str, Kpi]) -> list[GoalWarning]:
     """Warnings about validated goals, in file order, then per objective."""
     goals = list(goals)
@@ -680,7 +680,7 @@ def _direction_warning(goal: Goal, kpi: Kpi) -> GoalWarning | None:
                        f"{kpi.direction}, and {wrong} asks it to get worse")
 
 
-def _focus_warnings(goals: list[Goal], settings: Settings) -> list[GoalWarning]:
+def _focus_warnings(goals: list[Goal], settings: GoalFileSettings) -> list[GoalWarning]:
     """One warning per objective tracked by more distinct KPIs than the limit, on the goal
     that went over it: a KPI is one of the few numbers that show progress."""
     limit = settings.max_kpis_per_objective
@@ -703,7 +703,7 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def plausibility(goal: Goal, baseline_value: float | None, settings: Settings | None = None,
+def plausibility(goal: Goal, baseline_value: float | None, settings: GoalFileSettings | None = None,
                  kpis: Mapping[str, Kpi] | None = None) -> GoalWarning | None:
     """A warning when the target is far from the goal's baseline, else None.
 
@@ -711,7 +711,7 @@ def plausibility(goal: Goal, baseline_value: float | None, settings: Settings | 
     adds numbers to the message) and level targets (against ``implausible_level_ratio``
     in the KPI's better direction; needs a baseline above zero). Total and per-period
     targets are not judged: their baseline would need the window's length and grain."""
-    settings = settings or Settings()
+    settings = settings or GoalFileSettings()
     target = goal.target
     if isinstance(target, ChangeTarget):
         return _change_plausibility(goal, target, baseline_value, settings)
@@ -722,7 +722,7 @@ def plausibility(goal: Goal, baseline_value: float | None, settings: Settings | 
 
 
 def _change_plausibility(goal: Goal, target: ChangeTarget, baseline: float | None,
-                         settings: Settings) -> GoalWarning | None:
+                         settings: GoalFileSettings) -> GoalWarning | None:
     limit = settings.implausible_relative_change
     if abs(target.by) <= limit:
         return None
@@ -734,7 +734,7 @@ def _change_plausibility(goal: Goal, target: ChangeTarget, baseline: float | Non
 
 
 def _level_plausibility(goal: Goal, target: LevelTarget, baseline: float, direction: str,
-                        settings: Settings) -> GoalWarning | None:
+                        settings: GoalFileSettings) -> GoalWarning | None:
     limit, ratio = settings.implausible_level_ratio, target.bound / baseline
     if direction == "higher" and ratio > limit:
         rule = f"level target beyond {limit:.1f}x baseline"

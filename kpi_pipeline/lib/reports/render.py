@@ -55,7 +55,12 @@ class Row(SimpleNamespace):
 
 
 @dataclass(frozen=True)
-class Period:
+class ReportPeriod:
+    """The week or month one report page covers, named by its grain and first day.
+
+    Not a goal's window (``lib.goals``' ``Period``, any start and end): a page always
+    covers one whole calendar period of its grain, so the grain and start are enough."""
+
     grain: str
     start: date
 
@@ -71,12 +76,12 @@ class Period:
     def noun(self) -> str:
         return self.grain  # "week" / "month": "vs last week"
 
-    def shifted(self, periods: int) -> Period:
+    def shifted(self, periods: int) -> ReportPeriod:
         """The period ``periods`` before (negative) or after this one."""
         if self.grain == "week":
-            return Period("week", self.start + timedelta(weeks=periods))
+            return ReportPeriod("week", self.start + timedelta(weeks=periods))
         month = self.start.year * 12 + self.start.month - 1 + periods
-        return Period("month", date(month // 12, month % 12 + 1, 1))
+        return ReportPeriod("month", date(month // 12, month % 12 + 1, 1))
 
     @property
     def key(self) -> str:
@@ -97,7 +102,7 @@ class Period:
 @dataclass
 class RenderedPage:
     spec: PageSpec
-    period: Period
+    period: ReportPeriod
     path: Path
     headlines: dict[str, float | None] = field(default_factory=dict)
 
@@ -158,13 +163,13 @@ def _queries(root: Path, spec: PageSpec) -> dict[str, tuple[str, dict[str, Any]]
             for name, (file, params) in queries.items()}
 
 
-def page_path(out_root: Path, period: Period, name: str) -> Path:
+def page_path(out_root: Path, period: ReportPeriod, name: str) -> Path:
     """Where a page of a period goes: ``<out>/<week|month>/<period start>/<name>.html``."""
     return out_root / period.grain / period.key / f"{name}.html"
 
 
 def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpec,
-                period: Period, pages: Sequence[PageSpec], context: Mapping[str, Any],
+                period: ReportPeriod, pages: Sequence[PageSpec], context: Mapping[str, Any],
                 out_root: Path, root: Path = TEMPLATES_DIR) -> tuple[str, dict[str, Any]]:
     """The page's HTML and its headline numbers; raises ``ReportError`` naming the page,
     the period and the query or template line that failed."""
@@ -208,7 +213,7 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def render_period(conn: duckdb.DuckDBPyConnection, period: Period, out_root: Path,
+def render_period(conn: duckdb.DuckDBPyConnection, period: ReportPeriod, out_root: Path,
                   kpis: Mapping[str, Kpi], context: Mapping[str, Any],
                   root: Path = TEMPLATES_DIR) -> list[RenderedPage]:
     """Render every page of the period's grain; all pages render before any is written,
@@ -227,7 +232,7 @@ def render_period(conn: duckdb.DuckDBPyConnection, period: Period, out_root: Pat
     return [page for page, _ in rendered]
 
 
-def render_one(conn: duckdb.DuckDBPyConnection, name: str, period: Period, out_root: Path,
+def render_one(conn: duckdb.DuckDBPyConnection, name: str, period: ReportPeriod, out_root: Path,
                kpis: Mapping[str, Kpi], context: Mapping[str, Any],
                root: Path = TEMPLATES_DIR) -> RenderedPage:
     """Render and write one page for one period, leaving the grain's other pages alone
@@ -250,7 +255,7 @@ def write_index(out_root: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_
                          reverse=True) if folder.exists() else []
         rows = []
         for key in periods:
-            period = Period(grain, date.fromisoformat(key))
+            period = ReportPeriod(grain, date.fromisoformat(key))
             paths = [(spec.title, page_path(out_root, period, spec.name))
                      for spec in pages if grain in spec.grains]
             rows.append((period, [(title, path.relative_to(out_root).as_posix())
