@@ -24,11 +24,7 @@ from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.expectations import (
-    BOUNDED_RATES,
-    UNBOUNDED_RATIOS,
-    expected_at_scope_all,
-)
+from kpi_pipeline.lib.kpis.expectations import expected_at_scope_all
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
 
 WEEK = "2025-03-10"
@@ -82,10 +78,7 @@ def execute(resources, sql: str, params=()) -> None:
         conn.execute(sql, list(params))
 
 
-def test_every_ratio_kpi_is_classified_bounded_or_not():
-    ratios = {k.name for k in catalog().values() if k.unit == "ratio"}
-    assert ratios == BOUNDED_RATES | UNBOUNDED_RATIOS
-    assert not BOUNDED_RATES & UNBOUNDED_RATIOS
+def test_reach_is_not_expected_at_scope_all():
     assert "reach" not in expected_at_scope_all(catalog(), "week")  # account scope only
 
 

@@ -16,18 +16,17 @@ from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, replace_kpis
 
-HEADLINE_KPIS = ("engagement_rate", "click_through_rate", "landing_page_sessions",
-                 "social_revenue", "cost_per_lead", "return_on_ad_spend")
-
 
 def headline_metadata(conn, table: str, first, last) -> dict[str, object]:
-    """The all-platform value of a few headline KPIs in the window's last period."""
+    """The all-platform value of the catalogue's headline KPIs in the window's last
+    period."""
+    headlines = [k.name for k in catalog().values() if k.headline]
     rows = conn.execute(
         f"""SELECT kpi, value FROM {table}
-            WHERE scope = 'all' AND kpi IN ({', '.join('?' for _ in HEADLINE_KPIS)})
+            WHERE scope = 'all' AND kpi IN ({', '.join('?' for _ in headlines)})
               AND period_start = (SELECT max(period_start) FROM {table}
                                   WHERE period_start BETWEEN ? AND ?)""",
-        [*HEADLINE_KPIS, first, last]).fetchall()
+        [*headlines, first, last]).fetchall()
     return {f"latest/{kpi}": dg.MetadataValue.float(float(v)) for kpi, v in rows
             if v is not None}
 

@@ -70,6 +70,10 @@ class Kpi(BaseModel):
     direction: Literal["higher", "lower"]
     vanity: bool
     additive: bool
+    # A ratio must say whether it is a part over its whole (kept in [0, 1] by a blocking
+    # check) or not, so a new ratio cannot slip past that check unclassified.
+    bounded: bool | None = None
+    headline: bool = False
     platforms: tuple[str, ...] = Field(min_length=1)
     scopes: tuple[Literal["all", "brand", "platform", "account", "campaign",
                           "media_type"], ...] | None = None
@@ -93,6 +97,13 @@ class Kpi(BaseModel):
                              f"{self.source!r} (it has {list(source.scopes)})")
         if self.unit == "count" and self.denominator and self.additive:
             raise ValueError("a ratio of two sums is not additive over time")
+        if self.unit == "ratio" and self.bounded is None:
+            raise ValueError("a ratio must say whether it is bounded to [0, 1] "
+                             "(bounded: true or false)")
+        if self.unit != "ratio" and self.bounded is not None:
+            raise ValueError(f"bounded applies to ratios only, not to unit {self.unit!r}")
+        if self.headline and self.vanity:
+            raise ValueError("a vanity metric is never a headline")
         return self
 
     @property

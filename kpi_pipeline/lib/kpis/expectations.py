@@ -7,8 +7,8 @@ blocking rules) and ``validate_kpi_jumps`` (the period-over-period warning).
 
 The blocking rules (one GX expectation each, so a failure names what broke):
 
-- every *bounded* rate (a ratio whose numerator is a part of its denominator, listed in
-  ``BOUNDED_RATES``) has its value in [0, 1], one expectation per KPI;
+- every *bounded* rate (a ratio whose numerator is a part of its denominator,
+  ``bounded: true`` in the catalogue) has its value in [0, 1], one expectation per KPI;
 - ``value`` is not NULL where the denominator is positive (a row condition);
 - every catalogue KPI computed at scope ``all`` for the grain has a row at scope
   ``all`` in every period (KPIs restricted by ``scopes`` or ``grains`` are left out, and
@@ -51,18 +51,6 @@ import pandas as pd
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.facts import SOURCES
 
-# Ratios whose numerator counts a subset of what the denominator counts: a value outside
-# [0, 1] is an error. Every other ratio KPI is listed in UNBOUNDED_RATIOS (a growth rate
-# can be negative or above 1; pages per session is at least 1), so a new ratio KPI must be
-# classified (a test asserts that every ratio of the catalogue is in one of the two).
-BOUNDED_RATES = frozenset({
-    "engagement_rate", "share_rate", "completion_rate", "organic_click_through_rate",
-    "click_through_rate", "bounce_rate", "signup_conversion_rate", "lead_quality",
-    "order_conversion_rate", "repeat_customer_rate",
-})
-UNBOUNDED_RATIOS = frozenset({"follower_growth_rate", "email_list_growth_rate",
-                              "pages_per_session"})
-
 KPI_COLUMNS = ("period_start", "kpi", "scope", "scope_key", "unit", "numerator",
                "denominator", "value", "previous_value", "change_vs_previous")
 INDEX_COLUMNS = ["period", "kpi", "scope_key"]  # what a failing row is named by
@@ -79,7 +67,7 @@ JUMP_RULE = "kpi_change_vs_previous_within_band"  # the pandas rule's type name
 def bounded_rates(kpis: dict[str, Kpi], grain: str) -> list[str]:
     """The bounded rates of the catalogue computed at ``grain``."""
     return [k.name for k in kpis.values()
-            if k.name in BOUNDED_RATES and k.unit == "ratio" and grain in k.grains]
+            if k.bounded and grain in k.grains]
 
 
 def expected_at_scope_all(kpis: dict[str, Kpi], grain: str,

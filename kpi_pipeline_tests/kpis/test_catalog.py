@@ -1,0 +1,47 @@
+"""Facts about KPIs live in the catalogue: which ratios are bounded to [0, 1] and which
+KPIs are headlines. The sets below are written out by hand (they were constants in code
+before the catalogue held them), so a change to either is a deliberate edit here too."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from kpi_pipeline.lib.kpis.catalog import Kpi, catalog
+
+BOUNDED = {"engagement_rate", "share_rate", "completion_rate", "organic_click_through_rate",
+           "click_through_rate", "bounce_rate", "signup_conversion_rate", "lead_quality",
+           "order_conversion_rate", "repeat_customer_rate"}
+UNBOUNDED = {"follower_growth_rate", "email_list_growth_rate", "pages_per_session"}
+HEADLINES = {"engagement_rate", "click_through_rate", "landing_page_sessions",
+             "social_revenue", "cost_per_lead", "return_on_ad_spend"}
+
+
+def test_bounded_and_unbounded_ratios_are_the_hand_written_sets():
+    kpis = catalog().values()
+    assert {k.name for k in kpis if k.bounded} == BOUNDED
+    assert {k.name for k in kpis if k.bounded is False} == UNBOUNDED
+
+
+def test_every_ratio_kpi_is_classified_bounded_or_not():
+    ratios = {k.name for k in catalog().values() if k.unit == "ratio"}
+    assert ratios == BOUNDED | UNBOUNDED
+    assert not BOUNDED & UNBOUNDED
+
+
+def test_headline_kpis_are_the_hand_written_set():
+    assert {k.name for k in catalog().values() if k.headline} == HEADLINES
+
+
+def fields(name: str, **changes: object) -> dict[str, object]:
+    return {**catalog()[name].model_dump(), **changes}
+
+
+@pytest.mark.parametrize(("name", "changes", "message"), [
+    ("engagement_rate", {"bounded": None}, "must say whether it is bounded"),
+    ("reach", {"bounded": False}, "bounded applies to ratios only"),
+    ("followers", {"vanity": True, "headline": True}, "never a headline"),
+])
+def test_catalogue_fields_are_validated(name, changes, message):
+    with pytest.raises(ValidationError, match=message):
+        Kpi(**fields(name, **changes))
