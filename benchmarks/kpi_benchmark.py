@@ -600,7 +600,7 @@ def prepare_library() -> Step:
     from kpi_pipeline.defs.goals.assets import review_days
     from kpi_pipeline.lib.baselines.snapshots import take_snapshots
     from kpi_pipeline.lib.diagnostics.rules import replace_findings, rules
-    from kpi_pipeline.lib.goals.model import load_goals
+    from kpi_pipeline.lib.goals.loading import load_goals
     from kpi_pipeline.lib.goals.tables import (
         attainment_rows,
         goal_warnings_with_baselines,

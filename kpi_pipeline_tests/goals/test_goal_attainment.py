@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import pytest
 
 from kpi_pipeline.lib.goals.attainment import current_period, evaluate, trend
-from kpi_pipeline.lib.goals.model import fingerprint, validate_goals
+from kpi_pipeline.lib.goals.loading import validate_goals
+from kpi_pipeline.lib.goals.schema import fingerprint
 from kpi_pipeline.lib.kpis.catalog import catalog
 
 TODAY = date(2025, 1, 1)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from kpi_pipeline.lib.goals.attainment import evaluate
-from kpi_pipeline.lib.goals.model import fingerprint, load_goals
+from kpi_pipeline.lib.goals.loading import load_goals
+from kpi_pipeline.lib.goals.schema import fingerprint
 from kpi_pipeline.lib.kpis.catalog import catalog
 
 EXAMPLE_PATH = (Path(__file__).resolve().parents[2] / "kpi_pipeline" / "data"

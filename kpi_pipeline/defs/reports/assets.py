@@ -22,7 +22,7 @@ from kpi_pipeline.defs.partitions import (
 )
 from kpi_pipeline.defs.reports.gate import definitions_graph, gate
 from kpi_pipeline.defs.resources import Settings, Warehouse
-from kpi_pipeline.lib.goals.model import GoalsError
+from kpi_pipeline.lib.goals.findings import GoalsError
 from kpi_pipeline.lib.goals.stored import StoredGoals, stored_goals
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
-from kpi_pipeline.lib.goals.model import Goal
+from kpi_pipeline.lib.goals.schema import Goal
 from kpi_pipeline.lib.kpis.catalog import Kpi
 
 AT_RISK_MARGIN = 0.10  # a projection within 10 % of the target is "at risk", not "off track"

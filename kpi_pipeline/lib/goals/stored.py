@@ -26,7 +26,9 @@ import duckdb
 import pandas as pd
 import yaml
 
-from kpi_pipeline.lib.goals.model import ValidatedGoals, fingerprint, resolve_relative
+from kpi_pipeline.lib.goals.loading import ValidatedGoals
+from kpi_pipeline.lib.goals.schema import fingerprint
+from kpi_pipeline.lib.goals.windows import resolve_relative
 from kpi_pipeline.lib.normalized.store import transaction
 
 SCHEMA = "goal"

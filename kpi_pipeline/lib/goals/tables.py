@@ -14,13 +14,10 @@ import duckdb
 import pandas as pd
 
 from kpi_pipeline.lib.goals.attainment import Attainment, evaluate, trend
-from kpi_pipeline.lib.goals.model import (
-    Goal,
-    GoalWarning,
-    ValidatedGoals,
-    fingerprint,
-    plausibility,
-)
+from kpi_pipeline.lib.goals.findings import GoalWarning
+from kpi_pipeline.lib.goals.loading import ValidatedGoals
+from kpi_pipeline.lib.goals.rules import plausibility
+from kpi_pipeline.lib.goals.schema import Goal, fingerprint
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.compute import kpi_running
 from kpi_pipeline.lib.normalized.store import transaction

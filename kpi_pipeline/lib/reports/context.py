@@ -10,13 +10,13 @@ from typing import Any
 
 import duckdb
 
-from kpi_pipeline.lib.goals.model import (
+from kpi_pipeline.lib.goals.loading import validate_goals
+from kpi_pipeline.lib.goals.schema import (
     ChangeTarget,
     Goal,
     LevelTarget,
     PerPeriodTarget,
     TotalTarget,
-    validate_goals,
 )
 from kpi_pipeline.lib.goals.stored import StoredGoals
 from kpi_pipeline.lib.goals.tables import goal_warnings_with_baselines

@@ -17,21 +17,18 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
-from kpi_pipeline.lib.goals.model import (
+from kpi_pipeline.lib.goals.findings import GoalsError
+from kpi_pipeline.lib.goals.loading import ValidatedGoals, load_goals
+from kpi_pipeline.lib.goals.rules import default_leading_indicators, plausibility
+from kpi_pipeline.lib.goals.schema import (
     OBJECTIVE_STAGES,
     Goal,
     GoalFileSettings,
-    GoalsError,
     Scope,
     Stage,
-    ValidatedGoals,
-    Window,
-    default_leading_indicators,
     fingerprint,
-    load_goals,
-    plausibility,
-    resolve_relative,
 )
+from kpi_pipeline.lib.goals.windows import Window, resolve_relative
 from kpi_pipeline.lib.kpis.catalog import STAGES, catalog
 from kpi_pipeline.lib.sources.demo.world import World
 
