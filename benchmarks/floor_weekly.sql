@@ -2,7 +2,7 @@
 --
 -- Written from kpi_pipeline/data/kpi_catalog.yaml, kpi_pipeline/data/diagnostic_rules.yaml,
 -- the checks' rules (README, "Data quality") and DOMAIN.md, and from the goals of
--- kpi_benchmark.goals_for; it shares no code with kpi_pipeline. It reads what a weekly run
+-- kpi_bench.goals.goals_for; it shares no code with kpi_pipeline. It reads what a weekly run
 -- reads: the normalized tables (post activity as the stored daily increments) and the
 -- stored KPIs and baselines of earlier weeks. It writes its results to schema scratch:
 --   floor_kpi       every catalogue KPI of week $week per scope, with numerator,
