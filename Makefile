@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export KPI_PIPELINE_DUCKDB ?= $(CURDIR)/data/kpi_pipeline.duckdb
 export KPI_PIPELINE_LANDING ?= $(CURDIR)/data/landing
-export KPI_PIPELINE_REPORTS ?= $(CURDIR)/data/reports
+export KPI_PIPELINE_REPORTS ?= $(CURDIR)/reports
 
 # How many days of demo history `make run` materializes (ending yesterday).
 HISTORY_DAYS ?= 728
@@ -56,3 +56,4 @@ lock: install
 
 clean:
 	rm -rf data $(VENV) dagster_home/storage dagster_home/history dagster_home/logs dagster_home/schedules
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} +

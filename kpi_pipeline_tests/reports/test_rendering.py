@@ -148,7 +148,7 @@ def test_the_index_lists_every_rendered_period(site, tmp_path):
 @pytest.mark.parametrize(("change", "message"), [
     ("grains: [week]\nheadlines: [likes]\nqueries:\n  headlines: things.sql",
      "'likes' is a vanity metric"),
-    ("grains: [week]\nqueries:\n  things: missing.sql", "no file reports/queries/missing.sql"),
+    ("grains: [week]\nqueries:\n  things: missing.sql", "no file queries/missing.sql"),
     ("grains: [day]", "grains"),
     ("grains: [week]\nheadlines: [engagement_rate]", "needs a query named 'headlines'"),
 ])

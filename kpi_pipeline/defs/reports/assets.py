@@ -1,7 +1,8 @@
 """Report layer: the HTML pages of every week and month, rendered from the store.
 
-``report/weekly`` and ``report/monthly`` render each page template under ``reports/``
-whose front matter lists their grain, for every period of the partition window, to
+``report/weekly`` and ``report/monthly`` render each page template of
+``lib/reports/templates/`` whose front matter lists their grain, for every period of the
+partition window, to
 ``<reports folder>/<grain>/<period start>/<page>.html``, then rewrite the index. They
 read the store read-only and sit downstream of every table they read; before rendering
 they read the latest check evaluations of those layers (``gate.py``): a failed blocking
@@ -47,8 +48,8 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
         **DUCKDB_WRITER,
         key=["report", table],
         description=(
-            f"The {grain}ly HTML report pages: every template under reports/ whose front "
-            f"matter lists the {grain} grain (the {grain}ly review, goal scorecard, platform "
+            f"The {grain}ly HTML report pages: every page template of the package whose "
+            f"front matter lists the {grain} grain (the {grain}ly review, goal scorecard, platform "
             f"comparison, funnel, diagnostics), one self-contained file per page and {grain}, "
             "plus the index of every page and period. Templates are read when the asset "
             "runs, so a broken template fails this asset, not the code location."),

@@ -1,1 +1,2 @@
-"""Report pages: Jinja2 templates under ``reports/`` rendered to self-contained HTML."""
+"""Report pages: Jinja2 templates (``templates/``, shipped with the package) rendered to
+self-contained HTML."""

@@ -1,4 +1,8 @@
-"""Report page specifications: the front matter of each template under ``reports/``.
+"""Report page specifications: the front matter of each page template.
+
+The templates, their shared partials and their SQL (``queries/``) ship inside the package,
+in ``kpi_pipeline/lib/reports/templates/``, so an installed package renders the same pages
+as a checkout.
 
 A page template starts with YAML front matter between ``---`` lines::
 
@@ -28,9 +32,10 @@ import yaml
 from jinja2 import FileSystemLoader
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kpi_pipeline.lib.core.package_data import package_path
 from kpi_pipeline.lib.kpis.catalog import Kpi
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "reports"
+TEMPLATES_DIR = package_path("lib", "reports", "templates")
 PAGE_SUFFIX = ".html.j2"
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 
@@ -102,7 +107,7 @@ def load_page(path: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_DIR) -
     problems = []
     for query_name, query in spec.queries.items():
         if not (root / "queries" / query.file).is_file():
-            problems.append(f"query {query_name!r}: no file reports/queries/{query.file}")
+            problems.append(f"query {query_name!r}: no file queries/{query.file}")
     for kpi in spec.headlines:
         if kpi not in kpis:
             problems.append(f"headlines: unknown KPI {kpi!r}")

@@ -180,7 +180,7 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
             results[name] = run_query(conn, text, {**period.params(), **extra})
         except (duckdb.Error, KeyError) as exc:
             file = spec.queries[name].file if name in spec.queries else QUALITY_QUERY
-            raise ReportError(f"{where}: query {name!r} (reports/queries/{file}): {exc}") from exc
+            raise ReportError(f"{where}: query {name!r} (queries/{file}): {exc}") from exc
         sql[name] = text
     previous = page_path(out_root, period.shifted(-1), spec.name)
     try:
