@@ -10,6 +10,7 @@ materializations a run would record reported in between.
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -36,11 +37,18 @@ class Ticks:
 
     def tick(self, when: datetime) -> dict[str, list[str | None]]:
         """What the tick at ``when`` requests: asset -> partitions."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = dg.evaluate_automation_conditions(
-                defs=self.defs, instance=self.instance, evaluation_time=when,
-                cursor=self.cursor)
+        def evaluate() -> dg.EvaluateAutomationConditionsResult:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return dg.evaluate_automation_conditions(
+                    defs=self.defs, instance=self.instance, evaluation_time=when,
+                    cursor=self.cursor)
+
+        # in a thread of its own: the evaluation runs an event loop, and a browser test
+        # earlier in the same worker may leave one running on this thread (as the sensor
+        # daemon, a process of its own, never would)
+        with ThreadPoolExecutor(1) as pool:
+            result = pool.submit(evaluate).result()
         self.cursor = result.cursor
         return {key.to_user_string(): sorted(result.get_requested_partitions(key),
                                              key=str)
