@@ -1,11 +1,12 @@
 """Normalized layer: validated DuckDB tables built from the landing files, by ingest week.
 
 Each asset reads every landing file of its streams for the partition window ONCE, inside
-DuckDB (``lib.parsers.parse_files``: ``read_json`` and each stream's SQL), adds what the
-table derives (reporting-currency money, UTM platforms), validates every row with pandera
-BEFORE anything is written, then replaces the window in one transaction. The checks
-returned with each materialization (``checks.py``) judge what was just read and written;
-none reads a landing file again.
+DuckDB (``lib.normalized.parsing.parse_files``: ``read_json`` and each stream's SQL),
+adds what the table derives (reporting-currency money, UTM platforms:
+``lib.normalized.derived``), validates every row with pandera BEFORE anything is
+written, then replaces the window in one transaction. The checks returned with each
+materialization (``checks.py``) judge what was just read and written; none reads a
+landing file again.
 
 A long window (a backfill) is read in chunks of ``CHUNK_DAYS`` days; the valid rows of
 every chunk gather in a temporary staging table (DuckDB spills it to disk past its memory
@@ -23,7 +24,6 @@ source, partition, column, rule and example rows, and every table keeps what it 
 """
 
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -57,7 +57,7 @@ from kpi_pipeline.lib.core.schemas import (
     screen,
 )
 from kpi_pipeline.lib.core.streams import Stream, streams_for_table
-from kpi_pipeline.lib.normalized import currency, utm
+from kpi_pipeline.lib.normalized.derived import RATE_TABLES, derived
 from kpi_pipeline.lib.normalized.parsing import parse_files, typed_parse
 from kpi_pipeline.lib.normalized.quarantine import (
     THRESHOLD_ENV,
@@ -65,7 +65,7 @@ from kpi_pipeline.lib.normalized.quarantine import (
     quarantine_rows,
     quarantine_threshold,
 )
-from kpi_pipeline.lib.normalized.store import ensure_tables, read_window, replace_window_from
+from kpi_pipeline.lib.normalized.store import ensure_tables, replace_window_from
 from kpi_pipeline.lib.sources.landing_checks import Problem, row_problems
 
 PREVIEW_ROWS = 10
@@ -76,39 +76,6 @@ PREVIEW_ROWS = 10
 CHUNK_DAYS = 91
 STAGING = "staging_rows"
 PROBLEMS_SHOWN = 20
-
-# What a table adds after parsing: (conn, parsed frame, settings, window) -> full frame.
-Enricher = Callable[[duckdb.DuckDBPyConnection, pd.DataFrame, Settings, date, date], pd.DataFrame]
-
-
-def _fx_daily(conn, parsed, settings, start, end) -> pd.DataFrame:
-    return currency.fx_daily_frame(parsed, settings.reporting_currency)
-
-
-def _with_reporting_money(amounts: dict[str, str], source: str) -> Enricher:
-    """Convert money columns to the reporting currency with the stored dated rates."""
-
-    def enrich(conn, parsed, settings, start, end) -> pd.DataFrame:
-        rates = read_window(conn, "fx_daily", start, end)
-        return currency.convert(parsed, rates, amount_cols=amounts, currency_col="currency",
-                          reporting_currency=settings.reporting_currency, source=source)
-
-    return enrich
-
-
-def _web_daily(conn, parsed, settings, start, end) -> pd.DataFrame:
-    money = _with_reporting_money({"revenue": "revenue_reporting"}, "ga4_sessions")
-    return utm.resolve_platforms(money(conn, parsed, settings, start, end))
-
-
-ENRICHERS: dict[str, Enricher] = {
-    "fx_daily": _fx_daily,
-    "ad_daily": _with_reporting_money({"spend": "spend_reporting",
-                                       "revenue": "revenue_reporting"}, "ad platforms"),
-    "web_daily": _web_daily,
-}
-TABLE_DEPS = {"ad_daily": ["fx_daily"], "web_daily": ["fx_daily"]}
-
 
 def materialization_metadata(table: Table, preview: pd.DataFrame, rows: int,
                              by_platform: dict[str, int], start: date,
@@ -156,9 +123,8 @@ def build_table(table: Table, parsed: pd.DataFrame, conn: duckdb.DuckDBPyConnect
     # Dates first: an out-of-window row would otherwise surface as a confusing
     # missing-rate error while deriving.
     dated = screen(table, parsed, source=source, start=start, end=end, only=("report_date",))
-    enrich = ENRICHERS.get(table.name)
-    frame = enrich(conn, dated.valid, settings, start, end) if enrich else dated.valid
-    frame = coerce_frame(table, frame)
+    frame = coerce_frame(table, derived(table.name, conn, dated.valid,
+                                        settings.reporting_currency, start, end))
     # Every rule at once: a table-level failure raises, and the rows left are those that
     # broke none (validating them again would find nothing new).
     checked = screen(table, frame, source=source, start=start, end=end)
@@ -295,7 +261,7 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
     streams = streams_for_table(table.name)
     stream_names = tuple(s.name for s in streams)
     deps = [dg.AssetKey(["raw", p]) for p in dict.fromkeys(s.platform for s in streams)]
-    deps += [dg.AssetKey(["normalized", name]) for name in TABLE_DEPS.get(table.name, [])]
+    deps += [dg.AssetKey(["normalized", name]) for name in RATE_TABLES.get(table.name, [])]
     columns = RECONCILED_COLUMNS[table.name]
 
     @dg.asset(

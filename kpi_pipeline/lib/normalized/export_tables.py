@@ -57,8 +57,8 @@ def _web_complete(read: FolderRead, frame: pd.DataFrame, fx_rates: pd.DataFrame,
     files = ", ".join(sorted(set(read.origins["web_daily"]["file"])))
     try:
         money = currency.convert(frame, fx_rates, amount_cols={"revenue": "revenue_reporting"},
-                           currency_col="currency", reporting_currency=reporting_currency,
-                           source=f"export files {files}")
+                                 currency_col="currency", reporting_currency=reporting_currency,
+                                 source=f"export files {files}")
     except currency.MissingRateError as exc:
         raise ExportsFailed(read.folder, [ExportError(files, str(exc))]) from None
     return utm.resolve_platforms(money)

@@ -135,9 +135,10 @@ def _window_problems(envelope: Envelope, day: date) -> list[str]:
 def row_problems(conn: duckdb.DuckDBPyConnection, stream: Stream,
                  parsed: str) -> list[Problem]:
     """What the parsed rows of a window (``parsed``, a stream's table from
-    ``lib.parsers.parse_files`` on ``conn``) say about its landing files: rows dated outside
-    their file's requested windows, days of an account's window without its row (tables
-    with a row per account and day), and required or metric columns not filled."""
+    ``lib.normalized.parsing.parse_files`` on ``conn``) say about its landing files: rows
+    dated outside their file's requested windows, days of an account's window without its
+    row (tables with a row per account and day), and required or metric columns not
+    filled."""
     required, metrics = _checked_columns(stream)
     windows = """
         SELECT file, partition, account_id, TRY_CAST(window_start AS DATE) AS lo,

@@ -3,13 +3,13 @@ DuckDB SQL.
 
 The rows are rates per EUR by asked day and currency, as fixed: an intermediate shape
 (``FX_COLUMNS``), not the fx_daily table. The cross rate to the reporting currency (and
-the EUR = 1.0 row that Frankfurter leaves out of ``rates``) is ``lib.fx``'s job. A weekend
-or holiday answers with the last fixing before it, so ``fixing_date`` may precede the
-asked day but never follow it.
+the EUR = 1.0 row that Frankfurter leaves out of ``rates``) is the job of
+``lib.normalized.currency``. A weekend or holiday answers with the last fixing before
+it, so ``fixing_date`` may precede the asked day but never follow it.
 
 Each body is read once (``json_transform``, ``rates`` as a map); a cheap test flags a body
 that is not a plain EUR answer with positive rates, and only then do the detailed checks
-run, naming the field and value as the boundary rules of ``common`` do.
+run, naming the field and value as the boundary rules of ``sql_values`` do.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kpi_pipeline.lib.normalized.parsing.envelopes import fail_on, typed_rows
 from kpi_pipeline.lib.normalized.parsing.sql_values import iso_date, shown
 
 FX_BASE = "EUR"
-FX_COLUMNS: dict[str, str] = {  # column -> kind (lib.schemas) of the parsed fx rows
+FX_COLUMNS: dict[str, str] = {  # column -> kind (lib.core.schemas) of the parsed fx rows
     "report_date": "date",
     "currency": "str",
     "rate_per_eur": "float",

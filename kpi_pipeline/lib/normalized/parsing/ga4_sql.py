@@ -2,7 +2,7 @@
 
 GA4 answers ``runReport`` with every metric value as a string, typed only by
 ``metricHeaders[].type``, and allows at most 10 metrics per request. We need 12, so the
-client asks twice with the same dimensions and two metric groups (``lib.parsers.ga4``
+client asks twice with the same dimensions and two metric groups (``lib.core.platforms.ga4``
 holds that request definition); this parser types every value at the boundary and merges
 the groups back on the dimension values, never on row positions.
 
@@ -19,7 +19,7 @@ to ``ga4_rows`` with the dimension values in the requested order and the metric 
 typed by their header's position, each page and row with an ``ok`` flag from a cheap
 test (a whole number in range where a count is expected); ``ga4_merged`` folds the groups
 per dimension key. One query asks whether anything failed a test; only then do the
-detailed checks run, in the order the boundary rules of ``common`` apply them, re-reading
+detailed checks run, in the order the boundary rules (``lib.core.values``) apply them, re-reading
 the raw JSON to name the page, row, metric and value.
 """
 

@@ -20,7 +20,7 @@ list items into ``tiktok_items``, each value converted once, each item with an `
 from a cheap test (a whole number in range where a count is expected, a date where a date
 is). One query asks whether any request, item, account or paging fails its test; only
 then does the detailed scan run, re-reading the raw JSON of what failed to name the field
-and the value as the boundary rules of ``common`` do (a test may flag what is fine, such
+and the value as the boundary rules (``lib.core.values``) do (a test may flag what is fine, such
 as an empty string; the detailed scan then finds nothing). A valid window never pays for
 the detailed checks, whose SQL alone costs more to plan than a window's rows to read.
 """

@@ -1,9 +1,9 @@
 """GA4 Data API: ``POST /v1beta/properties/{id}:runReport`` for the ``ga4_sessions`` stream.
 
 GA4 allows 10 metrics per request and we need 12, so each property-day is asked twice
-(the metric groups of ``lib.parsers.ga4``, which both carry ``sessions`` so the parser can
+(the metric groups of ``lib.core.platforms.ga4``, which both carry ``sessions`` so the parser can
 merge them), each paged with ``offset += limit`` while ``offset < rowCount``. The JSON
-bodies are the demo simulator's (``lib.demo.payloads_ga4``) but for the page size, which
+bodies are the demo simulator's (``lib.sources.demo.payloads_ga4``) but for the page size, which
 is the API's (tests align it with the demo's smaller pages).
 
 Errors are Google's ``{"error": {"code", "message", "status"}}``:
@@ -19,7 +19,7 @@ Errors are Google's ``{"error": {"code", "message", "status"}}``:
 
 Credentials: a bearer token in ``$KPI_PIPELINE_GA4_TOKEN`` expires within the hour, so
 unattended runs use a service account instead: its JSON key file, named by
-``$KPI_PIPELINE_GA4_CREDENTIALS``, from which ``lib.api.google_auth`` mints and renews
+``$KPI_PIPELINE_GA4_CREDENTIALS``, from which ``lib.sources.api.google_auth`` mints and renews
 tokens (scope ``analytics.readonly``). The account needs Viewer access to each property.
 
 Every request sets ``returnPropertyQuota`` and a warning is logged when the property's
