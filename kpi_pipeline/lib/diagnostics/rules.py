@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kpi_pipeline.lib.core.package_data import data_file
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.normalized.store import transaction
@@ -56,7 +56,7 @@ class Rule(BaseModel):
 
 def load_rules(path: Path | str = RULES_PATH) -> list[Rule]:
     """Read and validate the rules file; every invalid rule is reported at once."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    raw = load_yaml_file(path) or {}
     rules, problems = [], []
     for name, body in (raw.get("rules") or {}).items():
         try:

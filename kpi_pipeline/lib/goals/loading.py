@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 from kpi_pipeline.lib.goals.findings import GoalProblem, GoalsError, GoalWarning
 from kpi_pipeline.lib.goals.rules import (
     catalogue_problems,
@@ -66,7 +67,7 @@ def load_goals(path: Path | str, today: date, kpis: Mapping[str, Kpi] | None = N
     (scope, scope_key) pairs the data has; None checks only that the KPI is computed for
     the scope's kind (and platform)."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = load_yaml_file(path)
     except UnicodeDecodeError as exc:
         raise GoalsError(str(path), [GoalProblem(
             None, "(file)", "encoding", f"the goals file is not UTF-8 text: byte "

@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import yaml
 
+from kpi_pipeline.lib.core.yaml_files import load_yaml
 from kpi_pipeline.lib.goals.loading import ValidatedGoals
 from kpi_pipeline.lib.goals.schema import fingerprint
 from kpi_pipeline.lib.goals.windows import resolve_relative
@@ -44,7 +44,7 @@ class StoredGoals:
 
     def data(self) -> Any:
         """The parsed file (validated when stored)."""
-        return yaml.safe_load(self.text)
+        return load_yaml(self.text, self.source)
 
 
 def ensure_definition_tables(conn: duckdb.DuckDBPyConnection) -> None:

@@ -12,10 +12,10 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kpi_pipeline.lib.core.package_data import data_file
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 from kpi_pipeline.lib.kpis.facts import SOURCES
 
 CATALOG_PATH = data_file("kpi_catalog.yaml")
@@ -124,7 +124,7 @@ class Kpi(BaseModel):
 
 def load_catalog(path: Path | str = CATALOG_PATH) -> dict[str, Kpi]:
     """Read and validate a catalogue; every problem of every KPI is reported at once."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    raw = load_yaml_file(path) or {}
     entries = raw.get("kpis") if isinstance(raw, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise CatalogError(f"{path}: expected a mapping 'kpis:' of KPI name -> definition")

@@ -15,11 +15,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from kpi_pipeline.lib.core.accounts import SOCIAL_PLATFORMS
 from kpi_pipeline.lib.core.package_data import data_file
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 
 DEFAULT_MAPPING_PATH = data_file("utm_sources.yaml")
 
@@ -103,8 +103,7 @@ class UtmMapping(BaseModel):
 
 def load_mapping(path: Path | str) -> UtmMapping:
     """Read and validate a mapping file; errors name the file and the offending key."""
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+    raw = load_yaml_file(path)
     try:
         return UtmMapping.model_validate(raw)
     except ValueError as exc:

@@ -28,11 +28,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from jinja2 import FileSystemLoader
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kpi_pipeline.lib.core.package_data import package_path
+from kpi_pipeline.lib.core.yaml_files import load_yaml
 from kpi_pipeline.lib.kpis.catalog import Kpi
 
 TEMPLATES_DIR = package_path("lib", "reports", "templates")
@@ -84,7 +84,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     match = FRONT_MATTER.match(text)
     if match is None:
         return {}, text
-    meta = yaml.safe_load(match.group(1)) or {}
+    meta = load_yaml(match.group(1), "front matter") or {}
     return meta, "\n" * match.group(0).count("\n") + text[match.end():]
 
 

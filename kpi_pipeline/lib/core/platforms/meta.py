@@ -12,11 +12,11 @@ from datetime import date
 from functools import cache, cached_property
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kpi_pipeline.lib.core.package_data import data_file
 from kpi_pipeline.lib.core.schemas import ACCOUNT_DAILY, AD_DAILY, MEDIA_TYPES, POST_DAILY
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 
 GraphObject = Literal["page", "post", "ig_user", "ig_media"]
 Unit = Literal["count", "milliseconds"]
@@ -106,5 +106,4 @@ class MetricCatalog(BaseModel):
 @cache
 def meta_catalog() -> MetricCatalog:
     """The validated catalogue, read once per process (lazily: no file reads at import)."""
-    text = data_file("meta_metrics.yaml").read_text("utf-8")
-    return MetricCatalog.model_validate(yaml.safe_load(text))
+    return MetricCatalog.model_validate(load_yaml_file(data_file("meta_metrics.yaml")))

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.streams import STREAMS
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 
 #: Account kind -> the platform its streams are filed under.
 KIND_PLATFORMS: dict[str, str] = {s.account_kind: s.platform for s in STREAMS}
@@ -74,7 +75,7 @@ class AccountsFile(BaseModel):
 def load_accounts(path: Path) -> dict[str, list[AccountRef]]:
     """Accounts by kind; every problem names the file and the entry."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml_file(path)
     except FileNotFoundError:
         raise AccountsFileError(f"accounts file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

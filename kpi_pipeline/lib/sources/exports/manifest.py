@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kpi_pipeline.lib.core.accounts import SOCIAL_PLATFORMS
 from kpi_pipeline.lib.core.package_data import data_file
 from kpi_pipeline.lib.core.schemas import CURRENCIES
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 from kpi_pipeline.lib.sources.exports.reading import ExportError
 
 MANIFEST_NAME = "exports.yaml"
@@ -140,7 +141,7 @@ def load_manifest(folder: Path) -> Manifest:
     if not path.exists():
         return Manifest()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        raw = load_yaml_file(path, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ExportError(MANIFEST_NAME, f"is not UTF-8 (byte offset {exc.start})") from None
     except yaml.YAMLError as exc:
