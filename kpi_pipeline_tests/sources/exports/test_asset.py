@@ -80,8 +80,8 @@ def fb(reactions: str = "2", type_: str = "Photos", post_id: str = "104920372957
 CASES = {
     "unknown columns": (
         "mystery.csv", "Date,Foo,Bar\n2025-03-01,1,2\n",
-        ["mystery.csv, line 1: unknown format", "'Date', 'Foo', 'Bar'",
-         "meta_facebook_posts (facebook -> post_daily): Post ID, Page ID"]),
+        ["mystery.csv, line 1: unknown format", "(28 bytes, 3 column(s), comma-separated",
+         "meta_facebook_posts (facebook -> post_daily) lacks Post ID, Page ID"]),
     "ambiguous columns": (
         "both.csv", "Post ID,Page ID,Account ID,Account username,Publish time,Permalink,"
         "Post type\n1,2,3,x,03/01/2025 10:00,p,Photos\n",

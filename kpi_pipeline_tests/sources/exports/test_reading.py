@@ -83,10 +83,12 @@ def test_an_unknown_delimiter_is_one_column_and_an_unknown_format():
     with pytest.raises(ExportError) as err:
         recognise(csv)
     message = str(err.value)
-    assert message.startswith("f.csv, line 1: unknown format: columns seen (comma-separated):"
-                              " 'Date|Likes|Comments'")
+    assert message.startswith("f.csv, line 1: unknown format: not an export of any format "
+                              "read (35 bytes, 1 column(s), comma-separated; its content is "
+                              "not shown)")
     assert "Only one column was found" in message
-    assert "ga4_traffic (ga4 -> web_daily): Date, Sessions" in message
+    assert "ga4_traffic (ga4 -> web_daily) lacks Date, Sessions" in message
+    assert "Date|Likes" not in message and "2025-03-01" not in message
 
 
 def test_too_many_cells_a_second_table_and_an_open_quote_fail_at_their_line():

@@ -2,7 +2,11 @@
 
 ``read_folder`` reads every file of the folder (not its subfolders) except the manifest
 ``exports.yaml``, hidden files (``.DS_Store``) and the files the manifest's ``ignore``
-lists; those are reported as skipped, never silently. Each file must be an export of a
+lists; those are reported as skipped, never silently. A link whose target is outside the folder is
+refused naming the link, never followed: skipping it would silently drop the rows of an
+export someone linked in (the folder is their source of truth), and reading it would let
+a link to any file of the machine reach the messages. A link to nothing, or a pipe or
+device (which would block the read forever), is refused too. Each file must be an export of a
 known format (``registry.recognise``), and every problem of every file is collected: when
 there is any, ``ExportsFailed`` lists them all (file, line, column, rule) and nothing is
 returned to write.
@@ -42,6 +46,10 @@ META_COLUMNS = ("source_stream", "api_version", "pulled_at")
 # Exports carry any date: the table's rules are checked over a window that holds them all.
 ANY_DAY = (date(1900, 1, 1), date(2261, 12, 31))
 MAX_LISTED = 5
+LINK_OUT = ("is a link to a file outside the export folder: links out of the folder are "
+            "not followed (the target could be any file of the machine, and the folder is "
+            "the source of truth of the export rows). Copy the export into the folder, or "
+            "list the link under `ignore:` in exports.yaml")
 
 
 class ExportsFailed(ValueError):
@@ -175,7 +183,10 @@ def read_folder(folder: Path | str, formats: tuple[ExportFormat, ...] | None = N
     if not folder.is_dir():
         return FolderRead(folder, False, {}, {}, [], [], {}, [])
     errors: list[ExportError] = []
+    root = folder.resolve()
     try:
+        if _leaves(folder / MANIFEST_NAME, root):
+            raise ExportError(MANIFEST_NAME, LINK_OUT)
         manifest = load_manifest(folder)
     except ExportError as exc:
         raise ExportsFailed(folder, [exc]) from None
@@ -186,11 +197,18 @@ def read_folder(folder: Path | str, formats: tuple[ExportFormat, ...] | None = N
             continue
         if path.name.startswith("."):
             skipped.append({"file": path.name, "reason": "hidden file"})
+        elif _leaves(path, root) and not manifest.ignores(path.name):
+            errors.append(ExportError(path.name, LINK_OUT))
+        elif path.is_symlink() and not path.exists():
+            errors.append(ExportError(path.name, "is a link to a file that does not exist"))
         elif path.is_dir():
             skipped.append({"file": path.name, "reason": "folder: only the top level is read"})
         elif manifest.ignores(path.name):
             skipped.append({"file": path.name, "reason": f"listed under ignore in "
                                                          f"{MANIFEST_NAME}"})
+        elif not path.is_file():
+            errors.append(ExportError(path.name, "is not a regular file (a pipe, socket or "
+                                      "device): only export files are read"))
         else:
             names.append(path.name)
     frames: dict[str, list[pd.DataFrame]] = {t: [] for t in EXPORT_TABLES}
@@ -242,6 +260,11 @@ def read_folder(folder: Path | str, formats: tuple[ExportFormat, ...] | None = N
         raise ExportsFailed(folder, errors)
     return FolderRead(folder, True, combined, origins, reports, skipped, merged,
                       manifest.unused_entries(names))
+
+
+def _leaves(path: Path, root: Path) -> bool:
+    """Whether ``path`` is a link (or a chain of links) ending outside the folder."""
+    return path.is_symlink() and not path.resolve().is_relative_to(root)
 
 
 def _read_one(path: Path, manifest: Manifest, formats: tuple[ExportFormat, ...]

@@ -2,9 +2,10 @@
 
 A format is recognised by its **columns**: each format names the header columns that
 identify it (alternatives allowed, compared case- and space-insensitively), and exactly
-one format must match a file. None matching fails as "unknown format", listing the
-file's columns and every format's identifying columns; more than one fails as
-"ambiguous", naming them. File names are never used: exports are often renamed.
+one format must match a file. None matching fails as "unknown format", naming the file,
+its size and, per format, the identifying columns it lacks (never the file's content);
+more than one fails as "ambiguous", naming them. File names are never used: exports are
+often renamed.
 
 Each format family has its own module (``facebook``, ``linkedin``, ``tiktok``, ``ga4``)
 with the readers and the quirks they handle; ``registry`` collects them and tells
@@ -54,6 +55,10 @@ class ExportFormat:
 
     def matches(self, csv: CsvFile) -> bool:
         return all(csv.has(group) for group in self.identifying)
+
+    def missing(self, csv: CsvFile) -> list[str]:
+        """The identifying columns (as the format names them) ``csv`` lacks."""
+        return [" | ".join(group) for group in self.identifying if not csv.has(group)]
 
     def identifying_text(self) -> str:
         return ", ".join(" | ".join(group) for group in self.identifying)

@@ -81,6 +81,7 @@ class CsvFile:
     modified: datetime  # the file's modification time, UTC (naive)
     title: str | None = None  # a single-cell line right before the header
     comments: dict[str, str] = field(default_factory=dict)  # "# Key: value" preamble lines
+    size: int | None = None  # bytes, as read
 
     @property
     def delimiter_name(self) -> str:
@@ -265,7 +266,7 @@ def read_csv_bytes(name: str, data: bytes, *, modified: datetime | None = None) 
     return CsvFile(name=name, encoding=encoding, delimiter=delimiter, header=header,
                    header_line=first_line, rows=tuple(rows),
                    modified=modified or datetime.now(UTC).replace(tzinfo=None),
-                   title=title, comments=comments)
+                   title=title, comments=comments, size=len(data))
 
 
 def _is_single_cell(line: str, delimiter: str) -> bool:
