@@ -13,6 +13,7 @@ import copy
 import gzip
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +28,8 @@ from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import Settings
 from kpi_pipeline.lib.core.landing import landing_path
 from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
+from kpi_pipeline_tests.core.test_yaml_files import SECRET as LAUGH
+from kpi_pipeline_tests.core.test_yaml_files import billion_laughs
 
 DAY = date(2025, 3, 10)  # in the ingest week 10-16 March, closed on the demo clock
 RANGE = {"dagster/asset_partition_range_start": "2025-03-10",
@@ -287,6 +290,10 @@ GOAL = """goals:
     window: {start: 2025-03-01, end: 2025-03-31}
 """
 
+def _window(window: str) -> bytes:
+    return GOAL.replace("{start: 2025-03-01, end: 2025-03-31}", window).encode()
+
+
 GOALS_CASES = {
     "goal_without_window": (GOAL.replace("    window: {start: 2025-03-01, end: 2025-03-31}\n",
                                          "").encode(), ("leads-q1", "window", "time_bound")),
@@ -301,6 +308,27 @@ GOALS_CASES = {
                            ("leads-q1", "duplicate_id")),
     "non_utf8_goals_file": (GOAL.replace("Leads", "L\u00e9ads").encode("latin-1"),
                             ("goals", "utf-8")),
+    # Hostile values: each a problem naming the goal, the field and the rule, never a
+    # bare OverflowError / ValueError, and never a goal that can get no row.
+    "window_days_overflow": (_window("{start: 2025-03-01, days: 99999999}"),
+                             ("leads-q1", "window.days", "36525")),
+    "window_start_not_a_day": (_window("{start: 2026-02-30, end: 2026-03-31}"),
+                               ("leads-q1", "window.start", "date")),
+    "window_in_1900": (_window("{start: 1900-03-01, end: 1900-03-31}"),
+                       ("leads-q1", "window.start", "window_bounds", "2000-01-01")),
+    "window_in_2100": (_window("{start: 2100-03-01, end: 2100-03-31}"),
+                       ("leads-q1", "window.end", "window_bounds", "2099-12-31")),
+    "window_days_past_2099": (_window("{start: 2025-03-01, days: 36000}"),
+                              ("leads-q1", "window", "start + days", "window_bounds")),
+    "relative_window_too_long": (_window("{relative: next_99999999_days}"),
+                                 ("leads-q1", "window.relative", "relative_window")),
+    "as_of_in_1850": (_window("{relative: this_month, as_of: 1850-01-01}"),
+                      ("leads-q1", "window.as_of", "window_bounds")),
+    "infinite_target": (GOAL.replace("value: 100", "value: .inf").encode(),
+                        ("leads-q1", "target.value", "finite_number")),
+    "nan_target": (GOAL.replace("value: 100", "value: .nan").encode(),
+                   ("leads-q1", "target.value", "finite_number")),
+    "aliases_bomb": (billion_laughs("goals").encode(), ("goals.yaml", "yaml", "100,000")),
 }
 
 
@@ -311,14 +339,22 @@ def test_a_bad_goals_file_fails_clearly_and_changes_nothing(built, tmp_path, nam
     goals.write_bytes(content)
     settings = Settings(landing_dir=built["settings"].landing_dir, goals_file=str(goals))
     before = store_hashes(built["warehouse"])
+    instance = dg.DagsterInstance.ephemeral()
+    started = time.monotonic()
     result = dg.materialize([goal_definitions, attainment],
-                            resources={**built, "settings": settings},
+                            resources={**built, "settings": settings}, instance=instance,
                             tags=RANGE, raise_on_error=False)
+    assert time.monotonic() - started < 30, name
     assert not result.success, name
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message.lower()
     for part in expect:
         assert part.lower() in message, (name, part, message[:600])
+    chain = failure.step_failure_data.error.to_string()
+    assert "GoalsError" in chain, name  # never a bare OverflowError or ValueError
+    stored = "\n".join([chain,
+                        *(repr(entry) for entry in instance.all_logs(result.run_id))])
+    assert LAUGH not in stored, name  # the expanded value is never rendered
     assert store_hashes(built["warehouse"]) == before, name
 
 

@@ -14,6 +14,9 @@ which refuses, before anything walks the document:
 - nesting too deep for the parser;
 - a file larger than ``MAX_BYTES``.
 
+A date-shaped value that is not a calendar day (``2026-02-30``) is kept as text for the
+model reading it to refuse, naming the field.
+
 The refusal is a ``yaml.YAMLError`` (callers already handle those) whose message names the
 source and the line of the document's start, never any value of the document.
 """
@@ -94,6 +97,19 @@ class BoundedSafeLoader(yaml.SafeLoader):
                               "exhaust memory?); write the values out or use fewer aliases",
                               line)
         return node
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """A date-shaped scalar that is not a day of the calendar (2026-02-30) stays text, so
+    the model that reads it names the field and the rule; PyYAML would raise a bare
+    ValueError naming neither the file nor the line."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+BoundedSafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
 def load_yaml(text: str, source: str = "YAML") -> Any:

@@ -53,7 +53,9 @@ SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 KEY_PARTS = {"account": ("platform", "account_id"),
              "campaign": ("platform", "ad_account_id", "campaign_id")}
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+# allow_inf_nan=False: a target of .inf or .nan is a problem naming the field, not a goal
+# no attainment can ever reach.
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ------------------------------------------------------------------------------ scope

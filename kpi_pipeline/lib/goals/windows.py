@@ -5,8 +5,11 @@ is read: ``relative`` windows (``this_quarter``, ``next_60_days``) follow the ca
 around a reference date, and a goal resolves its window once, at validation, so every
 later reader sees the same dates.
 
-Windows are inclusive date ranges. ``next_N_days`` counts the reference day as day one
-(from 2025-05-14, ``next_60_days`` ends on 2025-07-12), as ``start`` + ``days`` does.
+Windows are inclusive date ranges, and lie between ``FIRST_DAY`` (2000-01-01) and
+``LAST_DAY`` (2099-12-31): a window outside could never get a row, and a start, end,
+``as_of`` or a number of days past them is a problem naming the goal and the field.
+``next_N_days`` counts the reference day as day one (from 2025-05-14, ``next_60_days``
+ends on 2025-07-12), as ``start`` + ``days`` does.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 NEXT_DAYS = re.compile(r"next_(\d+)_days")
+# Every window lies within these days: the years the pipeline can hold data for (the
+# platforms' exports and APIs start long after 2000). A window outside would never get a
+# row, and a date past 9999 cannot even be computed.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+MAX_DAYS = (LAST_DAY - FIRST_DAY).days + 1
 RELATIVE_WINDOWS = ("this_quarter", "next_quarter", "this_month", "next_month", "next_N_days")
 
 
@@ -66,10 +75,10 @@ def resolve_relative(name: str, reference: date) -> Period:
     if name == "next_quarter":
         return _quarter(_quarter(reference).end + timedelta(days=1))
     match = NEXT_DAYS.fullmatch(name)
-    if match and int(match.group(1)) >= 1:
+    if match and 1 <= int(match.group(1)) <= MAX_DAYS:
         return Period(reference, reference + timedelta(days=int(match.group(1)) - 1))
     raise ValueError(f"unknown relative window {name!r}: use one of "
-                     f"{', '.join(RELATIVE_WINDOWS)} (N >= 1)")
+                     f"{', '.join(RELATIVE_WINDOWS)} (1 <= N <= {MAX_DAYS})")
 
 
 class Window(BaseModel):
@@ -81,10 +90,19 @@ class Window(BaseModel):
 
     start: date | None = None
     end: date | None = None
-    days: int | None = Field(default=None, ge=1)
+    days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
     relative: str | None = None
     as_of: date | None = None
     _period: Period | None = PrivateAttr(default=None)
+
+    @field_validator("start", "end", "as_of")
+    @classmethod
+    def _within_bounds(cls, value: date | None) -> date | None:
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise PydanticCustomError(
+                "window_bounds", f"{value} is outside the days a goal may cover "
+                f"({FIRST_DAY} to {LAST_DAY}): no data can fall in it")
+        return value
 
     @field_validator("relative")
     @classmethod
@@ -112,7 +130,13 @@ class Window(BaseModel):
         if self.relative and self.as_of is None and today is None:
             raise PydanticCustomError("no_reference_date", "a relative window without as_of "
                                       "needs the reference date (load_goals' today)")
-        self._period = self.resolve(today)
+        period = self.resolve(today)
+        if not FIRST_DAY <= period.start <= period.end <= LAST_DAY:
+            how = "start + days" if self.days else f"relative {self.relative}"
+            raise PydanticCustomError(
+                "window_bounds", f"the window {how} runs from {period.start} to {period.end},"
+                f" outside the days a goal may cover ({FIRST_DAY} to {LAST_DAY})")
+        self._period = period
         return self
 
     def resolve(self, today: date | None) -> Period:
@@ -121,6 +145,8 @@ class Window(BaseModel):
         if self.start and self.end:
             return Period(self.start, self.end)
         if self.start and self.days:
+            if self.days > (date.max - self.start).days:  # only unvalidated windows get here
+                raise ValueError(f"{self.days} days from {self.start} end after {date.max}")
             return Period(self.start, self.start + timedelta(days=self.days - 1))
         reference = self.as_of or today
         if self.relative is None or reference is None:
