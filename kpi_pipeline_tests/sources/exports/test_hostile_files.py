@@ -172,3 +172,21 @@ def test_a_link_inside_the_folder_is_read():
     from kpi_pipeline.lib.sources.exports.folder import _leaves
 
     assert not _leaves(Path(__file__), Path(__file__).parent)
+
+
+@pytest.mark.parametrize("limit", ["MAX_ROWS", "MAX_FILE_BYTES"])
+def test_a_file_past_a_limit_fails_naming_file_and_limit_and_changes_nothing(
+        stocked, monkeypatch, limit):
+    """The limits are 250,000 rows and 64 MB; lowered here to keep the test small."""
+    from kpi_pipeline.lib.sources.exports import reading
+
+    monkeypatch.setattr(reading, limit, {"MAX_ROWS": 1, "MAX_FILE_BYTES": 600}[limit])
+    root, warehouse = stocked
+    before = store_hashes(warehouse)
+    with dg.build_asset_context() as context, pytest.raises(dg.Failure) as err:
+        exports(context=context, warehouse=warehouse,
+                settings=Settings(exports_dir=str(root / "exports")))
+    expected = {"MAX_ROWS": "fb_posts.csv, line 3: has more than 1 rows",
+                "MAX_FILE_BYTES": "fb_posts.csv: is 768 bytes, more than the 600 bytes"}[limit]
+    assert expected in err.value.description
+    assert store_hashes(warehouse) == before

@@ -181,3 +181,34 @@ def test_a_bad_manifest_fails_naming_the_entry(tmp_path, text, reason):
         load_manifest(tmp_path)
     assert str(err.value).startswith("exports.yaml")
     assert reason in str(err.value)
+
+
+def test_a_file_past_the_row_limit_fails_at_the_first_row_too_many(monkeypatch):
+    from kpi_pipeline.lib.sources.exports import reading
+
+    monkeypatch.setattr(reading, "MAX_ROWS", 3)
+    assert len(read("a,b\n1,2\n3,4\n5,6\n").rows) == 3
+    with pytest.raises(ExportError) as err:
+        read("a,b\n1,2\n3,4\n5,6\n7,8\n9,10\n")
+    assert str(err.value).startswith("f.csv, line 5: has more than 3 rows, the most one "
+                                     "export file may hold")
+
+
+def test_a_file_past_the_size_limit_is_refused_before_it_is_read(monkeypatch, tmp_path):
+    from kpi_pipeline.lib.sources.exports import reading
+
+    monkeypatch.setattr(reading, "MAX_FILE_BYTES", 2**20)
+    path = tmp_path / "huge.csv"
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 2**19)
+    with pytest.raises(ExportError, match=r"^huge.csv: is 2,097,156 bytes, more than the "
+                                          r"1,048,576 bytes \(1 MB\) one export file may"):
+        reading.read_csv_file(path)
+
+
+def test_a_long_file_reads_its_preamble_from_the_head_only():
+    text = "# Property: 1\n\nTitle\nDate,Sessions\r\n" + "2025-03-01,1\r\n" * 200
+    csv = read(text)
+    assert (csv.title, csv.header, csv.header_line) == ("Title", ("Date", "Sessions"), 4)
+    assert len(csv.rows) == 200 and csv.rows[-1].line == 204
+    quoted = read('a,b\r\n"x\r\ny",2\r\n' + "p,q\r\n" * 100)
+    assert quoted.rows[0].cells == ("x\ny", "2")  # a line break in a cell reads as \n

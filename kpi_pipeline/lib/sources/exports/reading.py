@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +39,12 @@ _MAGIC_WORKBOOK = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 _SEP_HINT = re.compile(r"^\s*sep=(.)\s*$", re.IGNORECASE)
 _COMMENT_KEY = re.compile(r"^#\s*([^:#]+?)\s*:\s*(.*?)\s*$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+# What one file may hold: a bigger one is refused naming the file and the limit before
+# (bytes) or while (rows) it is read, so a runaway export cannot take the worker's memory.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_ROWS = 250_000
+HEAD_LINES = 64  # the preamble, title and header are found among the first lines
 
 
 class ExportError(ValueError):
@@ -146,9 +151,21 @@ def _strict(name: str, data: bytes, encoding: str, *, skip: int) -> str:
             line=line) from None
 
 
-def _records(name: str, text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(first physical line, cells) of every record, blank lines included as []."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+def _lines_from(text: str, start: int) -> Iterator[str]:
+    """The physical lines of ``text`` from offset ``start``, one at a time (the body is
+    never copied whole), each ending in ``\n`` whatever its break was, so a quoted cell
+    spanning lines reads the same in CRLF, LF and CR files."""
+    for match in _LINE.finditer(text, start):
+        line = match.group()
+        if line:
+            yield line.rstrip("\r\n") + "\n" if line[-1] in "\r\n" else line
+
+
+def _records(name: str, text: str, delimiter: str, start: int = 0
+             ) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, cells) of every record from offset ``start``, blank lines
+    included as []."""
+    reader = csv.reader(_lines_from(text, start), delimiter=delimiter, strict=True)
     last = 0
     try:
         for cells in reader:
@@ -184,9 +201,10 @@ def read_csv_bytes(name: str, data: bytes, *, modified: datetime | None = None) 
     text, encoding = decode(name, data)
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = _split_lines(text)
-    if not any(line.strip() for line in lines):
+    if not text.strip():
         raise ExportError(name, "is empty: no header line")
+    starts = _head_starts(text)
+    lines = _split_lines(text[:starts[-1]]) if len(starts) > HEAD_LINES else _split_lines(text)
     comments: dict[str, str] = {}
     delimiter: str | None = None
     index = 0
@@ -230,9 +248,8 @@ def read_csv_bytes(name: str, data: bytes, *, modified: datetime | None = None) 
         if following is not None and not _is_single_cell(lines[following], delimiter):
             title = lines[index].strip().strip('"')
             header_index = following
-    body = "\n".join(lines[header_index:])
     first_line = header_index + 1
-    records = _records(name, body, delimiter)
+    records = _records(name, text, delimiter, starts[header_index])
     header_cells = next(records)[1]
     header = tuple(h.replace("\ufeff", "").strip() for h in header_cells)
     while header and not header[-1]:
@@ -262,11 +279,26 @@ def read_csv_bytes(name: str, data: bytes, *, modified: datetime | None = None) 
                 f"({_DELIMITER_NAMES.get(delimiter, delimiter)}-separated, as read from the "
                 "header line): the data uses another delimiter, or the line is cut short",
                 line=line, column=header[len(cells)])
+        if len(rows) >= MAX_ROWS:
+            raise ExportError(name, f"has more than {MAX_ROWS:,} rows, the most one export "
+                              "file may hold: export shorter date ranges into several files",
+                              line=line)
         rows.append(Row(line, tuple(cells)))
     return CsvFile(name=name, encoding=encoding, delimiter=delimiter, header=header,
                    header_line=first_line, rows=tuple(rows),
                    modified=modified or datetime.now(UTC).replace(tzinfo=None),
                    title=title, comments=comments, size=len(data))
+
+
+def _head_starts(text: str) -> list[int]:
+    """Offsets where the first ``HEAD_LINES`` + 1 physical lines start (fewer when the
+    text is shorter); the last one ends the head the preamble is looked for in."""
+    starts = [0]
+    for match in _LINE_BREAK.finditer(text):
+        starts.append(match.end())
+        if len(starts) > HEAD_LINES:
+            break
+    return starts
 
 
 def _is_single_cell(line: str, delimiter: str) -> bool:
@@ -276,5 +308,9 @@ def _is_single_cell(line: str, delimiter: str) -> bool:
 def read_csv_file(path: Path) -> CsvFile:
     """Read an export file from disk; its modification time becomes ``modified`` (UTC)."""
     stat = path.stat()
+    if stat.st_size > MAX_FILE_BYTES:
+        raise ExportError(path.name, f"is {stat.st_size:,} bytes, more than the "
+                          f"{MAX_FILE_BYTES:,} bytes ({MAX_FILE_BYTES / 2**20:g} MB) one export "
+                          "file may hold: export shorter date ranges into several files")
     modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC).replace(tzinfo=None)
     return read_csv_bytes(path.name, path.read_bytes(), modified=modified)
