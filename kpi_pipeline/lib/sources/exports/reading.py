@@ -21,6 +21,9 @@ What the platforms' analytics screens write, and what this accepts:
   more cells than the header (unless the extra cells are empty) or fewer fails; a blank
   line followed by more content (a second table, a footer) fails; trailing blank lines
   are fine.
+- **Limits.** At most ``MAX_FILE_BYTES`` (64 MB, refused before reading) and ``MAX_ROWS``
+  (250,000, refused at the first row too many); the preamble and header are looked for in
+  the first ``HEAD_LINES`` lines and the body is read line by line, never copied whole.
 """
 
 from __future__ import annotations
