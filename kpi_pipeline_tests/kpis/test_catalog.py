@@ -29,6 +29,13 @@ def test_every_ratio_kpi_is_classified_bounded_or_not():
     assert not BOUNDED & UNBOUNDED
 
 
+def test_unbounded_ratios_say_how_they_read():
+    """A growth rate reads as a percent, pages per session as a plain number."""
+    assert {k.name: k.reads_as for k in catalog().values() if k.reads_as} == {
+        "follower_growth_rate": "percent", "email_list_growth_rate": "percent",
+        "pages_per_session": "number"}
+
+
 def test_headline_kpis_are_the_hand_written_set():
     assert {k.name for k in catalog().values() if k.headline} == HEADLINES
 
@@ -41,6 +48,9 @@ def fields(name: str, **changes: object) -> dict[str, object]:
     ("engagement_rate", {"bounded": None}, "must say whether it is bounded"),
     ("reach", {"bounded": False}, "bounded applies to ratios only"),
     ("followers", {"vanity": True, "headline": True}, "never a headline"),
+    ("pages_per_session", {"reads_as": None}, "must say how it reads"),
+    ("engagement_rate", {"reads_as": "number"}, "reads_as applies to unbounded ratios"),
+    ("reach", {"reads_as": "percent"}, "reads_as applies to unbounded ratios"),
 ])
 def test_catalogue_fields_are_validated(name, changes, message):
     with pytest.raises(ValidationError, match=message):

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, num0, pct0, tone
+from kpi_pipeline.lib.reports.formats import for_unit, kpi_change, kpi_value, num0, pct0
 from kpi_pipeline.lib.reports.pages import pages_for
 from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
 from kpi_pipeline_tests.reports.conftest import (
@@ -109,9 +109,16 @@ def test_weekly_scorecard_shows_each_goal_as_of_the_last_day(report_store, store
         assert li.count() == 1
         shown = li.inner_text()
         assert kpi.label in shown
-        assert for_unit(item["value"], kpi.unit, "USD") in shown
-        assert delta_pct(item["change"]) in shown
-        assert tone(item["change"], kpi.direction) in li.get_attribute("class").split()
+        assert kpi_value(item["value"], kpi, "USD") in shown
+        change = kpi_change(item["value"], item["previous"], kpi)
+        assert f"({change.text})" in shown
+        assert change.tone in li.get_attribute("class").split()
+    # a share moves in points, pages per session reads as a number, not 246.9 %
+    assert "(\u22120.1 pp)" in opened.page.locator(
+        'tbody[data-goal="opt-ins-q2"] li[data-kpi="organic_click_through_rate"]').inner_text()
+    pages = opened.page.locator(
+        'tbody[data-goal="opt-ins-q2"] li[data-kpi="pages_per_session"]').inner_text()
+    assert "%" not in pages.split("(")[0]
 
     # the bar chart of percent of target with its 100 % line
     assert opened.page.locator("figure svg").count() == 1

@@ -14,14 +14,22 @@ import pytest
 
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import period_last_day
-from kpi_pipeline.lib.reports.formats import MISSING, delta_pct, for_unit, num0, pct1
+from kpi_pipeline.lib.reports.formats import (
+    MISSING,
+    display_unit,
+    for_unit,
+    kpi_change,
+    kpi_value,
+    num0,
+    pct1,
+)
 from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page
 from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
 from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_MONTH
 
 CONTEXT = PLAIN_CONTEXT
 PERIOD = ReportPeriod("month", REPORT_MONTH)
-UNIT_NAMES = {"currency": "USD", "ratio": "percent", "multiple": "times", "count": "count"}
+UNIT_NAMES = {"currency": "USD", "percent": "percent", "multiple": "times", "count": "count"}
 UNTRUSTED = 'Black Friday <Promo> 2024 <script>alert("promo")</script>'
 
 WEB = """
@@ -79,13 +87,13 @@ def test_headlines_with_last_month_and_a_year_ago(monthly_page, store_conn, open
                                         kpis).headlines)
     for name, value in this.items():
         assert value is not None, name
-        unit = kpis[name].unit
+        kpi = kpis[name]
         card = opened.page.locator(f'.big-value[data-kpi="{name}"]').inner_text()
-        assert for_unit(value, unit) in card, (name, card)
-        assert f"{PERIOD.label} · {UNIT_NAMES[unit]}" in card
-        change = (value - last[name]) / abs(last[name])
-        assert f"{delta_pct(change)} vs last month" in card, (name, card)
-        assert for_unit(last[name], unit) in card, (name, card)
+        assert kpi_value(value, kpi) in card, (name, card)
+        assert f"{PERIOD.label} · {UNIT_NAMES[display_unit(kpi)]}" in card
+        change = kpi_change(value, last[name], kpi)
+        assert f"{change.text} vs last month" in card, (name, card)
+        assert kpi_value(last[name], kpi) in card, (name, card)
         # the demo store starts in January 2025: no April 2024 to compare with
         assert f"{MISSING} vs a year ago" in card, (name, card)
     callout = opened.page.locator("p.callout").first.inner_text()

@@ -17,11 +17,9 @@ import pytest
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.reports.formats import (
     EN_DASH,
-    delta_pct,
     for_unit,
+    kpi_change,
     num0,
-    relative_change,
-    tone,
 )
 from kpi_pipeline.lib.reports.pages import TEMPLATES_DIR, load_page
 from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
@@ -182,11 +180,12 @@ def test_matrix_values_match_independent_sums(period, rendered, store_conn, open
             value = rates[platform][kpi]
             assert cell(page, "organic", kpi, platform).locator(".value").inner_text() \
                 == for_unit(value, "ratio"), (kpi, platform)
-        change = relative_change(rates[platform]["engagement_rate"],
-                                 previous[platform]["engagement_rate"])
+        change = kpi_change(rates[platform]["engagement_rate"],
+                            previous[platform]["engagement_rate"], engagement)
         line = cell(page, "organic", "engagement_rate", platform).locator(".change")
-        assert line.inner_text() == f"{delta_pct(change)} vs last {period.grain}"
-        assert tone(change, engagement.direction) in line.get_attribute("class").split()
+        assert line.inner_text() == f"{change.text} vs last {period.grain}"
+        assert change.text.endswith(" pp")  # a share moves in percentage points
+        assert change.tone in line.get_attribute("class").split()
     for platform, value in sessions(store_conn, period).items():
         assert cell(page, "site", "landing_page_sessions", platform) \
             .locator(".value").inner_text() == for_unit(value, "count")

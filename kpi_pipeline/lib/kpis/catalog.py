@@ -73,6 +73,10 @@ class Kpi(BaseModel):
     # A ratio must say whether it is a part over its whole (kept in [0, 1] by a blocking
     # check) or not, so a new ratio cannot slip past that check unclassified.
     bounded: bool | None = None
+    # How an unbounded ratio reads, required for them: a growth rate is a percent
+    # (+1.2 %), an average per something (pages per session) a plain number (2.56). A
+    # bounded ratio is a share and always a percent.
+    reads_as: Literal["percent", "number"] | None = None
     headline: bool = False
     platforms: tuple[str, ...] = Field(min_length=1)
     scopes: tuple[Literal["all", "brand", "platform", "account", "campaign",
@@ -102,6 +106,13 @@ class Kpi(BaseModel):
                              "(bounded: true or false)")
         if self.unit != "ratio" and self.bounded is not None:
             raise ValueError(f"bounded applies to ratios only, not to unit {self.unit!r}")
+        if self.unit == "ratio" and self.bounded is False and self.reads_as is None:
+            raise ValueError("an unbounded ratio must say how it reads (reads_as: percent "
+                             "for a growth rate, number for an average such as pages per "
+                             "session)")
+        if self.reads_as is not None and not (self.unit == "ratio" and self.bounded is False):
+            raise ValueError("reads_as applies to unbounded ratios only (a bounded ratio "
+                             "is a share, always a percent)")
         if self.headline and self.vanity:
             raise ValueError("a vanity metric is never a headline")
         return self

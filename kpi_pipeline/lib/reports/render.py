@@ -27,7 +27,13 @@ from jinja2 import Environment, StrictUndefined, TemplateError, Undefined
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.charts import CHARTS
-from kpi_pipeline.lib.reports.formats import FILTERS, period_label, relative_change, tone
+from kpi_pipeline.lib.reports.formats import (
+    FILTERS,
+    kpi_change,
+    period_label,
+    relative_change,
+    tone,
+)
 from kpi_pipeline.lib.reports.pages import (
     PAGE_SUFFIX,
     TEMPLATES_DIR,
@@ -140,7 +146,7 @@ def environment(root: Path = TEMPLATES_DIR) -> Environment:
     env.filters.update({name: _strict(fn) for name, fn in FILTERS.items()})
     env.filters["from_json"] = _strict(json.loads)
     env.globals.update(CHARTS)
-    env.globals.update(relative_change=relative_change, tone=tone)
+    env.globals.update(relative_change=relative_change, tone=tone, kpi_change=kpi_change)
     return env
 
 

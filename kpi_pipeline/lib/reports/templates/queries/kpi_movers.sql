@@ -1,6 +1,8 @@
 -- Every KPI across all platforms for the period, ordered by how far it moved from its
 -- baseline (relative), the largest moves first. Pages pick the stages they review.
--- Params: $grain, $period_start.
+-- previous_numerator and previous_denominator are last period's, for the small-base
+-- rule of the changes (a change on 1 purchase is not news).
+-- Params: $grain, $period_start, $previous_start.
 WITH k AS (
     FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
 ), b AS (
@@ -11,9 +13,12 @@ SELECT k.kpi, k.unit, k.value, k.previous_value, k.change_vs_previous,
        CASE WHEN coalesce(b.pooled, b.mean) <> 0
             THEN (k.value - coalesce(b.pooled, b.mean)) / abs(coalesce(b.pooled, b.mean))
        END AS change_vs_baseline,
-       k.year_ago_value, k.change_vs_year_ago
+       k.year_ago_value, k.change_vs_year_ago,
+       p.numerator AS previous_numerator, p.denominator AS previous_denominator
 FROM k
 LEFT JOIN b ON b.grain = k.grain AND b.as_of = k.period_start AND b.kpi = k.kpi
            AND b.scope_key = k.scope_key
+LEFT JOIN k AS p ON p.grain = k.grain AND p.period_start = $previous_start
+           AND p.kpi = k.kpi AND p.scope_key = k.scope_key
 WHERE k.grain = $grain AND k.period_start = $period_start AND k.scope = 'all'
 ORDER BY abs(change_vs_baseline) DESC NULLS LAST, k.kpi
