@@ -110,9 +110,9 @@ def test_failed_warnings_become_notes_and_other_layers_are_not_read():
               blocking=False, severity=dg.AssetCheckSeverity.WARN)
     _evaluate(instance, dg.AssetKey(["report", "weekly"]), "pages_open", False,
               "2025-04-14..2025-04-20")
-    [note] = gate(instance, GRAPH, *WEEK)
-    assert note.text == ("check kpi_period_jumps on kpi/weekly (2025-04-14..2025-04-20) "
-                         "failed: kpi_period_jumps said no")
+    [warning] = gate(instance, GRAPH, *WEEK)
+    assert (warning.check, warning.asset, warning.window, warning.description) == (
+        "kpi_period_jumps", "kpi/weekly", WEEK, "kpi_period_jumps said no")
 
 
 def test_an_evaluation_without_a_window_counts_for_every_period():

@@ -42,11 +42,14 @@ from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, period_last_day
 from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES
-from kpi_pipeline.lib.reports.render import write_atomic
+from kpi_pipeline.lib.reports.render import (
+    ReportPeriod,
+    quality_page,
+    write_atomic,
+)
 
 KPI_EXPECTATIONS = "kpi_expectations"
 KPI_PERIOD_JUMPS = "kpi_period_jumps"
-QUALITY_FOLDER = "quality"
 
 DESCRIPTIONS = {
     KPI_EXPECTATIONS: (
@@ -125,7 +128,8 @@ def empty_source_tables(warehouse: Warehouse, grain: str,
 
 
 def page_path(settings: Settings, grain: str, period) -> Path:
-    return settings.reports_root() / QUALITY_FOLDER / f"kpi_{grain}_{period.isoformat()}.html"
+    """Where the period's validation page goes: the one the report pages link to."""
+    return quality_page(settings.reports_root(), ReportPeriod(grain, period))
 
 
 def _metadata(outcome: expectations.WindowValidation, first, last) -> dict[str, object]:

@@ -27,7 +27,7 @@ from kpi_pipeline.lib.goals.findings import GoalsError
 from kpi_pipeline.lib.goals.stored import StoredGoals, stored_goals
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
-from kpi_pipeline.lib.reports.context import goal_context
+from kpi_pipeline.lib.reports.context import goal_context, quality_notes
 from kpi_pipeline.lib.reports.render import ReportError, ReportPeriod, render_period, write_index
 
 
@@ -64,7 +64,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
     def _report(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 settings: Settings) -> dg.MaterializeResult:
         first, last = window_bounds(context.partition_time_window)
-        quality_notes = gate(context.instance, definitions_graph(context.job_def), first, last)
+        warnings = gate(context.instance, definitions_graph(context.job_def), first, last)
         kpis = catalog()
         out_root = settings.reports_root()
         rendered = []
@@ -72,7 +72,6 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
             try:
                 context_values = {
                     "currency": settings.reporting_currency,
-                    "quality_notes": quality_notes,
                     **goal_context(conn, _stored_goals(conn), last, kpis,
                                    settings.reporting_currency),
                 }
@@ -80,8 +79,11 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
                 raise dg.Failure(description=str(exc)) from exc
             for start in period_starts(context.partition_time_window, grain):
                 try:
-                    rendered += render_period(conn, ReportPeriod(grain, start), out_root, kpis,
-                                              context_values)
+                    period = ReportPeriod(grain, start)
+                    notes = quality_notes(warnings, period.start, period.end, kpis,
+                                          settings.reporting_currency)
+                    rendered += render_period(conn, period, out_root, kpis,
+                                              {**context_values, "quality_notes": notes})
                 except ReportError as exc:
                     raise dg.Failure(description=str(exc)) from exc
         index = write_index(out_root, kpis)
@@ -91,7 +93,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
         return dg.MaterializeResult(metadata={
             "partition_window": f"{first}..{last}",
             "pages_rendered": len(rendered),
-            "quality_warnings": len(quality_notes),
+            "quality_warnings": len(warnings),
             "index": dg.MetadataValue.url(index.resolve().as_uri()),
             **{f"page/{page.spec.name}": dg.MetadataValue.url(page.path.resolve().as_uri())
                for page in newest},

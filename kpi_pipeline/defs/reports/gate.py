@@ -31,7 +31,7 @@ import dagster as dg
 
 from kpi_pipeline.defs.check_records import COMPLETED, CheckRecord, check_keys, record_pages
 from kpi_pipeline.defs.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
-from kpi_pipeline.lib.reports.context import Note
+from kpi_pipeline.lib.reports.context import QualityFailure
 
 GATED_LAYERS = frozenset({"raw", "normalized", "kpi", "baseline", "diagnostic", "goal"})
 # Evaluations of one check read per render, at most: about a year of daily evaluations.
@@ -53,6 +53,8 @@ class CheckState:
     blocking: bool
     severity: str
     description: str | None
+    window: Window | None = None  # the days judged; None: no window in particular
+    failed_rows: tuple[dict, ...] = ()  # failed_expectations of the KPI checks
 
     def text(self) -> str:
         where = f" ({self.partition})" if self.partition else ""
@@ -158,11 +160,15 @@ class _Windows:
         return found
 
 
-def _state(record: CheckRecord, label: str | None) -> CheckState:
+def _state(record: CheckRecord, label: str | None, window: Window | None) -> CheckState:
     evaluation = record.evaluation
+    rows = evaluation.metadata.get("failed_expectations")
+    failed_rows = tuple(r for r in (rows.value if rows is not None else None) or ()
+                        if isinstance(r, dict))
     return CheckState(evaluation.asset_key.to_user_string(), evaluation.check_name, label,
                       evaluation.passed, bool(evaluation.blocking),
-                      evaluation.severity.value, evaluation.description)
+                      evaluation.severity.value, evaluation.description, window,
+                      failed_rows)
 
 
 def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
@@ -191,7 +197,7 @@ def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
                     range(window[0].toordinal(), window[1].toordinal() + 1))
                 if days:
                     open_days -= days
-                    states.append(_state(record, label))
+                    states.append(_state(record, label, window))
                 if not open_days:
                     break
             if not open_days:
@@ -199,10 +205,13 @@ def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
     return states
 
 
-def gate(instance: dg.DagsterInstance, graph, first: date, last: date) -> list[Note]:
-    """Raise ``dg.Failure`` when a blocking check failed for the period; else the failed
-    warnings as footer notes. ``graph``: the definitions' asset graph
-    (``definitions_graph(context.job_def)`` in an asset)."""
+def gate(instance: dg.DagsterInstance, graph, first: date, last: date
+         ) -> list[QualityFailure]:
+    """Raise ``dg.Failure`` when a blocking check failed for first..last; else the failed
+    warnings, each with the days it judged, so that each period's pages list only those
+    that judged that period (``lib.reports.context.quality_notes``): a run over many
+    periods must not print one period's warnings on every page. ``graph``: the
+    definitions' asset graph (``definitions_graph(context.job_def)`` in an asset)."""
     failed = [s for s in latest_check_states(instance, graph, first, last) if not s.passed]
     blocking = [s for s in failed if s.blocking or s.severity == "ERROR"]
     if blocking:
@@ -211,4 +220,5 @@ def gate(instance: dg.DagsterInstance, graph, first: date, last: date) -> list[N
                          "failed on the data the reports read; fix the data and re-run the "
                          "checks. " + "; ".join(s.text() for s in blocking[:10])),
             metadata={"failed_checks": dg.MetadataValue.json([s.text() for s in blocking])})
-    return [Note("warning", s.text()) for s in failed]
+    return [QualityFailure(s.check, s.asset, s.window, s.description, s.failed_rows)
+            for s in failed]

@@ -3,8 +3,9 @@ reporting currency. Built once per run and handed to every page."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -21,7 +22,7 @@ from kpi_pipeline.lib.goals.schema import (
 from kpi_pipeline.lib.goals.stored import StoredGoals
 from kpi_pipeline.lib.goals.tables import goal_warnings_with_baselines
 from kpi_pipeline.lib.kpis.catalog import Kpi
-from kpi_pipeline.lib.reports.formats import delta_pct, for_unit
+from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, kpi_value
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,98 @@ class Note:
 
     severity: str  # "warning" or "error"
     text: str
+
+
+@dataclass(frozen=True)
+class QualityFailure:
+    """A failed check evaluation the reports do not stop for (a warning), as the gate
+    found it: the days it judged (None: no window in particular, it counts for every
+    period) and, for the KPI checks, one row per failed rule and period with the
+    offending rows (``failed_expectations`` in the check's metadata)."""
+
+    check: str
+    asset: str
+    window: tuple[date, date] | None
+    description: str | None = None
+    rows: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+
+QUALITY_LINES_MAX = 12  # one page footer; the rest is on the period's data-quality page
+_LONG_FLOAT = re.compile(r"-?\d+\.\d{3,}")
+
+
+def _rounded(text: str) -> str:
+    """A check's own description with its floats cut to 2 decimals (0.41403103559 ->
+    0.41): a footer is read, not parsed."""
+    return _LONG_FLOAT.sub(lambda m: f"{float(m.group(0)):.2f}", text)
+
+
+def _scope(key: object) -> str:
+    return "all platforms" if key in (None, "all") else str(key)
+
+
+def _rule_words(rule: str) -> str:
+    """The catalogue rules of the KPI checks in words."""
+    band = re.fullmatch(r"\|change vs previous\| <= ([\d.]+)", rule)
+    if band:
+        return f"moves more than {delta_pct(float(band.group(1)))} in one period"
+    return rule
+
+
+def _failure_lines(failure: QualityFailure, first: date, last: date,
+                   kpis: Mapping[str, Kpi], currency: str) -> list[str]:
+    lines = []
+    for row in failure.rows:
+        try:
+            period = date.fromisoformat(str(row.get("period")))
+        except ValueError:
+            continue
+        if not first <= period <= last:
+            continue
+        if row.get("missing"):
+            labels = ", ".join(kpis[k].label if k in kpis else k for k in row["missing"])
+            lines.append(f"{labels}: missing for all platforms ({failure.check})")
+            continue
+        rule = _rule_words(str(row.get("rule", "")))
+        for example in row.get("examples") or []:
+            name = example.get("kpi")
+            kpi = kpis.get(name) if isinstance(name, str) else None
+            label = kpi.label if kpi else str(name)
+            if "change_vs_previous" in example:
+                shown = f"{delta_pct(example['change_vs_previous'])} vs the previous period"
+            elif kpi is not None and "value" in example:
+                shown = kpi_value(example["value"], kpi, currency)
+            else:
+                shown = ", ".join(f"{k} {v}" for k, v in example.items()
+                                  if k not in ("period", "kpi", "scope_key"))
+            verb = f"it {rule}" if rule.startswith("moves") else f"breaks {rule}"
+            lines.append(f"{label} ({_scope(example.get('scope_key'))}): {shown}; {verb} "
+                         f"({failure.check})")
+    return lines
+
+
+def quality_notes(failures: Sequence[QualityFailure], first: date, last: date,
+                  kpis: Mapping[str, Kpi], currency: str) -> list[Note]:
+    """The footer lines of one page: only the failed checks that judged data of the
+    page's period (their window overlaps first..last; a check without a window counts
+    for every period), one line per KPI and scope in words (label, scope, value by its
+    unit, the rule) for the KPI checks, or the check's own description with its floats
+    rounded. A backfill's warnings about other periods never reach this page."""
+    lines: list[str] = []
+    for failure in failures:
+        if failure.window is not None and (failure.window[1] < first
+                                           or failure.window[0] > last):
+            continue
+        if failure.rows:
+            lines += _failure_lines(failure, first, last, kpis, currency)
+            continue
+        what = f"{failure.check.replace('_', ' ')} on {failure.asset}"
+        detail = f": {_rounded(failure.description)}" if failure.description else ""
+        lines.append(f"{what} failed{detail}")
+    if len(lines) > QUALITY_LINES_MAX:
+        rest = len(lines) - QUALITY_LINES_MAX + 1
+        lines = [*lines[:QUALITY_LINES_MAX - 1], f"and {rest} more"]
+    return [Note("warning", line) for line in lines]
 
 
 def target_text(goal: Goal, kpi: Kpi, currency: str) -> str:

@@ -174,6 +174,21 @@ def page_path(out_root: Path, period: ReportPeriod, name: str) -> Path:
     return out_root / period.grain / period.key / f"{name}.html"
 
 
+QUALITY_FOLDER = "quality"  # the kpi_expectations check's page per period lands here
+
+
+def quality_page(out_root: Path, period: ReportPeriod) -> Path:
+    """The period's data-quality page (the KPI expectations' validation of that period,
+    written by the check beside the reports), whether or not it exists yet."""
+    return out_root / QUALITY_FOLDER / f"kpi_{period.grain}_{period.key}.html"
+
+
+def quality_href(out_root: Path, period: ReportPeriod) -> str | None:
+    """The link from a page of the period to its data-quality page, when there is one."""
+    path = quality_page(out_root, period)
+    return f"../../{QUALITY_FOLDER}/{path.name}" if path.exists() else None
+
+
 def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpec,
                 period: ReportPeriod, pages: Sequence[PageSpec], context: Mapping[str, Any],
                 out_root: Path, root: Path = TEMPLATES_DIR) -> tuple[str, dict[str, Any]]:
@@ -197,6 +212,7 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
             previous_href=f"../{previous.parent.name}/{previous.name}" if previous.exists()
             else None,
             index_href="../../index.html",
+            quality_href=quality_href(out_root, period),
             generated_at=_now_label(), **context)
     except TemplateError as exc:
         raise ReportError(f"{where}: template {spec.name}{PAGE_SUFFIX}{_template_line(exc)}: "
