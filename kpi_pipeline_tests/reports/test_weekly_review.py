@@ -78,20 +78,26 @@ def test_no_vanity_metric_headlines(weekly_page):
     assert not any(kpis[name].vanity for name in weekly_page.spec.headlines)
 
 
-def test_what_moved_orders_by_distance_from_baseline(weekly_page, open_report):
+def test_what_moved_orders_by_distance_from_baseline(weekly_page, store_conn, open_report):
+    """The rows come in order of their relative distance from the baseline, computed here
+    from the stored KPI and baseline (shares show their move in points, the rest in
+    percent, so the shown changes are not one scale to sort on)."""
     opened = open_report(weekly_page.path)
     kpis = catalog()
     rows = opened.page.locator("h2:has-text('What moved') + p + table tbody tr")
     names = [rows.nth(i).get_attribute("data-kpi") for i in range(rows.count())]
     assert names and all(kpis[n].stage in ("engagement", "traffic", "retention") for n in names)
-    moves = []
-    for i in range(rows.count()):
-        cell = rows.nth(i).locator("td").nth(6).inner_text()
-        if cell != "\u2013":
-            moves.append(abs(float(cell.replace("\u2212", "-").replace("+", "")
-                                   .replace("\u00b1", "").replace(" pp", "")
-                                   .replace(" %", "").replace(",", ""))))
-    assert moves  # shares move in points, the rest in percent: not one scale to sort on
+    distance = dict(store_conn.execute("""
+        SELECT k.kpi, abs(k.value - coalesce(b.pooled, b.mean))
+                      / nullif(abs(coalesce(b.pooled, b.mean)), 0)
+        FROM kpi.weekly k JOIN baseline.weekly b
+          ON b.as_of = k.period_start AND b.kpi = k.kpi AND b.scope_key = k.scope_key
+        WHERE k.scope = 'all' AND k.period_start = ?""", [REPORT_WEEK]).fetchall())
+    moves = [distance.get(name) for name in names]
+    known = [m for m in moves if m is not None]
+    assert len(known) >= 3
+    assert known == sorted(known, reverse=True)
+    assert moves[:len(known)] == known  # the KPIs without a baseline come last
 
 
 def test_rates_change_in_points_and_pages_per_session_reads_as_a_number(weekly_page,
