@@ -4,6 +4,8 @@ parameters, atomic writes, and the front-matter rules."""
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -143,6 +145,34 @@ def test_the_index_lists_every_rendered_period(site, tmp_path):
     assert 'href="week/2025-04-14/test_page.html"' in html
     assert 'href="week/2025-04-07/test_page.html"' in html
     assert html.index("2025-04-14") < html.index("2025-04-07")  # newest first
+
+
+def _mode_of_plain_write(folder: Path) -> int:
+    """The mode ``open(..., "w")`` gives a new file in ``folder`` right now."""
+    probe = folder / "plain.txt"
+    with open(probe, "w", encoding="utf-8") as handle:
+        handle.write("x")
+    mode = stat.S_IMODE(probe.stat().st_mode)
+    probe.unlink()
+    return mode
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_pages_and_index_get_the_mode_of_a_plain_write(site, tmp_path, umask):
+    """Pages are read by a web server or a colleague: they get 0o666 less the umask like
+    any file the user writes, not the 0600 of a private temporary file."""
+    out = tmp_path / "out"
+    previous = os.umask(umask)
+    try:
+        [page] = render(site, out)
+        index = write_index(out, catalog(), site[0])
+        expected = _mode_of_plain_write(out)
+    finally:
+        os.umask(previous)
+    assert expected == 0o666 & ~umask
+    assert stat.S_IMODE(page.path.stat().st_mode) == expected
+    assert stat.S_IMODE(index.stat().st_mode) == expected
+    assert not list(out.rglob(".*.tmp"))  # no temporary left behind
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import secrets
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,16 +222,36 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
     return html, headlines
 
 
+def _create_temporary(folder: Path, name: str) -> tuple[int, Path]:
+    """A new, empty file beside ``name`` in ``folder``, opened for writing.
+
+    Opened with mode 0o666 so the kernel applies the process umask (and the folder's
+    default ACL), as for any plain ``open(..., "w")``: ``tempfile.mkstemp`` creates its
+    file 0600, which made every page unreadable to a web server or a colleague running
+    as another user. ``O_EXCL`` with a random suffix keeps mkstemp's guarantee that the
+    name is ours alone."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {name} in {folder}")
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
+    """Write through a temporary file in the same folder, then rename over ``path``: a
+    reader sees the old page or the new one, never half of one. The file gets the mode
+    a plain ``open(path, "w")`` would give a new file (0o666 less the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(path.parent, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
