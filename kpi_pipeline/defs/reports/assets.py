@@ -8,7 +8,9 @@ read the store read-only and sit downstream of every table they read; before ren
 they read the latest check evaluations of those layers (``gate.py``): a failed blocking
 check stops the render, failed warnings appear in the pages' data-quality footer. The
 newest period's paths and headline numbers go into the materialization metadata, so the
-Dagster UI links to the pages.
+Dagster UI links to the pages. On a young store (no month closed, no baseline, no goals
+file stored yet) every page still renders and says what is not there yet
+(``lib/reports/availability.py``).
 """
 
 
@@ -24,19 +26,11 @@ from kpi_pipeline.defs.partitions import (
 from kpi_pipeline.defs.reports.gate import definitions_graph, gate
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.goals.findings import GoalsError
-from kpi_pipeline.lib.goals.stored import StoredGoals, stored_goals
+from kpi_pipeline.lib.goals.stored import stored_goals
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.reports.context import goal_context, quality_notes
 from kpi_pipeline.lib.reports.render import ReportError, ReportPeriod, render_period, write_index
-
-
-def _stored_goals(conn) -> StoredGoals:
-    stored = stored_goals(conn)
-    if stored is None:
-        raise dg.Failure(description="no goal definitions are stored: materialize "
-                         "goal/definitions first")
-    return stored
 
 
 def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -59,7 +53,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
         partitions_def=partitions_def,
         group_name="report",
         kinds={"html", "jinja"},
-        code_version="1",
+        code_version="2",
     )
     def _report(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 settings: Settings) -> dg.MaterializeResult:
@@ -72,7 +66,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
             try:
                 context_values = {
                     "currency": settings.reporting_currency,
-                    **goal_context(conn, _stored_goals(conn), last, kpis,
+                    **goal_context(conn, stored_goals(conn), last, kpis,
                                    settings.reporting_currency),
                 }
             except GoalsError as exc:

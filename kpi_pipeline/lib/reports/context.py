@@ -155,12 +155,15 @@ def target_text(goal: Goal, kpi: Kpi, currency: str) -> str:
     return f"{for_unit(target.value, kpi.unit, currency)} per {target.period}"
 
 
-def goal_context(conn: duckdb.DuckDBPyConnection, stored: StoredGoals, as_of: date,
+def goal_context(conn: duckdb.DuckDBPyConnection, stored: StoredGoals | None, as_of: date,
                  kpis: Mapping[str, Kpi], currency: str) -> dict[str, Any]:
     """``goals`` (GoalInfo by id) and ``goal_warnings`` (Notes) for the scorecard, from the
     stored definitions with relative windows resolved as of ``as_of`` (the last day the
     pages show): the file's own warnings and, where a baseline exists, the implausible
-    targets."""
+    targets. With no definitions stored yet (a young store) there are no goals: the
+    scorecard still renders and says the goals file is not stored yet."""
+    if stored is None:
+        return {"goals": {}, "goal_warnings": []}
     loaded = validate_goals(stored.data(), as_of, kpis=kpis, source=stored.source)
     warnings = goal_warnings_with_baselines(conn, loaded, dict(kpis))
     goals = {goal.id: GoalInfo(goal.id, goal.title, goal.objective, goal.stage, goal.kpi,

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from kpi_pipeline.lib.core.package_data import package_path
 from kpi_pipeline.lib.core.yaml_files import load_yaml
 from kpi_pipeline.lib.kpis.catalog import Kpi
+from kpi_pipeline.lib.reports.availability import BY_NAME
 
 TEMPLATES_DIR = package_path("lib", "reports", "templates")
 PAGE_SUFFIX = ".html.j2"
@@ -63,6 +64,9 @@ class PageSpec(BaseModel):
     order: int = 100
     headlines: tuple[str, ...] = ()
     queries: dict[str, QuerySpec] = Field(default_factory=dict)
+    # Store tables the page reads outside its SQL (through the context the assets build,
+    # such as the stored goals file): the page says so when one is not there yet.
+    reads: tuple[str, ...] = ()
 
     @field_validator("queries", mode="before")
     @classmethod
@@ -108,6 +112,8 @@ def load_page(path: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_DIR) -
     for query_name, query in spec.queries.items():
         if not (root / "queries" / query.file).is_file():
             problems.append(f"query {query_name!r}: no file queries/{query.file}")
+    problems += [f"reads: {table!r} is not a store table the pages know"
+                 for table in spec.reads if table not in BY_NAME]
     for kpi in spec.headlines:
         if kpi not in kpis:
             problems.append(f"headlines: unknown KPI {kpi!r}")

@@ -26,6 +26,7 @@ from jinja2 import Environment, StrictUndefined, TemplateError, Undefined
 
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.compute import period_last_day
+from kpi_pipeline.lib.reports.availability import StoreState, store_state
 from kpi_pipeline.lib.reports.charts import CHARTS
 from kpi_pipeline.lib.reports.formats import (
     FILTERS,
@@ -191,14 +192,21 @@ def quality_href(out_root: Path, period: ReportPeriod) -> str | None:
 
 def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpec,
                 period: ReportPeriod, pages: Sequence[PageSpec], context: Mapping[str, Any],
-                out_root: Path, root: Path = TEMPLATES_DIR) -> tuple[str, dict[str, Any]]:
+                out_root: Path, root: Path = TEMPLATES_DIR,
+                state: StoreState | None = None) -> tuple[str, dict[str, Any]]:
     """The page's HTML and its headline numbers; raises ``ReportError`` naming the page,
-    the period and the query or template line that failed."""
+    the period and the query or template line that failed.
+
+    ``state`` says which tables the store lacks yet (read from ``conn`` when not given):
+    their references read as empty tables of the same shape, and the page lists what is
+    not there yet (``not_yet``), so a young store renders every page. The SQL shown on
+    the page is the query as written."""
     where = f"report page {spec.name!r} for {period.grain} {period.key}"
+    state = store_state(conn) if state is None else state
     results, sql = {}, {}
     for name, (text, extra) in _queries(root, spec).items():
         try:
-            results[name] = run_query(conn, text, {**period.params(), **extra})
+            results[name] = run_query(conn, state.prepare(text), {**period.params(), **extra})
         except (duckdb.Error, KeyError) as exc:
             file = spec.queries[name].file if name in spec.queries else QUALITY_QUERY
             raise ReportError(f"{where}: query {name!r} (queries/{file}): {exc}") from exc
@@ -213,6 +221,8 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
             else None,
             index_href="../../index.html",
             quality_href=quality_href(out_root, period),
+            not_yet=state.not_yet([*sql.values(), *spec.reads], period.grain),
+            store_missing=state.missing,
             generated_at=_now_label(), **context)
     except TemplateError as exc:
         raise ReportError(f"{where}: template {spec.name}{PAGE_SUFFIX}{_template_line(exc)}: "
@@ -263,10 +273,11 @@ def render_period(conn: duckdb.DuckDBPyConnection, period: ReportPeriod, out_roo
     env = environment(root)
     pages = load_pages(kpis, root)
     full_context = {"kpis": kpis, **context}
+    state = store_state(conn)
     rendered = []
     for spec in (p for p in pages if period.grain in p.grains):
         html, headlines = render_page(env, conn, spec, period, pages, full_context,
-                                      out_root, root)
+                                      out_root, root, state)
         rendered.append((RenderedPage(spec, period, page_path(out_root, period, spec.name),
                                       headlines), html))
     for page, html in rendered:
