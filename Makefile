@@ -44,8 +44,13 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
+# The Dagster UI; stops on SIGTERM (sent to make, which forwards it) or SIGINT (Ctrl-C),
+# even when started in the background: kpi_pipeline/ui.py says why it wraps `dg dev`.
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 3000
+
 ui: install
-	$(BIN)/dg dev -w workspace.yaml --host 127.0.0.1 --port 3000
+	$(BIN)/python -m kpi_pipeline.ui -w workspace.yaml --host $(UI_HOST) --port $(UI_PORT)
 
 lint: install
 	$(BIN)/ruff check .
