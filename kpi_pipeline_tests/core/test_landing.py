@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 from datetime import date
 
 import pytest
@@ -39,6 +41,18 @@ def test_rewrite_replaces_the_file_and_leaves_no_temporary_files(tmp_path):
     assert read_envelope(tmp_path, "facebook_page", DAY)["accounts"][0]["requests"][0][
         "body"]["value"] == 2
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_landing_files_get_the_mode_of_a_plain_write(tmp_path, umask):
+    """0o666 less the umask, as open(..., "w") gives: a normalization run as another user
+    reads them (mkstemp's 0600 did not let it)."""
+    previous = os.umask(umask)
+    try:
+        path = write_envelope(tmp_path, envelope(1))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path):

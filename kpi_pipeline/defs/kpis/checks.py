@@ -38,15 +38,12 @@ from kpi_pipeline.defs.partitions import (
     window_bounds,
 )
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.core.files import write_atomic
 from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, period_last_day
 from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES
-from kpi_pipeline.lib.reports.render import (
-    ReportPeriod,
-    quality_page,
-    write_atomic,
-)
+from kpi_pipeline.lib.reports.render import ReportPeriod, quality_page
 
 KPI_EXPECTATIONS = "kpi_expectations"
 KPI_PERIOD_JUMPS = "kpi_period_jumps"

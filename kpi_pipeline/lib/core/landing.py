@@ -20,13 +20,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from kpi_pipeline.lib.core.accounts import AccountRef
+from kpi_pipeline.lib.core.files import write_atomic
 from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
 
 Envelope = dict[str, Any]
@@ -94,25 +94,17 @@ def write_envelope(root: Path | str, envelope: Envelope, rejected: bool = False)
 
     The envelope is serialized and compressed in memory first (an envelope that is not
     JSON fails before any file is touched); the bytes go to a temporary file in the same
-    folder, which then replaces the target with ``os.replace`` (atomic on POSIX within one
-    file system). The gzip header carries no time stamp: the same envelope always gives
-    the same bytes. With ``rejected`` the envelope goes to its ``rejected_path``; a clean
-    envelope clears the day's rejected one.
+    folder, which then replaces the target (``lib.core.files``: atomic on POSIX within one
+    file system, with a plain file's permissions). The gzip header carries no time stamp:
+    the same envelope always gives the same bytes. With ``rejected`` the envelope goes to
+    its ``rejected_path``; a clean envelope clears the day's rejected one.
     """
     day = date.fromisoformat(envelope["partition"])
     aside = rejected_path(root, envelope["stream"], day)
     path = aside if rejected else landing_path(root, envelope["stream"], day)
     payload = gzip.compress(_ENCODER.encode(envelope).encode(), compresslevel=COMPRESS_LEVEL,
                             mtime=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            raw.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, payload)
     if not rejected:
         aside.unlink(missing_ok=True)
     return path

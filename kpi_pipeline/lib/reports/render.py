@@ -10,9 +10,7 @@ variable fail the render instead of printing an empty cell.
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from typing import Any
 import duckdb
 from jinja2 import Environment, StrictUndefined, TemplateError, Undefined
 
+from kpi_pipeline.lib.core.files import write_atomic
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.availability import StoreState, store_state
@@ -230,39 +229,6 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
     headlines = {row.kpi: row.value for row in results.get("headlines", [])
                  if hasattr(row, "kpi") and hasattr(row, "value")}
     return html, headlines
-
-
-def _create_temporary(folder: Path, name: str) -> tuple[int, Path]:
-    """A new, empty file beside ``name`` in ``folder``, opened for writing.
-
-    Opened with mode 0o666 so the kernel applies the process umask (and the folder's
-    default ACL), as for any plain ``open(..., "w")``: ``tempfile.mkstemp`` creates its
-    file 0600, which made every page unreadable to a web server or a colleague running
-    as another user. ``O_EXCL`` with a random suffix keeps mkstemp's guarantee that the
-    name is ours alone."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name for {name} in {folder}")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``: a
-    reader sees the old page or the new one, never half of one. The file gets the mode
-    a plain ``open(path, "w")`` would give a new file (0o666 less the umask)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path.parent, path.name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def render_period(conn: duckdb.DuckDBPyConnection, period: ReportPeriod, out_root: Path,
