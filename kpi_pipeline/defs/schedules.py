@@ -16,6 +16,7 @@ when the definitions load; default UTC).
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -180,10 +181,17 @@ def period_conditions(timezone: str) -> dict[dg.AssetKey, dg.AutomationCondition
 
 
 def with_period_automation(defs: dg.Definitions, timezone: str) -> dg.Definitions:
-    """``defs`` with :func:`period_conditions` set on their assets."""
+    """``defs`` with :func:`period_conditions` set on their assets.
+
+    Set here rather than in each asset's decorator so the time zone is read when the
+    definitions load (as the schedules read it), not when a module is first imported.
+    ``map_asset_specs`` is marked preview in Dagster 1.13; its warning is silenced here
+    only, so every load does not print it."""
     conditions = period_conditions(timezone)
-    return defs.map_asset_specs(func=lambda spec: spec.replace_attributes(
-        automation_condition=conditions[spec.key]) if spec.key in conditions else spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return defs.map_asset_specs(func=lambda spec: spec.replace_attributes(
+            automation_condition=conditions[spec.key]) if spec.key in conditions else spec)
 
 
 def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:

@@ -74,6 +74,19 @@ SLACK_CHANNEL = Variable("KPI_PIPELINE_SLACK_CHANNEL", "",
                          "only). Read when the code location loads.")
 SLACK_TOKEN = Variable("KPI_PIPELINE_SLACK_TOKEN", "",
                        "The Slack bot token, read through dg.EnvVar when a channel is set.")
+DELIVERY = Variable("KPI_PIPELINE_DELIVERY", "",
+                    "The delivery file: who receives which report page by email (see "
+                    "data/delivery.example.yaml; empty: reports are not sent). Read when "
+                    "the code location loads: it switches report_delivery_sensor on.")
+SMTP_HOST = Variable("KPI_PIPELINE_SMTP_HOST", "localhost",
+                     "The SMTP server the report emails go through.")
+SMTP_PORT = Variable("KPI_PIPELINE_SMTP_PORT", "587", "Its port.")
+SMTP_STARTTLS = Variable("KPI_PIPELINE_SMTP_STARTTLS", "true",
+                         "'true' to upgrade the connection with STARTTLS before logging in.")
+SMTP_USER = Variable("KPI_PIPELINE_SMTP_USER", "",
+                     "The SMTP login (empty: no login), read through dg.EnvVar.")
+SMTP_PASSWORD = Variable("KPI_PIPELINE_SMTP_PASSWORD", "",
+                         "The SMTP password, read through dg.EnvVar.")
 
 
 def credential_variables() -> dict[str, Variable]:
@@ -94,4 +107,5 @@ def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
     return [DUCKDB, LANDING, EXPORTS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, SCHEDULE_TIMEZONE, SLACK_CHANNEL, SLACK_TOKEN,
+            DELIVERY, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
             *credential_variables().values()]
