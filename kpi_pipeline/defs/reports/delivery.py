@@ -105,9 +105,12 @@ class DeliveryCursor:
 
 
 def _pages_of(record: dg.EventLogRecord, grain: str) -> list[PageDelivery] | None:
-    """The pages of a one-period run, None for a run over several periods."""
+    """The pages of a one-period run, None for a run over several periods (or a
+    materialization without the report asset's metadata)."""
     metadata = record.asset_materialization.metadata
     window = metadata.get("partition_window")
+    if window is None:  # not written by this project's report asset
+        return None
     first, last = (date.fromisoformat(d) for d in str(window.value).split(".."))
     if period_last_day(first, grain) != last:
         return None
