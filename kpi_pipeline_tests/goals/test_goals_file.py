@@ -107,9 +107,16 @@ def test_the_shipped_example_loads_with_two_known_warnings() -> None:
         assert date(2025, 1, 1) <= item.start <= item.end <= date(2026, 10, 31), item.id
         assert item.leading_indicators, item.id
         assert catalog()[item.kpi].stage == item.stage
-    # relative windows carry as_of, so the run date does not move them
-    assert load_goals(EXAMPLE, date(2030, 1, 1)).goals == loaded.goals
-    assert loaded.goal("social-traffic-q1").period == (date(2026, 1, 1), date(2026, 3, 31))
+    # this_quarter / this_month without as_of move with the day they are read on; the
+    # pinned windows do not
+    later = load_goals(EXAMPLE, date(2030, 1, 1))
+    assert loaded.goal("social-traffic-q1").period == (date(2025, 4, 1), date(2025, 6, 30))
+    assert later.goal("social-traffic-q1").period == (date(2030, 1, 1), date(2030, 3, 31))
+    assert later.goal("instagram-engagement-rate").period == (date(2030, 1, 1),
+                                                             date(2030, 1, 31))
+    for pinned in ("email-subscribers-90d", "linkedin-cost-per-lead",
+                   "facebook-spring-sale-clicks", "black-friday-cost-per-purchase"):
+        assert later.goal(pinned) == loaded.goal(pinned), pinned
     assert loaded.goal("linkedin-cost-per-lead").period == (date(2025, 9, 1),
                                                            date(2025, 10, 30))
 

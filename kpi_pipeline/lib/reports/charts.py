@@ -9,6 +9,7 @@ parsing is off, so a campaign named ``$5 <off>`` shows exactly as written.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
 from datetime import date
 
@@ -42,6 +43,7 @@ STYLE = {
 SERIES_COLOURS = ("#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085")
 REFERENCE_COLOUR = "#6b7785"
 TARGET_COLOUR = "#c0392b"
+CHART_WIDTH = 7.2  # inches
 
 
 def _svg(fig: plt.Figure) -> Markup:
@@ -68,7 +70,7 @@ def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *
     """One or more series over periods, with an optional dashed reference series (the
     baseline each period was compared with) and a horizontal target line."""
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.2, 2.6))
+        fig, ax = plt.subplots(figsize=(CHART_WIDTH, 2.6))
         positions = range(len(x))
         for colour, (label, values) in zip(SERIES_COLOURS, series.items(), strict=False):
             ax.plot(positions, [_nan(v) for v in values], marker="o", markersize=3,
@@ -90,34 +92,77 @@ def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *
 def bar_chart(categories: Sequence[object], values: Sequence[float | None], *, unit: str,
               currency: str = "USD", reference: float | None = None,
               reference_label: str = "", title: str = "",
-              colours: Sequence[str] | None = None) -> Markup:
-    """Horizontal bars (long names stay readable), largest first as given, with an
-    optional vertical reference line (a target, or 100 % of goal)."""
+              colours: Sequence[str] | None = None, cap: float | None = None,
+              log: bool = False) -> Markup:
+    """Horizontal bars (long names stay readable), largest first as given, each labelled
+    with its value, with an optional vertical reference line (a target, or 100 % of goal).
+
+    ``cap``: one outlier (a goal at 6,013 % of its target) would shrink every other bar
+    to a sliver, so the axis stops at ``cap`` (and ``-cap``) when a value goes past it;
+    such a bar ends at the cap with a jagged edge and its label gives its real value.
+    ``log``: counts several orders of magnitude apart (8.97M exposures, 91 orders) on a
+    logarithmic axis, so the smallest still reads as a bar."""
+    shown = [_zero(v) for v in values]
+    clipped = [False] * len(shown)
+    if cap is not None:
+        clipped = [abs(v) > cap for v in shown]
+        shown = [max(-cap, min(cap, v)) for v in shown]
     with plt.rc_context({**STYLE, "axes.grid.axis": "x"}):
         height = 0.9 + 0.32 * max(len(categories), 1)
-        fig, ax = plt.subplots(figsize=(7.2, height))
+        fig, ax = plt.subplots(figsize=(CHART_WIDTH, height))
         positions = list(range(len(categories)))[::-1]
-        ax.barh(positions, [_zero(v) for v in values], height=0.6,
-                color=list(colours) if colours else SERIES_COLOURS[0])
+        left = _log_floor(shown) if log else 0.0
+        bars = ax.barh(positions, [v - left if v > 0 else 0.0 for v in shown] if log
+                       else shown, left=left, height=0.6,
+                       color=list(colours) if colours else SERIES_COLOURS[0])
+        for index, (bar, cut) in enumerate(zip(bars, clipped, strict=True)):
+            bar.set_gid(f"bar-{index}{'-capped' if cut else ''}")
+            if cut:
+                bar.set_hatch("////")
+                bar.set_edgecolor("#ffffff")
         ax.set_yticks(positions, [str(c) for c in categories])
-        for pos, value in zip(positions, values, strict=True):
-            negative = _zero(value) < 0  # label outside the bar's end, whichever side
-            ax.annotate(for_unit(value, unit, currency), (_zero(value), pos),
+        for pos, value, end, cut in zip(positions, values, shown, clipped, strict=True):
+            negative = end < 0  # label outside the bar's end, whichever side
+            text = for_unit(value, unit, currency)
+            if cut:  # inside the bar's cut end, in white: the real value past the axis
+                ax.annotate(f"{text} ▸" if not negative else f"◂ {text}", (end, pos),
+                            xytext=(4 if negative else -4, 0), textcoords="offset points",
+                            va="center", ha="left" if negative else "right", fontsize=8,
+                            color="#ffffff", fontweight="bold", gid="bar-label-capped")
+                continue
+            ax.annotate(text, (end if not log or end > 0 else left, pos),
                         xytext=(-4 if negative else 4, 0), textcoords="offset points",
                         va="center", ha="right" if negative else "left", fontsize=8,
                         color="#39424e")
-        if any(_zero(v) < 0 for v in values):
+        if any(v < 0 for v in shown):
             ax.axvline(0, color="#9aa3ad", linewidth=0.8)
         if reference is not None:
             ax.axvline(reference, color=TARGET_COLOUR, linewidth=1.2, linestyle=":",
                        label=reference_label or None)
             if reference_label:
                 ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(left, max([*shown, left * 10]) * 8)  # room for the labels
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: for_unit(v, unit, currency)))
-        ax.margins(x=0.15)
+        if not log:
+            ax.margins(x=0.15)
+        if any(clipped):
+            low, high = min([0.0, *shown]), max([0.0, *shown])
+            pad = 0.12 * (high - low)
+            ax.set_xlim(low - pad if low < 0 else low, high + pad if high > 0 else high)
         if title:
             ax.set_title(title, loc="left", fontsize=10, color="#1d2630")
         return _svg(fig)
+
+
+def _log_floor(values: Sequence[float]) -> float:
+    """Where bars start on a log axis: the power of ten a decade under the smallest
+    positive value (91 -> 1), so even the smallest bar spans a decade or more."""
+    positive = [v for v in values if v > 0]
+    if not positive:
+        return 1.0
+    return 10.0 ** (math.floor(math.log10(min(positive))) - 1)
 
 
 def _period_ticks(ax, x: Sequence[object]) -> None:
