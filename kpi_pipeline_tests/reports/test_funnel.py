@@ -172,6 +172,25 @@ def test_week_page_reads_well(funnel_pages, open_report):
     assert opened.console_errors == [] and opened.requests == [] and opened.dialogs == []
 
 
+@pytest.mark.parametrize("grain", ["month", "week"])
+def test_stage_chart_shows_every_stage_with_its_count(grain, funnel_pages, open_report):
+    """Exposure runs to millions and orders to dozens: on a linear axis the orders bar was
+    invisible (0.001 % of the exposure bar). Each bar as the browser draws it is at least a
+    tenth of the longest, and carries its count."""
+    _, path, funnel = funnel_pages[grain]
+    opened = open_report(path, f"funnel-stages-{grain}")
+    chart = opened.page.locator('figure[data-chart="funnel-stages"]')
+    bars = chart.locator('g[id^="bar-"]')
+    assert bars.count() == 4  # the four counted stages; revenue is money
+    widths = [bars.nth(i).bounding_box()["width"] for i in range(4)]
+    assert min(widths) / max(widths) > 0.1, widths
+    assert widths == sorted(widths, reverse=True)
+    labels = chart.locator("svg text").evaluate_all("els => els.map(e => e.textContent)")
+    for stage in ("exposure", "interactions", "sessions", "orders"):
+        assert num0(funnel[stage]["value"]) in labels, (stage, labels)
+    assert any("log scale" in label for label in labels)
+
+
 def test_first_month_has_nothing_to_compare_with(report_store, tmp_path, open_report):
     with report_store.warehouse.get_connection(read_only=True) as conn:
         path = render(conn, ReportPeriod("month", date(2025, 1, 1)), tmp_path)
