@@ -64,7 +64,7 @@ def test_page_opens_offline_with_charts_and_no_errors(weekly_page, open_report):
     assert opened.dialogs == []
     text = opened.text()
     for heading in ("Weekly review", "Engagement trend", "Traffic patterns", "Retention",
-                    "What moved", "Leading indicators", "Data quality"):
+                    "What moved", "Data quality"):
         assert heading in text
     # three trend charts and one bar chart, drawn as inline SVG with real text labels
     assert opened.page.locator("figure svg").count() == 4
@@ -86,7 +86,8 @@ def test_what_moved_orders_by_distance_from_baseline(weekly_page, store_conn, op
     kpis = catalog()
     rows = opened.page.locator("h2:has-text('What moved') + p + table tbody tr")
     names = [rows.nth(i).get_attribute("data-kpi") for i in range(rows.count())]
-    assert names and all(kpis[n].stage in ("engagement", "traffic", "retention") for n in names)
+    assert names and all(kpis[n].stage in ("awareness", "engagement", "traffic", "retention")
+                         for n in names)
     distance = dict(store_conn.execute("""
         SELECT k.kpi, abs(k.value - coalesce(b.pooled, b.mean))
                       / nullif(abs(coalesce(b.pooled, b.mean)), 0)
@@ -111,9 +112,10 @@ def test_rates_change_in_points_and_pages_per_session_reads_as_a_number(weekly_p
     assert "%" not in card.split("vs last week")[0].split("\n")[-1]
     callout = opened.page.locator("p.callout").inner_text()
     assert "Engagement rate was 4.0 % (\u22120.4 pp vs last week)" in callout
-    row = opened.page.locator("h2:has-text('Leading indicators') + p + table "
+    row = opened.page.locator("h2:has-text('What moved') + p + table "
                               "tr[data-kpi='pages_per_session'] td")
-    assert [row.nth(i).inner_text() for i in range(2, 5)] == ["2.45", "2.43", "+0.8 %"]
+    assert [row.nth(i).inner_text() for i in range(2, 6)] == ["leading", "2.45", "2.43",
+                                                              "+0.8 %"]
     assert "256" not in opened.text() and "245.4 %" not in opened.text()
     bounce = opened.page.locator("[data-chart] + table, table").filter(
         has_text="Bounce rate").first.inner_text()
@@ -130,3 +132,25 @@ def test_quality_footer_counts_rows_of_the_week(weekly_page, store_conn, open_re
                                 ).fetchone()[0]
     assert count > 0 and latest == date(2025, 5, 4)  # the last ingest week's Sunday
     assert f"normalized.post_daily\t{latest}\t{count:,}\tcomplete for the week" in footer
+
+
+def test_no_kpi_appears_twice_and_leading_ones_are_marked(weekly_page, store_conn,
+                                                         open_report):
+    """"What moved" and "Leading indicators" were two tables cut from the same rows, so
+    about 15 KPIs showed twice. Now one table holds every KPI of the page's stages once,
+    each leading indicator marked as such in its row."""
+    opened = open_report(weekly_page.path)
+    kpis = catalog()
+    rows = opened.page.locator("table.kpis tbody tr[data-kpi]")
+    names = [rows.nth(i).get_attribute("data-kpi") for i in range(rows.count())]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    stored = {kpi for (kpi,) in store_conn.execute(
+        "SELECT DISTINCT kpi FROM kpi.weekly WHERE scope = 'all' AND period_start = ?",
+        [REPORT_WEEK]).fetchall()}
+    want = {k for k in stored
+            if kpis[k].stage in ("awareness", "engagement", "traffic", "retention")}
+    assert set(names) == want
+    for i, name in enumerate(names):
+        marked = rows.nth(i).locator("td").nth(2).inner_text()
+        assert marked == kpis[name].indicator, name
+    assert opened.page.get_by_role("heading", name="Leading indicators").count() == 0
