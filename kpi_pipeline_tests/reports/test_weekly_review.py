@@ -154,3 +154,18 @@ def test_no_kpi_appears_twice_and_leading_ones_are_marked(weekly_page, store_con
         marked = rows.nth(i).locator("td").nth(2).inner_text()
         assert marked == kpis[name].indicator, name
     assert opened.page.get_by_role("heading", name="Leading indicators").count() == 0
+
+
+def test_charts_use_the_width_of_their_card(weekly_page, open_report):
+    """The charts were drawn at a fixed 518 points and filled about 60 % of their card;
+    in Chromium each chart is now as wide as the card's content box."""
+    opened = open_report(weekly_page.path)
+    figures = opened.page.locator("figure:has(svg)")
+    assert figures.count() == 4
+    for i in range(figures.count()):
+        inner = figures.nth(i).evaluate(
+            "f => f.clientWidth - parseFloat(getComputedStyle(f).paddingLeft)"
+            " - parseFloat(getComputedStyle(f).paddingRight)")
+        drawn = figures.nth(i).locator("svg").bounding_box()
+        assert drawn["width"] >= 0.98 * inner, (i, drawn, inner)
+        assert drawn["height"] > 80  # the aspect ratio kept, not squashed

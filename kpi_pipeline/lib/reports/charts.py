@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 
@@ -43,16 +44,24 @@ STYLE = {
 SERIES_COLOURS = ("#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085")
 REFERENCE_COLOUR = "#6b7785"
 TARGET_COLOUR = "#c0392b"
-CHART_WIDTH = 7.2  # inches
+# inches: about the width of a card on the page (1,000 px), so that stretched to the
+# card's width (below) the 9-point labels stay about 9 points
+CHART_WIDTH = 10.0
+_SIZE = re.compile(r'^(<svg[^>]*?) width="[^"]+" height="[^"]+"')
 
 
 def _svg(fig: plt.Figure) -> Markup:
-    """The figure as an inline <svg> element (no XML prolog), then closed."""
+    """The figure as an inline <svg> element (no XML prolog) as wide as its card, then
+    closed."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
-    return Markup(text[text.index("<svg"):])
+    text = text[text.index("<svg"):]
+    # the card's width, not a fixed size in points: with only the viewBox left, the
+    # browser scales the drawing to 100 % of the card and keeps its aspect ratio
+    return Markup(_SIZE.sub(r'\1 width="100%" style="height: auto; display: block"', text,
+                            count=1))
 
 
 def _value_axis(ax, unit: str, currency: str) -> None:
