@@ -10,8 +10,8 @@ import pytest
 
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.reports.formats import kpi_change, kpi_value, period_label
-from kpi_pipeline.lib.reports.render import ReportPeriod, render_period
-from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_WEEK
+from kpi_pipeline.lib.reports.render import ReportPeriod, render_one, render_period
+from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_WEEK, goals_context
 
 CONTEXT = PLAIN_CONTEXT
 
@@ -169,3 +169,39 @@ def test_charts_use_the_width_of_their_card(weekly_page, open_report):
         drawn = figures.nth(i).locator("svg").bounding_box()
         assert drawn["width"] >= 0.98 * inner, (i, drawn, inner)
         assert drawn["height"] > 80  # the aspect ratio kept, not squashed
+
+
+def test_trend_charts_show_the_goal_target_and_the_baseline_band(report_store, tmp_path,
+                                                                 open_report):
+    """The store's goals file holds "Engagement rate at least 5 %" across all platforms
+    (March to May): the engagement trend draws it as a dotted line at 5.0 % on the value
+    axis, read from the tick labels' positions in Chromium. Every trend chart shades the
+    baseline ± one standard deviation. The traffic goal is a change against the baseline,
+    no value per week, so its chart has no target line."""
+    with report_store.warehouse.get_connection(read_only=True) as conn:
+        path = render_one(conn, "weekly_review", ReportPeriod("week", REPORT_WEEK), tmp_path,
+                          catalog(), goals_context(conn, report_store)).path
+    opened = open_report(path, "weekly-review-goal-target")
+    engagement = opened.page.locator('figure[data-chart="engagement_rate"]')
+    assert engagement.get_attribute("data-goal") == "engagement-level"
+    line = engagement.locator("g#target-line")
+    assert line.count() == 1
+    texts = engagement.locator("svg text").evaluate_all("els => els.map(e => e.textContent)")
+    assert "goal: at least 5.0 %" in texts
+    assert "Engagement rate at least 5 %" in engagement.locator("figcaption").inner_text()
+    # where 5.0 % sits on the axis, from two tick labels' centres
+    ticks = {}
+    for label in engagement.locator("g[id^='ytick'] text").all():
+        box = label.bounding_box()
+        value = float(label.text_content().rstrip(" %"))
+        ticks[value] = box["y"] + box["height"] / 2
+    (v1, y1), (v2, y2) = sorted(ticks.items())[0], sorted(ticks.items())[-1]
+    want = y1 + (5.0 - v1) * (y2 - y1) / (v2 - v1)
+    box = line.bounding_box()
+    assert abs(box["y"] + box["height"] / 2 - want) < 3, (box, want, ticks)
+    for kpi in ("engagement_rate", "landing_page_sessions", "repeat_customer_rate"):
+        chart = opened.page.locator(f'figure[data-chart="{kpi}"]')
+        assert chart.locator("g#baseline-band").count() == 1, kpi
+        assert "baseline ± 1 std dev" in chart.locator("svg").text_content()
+    sessions = opened.page.locator('figure[data-chart="landing_page_sessions"]')
+    assert sessions.locator("g#target-line").count() == 0

@@ -75,12 +75,20 @@ def _tick_label(x: object) -> str:
 def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *,
                unit: str, currency: str = "USD", reference: Sequence[float | None] | None = None,
                reference_label: str = "baseline", target: float | None = None,
-               target_label: str = "target", title: str = "") -> Markup:
+               target_label: str = "target", title: str = "",
+               band: tuple[Sequence[float | None], Sequence[float | None]] | None = None,
+               band_label: str = "usual range") -> Markup:
     """One or more series over periods, with an optional dashed reference series (the
-    baseline each period was compared with) and a horizontal target line."""
+    baseline each period was compared with), a shaded band around it (its usual spread:
+    a value outside it is a real move, not noise) and a horizontal target line (a goal's
+    target, so the reader sees how far the KPI is from it)."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(CHART_WIDTH, 2.6))
         positions = range(len(x))
+        if band is not None and any(v is not None for v in band[0]):
+            ax.fill_between(positions, [_nan(v) for v in band[0]], [_nan(v) for v in band[1]],
+                            color=REFERENCE_COLOUR, alpha=0.15, linewidth=0,
+                            label=band_label, gid="baseline-band")
         for colour, (label, values) in zip(SERIES_COLOURS, series.items(), strict=False):
             ax.plot(positions, [_nan(v) for v in values], marker="o", markersize=3,
                     linewidth=1.8, color=colour, label=label)
@@ -88,8 +96,11 @@ def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *
             ax.plot(positions, [_nan(v) for v in reference], linestyle="--", linewidth=1.2,
                     color=REFERENCE_COLOUR, label=reference_label)
         if target is not None:
-            ax.axhline(target, color=TARGET_COLOUR, linewidth=1.2, linestyle=":",
-                       label=target_label)
+            ax.axhline(target, color=TARGET_COLOUR, linewidth=1.4, linestyle=":",
+                       label=target_label, gid="target-line")
+            low, high = ax.get_ylim()  # the target in view even when the KPI is far off
+            ax.set_ylim(min(low, target - 0.05 * abs(target)),
+                        max(high, target + 0.05 * abs(target)))
         _period_ticks(ax, x)
         _value_axis(ax, unit, currency)
         if title:

@@ -39,6 +39,21 @@ class GoalInfo:
     window_start: date
     window_end: date
     owner: str | None
+    # the target as a value of one week or one month, by grain, where the goal has one
+    # (a level, or a per-period target of that grain): what a trend chart of the KPI can
+    # draw as a line. A total or a change against the baseline is no per-period value.
+    chart_targets: Mapping[str, float] = field(default_factory=dict)
+
+
+def chart_targets(goal: Goal) -> dict[str, float]:
+    """The goal's target as the value of one period of each grain it holds for: a level
+    (at least / at most) for every grain, a per-period target for its own period only."""
+    target = goal.target
+    if isinstance(target, LevelTarget):
+        return {"week": target.bound, "month": target.bound}
+    if isinstance(target, PerPeriodTarget):
+        return {target.period: target.value}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -168,7 +183,7 @@ def goal_context(conn: duckdb.DuckDBPyConnection, stored: StoredGoals | None, as
     warnings = goal_warnings_with_baselines(conn, loaded, dict(kpis))
     goals = {goal.id: GoalInfo(goal.id, goal.title, goal.objective, goal.stage, goal.kpi,
                                goal.scope.scope_key, target_text(goal, kpis[goal.kpi], currency),
-                               goal.start, goal.end, goal.owner)
+                               goal.start, goal.end, goal.owner, chart_targets(goal))
              for goal in loaded.goals}
     return {"goals": goals,
             "goal_warnings": [Note("warning", str(w)) for w in warnings]}

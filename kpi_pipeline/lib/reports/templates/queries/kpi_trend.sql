@@ -1,12 +1,15 @@
 -- The recent periods of some KPIs across all platforms, each with the baseline it was
--- compared with (the snapshot as of that period's start), oldest first.
+-- compared with (the snapshot as of that period's start), oldest first, and the band of
+-- one standard deviation of the snapshot's periods around it (its usual spread).
 -- Params: $kpis, $grain, $history_start, $period_start.
 WITH k AS (
     FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
 ), b AS (
     FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly
 )
-SELECT k.period_start, k.kpi, k.unit, k.value, coalesce(b.pooled, b.mean) AS baseline
+SELECT k.period_start, k.kpi, k.unit, k.value, coalesce(b.pooled, b.mean) AS baseline,
+       coalesce(b.pooled, b.mean) - b.stddev AS band_low,
+       coalesce(b.pooled, b.mean) + b.stddev AS band_high
 FROM k
 LEFT JOIN b ON b.grain = k.grain AND b.as_of = k.period_start AND b.kpi = k.kpi
            AND b.scope_key = k.scope_key
