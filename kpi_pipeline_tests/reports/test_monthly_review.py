@@ -154,6 +154,37 @@ def test_campaign_cost_efficiency(monthly_page, store_conn, open_report):
     assert "April 2025" in opened.page.locator("table.campaigns caption").inner_text()
 
 
+def test_campaign_totals_and_platform_subtotals(monthly_page, store_conn, open_report):
+    """About 40 campaign rows had no total: the footer sums spend, leads, purchases and
+    revenue per platform and over all, each ratio a ratio of those sums, all recomputed
+    here from normalized.ad_daily."""
+    opened = open_report(monthly_page, "monthly-review-campaign-totals")
+    roas_unit = catalog()["return_on_ad_spend"].unit
+    expected = store_conn.execute(CAMPAIGNS, [PERIOD.start, PERIOD.end]).fetchall()
+    groups: dict[str, list[tuple]] = {}
+    for row in expected:
+        groups.setdefault(row[1], []).append(row)
+    groups["all"] = expected
+    totals = opened.page.locator("table.campaigns tfoot tr[data-total]")
+    keys = [totals.nth(i).get_attribute("data-total") for i in range(totals.count())]
+    platform_spend = {p: sum(r[2] or 0 for r in rows) for p, rows in groups.items()
+                      if p != "all"}
+    assert keys == [*sorted(platform_spend, key=platform_spend.get, reverse=True), "all"]
+    for key, rows in groups.items():
+        spend, leads, purchases, revenue = (sum(r[i] or 0 for r in rows) for i in (2, 3, 4, 5))
+        row = opened.page.locator(f'table.campaigns tfoot tr[data-total="{key}"]')
+        cells = [row.locator("th, td").nth(i).inner_text().strip() for i in range(10)]
+        assert f"{len(rows)} campaign" in cells[0], cells
+        assert cells[0].startswith("Total" if key == "all" else f"Subtotal: {key}")
+        assert cells[2] == for_unit(spend, "currency")
+        assert cells[3] == num0(leads)
+        assert cells[4] == for_unit(ratio(spend, leads), "currency")
+        assert cells[6] == num0(purchases)
+        assert cells[7] == for_unit(ratio(spend, purchases), "currency")
+        assert cells[8] == for_unit(revenue, "currency")
+        assert cells[9] == for_unit(ratio(revenue, spend), roas_unit)
+
+
 def test_campaign_names_are_escaped(report_store, tmp_path, open_report):
     """A copy of the store where the month's largest campaign carries markup in its name:
     the browser shows it as text, runs nothing, and the HTML holds only entities."""
