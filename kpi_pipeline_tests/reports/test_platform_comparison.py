@@ -31,6 +31,7 @@ PERIODS = [ReportPeriod("week", REPORT_WEEK), ReportPeriod("month", REPORT_MONTH
 ORGANIC = ("facebook", "instagram", "linkedin", "tiktok")
 ADS = ("meta", "linkedin", "tiktok")
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+LONG = "Long " + "caption " * 40 + HOSTILE  # past 80 characters, markup in its tail
 
 
 def render(conn: duckdb.DuckDBPyConnection, period: ReportPeriod, out: Path) -> Path:
@@ -267,7 +268,7 @@ def test_hostile_caption_shows_as_text(report_store, tmp_path, open_report):
         conn.execute("UPDATE normalized.post_daily SET caption = ? WHERE post_id = ?",
                      [HOSTILE, first.post_id])
         conn.execute("UPDATE normalized.post_daily SET caption = ? WHERE post_id = ?",
-                     ["Long " + "caption " * 40, second.post_id])
+                     [LONG, second.post_id])
     with duckdb.connect(str(copy), read_only=True) as conn:
         path = render(conn, period, tmp_path / "out")
     assert HOSTILE not in path.read_text()
@@ -277,6 +278,12 @@ def test_hostile_caption_shows_as_text(report_store, tmp_path, open_report):
     assert captions[0] == HOSTILE
     assert captions[1].startswith("Long caption") and captions[1].endswith("…")
     assert len(captions[1]) == 80
+    # the whole caption is one click away (and in the cell's title), still as text
+    long_cell = page.locator("table.posts td.caption").nth(1)
+    assert long_cell.get_attribute("title") == LONG
+    long_cell.locator("summary").click()
+    assert long_cell.locator(".full").inner_text() == LONG
+    assert LONG in opened.text()
     assert page.locator("script").count() == 0
     assert page.locator("img").count() == 0
     assert_clean(opened)
