@@ -215,3 +215,57 @@ def test_campaign_names_are_escaped(report_store, tmp_path, open_report):
     assert opened.dialogs == []
     assert opened.console_errors == []
     assert opened.requests == []
+
+
+def _store_copy(report_store, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    copy = tmp_path / "store_copy.duckdb"
+    source = report_store.warehouse.path()
+    shutil.copyfile(source, copy)
+    wal = source.with_name(source.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+    return duckdb.connect(str(copy))
+
+
+def test_callouts_are_the_diagnostic_findings_of_the_month(monthly_page, store_conn,
+                                                           open_report):
+    """The page judges nothing itself: its warnings are the rules that fired across all
+    platforms for the month, as the diagnostics page shows them."""
+    fired = [rule for (rule,) in store_conn.execute(
+        "SELECT rule FROM diagnostic.monthly WHERE period_start = ? AND scope = 'all' "
+        "ORDER BY rule", [PERIOD.start]).fetchall()]
+    opened = open_report(monthly_page, "monthly-review-findings")
+    callouts = opened.page.locator("p.callout[data-finding]")
+    shown = sorted(callouts.nth(i).get_attribute("data-finding")
+                   for i in range(callouts.count()))
+    assert shown == fired
+    assert "Cost per lead rose" not in opened.text()
+
+
+def test_a_cost_per_lead_finding_is_told_in_the_rule_s_words(report_store, tmp_path,
+                                                             open_report):
+    """A copy of the store where the cost-per-lead rule fired across all platforms: the
+    callout carries the rule's title, diagnosis and action from diagnostic_rules.yaml and
+    links to the diagnostics page."""
+    conn = _store_copy(report_store, tmp_path)
+    try:
+        conn.execute("DELETE FROM diagnostic.monthly WHERE period_start = ? AND scope = 'all'",
+                     [PERIOD.start])
+        conn.execute("""INSERT INTO diagnostic.monthly BY NAME
+                        SELECT 'month' AS grain, ?::DATE AS period_start,
+                               'cost_per_lead_rising' AS rule,
+                               'Cost per lead rising' AS title,
+                               'Each lead costs more than it used to.' AS diagnosis,
+                               'Refresh the creative.' AS action, 'all' AS scope,
+                               'all' AS scope_key, '[]' AS evidence""", [PERIOD.start])
+        path = render(conn, tmp_path / "reports")
+    finally:
+        conn.close()
+    opened = open_report(path, "monthly-review-cpl-finding")
+    callout = opened.page.locator('p.callout[data-finding="cost_per_lead_rising"]')
+    assert callout.count() == 1
+    text = " ".join(callout.inner_text().split())
+    assert text.startswith("Cost per lead rising across all platforms in April 2025 "
+                           "(against the baseline): Each lead costs more than it used to.")
+    assert "Refresh the creative." in text
+    assert callout.locator("a").get_attribute("href") == "diagnostics.html"
