@@ -81,8 +81,12 @@ post_days AS (
 ),
 post_facts AS (
     SELECT c.period_start, d.*,
-           -- LinkedIn still reports impressions; the other platforms report views.
-           CASE WHEN d.platform = 'linkedin' THEN d.impressions ELSE d.views END AS exposure,
+           -- LinkedIn still reports impressions; the other platforms report views, and a
+           -- row without views (Meta before its switch to views, older Page exports) is
+           -- exposed by its impressions.
+           CASE WHEN d.platform = 'linkedin' THEN d.impressions
+                WHEN d.views IS NOT NULL THEN d.views
+                ELSE d.impressions END AS exposure,
            coalesce(d.likes, 0) + coalesce(d.comments, 0) + coalesce(d.shares, 0)
                + coalesce(d.saves, 0) AS interactions
     FROM post_days AS d JOIN calendar AS c ON c.day = d.report_date
@@ -228,13 +232,14 @@ kpis AS (
     FROM post_scoped WHERE platform IN ('linkedin')
     GROUP BY period_start, scope, scope_key
     UNION ALL
+    -- rates over exposure: a row counts in the numerator only if it has an exposure
     SELECT period_start, scope, scope_key, 'share_rate', 'ratio',
-           sum(shares), sum(exposure), true
+           sum(shares) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'engagement_rate', 'ratio',
-           sum(interactions), sum(exposure), true
+           sum(interactions) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
@@ -269,7 +274,7 @@ kpis AS (
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'organic_click_through_rate', 'ratio',
-           sum(link_clicks), sum(exposure), true
+           sum(link_clicks) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true
     FROM post_scoped WHERE platform IN ('facebook', 'linkedin')
     GROUP BY period_start, scope, scope_key
 

@@ -441,7 +441,7 @@ def test_engagement_rate_uses_impressions_on_linkedin_and_views_on_instagram(
     assert instagram[:3] == ((50 + 8) + 50, 100 + 900 + 500,
                              pytest.approx((50 + 8 + 50) / 1500))
     assert "impressions" in linkedin[7] and "views" not in linkedin[7]
-    assert "/ views" in instagram[7] and "impressions" not in instagram[7]
+    assert instagram[7].startswith("(likes + comments + shares + saves) / views")
     everything = weekly(db, "engagement_rate", "all")
     assert everything is not None
     assert "linkedin: (likes + comments + shares) / impressions" in everything[7]
@@ -585,3 +585,74 @@ def test_social_session_from_an_untracked_platform_does_not_break_the_week(
     finally:
         conn.close()
     assert keys == [("instagram",), ("linkedin",)]
+
+
+# A Facebook post from an older Page export (impressions, no views) and one that reports
+# likes but no exposure at all, both of bolt's Page, in W.
+IMPRESSIONS_ONLY = Post("facebook", "fb-bolt", "bolt", "p5", "photo", "2025-03-04T09:00:00Z", {
+    "2025-03-05": dict(impressions=1000, likes=30, comments=5, shares=5, link_clicks=10),
+})
+NO_EXPOSURE = Post("facebook", "fb-bolt", "bolt", "p6", "photo", "2025-03-04T10:00:00Z", {
+    "2025-03-05": dict(likes=7, shares=3, link_clicks=2),
+})
+
+
+@pytest.fixture(scope="module")
+def mixed_exposure(tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The hand fixture plus p5 and p6, week W computed."""
+    conn = duckdb.connect(str(Path(tmp_path_factory.mktemp("kpi_mixed")) / "hand.duckdb"))
+    fixture = Fixture()
+    fixture.posts += [IMPRESSIONS_ONLY, NO_EXPOSURE]
+    fixture.load(conn)
+    compute_week(conn, MON)
+    yield conn
+    conn.close()
+
+
+# W's rows as above; p4 (facebook, views 600): interactions 14 + 2 + 4 = 20, shares 4,
+# link clicks 12. p5 (impressions 1000): interactions 30 + 5 + 5 = 40, shares 5, clicks 10.
+# p6 has no views and no impressions: its 7 likes, 3 shares and 2 clicks count as likes,
+# shares and clicks, but in no rate, since it adds nothing below the line.
+MIXED_EXPECTED: list[Expect] = [
+    Expect("engagement_rate", "facebook", 20 + 40, 600 + 1000),
+    Expect("engagement_rate", "facebook/fb-bolt", 20 + 40, 600 + 1000),
+    Expect("engagement_rate", "bolt", (40 + 3 + 1 + 6) + 20 + 40, 500 + 600 + 1000),
+    Expect("engagement_rate", "photo", (40 + 3 + 1 + 6) + 40, 500 + 1000),
+    Expect("engagement_rate", "all", 141 + 40, 2500 + 1000),
+    Expect("share_rate", "facebook", 4 + 5, 600 + 1000),
+    Expect("share_rate", "all", 1 + 1 + 2 + 4 + 5, 2500 + 1000),
+    Expect("organic_click_through_rate", "facebook", 12 + 10, 600 + 1000),
+    Expect("organic_click_through_rate", "all", 8 + 12 + 10, 400 + 600 + 1000),
+    Expect("likes", "facebook", 14 + 30 + 7),
+    Expect("shares", "facebook", 4 + 5 + 3),
+    Expect("views", "facebook", 600),
+]
+
+
+@pytest.mark.parametrize("expect", MIXED_EXPECTED, ids=lambda e: f"{e.kpi}-{e.scope_key}")
+def test_rates_over_exposure_take_numerator_and_denominator_from_the_same_rows(
+        mixed_exposure: duckdb.DuckDBPyConnection, expect: Expect) -> None:
+    """A Facebook row with impressions and no views is rated over its impressions; a row
+    with no exposure counts in no rate (it used to add to the numerator only)."""
+    row = weekly(mixed_exposure, expect.kpi, expect.scope_key)
+    assert row is not None, f"no {expect.kpi} row for {expect.scope_key}"
+    numerator, denominator, value = row[:3]
+    assert numerator == pytest.approx(expect.numerator, rel=1e-12)
+    assert denominator == (None if expect.denominator is None
+                           else pytest.approx(expect.denominator, rel=1e-12))
+    assert value == pytest.approx(expect.value, rel=1e-12)
+
+
+def test_the_definition_says_which_exposure_a_rate_uses(
+        mixed_exposure: duckdb.DuckDBPyConnection) -> None:
+    facebook = weekly(mixed_exposure, "engagement_rate", "facebook")
+    linkedin = weekly(mixed_exposure, "share_rate", "linkedin")
+    everything = weekly(mixed_exposure, "organic_click_through_rate", "all")
+    assert facebook is not None and linkedin is not None and everything is not None
+    assert facebook[7] == ("(likes + comments + shares + saves) / views (impressions where "
+                           "a row has no views)")
+    assert linkedin[7] == "shares / impressions"
+    assert everything[7].startswith("link clicks / exposure, where exposure is views on "
+                                    "facebook (impressions on rows without views) and "
+                                    "impressions on linkedin")

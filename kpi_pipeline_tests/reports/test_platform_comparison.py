@@ -219,7 +219,8 @@ def test_definitions_name_linkedin_impressions(rendered, open_report):
     linkedin = page.locator('dd[data-kpi="engagement_rate"] li[data-platform="linkedin"]')
     assert linkedin.inner_text() == "LinkedIn: (likes + comments + shares) / impressions"
     instagram = page.locator('dd[data-kpi="engagement_rate"] li[data-platform="instagram"]')
-    assert instagram.inner_text() == "Instagram: (likes + comments + shares + saves) / views"
+    assert instagram.inner_text() == ("Instagram: (likes + comments + shares + saves) / views "
+                                      "(impressions where a row has no views)")
     why = page.locator('dd[data-kpi="engagement_rate"] p').inner_text()
     assert "LinkedIn divides by impressions" in why
     assert "Facebook, Instagram and TikTok divide by views" in why

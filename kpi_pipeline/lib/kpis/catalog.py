@@ -83,6 +83,9 @@ class Kpi(BaseModel):
                           "media_type"], ...] | None = None
     grains: tuple[Literal["week", "month"], ...] = GRAINS
     definitions: dict[str, str] = Field(default_factory=dict)
+    # The cross-platform formula in words (all, brand, media-type rows); without it the
+    # measures' names are shown.
+    definition: str | None = None
 
     @model_validator(mode="after")
     def _formulas_use_known_measures(self) -> Kpi:
@@ -125,8 +128,8 @@ class Kpi(BaseModel):
         """The formula in words for one platform, or the general one."""
         if platform and platform in self.definitions:
             return self.definitions[platform]
-        general = self.numerator if not self.denominator else (
-            f"{self.numerator} / {self.denominator}")
+        general = self.definition or (self.numerator if not self.denominator else (
+            f"{self.numerator} / {self.denominator}"))
         if platform is None and self.definitions:
             by = "; ".join(f"{p}: {d}" for p, d in sorted(self.definitions.items()))
             return f"{general} (per platform: {by})"

@@ -172,15 +172,32 @@ def _ads_web(grain: str) -> str:
 FACT_SQL = {"post_activity": _post_activity, "account": _account, "ads": _ads, "web": _web,
             "ads_web": _ads_web, "email": _email}
 
-EXPOSURE = "CASE WHEN platform = 'linkedin' THEN impressions ELSE views END"
+# Exposure, per platform and per row: LinkedIn counts impressions; Meta and TikTok count
+# views, and a row that reports no views but impressions (a Facebook Page or Instagram
+# account before Meta's switch to views, an older Page export such as the UCI file) is
+# rated over its impressions. A row with neither has no exposure.
+EXPOSURE = ("CASE WHEN platform = 'linkedin' THEN impressions "
+            "ELSE coalesce(views, impressions) END")
 INTERACTIONS = ("coalesce(likes, 0) + coalesce(comments, 0) + coalesce(shares, 0) "
                 "+ coalesce(saves, 0)")
+
+
+def exposed(expression: str) -> str:
+    """``expression`` on the rows that have an exposure only: the numerator of a rate over
+    exposure, so a row counts above the line exactly when it counts below it."""
+    return f"CASE WHEN ({EXPOSURE}) IS NOT NULL THEN {expression} END"
+
+
+# The numerators of the rates over exposure (share rate, engagement rate, organic CTR).
+EXPOSED = {"exposed_shares": exposed("shares"), "exposed_interactions": exposed(INTERACTIONS),
+           "exposed_link_clicks": exposed("link_clicks")}
 
 SOURCES: dict[str, Source] = {
     "post_activity": Source(
         "post_activity", ("brand", "platform", "account_id", "media_type"),
         ("all", "brand", "platform", "account", "media_type"),
-        {**{m: m for m in POST_METRICS}, "exposure": EXPOSURE, "interactions": INTERACTIONS},
+        {**{m: m for m in POST_METRICS}, "exposure": EXPOSURE, "interactions": INTERACTIONS,
+         **EXPOSED},
         tables=("post_daily",),
     ),
     "account": Source(

@@ -16,6 +16,8 @@ import pytest
 
 from kpi_pipeline.defs.exports import exports
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.compute import replace_kpis
 from kpi_pipeline.lib.sources.exports import facebook
 from kpi_pipeline_tests.conftest import SHARED_DATA
 from kpi_pipeline_tests.sources.exports.conftest import query
@@ -166,6 +168,34 @@ def test_uci_sql_totals_equal_sums_of_the_raw_file(loaded, shared_data):
                            "sum(shares) FROM normalized.post_daily WHERE account_id = ?",
                 ["uci-cosmetics-page"])[0]
     assert dict(zip(expected, got, strict=True)) == expected
+
+
+def test_uci_posts_are_rated_over_their_impressions(loaded, shared_data):
+    """The UCI Page export has impressions and no views (it predates Meta's switch): its
+    engagement and share rates are rated over impressions instead of being NULL. The
+    expected sums come from the raw file (the 500 posts' snapshots all lie on the
+    manifest's as_of, Wednesday 31 December 2014; empty cells count as none)."""
+    _, warehouse = loaded
+    header, rows = raw_rows(shared_data / UCI, ";")
+
+    def total(column: str) -> int:
+        index = header.index(column)
+        return sum(int(r[index]) for r in rows if r[index] != "")
+
+    impressions = total("Lifetime Post Total Impressions")
+    interactions = total("like") + total("comment") + total("share")
+    with warehouse.get_connection() as conn:
+        replace_kpis(conn, "week", date(2014, 12, 29), date(2015, 1, 4),
+                     {k: catalog()[k] for k in ("engagement_rate", "share_rate")})
+        got = {kpi: (numerator, denominator, value, definition) for kpi, numerator,
+               denominator, value, definition in conn.execute(
+                   "SELECT kpi, numerator, denominator, value, definition FROM kpi.weekly "
+                   "WHERE scope_key = 'facebook/uci-cosmetics-page'").fetchall()}
+    assert got["engagement_rate"][:3] == (interactions, impressions,
+                                          pytest.approx(interactions / impressions))
+    assert got["share_rate"][:3] == (total("share"), impressions,
+                                     pytest.approx(total("share") / impressions))
+    assert "impressions where a row has no views" in got["engagement_rate"][3]
 
 
 # ----------------------------------------------------------------------- Live sellers
