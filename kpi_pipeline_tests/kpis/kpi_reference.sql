@@ -164,7 +164,11 @@ ad_scoped AS (
 web_facts AS (
     SELECT c.period_start, w.brand, w.platform, w.sessions, w.engaged_sessions, w.bounces,
            w.page_views, w.engagement_time_seconds, w.sign_ups, w.leads, w.qualified_leads,
-           w.booked_calls, w.orders, w.new_customers, w.revenue_reporting AS revenue
+           w.booked_calls, w.orders, w.new_customers, w.revenue_reporting AS revenue,
+           -- the revenue of returning customers' orders, estimated row by row
+           CASE WHEN w.orders > 0
+                THEN w.revenue_reporting * (w.orders - w.new_customers) / w.orders
+                WHEN w.orders = 0 THEN 0 END AS returning_revenue
     FROM normalized.web_daily AS w JOIN calendar AS c ON c.day = w.report_date
     WHERE w.is_social
 ),
@@ -416,9 +420,9 @@ kpis AS (
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
-    -- revenue x (orders - first-time purchases) / orders: a ratio, so no orders, no value.
+    -- a sum of the rows' estimates: revenue x (orders - first-time purchases) / orders
     SELECT period_start, scope, scope_key, 'returning_customer_revenue', 'currency',
-           sum(revenue) * (sum(orders) - sum(new_customers)), sum(orders), true
+           sum(returning_revenue), NULL, false
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from kpi_pipeline.lib.kpis.catalog import Kpi, catalog
+from kpi_pipeline.lib.kpis.catalog import Kpi, catalog, is_sum_of_measures
 
 BOUNDED = {"engagement_rate", "share_rate", "completion_rate", "organic_click_through_rate",
            "click_through_rate", "bounce_rate", "signup_conversion_rate", "lead_quality",
@@ -51,7 +51,32 @@ def fields(name: str, **changes: object) -> dict[str, object]:
     ("pages_per_session", {"reads_as": None}, "must say how it reads"),
     ("engagement_rate", {"reads_as": "number"}, "reads_as applies to unbounded ratios"),
     ("reach", {"reads_as": "percent"}, "reads_as applies to unbounded ratios"),
+    ("returning_customer_revenue", {"numerator": "revenue * (orders - new_customers)",
+                                    "denominator": "orders", "additive": False},
+     "not a sum of measures.*reaggregable: false"),
+    ("lifetime_value", {"denominator": "new_customers + 1"}, "not a sum of measures"),
 ])
 def test_catalogue_fields_are_validated(name, changes, message):
     with pytest.raises(ValidationError, match=message):
         Kpi(**fields(name, **changes))
+
+
+@pytest.mark.parametrize(("expression", "summable"), [
+    ("spend", True), ("followers_end - followers_start", True), ("impressions / 1000", True),
+    ("2 * (orders - new_customers)", True), ("-spend", True),
+    ("revenue * (orders - new_customers)", False), ("revenue / orders", False),
+    ("sessions + 1", False), ("1000", False),
+])
+def test_a_sum_of_measures_is_told_from_a_product_or_a_constant(expression, summable):
+    assert is_sum_of_measures(expression) is summable
+
+
+def test_a_kpi_marked_not_reaggregable_may_keep_a_product():
+    kpi = Kpi(**fields("returning_customer_revenue", numerator="revenue * orders",
+                       denominator="orders", additive=False, reaggregable=False))
+    assert not kpi.reaggregable
+
+
+def test_every_shipped_kpi_is_reaggregable():
+    """No KPI is exempt from the roll-up test in test_kpi_reference.py today."""
+    assert all(k.reaggregable for k in catalog().values())

@@ -269,3 +269,49 @@ def test_replace_kpis_called_like_the_assets_agrees_too(demo_db: Path, tmp_path:
             if not result.agrees:
                 report.append(f"{grain}: {result.report()}")
     assert not report, "\n".join(report)
+
+
+# The all-scope row of each KPI against its brand rows, in plain SQL over the stored table:
+# sum(numerator) / sum(denominator) of the brands (their sum alone for a KPI without a
+# denominator) must give the all-scope numerator, denominator and value.
+ROLL_UP_SQL = """
+WITH parts AS (
+    SELECT period_start, kpi, sum(numerator) AS numerator, sum(denominator) AS denominator
+    FROM {table} WHERE scope = 'brand' AND period_start BETWEEN $first AND $last
+    GROUP BY period_start, kpi
+)
+SELECT w.period_start, w.kpi, w.numerator, w.denominator, w.value,
+       p.numerator, p.denominator,
+       CASE WHEN w.denominator IS NULL AND p.denominator IS NULL THEN p.numerator
+            WHEN p.denominator = 0 THEN NULL
+            ELSE p.numerator / p.denominator END AS recomputed
+FROM {table} AS w JOIN parts AS p USING (period_start, kpi)
+WHERE w.scope = 'all' AND w.period_start BETWEEN $first AND $last
+ORDER BY w.period_start, w.kpi
+"""
+
+
+@pytest.mark.parametrize("grain", list(PERIODS))
+def test_every_all_scope_value_recomputes_from_its_brand_rows(dataset, grain: str) -> None:
+    """What the README promises of the numerator and denominator: any roll-up can be
+    recomputed exactly. Every KPI computed for the all and brand scopes is checked, except
+    those the catalogue marks ``reaggregable: false``."""
+    _, path = dataset
+    first, last_start, _ = PERIODS[grain]
+    exempt = {name for name, kpi in catalog().items() if not kpi.reaggregable}
+    checked, wrong = set(), []
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.execute(ROLL_UP_SQL.format(table=TABLES[grain]),
+                            {"first": first, "last": last_start}).fetchall()
+    for period, kpi, num, den, value, part_num, part_den, recomputed in rows:
+        if kpi in exempt:
+            continue
+        checked.add(kpi)
+        if not (same_number(num, part_num) and same_number(den, part_den)
+                and same_number(value, recomputed)):
+            wrong.append(f"{period} {kpi}: all ({num}, {den}, {value}) != brands "
+                         f"({part_num}, {part_den}, {recomputed})")
+    assert not wrong, f"{len(wrong)} all-scope row(s) do not roll up:\n" + "\n".join(wrong[:10])
+    wanted = {name for name, kpi in catalog().items() if grain in kpi.grains
+              and {"all", "brand"} <= set(kpi.computed_scopes)} - exempt
+    assert checked == wanted

@@ -7,6 +7,7 @@ start-up with the KPI and field named, not as a SQL error in the middle of a run
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import cache
 from pathlib import Path
@@ -54,6 +55,35 @@ def summed_formula(expression: str, where: str | None = None) -> str:
                   expression)
 
 
+def is_sum_of_measures(expression: str) -> bool:
+    """True when a formula only adds and subtracts measures, each maybe scaled by a number
+    (``a - b``, ``impressions / 1000``): then its value over a group is the sum of its
+    values over the group's parts, so a roll-up recomputes from the parts. A product or a
+    quotient of measures (``revenue * orders``) or a constant term (``a + 1``) is not."""
+    formula_terms(expression)
+
+    def degree(node: ast.AST) -> int | None:  # degree in the measures; None: mixed
+        if isinstance(node, ast.Name):
+            return 1
+        if isinstance(node, ast.Constant):
+            return 0
+        if isinstance(node, ast.UnaryOp):
+            return degree(node.operand)
+        if isinstance(node, ast.BinOp):
+            left, right = degree(node.left), degree(node.right)
+            if left is None or right is None:
+                return None
+            if isinstance(node.op, ast.Add | ast.Sub):
+                return left if left == right else None
+            if isinstance(node.op, ast.Mult):
+                return left + right
+            if isinstance(node.op, ast.Div):
+                return left if right == 0 else None
+        return None
+
+    return degree(ast.parse(expression.strip(), mode="eval").body) == 1
+
+
 class Kpi(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,6 +116,10 @@ class Kpi(BaseModel):
     # The cross-platform formula in words (all, brand, media-type rows); without it the
     # measures' names are shown.
     definition: str | None = None
+    # False when the numerator or denominator is not a plain sum of measures (a product
+    # of two sums, say): then a roll-up cannot be recomputed from the rows' numerators and
+    # denominators, and the README must say why the KPI is kept that way.
+    reaggregable: bool = True
 
     @model_validator(mode="after")
     def _formulas_use_known_measures(self) -> Kpi:
@@ -116,6 +150,15 @@ class Kpi(BaseModel):
         if self.reads_as is not None and not (self.unit == "ratio" and self.bounded is False):
             raise ValueError("reads_as applies to unbounded ratios only (a bounded ratio "
                              "is a share, always a percent)")
+        if self.reaggregable:
+            for field in ("numerator", "denominator"):
+                expression = getattr(self, field)
+                if expression is not None and not is_sum_of_measures(expression):
+                    raise ValueError(
+                        f"{field} {expression!r} is not a sum of measures, so a roll-up "
+                        "cannot be recomputed from the rows' numerators and denominators: "
+                        "make it one, or mark the KPI reaggregable: false and say why in "
+                        "the README")
         if self.headline and self.vanity:
             raise ValueError("a vanity metric is never a headline")
         return self

@@ -143,6 +143,15 @@ WEB_MEASURES = ("sessions", "engaged_sessions", "bounces", "page_views", "sign_u
                 "qualified_leads", "booked_calls", "orders", "new_customers")
 
 
+# Revenue of returning customers' orders, estimated on each web row (property x day x
+# source / medium / campaign) and then summed, so every roll-up is the sum of its parts: a
+# row without orders adds nothing. A quotient is rarely a whole number of cents: it is
+# summed with 12 decimals (still exact, so the sum does not depend on the order of rows).
+ESTIMATE = "DECIMAL(38, 12)"
+RETURNING_REVENUE = ("CASE WHEN orders = 0 THEN 0 "
+                     "ELSE revenue_reporting * (orders - new_customers) / orders END")
+
+
 def _web(grain: str) -> str:
     return f"""
     SELECT report_date, {period_start('report_date', grain)} AS period_start,
@@ -150,7 +159,8 @@ def _web(grain: str) -> str:
            NULL::VARCHAR AS media_type,
            {', '.join(WEB_MEASURES)},
            CAST(engagement_time_seconds AS {EXACT}) AS engagement_time_seconds,
-           CAST(revenue_reporting AS {EXACT}) AS revenue
+           CAST(revenue_reporting AS {EXACT}) AS revenue,
+           CAST({RETURNING_REVENUE} AS {ESTIMATE}) AS returning_revenue
     FROM normalized.web_daily
     WHERE is_social AND report_date BETWEEN $lo AND $hi"""
 
@@ -215,7 +225,8 @@ SOURCES: dict[str, Source] = {
     ),
     "web": Source(
         "web", ("brand", "platform"), ("all", "brand", "platform"),
-        {m: m for m in (*WEB_MEASURES, "engagement_time_seconds", "revenue")},
+        {m: m for m in (*WEB_MEASURES, "engagement_time_seconds", "revenue",
+                        "returning_revenue")},
         tables=("web_daily",),
     ),
     "ads_web": Source("ads_web", ("brand",), ("all", "brand"),
