@@ -450,7 +450,7 @@ def test_default_leading_indicators_come_from_the_catalogue(tmp_path: Path) -> N
     er = default_leading_indicators(kpis["engagement_rate"],
                                     Scope(kind="platform", key="instagram"), kpis)
     # same stage first, then the stage before; nothing vanity, nothing absent on Instagram
-    assert er == ("saves", "shares", "comments", "average_watch_time", "views", "share_rate")
+    assert er == ("saves", "shares", "comments", "average_watch_time", "share_rate")
     revenue = default_leading_indicators(kpis["social_revenue"],
                                          Scope(kind="brand", key="thames"), kpis)
     assert "landing_page_sessions" in revenue  # lead generation has no leading KPI: traffic

@@ -13,6 +13,9 @@ BOUNDED = {"engagement_rate", "share_rate", "completion_rate", "organic_click_th
            "click_through_rate", "bounce_rate", "signup_conversion_rate", "lead_quality",
            "order_conversion_rate", "repeat_customer_rate"}
 UNBOUNDED = {"follower_growth_rate", "email_list_growth_rate", "pages_per_session"}
+# DOMAIN.md: follower count, total likes and impressions without engagement; views are
+# Meta's impressions under a new name.
+VANITY = {"views", "impressions", "followers", "likes"}
 HEADLINES = {"engagement_rate", "click_through_rate", "landing_page_sessions",
              "social_revenue", "cost_per_lead", "return_on_ad_spend"}
 
@@ -34,6 +37,19 @@ def test_unbounded_ratios_say_how_they_read():
     assert {k.name: k.reads_as for k in catalog().values() if k.reads_as} == {
         "follower_growth_rate": "percent", "email_list_growth_rate": "percent",
         "pages_per_session": "number"}
+
+
+def test_vanity_kpis_are_the_hand_written_set():
+    assert {k.name for k in catalog().values() if k.vanity} == VANITY
+
+
+def test_customer_acquisition_cost_says_it_is_blended():
+    """No campaign objective reaches the ad tables, so CAC divides all social ad spend,
+    awareness campaigns included: its label, description and definition say so."""
+    cac = catalog()["customer_acquisition_cost"]
+    assert cac.label == "Customer acquisition cost (blended)"
+    assert "awareness" in cac.description and "objective" in cac.description
+    assert cac.definition_for(None).startswith("blended - all social ad spend")
 
 
 def test_headline_kpis_are_the_hand_written_set():

@@ -468,6 +468,7 @@ def test_non_social_web_rows_do_not_count(db: duckdb.DuckDBPyConnection) -> None
     assert sessions is not None and cac is not None
     assert sessions[2] == 100 + 10
     assert cac[:3] == (100 + 50 + 30, 3, pytest.approx((100 + 50 + 30) / 3))
+    assert cac[7].startswith("blended - all social ad spend (every campaign objective)")
 
 
 @pytest.mark.parametrize(("kpi", "scope_key", "daily_ratios", "sum_over_sum"), [
