@@ -111,7 +111,11 @@ SELECT week,
        sum(engagement_time_seconds) AS engagement_time, sum(sign_ups) AS sign_ups,
        sum(leads) AS leads, sum(qualified_leads) AS qualified_leads,
        sum(booked_calls) AS booked_calls, sum(orders) AS orders,
-       sum(new_customers) AS new_customers, sum(revenue_reporting) AS revenue
+       sum(new_customers) AS new_customers, sum(revenue_reporting) AS revenue,
+       -- returning customers' revenue, estimated on each row and summed
+       sum(CASE WHEN orders > 0
+                THEN revenue_reporting * (orders - new_customers) / orders END)
+           AS returning_revenue
 FROM (SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, *
       FROM normalized.web_daily
       WHERE is_social
@@ -288,8 +292,7 @@ UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
        'repeat_customer_rate', 'ratio', orders - new_customers, orders, TRUE FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'returning_customer_revenue', 'currency', revenue * (orders - new_customers), orders,
-       TRUE FROM web
+       'returning_customer_revenue', 'currency', returning_revenue, NULL, FALSE FROM web
 -- customer acquisition cost, email
 UNION ALL SELECT week, scope, scope_key, brand, NULL, NULL, NULL, NULL,
        'customer_acquisition_cost', 'currency', spend, new_customers, TRUE FROM cac
