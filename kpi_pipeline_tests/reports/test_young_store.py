@@ -101,7 +101,7 @@ def _tables(database: Path) -> set[str]:
 
 
 @pytest.mark.parametrize(("stage", "expected"), [
-    ("kpis", {"weekly_review": [NO_BASELINE], "platform_comparison": [NO_BASELINE],
+    ("kpis", {"weekly_review": [NO_BASELINE, NO_DIAGNOSTICS], "platform_comparison": [NO_BASELINE],
               "diagnostics": [NO_DIAGNOSTICS], "goal_scorecard": [NO_GOALS_FILE,
                                                                    NO_ATTAINMENT]}),
     ("weekly", {}),
