@@ -7,7 +7,6 @@ step pays for imports inside the clock.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -66,9 +65,12 @@ def prepare_chain() -> Step:
     instance = dg.DagsterInstance.ephemeral()
 
     def run(job: Job) -> dict[str, Any]:
-        os.environ.update({"KPI_PIPELINE_DUCKDB": job.db, "KPI_PIPELINE_GOALS": str(job.goals),
-                           "KPI_PIPELINE_REPORTS": str(job.reports)})
-        config = {"resources": {"warehouse": {"config": {"connection_config": job.config}}}}
+        # the dataset's store, goals and reports as run config: the resources read the
+        # environment only when the definitions load, before this step knows its dataset
+        config = {"resources": {
+            "warehouse": {"config": {"database": job.db, "connection_config": job.config}},
+            "settings": {"config": {"goals_file": str(job.goals),
+                                    "reports_dir": str(job.reports)}}}}
         steps: dict[str, float] = {}
         for name, (first, last) in (("weekly_kpi_job", (job.week, job.week)),
                                     ("goal_attainment_job", (job.week, job.sunday))):
