@@ -58,7 +58,7 @@ from kpi_pipeline.lib.core.schemas import (
 )
 from kpi_pipeline.lib.core.streams import Stream, streams_for_table
 from kpi_pipeline.lib.normalized.derived import RATE_TABLES, derived
-from kpi_pipeline.lib.normalized.parsing import parse_files, typed_parse
+from kpi_pipeline.lib.normalized.parsing import parse_files, parse_threads, typed_parse
 from kpi_pipeline.lib.normalized.quarantine import (
     THRESHOLD_ENV,
     empty_rows,
@@ -296,33 +296,34 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             ensure_tables(conn)
             _staging(conn, table)
-            chunk_start = start
-            while last is not None and chunk_start <= end:
-                chunk_end = min(chunk_start + timedelta(days=CHUNK_DAYS - 1), end)
-                frames, landing_days, problems = [], [], []
-                try:
-                    for stream in streams:
-                        chunk = [(p, d) for p, d in files[stream.name]
-                                 if chunk_start <= d <= chunk_end]
-                        frame, landed, found = parse_stream(conn, stream, chunk)
-                        problems += found
-                        if not frame.empty:
-                            frames.append(frame)
-                            landing_days.append(landed)
-                    if problems:
-                        raise _problems_failure(table, problems, chunk_start, chunk_end)
-                    parsed = (pd.concat(frames, ignore_index=True) if frames
-                              else pd.DataFrame())
-                    landed = (pd.concat(landing_days, ignore_index=True) if landing_days
-                              else None)
-                    built = build_table(table, parsed, conn, settings, chunk_start,
-                                        chunk_end, landing_days=landed,
-                                        run_id=context.run.run_id)
-                except ValueError as exc:
-                    raise dg.Failure(description=str(exc), metadata=failure_meta) from exc
-                window.add(table, built, parsed, settings)
-                _stage(conn, built.frame)
-                chunk_start = chunk_end + timedelta(days=1)
+            with parse_threads(conn):
+                chunk_start = start
+                while last is not None and chunk_start <= end:
+                    chunk_end = min(chunk_start + timedelta(days=CHUNK_DAYS - 1), end)
+                    frames, landing_days, problems = [], [], []
+                    try:
+                        for stream in streams:
+                            chunk = [(p, d) for p, d in files[stream.name]
+                                     if chunk_start <= d <= chunk_end]
+                            frame, landed, found = parse_stream(conn, stream, chunk)
+                            problems += found
+                            if not frame.empty:
+                                frames.append(frame)
+                                landing_days.append(landed)
+                        if problems:
+                            raise _problems_failure(table, problems, chunk_start, chunk_end)
+                        parsed = (pd.concat(frames, ignore_index=True) if frames
+                                  else pd.DataFrame())
+                        landed = (pd.concat(landing_days, ignore_index=True) if landing_days
+                                  else None)
+                        built = build_table(table, parsed, conn, settings, chunk_start,
+                                            chunk_end, landing_days=landed,
+                                            run_id=context.run.run_id)
+                    except ValueError as exc:
+                        raise dg.Failure(description=str(exc), metadata=failure_meta) from exc
+                    window.add(table, built, parsed, settings)
+                    _stage(conn, built.frame)
+                    chunk_start = chunk_end + timedelta(days=1)
             quarantine = window.quarantined()
             rules = quarantine_rules(quarantine)
             quality = {"rows_considered": window.considered,

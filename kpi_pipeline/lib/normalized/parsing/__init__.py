@@ -18,7 +18,8 @@ the others. A module's ``KEPT_TABLES`` are temporary tables it builds once per c
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -31,6 +32,12 @@ from kpi_pipeline.lib.core.schemas import PANDAS_DTYPES, TABLES, coerce_frame
 from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
 
 SqlParser = Callable[[duckdb.DuckDBPyConnection, str], str]
+
+# DuckDB threads while landing files are read and parsed. A landing file is a few KB and a
+# chunk's statements are short, so a second thread adds coordination and buffers, not speed:
+# one thread parsed a year of landing files with about two thirds of the CPU and no more
+# wall time than two (benchmarks/RESULTS.md).
+PARSE_THREADS = 1
 
 
 @cache
@@ -77,6 +84,18 @@ def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
     for table in _temporary_tables(conn) - keep:
         conn.execute(f"DROP TABLE {table}")
     return name
+
+
+@contextmanager
+def parse_threads(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block with ``PARSE_THREADS`` DuckDB threads, then restore the setting
+    (``threads`` is the database's, shared by its connections in this process)."""
+    (before,) = conn.execute("SELECT current_setting('threads')").fetchone()
+    conn.execute(f"SET threads = {PARSE_THREADS}")
+    try:
+        yield
+    finally:
+        conn.execute(f"SET threads = {int(before)}")
 
 
 def _temporary_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
