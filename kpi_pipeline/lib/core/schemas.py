@@ -421,8 +421,10 @@ def coerce_frame(table: Table, df: pd.DataFrame, columns: list[str] | None = Non
     names = columns or table.column_names
     out = {}
     for name in names:
-        series = df[name] if name in df.columns else pd.Series([pd.NA] * len(df), index=df.index)
         kind = kinds[name]
+        # a missing column is all NULL, made in its type (not objects converted value by value)
+        series = (df[name] if name in df.columns
+                  else pd.Series(index=df.index, dtype=PANDAS_DTYPES[kind]))
         if str(series.dtype) == PANDAS_DTYPES[kind] and kind != "date":
             out[name] = series  # already typed (rows read back from DuckDB, a second pass)
         elif kind in ("date", "timestamp"):
