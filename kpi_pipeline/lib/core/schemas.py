@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -324,8 +323,6 @@ def screen(table: Table, df: pd.DataFrame, *, source: str, start: date, end: dat
 
     ``only`` restricts the rules to some columns (no frame-level rules then).
     """
-    if obviously_valid(table, df, start=start, end=end, only=only):
-        return Screened(df, _no_failures())
     schema = pandera_schema(table, start, end)
     if only is not None:
         schema = pa.DataFrameSchema({c: schema.columns[c] for c in only}, name=table.name)
@@ -349,57 +346,6 @@ def screen(table: Table, df: pd.DataFrame, *, source: str, start: date, end: dat
                 .reset_index(drop=True))
     valid = df.drop(index=list(dict.fromkeys(failures["index"].tolist())))
     return Screened(valid, failures)
-
-
-def obviously_valid(table: Table, df: pd.DataFrame, *, start: date, end: date,
-                    only: tuple[str, ...] | None = None) -> bool:
-    """True when ``df`` certainly passes every rule of ``pandera_schema`` (``only``: the
-    rules of those columns), tested with a few vectorised comparisons per column; False
-    when any value might not (then pandera validates and describes what broke).
-
-    The common case, every row valid, so costs no pandera validation: pandera pays a
-    fixed cost per check and column on every frame. Each test here flags a superset of
-    what its pandera rule rejects (a value merely unusual is left to pandera), so the
-    answer never differs from validating; ``test_schemas`` holds the two side by side.
-    """
-    names = list(only) if only is not None else table.column_names
-    if not df.columns.is_unique:
-        return False
-    if only is None and list(df.columns) != names:
-        return False  # missing, extra or reordered columns
-    cols = {c.name: c for c in table.columns}
-    for name in names:
-        if name not in df.columns:
-            return False
-        col, series = cols[name], df[name]
-        if series.dtype != pd.api.types.pandas_dtype(PANDAS_DTYPES[col.kind]):
-            return False
-        present = series.dropna()
-        if not col.nullable and len(present) != len(series):
-            return False
-        if col.kind == "float":
-            values = present.to_numpy(dtype="float64")
-            if np.isinf(values).any() or (col.non_negative and not (values >= 0).all()):
-                return False
-        elif col.non_negative and not (present >= 0).all():
-            return False
-        allowed = _ALLOWED.get(name)
-        if allowed is not None and not (name == "platform" and table.name == "web_daily") \
-                and not present.isin(allowed).all():
-            return False
-        if name == "report_date" and not present.between(pd.Timestamp(start),
-                                                         pd.Timestamp(end)).all():
-            return False
-    if only is not None:
-        return True
-    if df.duplicated(list(table.key), keep=False).any():
-        return False
-    if table.name == "account_daily":
-        rule = (df["platform"] == "linkedin") | ~(df["likes"].fillna(0) < 0) \
-            & ~(df["comments"].fillna(0) < 0)
-        if not rule.fillna(False).all():
-            return False
-    return True
 
 
 def _no_failures() -> pd.DataFrame:
@@ -437,13 +383,6 @@ def coerce_frame(table: Table, df: pd.DataFrame, columns: list[str] | None = Non
     return pd.DataFrame(out, index=df.index)
 
 
-# The values the code columns accept (platform: every table but web_daily, whose platform
-# is resolved from UTM and may be any).
-_ALLOWED: dict[str, tuple[str, ...]] = {
-    "platform": (*PLATFORMS, "meta"), "currency": CURRENCIES,
-    "reporting_currency": CURRENCIES, "media_type": MEDIA_TYPES}
-
-
 @lru_cache(maxsize=64)
 def pandera_schema(table: Table, start: date, end: date) -> pa.DataFrameSchema:
     """The table's rules for one partition window [start, end] (local dates, inclusive)."""
@@ -456,12 +395,11 @@ def pandera_schema(table: Table, start: date, end: date) -> pa.DataFrameSchema:
             checks.append(pa.Check(lambda s: ~s.isin([float("inf"), float("-inf")]),
                                    element_wise=False, error="finite number"))
         if col.name == "platform" and table.name != "web_daily":
-            checks.append(pa.Check.isin(_ALLOWED["platform"], error="known platform"))
+            checks.append(pa.Check.isin((*PLATFORMS, "meta"), error="known platform"))
         if col.name in ("currency", "reporting_currency"):
-            checks.append(pa.Check.isin(_ALLOWED[col.name],
-                                        error="ISO 4217 currency we can convert"))
+            checks.append(pa.Check.isin(CURRENCIES, error="ISO 4217 currency we can convert"))
         if col.name == "media_type":
-            checks.append(pa.Check.isin(_ALLOWED["media_type"], error="known media type"))
+            checks.append(pa.Check.isin(MEDIA_TYPES, error="known media type"))
         if col.name == "report_date":
             lo, hi = pd.Timestamp(start), pd.Timestamp(end)
             checks.append(pa.Check.in_range(lo, hi, error=f"date inside the partition "
