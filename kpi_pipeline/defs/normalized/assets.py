@@ -70,10 +70,12 @@ from kpi_pipeline.lib.sources.landing_checks import Problem, row_problems
 
 PREVIEW_ROWS = 10
 # Landing files parsed and validated per batch: each batch pays a fixed cost (SQL to bind
-# per stream) and holds its files' JSON in DuckDB while it is parsed. 26 weeks keep a
-# two-year ingest at about 585 MB with the warehouse's 200MB memory limit, parsing with one
-# thread and one chunk's frames alive at a time (13 weeks: about 15 % more CPU).
-CHUNK_DAYS = 182
+# per stream) and holds its files' JSON in DuckDB while it is parsed; pandera's validation
+# copies the batch's frames. Over a two-year ingest with the warehouse's 200MB memory
+# limit (benchmarks/RESULTS.md): 13 weeks peak at about 530 MB, 20 weeks at 595 MB with
+# 11 % less CPU, 26 weeks at 655 MB with 15 % less: 13 weeks keep the 600 MB target with
+# a margin.
+CHUNK_DAYS = 91
 STAGING = "staging_rows"
 PROBLEMS_SHOWN = 20
 
