@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from filelock import FileLock
 
 from kpi_pipeline.defs.baselines.assets import baseline_monthly, baseline_weekly
 from kpi_pipeline.defs.diagnostics.assets import diagnostic_monthly, diagnostic_weekly
@@ -114,9 +115,9 @@ def _range(first: str, last: str) -> dict[str, str]:
             "dagster/asset_partition_range_end": last}
 
 
-@pytest.fixture(scope="session")
-def report_store(tmp_path_factory: pytest.TempPathFactory) -> ReportStore:
-    root = tmp_path_factory.mktemp("report_store")
+def _build_report_store(root: Path) -> None:
+    """The real chain over the demo, January to May 2025, into ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
     goals = root / "goals.yaml"
     goals.write_text(GOALS, encoding="utf-8")
     warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
@@ -133,6 +134,26 @@ def report_store(tmp_path_factory: pytest.TempPathFactory) -> ReportStore:
         result = dg.materialize(assets, resources=resources, tags=_range(first, last),
                                 raise_on_error=True)
         assert result.success
+
+
+@pytest.fixture(scope="session")
+def report_store(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> ReportStore:
+    """Built once per test session: under pytest-xdist the first worker builds it in the
+    session's shared temporary folder while the other waits on a file lock, then each
+    worker works on its own copy (the store lock admits one process at a time)."""
+    root = tmp_path_factory.mktemp("report_store")
+    if worker_id == "master":
+        _build_report_store(root)
+    else:
+        shared = tmp_path_factory.getbasetemp().parent / "report_store_built"
+        with FileLock(f"{shared}.lock"):
+            if not (shared / ".built").exists():
+                _build_report_store(shared)
+                (shared / ".built").touch()
+        shutil.copytree(shared, root, dirs_exist_ok=True)
+    warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
+    settings = Settings(landing_dir=str(root / "landing"), goals_file=str(root / "goals.yaml"),
+                        reports_dir=str(root / "reports"), reporting_currency="USD")
     return ReportStore(warehouse, settings, root)
 
 
