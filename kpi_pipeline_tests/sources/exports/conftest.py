@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
 
@@ -95,3 +96,25 @@ def store_hashes(warehouse: Warehouse) -> dict[str, str]:
 def query(warehouse: Warehouse, sql: str, params: list | None = None) -> list[tuple]:
     with warehouse.get_connection(read_only=True) as conn:
         return conn.execute(sql, params or []).fetchall()
+
+
+def stock_template(root: Path,
+                   before: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> Path:
+    """A store and a drop folder stocked with two good export files (the Facebook posts
+    and LinkedIn followers samples, with the samples' manifest), loaded by the asset;
+    ``before`` runs on the store's connection first (rows the test wants there too)."""
+    from kpi_pipeline_tests.sources.exports import samples
+
+    drop = root / "exports"
+    drop.mkdir(parents=True)
+    (drop / "exports.yaml").write_text(yaml.safe_dump(samples.MANIFEST, sort_keys=False))
+    (drop / "fb_posts.csv").write_text(samples.META_FACEBOOK)
+    (drop / "linkedin_followers.csv").write_text(samples.LINKEDIN_FOLLOWERS)
+    warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
+    with warehouse.get_connection() as conn:
+        ensure_tables(conn)
+        if before is not None:
+            before(conn)
+    with dg.build_asset_context() as context:
+        exports(context=context, warehouse=warehouse, settings=Settings(exports_dir=str(drop)))
+    return root

@@ -11,15 +11,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-import yaml
 
-from kpi_pipeline.defs.exports import exports
-from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.core.schemas import POST_DAILY, coerce_frame, pandera_schema
-from kpi_pipeline.lib.normalized.store import ensure_tables, replace_window
+from kpi_pipeline.lib.normalized.store import replace_window
 from kpi_pipeline.lib.sources.exports.folder import describe, read_folder
 from kpi_pipeline_tests.sources.exports import samples
-from kpi_pipeline_tests.sources.exports.conftest import query, store_hashes
+from kpi_pipeline_tests.sources.exports.conftest import query, stock_template, store_hashes
 
 API_POST = {"report_date": "2025-03-31", "platform": "facebook",
             "account_id": "104920372957382", "brand": "acme", "post_id": "api-post-1",
@@ -35,19 +32,8 @@ def api_rows(**change) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """Built once: a store holding one API post and the rows of two good export files."""
-    root = tmp_path_factory.mktemp("stocked")
-    drop = root / "exports"
-    drop.mkdir()
-    (drop / "exports.yaml").write_text(yaml.safe_dump(samples.MANIFEST, sort_keys=False))
-    (drop / "fb_posts.csv").write_text(samples.META_FACEBOOK)
-    (drop / "linkedin_followers.csv").write_text(samples.LINKEDIN_FOLLOWERS)
-    warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
-    with warehouse.get_connection() as conn:
-        ensure_tables(conn)
-        replace_window(conn, POST_DAILY, api_rows(), date(2025, 3, 31), date(2025, 3, 31))
-    with dg.build_asset_context() as context:
-        exports(context=context, warehouse=warehouse, settings=Settings(exports_dir=str(drop)))
-    return root
+    return stock_template(tmp_path_factory.mktemp("stocked"), lambda conn: replace_window(
+        conn, POST_DAILY, api_rows(), date(2025, 3, 31), date(2025, 3, 31)))
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ import yaml
 
 from kpi_pipeline.defs.exports import exports
 from kpi_pipeline.defs.resources import Settings, Warehouse
-from kpi_pipeline.lib.normalized.store import ensure_tables
 from kpi_pipeline_tests.core.test_yaml_files import billion_laughs
 from kpi_pipeline_tests.sources.exports import samples
-from kpi_pipeline_tests.sources.exports.conftest import store_hashes
+from kpi_pipeline_tests.sources.exports.conftest import stock_template, store_hashes
 
 SECRET = "laughing-secret-9f3"  # the one billion_laughs plants
 CREDENTIALS = (f"aws_access_key_id,aws_secret_access_key\nAKIA{SECRET},{SECRET}-key\n")
@@ -30,18 +29,7 @@ CREDENTIALS = (f"aws_access_key_id,aws_secret_access_key\nAKIA{SECRET},{SECRET}-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """Built once: a store holding the rows of two good export files."""
-    root = tmp_path_factory.mktemp("hostile")
-    drop = root / "exports"
-    drop.mkdir()
-    (drop / "exports.yaml").write_text(yaml.safe_dump(samples.MANIFEST, sort_keys=False))
-    (drop / "fb_posts.csv").write_text(samples.META_FACEBOOK)
-    (drop / "linkedin_followers.csv").write_text(samples.LINKEDIN_FOLLOWERS)
-    warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
-    with warehouse.get_connection() as conn:
-        ensure_tables(conn)
-    with dg.build_asset_context() as context:
-        exports(context=context, warehouse=warehouse, settings=Settings(exports_dir=str(drop)))
-    return root
+    return stock_template(tmp_path_factory.mktemp("hostile"))
 
 
 @pytest.fixture
