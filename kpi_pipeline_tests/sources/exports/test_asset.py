@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+import yaml
 
 from kpi_pipeline.lib.core.schemas import POST_DAILY, coerce_frame, pandera_schema
 from kpi_pipeline.lib.normalized.store import replace_window
@@ -266,3 +267,21 @@ def test_replace_window_with_sources_keeps_the_export_rows_of_the_day(stocked):
         replace_window(conn, POST_DAILY, api_rows(post_id="api-post-3"), date(2025, 3, 31),
                        date(2025, 3, 31))
     assert counts(stocked) == {"facebook_posts": 1, "export:linkedin_followers": 2}
+
+
+def test_a_lifetime_export_dated_after_it_was_written_is_refused(stocked, drop, write, run):
+    """as_of 2100-01-01 for a file written today: a snapshot of a day that has not come
+    would outrank every real snapshot of its posts."""
+    manifest = yaml.safe_load((drop / "exports.yaml").read_text())
+    manifest["files"] = [*manifest.get("files", []),
+                         {"match": "fb_future.csv", "as_of": "2100-01-01"}]
+    (drop / "exports.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    write("fb_future.csv", fb())
+    before = store_hashes(stocked)
+    with pytest.raises(dg.Failure) as err:
+        run()
+    message = str(err.value.description)
+    written = date.today().isoformat()
+    assert (f"fb_future.csv: as_of 2100-01-01 (exports.yaml) is after {written}, the day "
+            "the file was written") in message, message
+    assert store_hashes(stocked) == before

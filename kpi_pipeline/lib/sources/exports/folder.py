@@ -25,7 +25,7 @@ normalization, done by ``lib.normalized.export_tables.finish``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -272,6 +272,8 @@ def _read_one(path: Path, manifest: Manifest, formats: tuple[ExportFormat, ...]
     csv = read_csv_file(path)
     fmt = recognise(csv, formats)
     settings = manifest.settings_for(path.name)
+    if fmt.lifetime:
+        _taken_before_written(path.name, settings.get("as_of"), csv.modified.date())
     result = fmt.reader(csv, settings)
     platform = result.platform or fmt.platform or ""
     report = FileReport(path.name, fmt.name, platform, fmt.table, len(result.rows),
@@ -281,6 +283,16 @@ def _read_one(path: Path, manifest: Manifest, formats: tuple[ExportFormat, ...]
         report.warnings.append("the file has a header and no rows")
     frame = _frame(fmt, TABLES[fmt.table], report, result.rows, settings, csv.modified)
     return report, frame, result.columns
+
+
+def _taken_before_written(file: str, as_of: object, written: date) -> None:
+    """A lifetime export is a snapshot of a day that has come: its ``as_of`` cannot follow
+    the day the file was written (a day of slack for the time zones), or a snapshot dated
+    in the future would outrank every real one."""
+    if isinstance(as_of, date) and as_of > written + timedelta(days=1):
+        raise ExportError(file, f"as_of {as_of} ({MANIFEST_NAME}) is after {written}, the "
+                          "day the file was written: a lifetime export is a snapshot of a "
+                          "day that has come. Set as_of to the day the export was taken")
 
 
 def merge_duplicates(table: Table, stacked: pd.DataFrame,
