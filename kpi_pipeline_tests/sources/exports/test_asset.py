@@ -285,3 +285,21 @@ def test_a_lifetime_export_dated_after_it_was_written_is_refused(stocked, drop, 
     assert (f"fb_future.csv: as_of 2100-01-01 (exports.yaml) is after {written}, the day "
             "the file was written") in message, message
     assert store_hashes(stocked) == before
+
+
+def test_a_line_repeated_in_an_export_without_post_ids_is_refused(stocked, drop, write, run):
+    """The UCI format has no post id: a repeated line would be stored as a second post and
+    counted twice."""
+    manifest = yaml.safe_load((drop / "exports.yaml").read_text())
+    manifest["files"] = [*manifest.get("files", []), {"match": "uci_dup.csv", "year": 2014}]
+    (drop / "exports.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    header = ("Page total likes;Type;Category;Post Month;Post Weekday;Post Hour;Paid;"
+              "Lifetime Post Total Reach;Lifetime Post Total Impressions;comment;like;share\n")
+    line = "139441;Photo;2;12;4;3;0;2752;5091;4;79;17\n"
+    write("uci_dup.csv", header + line + "139441;Status;2;12;4;3;0;100;200;1;2;3\n" + line)
+    before = store_hashes(stocked)
+    with pytest.raises(dg.Failure) as err:
+        run()
+    message = str(err.value.description)
+    assert "uci_dup.csv, line 4: repeats line 2 in every column" in message, message
+    assert store_hashes(stocked) == before

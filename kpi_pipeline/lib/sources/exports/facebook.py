@@ -135,7 +135,17 @@ def read_uci(csv: CsvFile, settings: Resolved) -> FileRows:
     previous = datetime(year, 12, 31, 23, 59, 59)
     previous_line = None
     rows, empty, reach_over, interactions_off = [], [], [], []
+    seen: dict[tuple[str, ...], int] = {}
     for row in csv.rows:
+        # No post id: a line repeated whole cannot be told from a second post with the same
+        # figures at the same hour, and would count twice. Refused, naming both lines.
+        cells_key = tuple(cell.strip() for cell in row.cells)
+        if cells_key in seen:
+            raise ExportError(csv.name, f"repeats line {seen[cells_key]} in every column: the "
+                              "file has no post id, so a repeated line would count as a second "
+                              "post. Remove the repeat (or, if two posts really match, export "
+                              "with post ids)", line=row.line)
+        seen[cells_key] = row.line
         empty += [f"line {row.line} {name!r}" for name, cell in zip(csv.header, row.cells,
                                                                     strict=False)
                   if not cell.strip()]
