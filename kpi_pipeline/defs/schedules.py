@@ -169,7 +169,9 @@ def period_conditions(timezone: str) -> dict[dg.AssetKey, dg.AutomationCondition
             dg.AssetSelection.assets(["baseline", "weekly"])),
     }
     for grain, table in (("week", "weekly"), ("month", "monthly")):
-        conditions[dg.AssetKey(["kpi", table])] = on(grain)
+        # the export folder loads when files are dropped, not every period: not waited for
+        conditions[dg.AssetKey(["kpi", table])] = on(grain).ignore(
+            dg.AssetSelection.assets(["normalized", "exports"]))
         # a snapshot as of the period's start reads only the periods before it: it can be
         # taken as soon as the period closes
         conditions[dg.AssetKey(["baseline", table])] = on(grain).ignore(

@@ -43,7 +43,10 @@ def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
             "sums; a zero denominator gives NULL), the definition used, and the change versus "
             f"the previous {grain} and the same {grain} a year earlier. Primary key: "
             "(period_start, kpi, scope_key)."),
-        deps=[dg.AssetKey(["normalized", name]) for name in TABLES if name != "fx_daily"],
+        # the export drop folder writes into the same tables: a run that selects it and the
+        # KPIs loads the files first
+        deps=[*(dg.AssetKey(["normalized", name]) for name in TABLES if name != "fx_daily"),
+              dg.AssetKey(["normalized", "exports"])],
         partitions_def=partitions_def,
         group_name="kpi",
         kinds={"duckdb", "sql"},

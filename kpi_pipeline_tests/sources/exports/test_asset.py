@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from kpi_pipeline.defs.exports import exports
+from kpi_pipeline.defs.kpis.assets import kpi_monthly
+from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.core.schemas import POST_DAILY, coerce_frame, pandera_schema
 from kpi_pipeline.lib.normalized.store import replace_window
 from kpi_pipeline.lib.sources.exports.folder import describe, read_folder
@@ -303,3 +306,25 @@ def test_a_line_repeated_in_an_export_without_post_ids_is_refused(stocked, drop,
     message = str(err.value.description)
     assert "uci_dup.csv, line 4: repeats line 2 in every column" in message, message
     assert store_hashes(stocked) == before
+
+
+def test_one_run_of_the_exports_and_the_kpis_loads_the_files_first(tmp_path):
+    """The KPI assets depend on the drop folder's asset: a run selecting both loads the
+    export files, then computes the month from them (before, the KPIs ran first on empty
+    tables)."""
+
+    drop = tmp_path / "exports"
+    drop.mkdir()
+    (drop / "exports.yaml").write_text(yaml.safe_dump(samples.MANIFEST, sort_keys=False))
+    (drop / "fb_posts.csv").write_text(samples.META_FACEBOOK)
+    warehouse = Warehouse(database=str(tmp_path / "warehouse.duckdb"))
+    result = dg.materialize([exports, kpi_monthly], partition_key="2025-03-01", resources={
+        "warehouse": warehouse, "settings": Settings(exports_dir=str(drop))})
+    assert result.success
+    started = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
+    assert started.index("normalized__exports") < started.index("kpi__monthly")
+    (likes,) = query(warehouse, "SELECT sum(likes_delta) FROM normalized.post_daily "
+                                "WHERE platform = 'facebook'")[0]
+    assert likes and query(warehouse, "SELECT value FROM kpi.monthly WHERE kpi = 'likes' "
+                                      "AND scope = 'platform' AND scope_key = 'facebook' "
+                                      "AND period_start = DATE '2025-03-01'") == [(likes,)]
