@@ -24,7 +24,8 @@ from kpi_pipeline.lib.reports.render import (
 
 WEEK = ReportPeriod("week", date(2025, 4, 14))
 CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
-QUALITY = "SELECT 'normalized.x' AS source, DATE '2025-04-30' AS latest, 3 AS rows_in_period"
+QUALITY = ("SELECT 'normalized.x' AS source, DATE '2025-01-01' AS earliest, "
+           "DATE '2025-04-30' AS latest, 3 AS rows_in_period")
 PAGE = """---
 title: Test page
 question: Does it render?
