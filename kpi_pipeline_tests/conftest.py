@@ -3,6 +3,7 @@ fixed clock so every run of the suite sees the same data."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -29,15 +30,28 @@ def demo_world() -> World:
     return World(seed=DEMO_SEED, n_brands=DEMO_BRANDS, today=date(2026, 11, 23))
 
 
-@pytest.fixture
-def resources(tmp_path: Path) -> dict[str, object]:
-    """Demo platforms on a temporary DuckDB file and landing folder."""
+def demo_resources(root: Path, **settings: str) -> dict[str, object]:
+    """Demo platforms on the DuckDB file and landing folder under ``root``."""
     return {
-        "warehouse": Warehouse(database=str(tmp_path / "warehouse.duckdb")),
-        "settings": Settings(landing_dir=str(tmp_path / "landing"), reporting_currency="USD"),
+        "warehouse": Warehouse(database=str(root / "warehouse.duckdb")),
+        "settings": Settings(landing_dir=str(root / "landing"), reporting_currency="USD",
+                             **settings),
         "platforms": DemoPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS,
                                    today=DEMO_TODAY.isoformat()),
     }
+
+
+def copy_of(template: Path, root: Path) -> Path:
+    """``template`` (a store, its landing folder and files beside them, built once per
+    module) copied to ``root`` for one test that may change it."""
+    shutil.copytree(template, root, dirs_exist_ok=True)
+    return root
+
+
+@pytest.fixture
+def resources(tmp_path: Path) -> dict[str, object]:
+    """Demo platforms on a temporary DuckDB file and landing folder."""
+    return demo_resources(tmp_path)
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from kpi_pipeline.defs.goals.assets import attainment, goal_definitions
 from kpi_pipeline.defs.kpis.assets import kpi_weekly
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
-from kpi_pipeline.defs.resources import Settings
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import kpi_range
+from kpi_pipeline_tests.conftest import copy_of, demo_resources
 from kpi_pipeline_tests.store_lock import lock_held_elsewhere
 
 GOALS = """
@@ -44,18 +44,24 @@ def days(first: str, last: str) -> dict[str, str]:
             "dagster/asset_partition_range_end": last}
 
 
-@pytest.fixture
-def goals_built(resources, tmp_path: Path):
-    goals = tmp_path / "goals.yaml"
-    goals.write_text(GOALS.format(total=400))
-    resources = {**resources, "settings": Settings(
-        landing_dir=resources["settings"].landing_dir, goals_file=str(goals))}
+@pytest.fixture(scope="module")
+def goals_template(tmp_path_factory) -> Path:
+    """The chain over a week with the goals file, built once; each test gets a copy."""
+    root = tmp_path_factory.mktemp("goals_template")
+    (root / "goals.yaml").write_text(GOALS.format(total=400))
+    resources = demo_resources(root, goals_file=str(root / "goals.yaml"))
     assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
                           tags=days("2025-03-02", "2025-03-09")).success
     assert dg.materialize([kpi_weekly], resources=resources, partition_key="2025-03-03").success
     assert dg.materialize([goal_definitions, attainment], resources=resources,
                           tags=days("2025-03-03", "2025-03-09")).success
-    return resources, goals
+    return root
+
+
+@pytest.fixture
+def goals_built(goals_template, tmp_path: Path):
+    root = copy_of(goals_template, tmp_path / "store")
+    return demo_resources(root, goals_file=str(root / "goals.yaml")), root / "goals.yaml"
 
 
 def rows(resources, sql, params=()):

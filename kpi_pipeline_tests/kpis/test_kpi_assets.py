@@ -12,19 +12,29 @@ from kpi_pipeline.defs.kpis.assets import kpi_monthly, kpi_weekly
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline_tests.conftest import copy_of, demo_resources
 
 WEEK = date(2025, 3, 3)
 DAILY_RANGE = {"dagster/asset_partition_range_start": "2025-03-02",  # the Sunday before too
                "dagster/asset_partition_range_end": "2025-03-09"}
 
 
-@pytest.fixture
-def week_built(resources):
+@pytest.fixture(scope="module")
+def week_template(tmp_path_factory):
+    """The chain over the week, built once; each test gets a copy (``week_built``)."""
+    root = tmp_path_factory.mktemp("week_template")
+    resources = demo_resources(root)
     assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
                           tags=DAILY_RANGE).success
     result = dg.materialize([kpi_weekly], resources=resources, partition_key=WEEK.isoformat())
     assert result.success
-    return resources, result
+    return root, result
+
+
+@pytest.fixture
+def week_built(week_template, tmp_path):
+    root, result = week_template
+    return demo_resources(copy_of(root, tmp_path / "store")), result
 
 
 def rows(resources, sql, params=()):
