@@ -185,16 +185,21 @@ def test_campaign_totals_and_platform_subtotals(monthly_page, store_conn, open_r
         assert cells[9] == for_unit(ratio(revenue, spend), roas_unit)
 
 
-def test_campaign_names_are_escaped(report_store, tmp_path, open_report):
-    """A copy of the store where the month's largest campaign carries markup in its name:
-    the browser shows it as text, runs nothing, and the HTML holds only entities."""
+def _store_copy(report_store, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """A writable copy of the report store (its WAL too), opened."""
     copy = tmp_path / "store_copy.duckdb"
     source = report_store.warehouse.path()
     shutil.copyfile(source, copy)
     wal = source.with_name(source.name + ".wal")
-    if wal.exists():  # changes not yet checkpointed into the file
+    if wal.exists():
         shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
-    conn = duckdb.connect(str(copy))
+    return duckdb.connect(str(copy))
+
+
+def test_campaign_names_are_escaped(report_store, tmp_path, open_report):
+    """A copy of the store where the month's largest campaign carries markup in its name:
+    the browser shows it as text, runs nothing, and the HTML holds only entities."""
+    conn = _store_copy(report_store, tmp_path)
     try:
         campaign_id, platform, *_ = conn.execute(CAMPAIGNS, [PERIOD.start, PERIOD.end]).fetchone()
         conn.execute("UPDATE normalized.ad_daily SET campaign_name = ? "
@@ -215,16 +220,6 @@ def test_campaign_names_are_escaped(report_store, tmp_path, open_report):
     assert opened.dialogs == []
     assert opened.console_errors == []
     assert opened.requests == []
-
-
-def _store_copy(report_store, tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    copy = tmp_path / "store_copy.duckdb"
-    source = report_store.warehouse.path()
-    shutil.copyfile(source, copy)
-    wal = source.with_name(source.name + ".wal")
-    if wal.exists():
-        shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
-    return duckdb.connect(str(copy))
 
 
 def test_callouts_are_the_diagnostic_findings_of_the_month(monthly_page, store_conn,
