@@ -230,3 +230,50 @@ def test_the_volume_band_is_read_from_the_environment(monkeypatch):
         monkeypatch.setenv(VOLUME_BAND_ENV, bad)
         with pytest.raises(ValueError, match=VOLUME_BAND_ENV):
             volume_band()
+
+
+def test_chunks_cut_a_window_by_the_bytes_of_its_landing_files(tmp_path):
+    days = [FIRST + timedelta(days=i) for i in range(5)]
+    files = {}
+    for stream, sizes in (("a", [3, 3, 9, 1, 1]), ("b", [1, 1, 0, 1, 1])):
+        files[stream] = []
+        for day, size in zip(days, sizes, strict=True):
+            path = tmp_path / f"{stream}_{day}.json.gz"
+            path.write_bytes(b"x" * size)
+            files[stream].append((path, day))
+    # per day: 4, 4, 9, 2, 2 bytes; a budget of 8 closes a chunk before it would pass 8, and
+    # the 9-byte day, larger than the budget, is a chunk of its own
+    assert normalized_module.chunks(files, days[0], days[-1], budget=8) == [
+        (days[0], days[1]), (days[2], days[2]), (days[3], days[4])]
+    assert normalized_module.chunks(files, days[0], days[-1], budget=100) == [
+        (days[0], days[-1])]
+    # days after the last landing file (a week in progress) join the last chunk
+    assert normalized_module.chunks(files, days[0], days[-1] + timedelta(days=2),
+                                    budget=4) == [
+        (days[0], days[0]), (days[1], days[1]), (days[2], days[2]),
+        (days[3], days[-1] + timedelta(days=2))]
+
+
+def test_a_window_read_day_by_day_stores_what_one_chunk_stores(template, tmp_path, monkeypatch):
+    """Two ingest weeks in one chunk, then in one chunk per day (a budget of one byte):
+    every normalized table holds the same rows, and the checks count the same rows."""
+    stores = {}
+    for label, budget in (("whole", normalized_module.CHUNK_BYTES), ("daily", 1)):
+        root = tmp_path / label
+        shutil.copytree(template / "landing", root / "landing")
+        resources = demo_resources(root)
+        monkeypatch.setattr(normalized_module, "CHUNK_BYTES", budget)
+        result = dg.materialize(normalized_assets, resources=resources,
+                                tags=tags(FIRST, NEXT + timedelta(days=6)))
+        assert result.success
+        considered = {t: meta(e)["rows_considered"] for (t, c), e in evaluations(result).items()
+                      if c == SCHEMA_VALID}
+        with resources["warehouse"].get_connection(read_only=True) as conn:
+            tables = {name: conn.execute(f"SELECT * FROM normalized.{name} ORDER BY ALL").df()
+                      for name in TABLES}
+        stores[label] = considered, tables
+    (whole_counts, whole), (daily_counts, daily) = stores["whole"], stores["daily"]
+    assert whole_counts == daily_counts
+    for name in TABLES:
+        assert len(whole[name]) > 0, name
+        pd.testing.assert_frame_equal(whole[name], daily[name], obj=name)
