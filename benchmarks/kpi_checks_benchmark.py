@@ -52,9 +52,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from kpi_pipeline.defs.kpis import checks
     from kpi_pipeline.defs.resources import Settings, Warehouse
+    from kpi_pipeline.lib.core.periods import period_last_day
     from kpi_pipeline.lib.kpis import expectations
     from kpi_pipeline.lib.kpis.catalog import catalog
-    from kpi_pipeline.lib.kpis.compute import period_last_day, replace_kpis
+    from kpi_pipeline.lib.kpis.compute import replace_kpis
     from kpi_pipeline.lib.reports.render import write_atomic
 
     work = Path(tempfile.mkdtemp(prefix="kpi-checks-bench-"))

@@ -21,6 +21,12 @@ from kpi_pipeline.defs import settings as env
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.core.landing import REJECTED_DIR
+from kpi_pipeline.lib.core.periods import (
+    TABLE_FOR_GRAIN,
+    first_period_from,
+    period_first_day,
+    shift_period,
+)
 from kpi_pipeline.lib.normalized.store import table_counts
 from kpi_pipeline.lib.reports.render import ReportPeriod
 
@@ -36,23 +42,17 @@ def daily_range(days: int, end: date | None = None) -> tuple[date, date]:
 
 
 def closed_periods(first: date, last: date, grain: str) -> tuple[date, date] | None:
-    """First and last period start of the weeks (Monday-Sunday) or months lying wholly
-    inside first..last, or None when there is none."""
-    if grain == "week":
-        start = first + timedelta(days=(7 - first.weekday()) % 7)
-        end = last - timedelta(days=(last.weekday() + 1) % 7)  # the last Sunday
-        last_start = end - timedelta(days=6)
-    else:
-        start = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)
-                                               ).replace(day=1)
-        # the month before the one holding the day after `last` is the last closed one
-        last_start = ((last + timedelta(days=1)).replace(day=1) - timedelta(days=1)
-                      ).replace(day=1)
+    """First and last period start of the weeks (Monday-Sunday), months or quarters
+    lying wholly inside first..last, or None when there is none."""
+    start = first_period_from(first, grain)
+    # the period before the one holding the day after `last` is the last closed one
+    last_start = shift_period(period_first_day(last + timedelta(days=1), grain), grain, -1)
     return (start, last_start) if start <= last_start else None
 
 
 def report_periods(first: date, last: date, grain: str, count: int) -> tuple[date, date] | None:
-    """The last ``count`` closed weeks or months inside first..last (0: all of them)."""
+    """The last ``count`` closed periods of ``grain`` inside first..last (0: all of
+    them)."""
     periods = closed_periods(first, last, grain)
     if periods is None or count < 0:
         return None
@@ -66,12 +66,14 @@ def plan(first: date, last: date, report_count: int) -> list[tuple[str, date, da
     """The runs that build ``first``..``last``: (job, first partition key, last partition
     key) in order, each job once over its whole range."""
     runs = [("daily_ingest_job", week_start(first), week_start(last))]
-    for grain, job in (("week", "weekly_kpi_job"), ("month", "monthly_kpi_job")):
+    for grain, table in TABLE_FOR_GRAIN.items():
+        job = f"{table}_kpi_job"
         periods = closed_periods(first, last, grain)
         if periods:
             runs.append((job, *periods))
     runs.append(("goal_attainment_job", first, last))
-    for grain, job in (("week", "weekly_report_job"), ("month", "monthly_report_job")):
+    for grain, table in TABLE_FOR_GRAIN.items():
+        job = f"{table}_report_job"
         periods = report_periods(first, last, grain, report_count)
         if periods:
             runs.append((job, *periods))

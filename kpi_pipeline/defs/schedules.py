@@ -24,6 +24,7 @@ import dagster as dg
 
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
 from kpi_pipeline.defs.settings import SCHEDULE_TIMEZONE
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.core.streams import STREAMS, platforms
 
 TIMEZONE_ENV = SCHEDULE_TIMEZONE.name
@@ -59,6 +60,13 @@ monthly_kpi_job = dg.define_asset_job(
     description="Monthly KPIs, baseline snapshots and diagnostics for closed months.",
 )
 
+quarterly_kpi_job = dg.define_asset_job(
+    name="quarterly_kpi_job",
+    selection=dg.AssetSelection.assets(["kpi", "quarterly"], ["baseline", "quarterly"],
+                                       ["diagnostic", "quarterly"]),
+    description="Quarterly KPIs, baseline snapshots and diagnostics for closed quarters.",
+)
+
 goal_attainment_job = dg.define_asset_job(
     name="goal_attainment_job",
     selection=dg.AssetSelection.groups("goal"),
@@ -75,6 +83,12 @@ monthly_report_job = dg.define_asset_job(
     name="monthly_report_job",
     selection=dg.AssetSelection.assets(["report", "monthly"]),
     description="The monthly report pages, after the month's KPIs and goal attainment.",
+)
+
+quarterly_report_job = dg.define_asset_job(
+    name="quarterly_report_job",
+    selection=dg.AssetSelection.assets(["report", "quarterly"]),
+    description="The quarterly report pages, after the quarter's KPIs and goal attainment.",
 )
 
 
@@ -143,7 +157,8 @@ def daily_ingest_schedule(timezone: str) -> dg.ScheduleDefinition:
 
 #: When each period is over, in the schedules' time zone: from that tick an asset waits
 #: for its upstream data to be updated, then runs.
-PERIOD_CRONS = {"day": "0 0 * * *", "week": "0 0 * * 1", "month": "0 0 1 * *"}
+PERIOD_CRONS = {"day": "0 0 * * *", "week": "0 0 * * 1", "month": "0 0 1 * *",
+                "quarter": "0 0 1 1,4,7,10 *"}
 AUTOMATION_SENSOR = "period_automation_sensor"
 
 
@@ -168,7 +183,7 @@ def period_conditions(timezone: str) -> dict[dg.AssetKey, dg.AutomationCondition
         dg.AssetKey(["goal", "attainment"]): on("day").ignore(
             dg.AssetSelection.assets(["baseline", "weekly"])),
     }
-    for grain, table in (("week", "weekly"), ("month", "monthly")):
+    for grain, table in TABLE_FOR_GRAIN.items():
         # the export folder loads when files are dropped, not every period: not waited for
         conditions[dg.AssetKey(["kpi", table])] = on(grain).ignore(
             dg.AssetSelection.assets(["normalized", "exports"]))
@@ -205,8 +220,9 @@ def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        jobs=[daily_ingest_job, weekly_kpi_job, monthly_kpi_job, goal_attainment_job,
-              weekly_report_job, monthly_report_job],
+        jobs=[daily_ingest_job, weekly_kpi_job, monthly_kpi_job, quarterly_kpi_job,
+              goal_attainment_job, weekly_report_job, monthly_report_job,
+              quarterly_report_job],
         schedules=build_schedules(schedule_timezone()),
         sensors=[dg.AutomationConditionSensorDefinition(
             AUTOMATION_SENSOR, target=dg.AssetSelection.all(),

@@ -1,5 +1,5 @@
 """A store built by the real chain on demo data (January to April 2025), shared by the
-report tests: raw pulls, normalized tables, weekly and monthly KPIs, baselines,
+report tests: raw pulls, normalized tables, weekly, monthly and quarterly KPIs, baselines,
 diagnostics and goal attainment for a goals file with one goal of each target type.
 
 Built once per session (about half a minute); tests open it read-only and render into
@@ -18,10 +18,18 @@ import dagster as dg
 import pytest
 from filelock import FileLock
 
-from kpi_pipeline.defs.baselines.assets import baseline_monthly, baseline_weekly
-from kpi_pipeline.defs.diagnostics.assets import diagnostic_monthly, diagnostic_weekly
+from kpi_pipeline.defs.baselines.assets import (
+    baseline_monthly,
+    baseline_quarterly,
+    baseline_weekly,
+)
+from kpi_pipeline.defs.diagnostics.assets import (
+    diagnostic_monthly,
+    diagnostic_quarterly,
+    diagnostic_weekly,
+)
 from kpi_pipeline.defs.goals.assets import attainment, goal_definitions
-from kpi_pipeline.defs.kpis.assets import kpi_monthly, kpi_weekly
+from kpi_pipeline.defs.kpis.assets import kpi_monthly, kpi_quarterly, kpi_weekly
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
@@ -32,6 +40,7 @@ FIRST_DAY, LAST_DAY = "2025-01-01", "2025-04-30"
 FIRST_INGEST_WEEK, LAST_INGEST_WEEK = "2024-12-30", "2025-04-28"
 FIRST_WEEK, LAST_WEEK = "2025-01-06", "2025-04-21"
 FIRST_MONTH, LAST_MONTH = "2025-01-01", "2025-04-01"
+FIRST_QUARTER, LAST_QUARTER = "2025-01-01", "2025-04-01"  # Q1 whole, Q2 its April
 REPORT_WEEK = date(2025, 4, 14)  # week 16: twelve weeks of baseline behind it
 REPORT_MONTH = date(2025, 4, 1)
 SCRIPT = "<script>alert(1)</script>"
@@ -129,6 +138,8 @@ def _build_report_store(root: Path) -> None:
     steps = [([*raw_assets, *normalized_assets], FIRST_INGEST_WEEK, LAST_INGEST_WEEK),
              ([kpi_weekly, baseline_weekly, diagnostic_weekly], FIRST_WEEK, LAST_WEEK),
              ([kpi_monthly, baseline_monthly, diagnostic_monthly], FIRST_MONTH, LAST_MONTH),
+             ([kpi_quarterly, baseline_quarterly, diagnostic_quarterly], FIRST_QUARTER,
+              LAST_QUARTER),
              ([goal_definitions, attainment], FIRST_DAY, LAST_DAY)]
     for assets, first, last in steps:
         result = dg.materialize(assets, resources=resources, tags=_range(first, last),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from kpi_pipeline.lib.core.periods import period_last_day
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.formats import delta_pct, for_unit, num0, period_label
 from kpi_pipeline.lib.reports.render import ReportPeriod, render_one
 from kpi_pipeline_tests.reports.conftest import PLAIN_CONTEXT, REPORT_MONTH, REPORT_WEEK

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from kpi_pipeline.lib.core.periods import period_last_day
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.formats import (
     MISSING,
     display_unit,

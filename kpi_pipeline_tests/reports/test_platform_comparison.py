@@ -159,7 +159,7 @@ def assert_clean(opened) -> None:
 # ------------------------------------------------------------------------- tests
 def test_front_matter():
     spec = load_page(TEMPLATES_DIR / f"{PAGE}.html.j2", catalog())
-    assert spec.grains == ("week", "month") and spec.order == 40
+    assert spec.grains == ("week", "month", "quarter") and spec.order == 40
     for query in spec.queries.values():
         text = (TEMPLATES_DIR / "queries" / query.file).read_text()
         assert text.startswith("--") and "Params:" in text

@@ -13,12 +13,13 @@ from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import (
     monthly_partitions,
     period_starts,
+    quarterly_partitions,
     weekly_partitions,
     window_bounds,
 )
 from kpi_pipeline.defs.resources import Warehouse
 from kpi_pipeline.lib.baselines.snapshots import TRAILING_PERIODS, take_snapshots
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 
 
 def baseline_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
@@ -61,3 +62,4 @@ def baseline_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
 
 baseline_weekly = baseline_asset("week", weekly_partitions)
 baseline_monthly = baseline_asset("month", monthly_partitions)
+baseline_quarterly = baseline_asset("quarter", quarterly_partitions)

@@ -7,10 +7,15 @@ the diagnosis and the recommended action (rules: kpi_pipeline/data/diagnostic_ru
 import dagster as dg
 
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
-from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
+from kpi_pipeline.defs.partitions import (
+    monthly_partitions,
+    quarterly_partitions,
+    weekly_partitions,
+    window_bounds,
+)
 from kpi_pipeline.defs.resources import Warehouse
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.diagnostics.rules import replace_findings, rules
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 
 
 def diagnostic_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
@@ -51,3 +56,4 @@ def diagnostic_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
 
 diagnostic_weekly = diagnostic_asset("week", weekly_partitions)
 diagnostic_monthly = diagnostic_asset("month", monthly_partitions)
+diagnostic_quarterly = diagnostic_asset("quarter", quarterly_partitions)

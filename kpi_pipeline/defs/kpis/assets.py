@@ -1,4 +1,4 @@
-"""KPI layer: weekly and monthly KPIs, computed in DuckDB from the normalized tables.
+"""KPI layer: weekly, monthly and quarterly KPIs, computed in DuckDB from the normalized tables.
 
 Each asset recomputes every KPI of the catalogue for every scope (all platforms, brand,
 platform, account, campaign, media type) for the periods in its partition window, in
@@ -10,11 +10,17 @@ their month's days (Dagster's default time-window mapping).
 import dagster as dg
 
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
-from kpi_pipeline.defs.partitions import monthly_partitions, weekly_partitions, window_bounds
+from kpi_pipeline.defs.partitions import (
+    monthly_partitions,
+    quarterly_partitions,
+    weekly_partitions,
+    window_bounds,
+)
 from kpi_pipeline.defs.resources import Warehouse
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, replace_kpis
+from kpi_pipeline.lib.kpis.compute import replace_kpis
 
 
 def headline_metadata(conn, table: str, first, last) -> dict[str, object]:
@@ -76,3 +82,4 @@ def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
 
 kpi_weekly = kpi_asset("week", weekly_partitions)
 kpi_monthly = kpi_asset("month", monthly_partitions)
+kpi_quarterly = kpi_asset("quarter", quarterly_partitions)

@@ -34,14 +34,15 @@ from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import (
     monthly_partitions,
     period_starts,
+    quarterly_partitions,
     weekly_partitions,
     window_bounds,
 )
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.core.files import write_atomic
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN, period_last_day
 from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, period_last_day
 from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES
 from kpi_pipeline.lib.reports.render import ReportPeriod, quality_page
 
@@ -238,3 +239,5 @@ kpi_weekly_expectations = kpi_expectations_check("week", weekly_partitions)
 kpi_monthly_expectations = kpi_expectations_check("month", monthly_partitions)
 kpi_weekly_jumps = kpi_jumps_check("week", weekly_partitions)
 kpi_monthly_jumps = kpi_jumps_check("month", monthly_partitions)
+kpi_quarterly_expectations = kpi_expectations_check("quarter", quarterly_partitions)
+kpi_quarterly_jumps = kpi_jumps_check("quarter", quarterly_partitions)

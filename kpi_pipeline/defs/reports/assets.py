@@ -20,15 +20,16 @@ from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import (
     monthly_partitions,
     period_starts,
+    quarterly_partitions,
     weekly_partitions,
     window_bounds,
 )
 from kpi_pipeline.defs.reports.gate import definitions_graph, gate
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.goals.findings import GoalsError
 from kpi_pipeline.lib.goals.stored import stored_goals
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.reports.context import goal_context, quality_notes
 from kpi_pipeline.lib.reports.render import ReportError, ReportPeriod, render_period, write_index
 
@@ -101,3 +102,4 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
 
 report_weekly = report_asset("week", weekly_partitions)
 report_monthly = report_asset("month", monthly_partitions)
+report_quarterly = report_asset("quarter", quarterly_partitions)

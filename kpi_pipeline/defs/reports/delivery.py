@@ -36,8 +36,8 @@ from kpi_pipeline.defs.settings import (
     SMTP_USER,
 )
 from kpi_pipeline.lib.alerts import Alert
+from kpi_pipeline.lib.core.periods import period_last_day
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.delivery import (
     DeliveryError,
     PageDelivery,
@@ -53,7 +53,8 @@ from kpi_pipeline.lib.reports.formats import period_label
 from kpi_pipeline.lib.reports.pages import load_pages
 
 REPORTS = {dg.AssetKey(["report", "weekly"]): "week",
-           dg.AssetKey(["report", "monthly"]): "month"}
+           dg.AssetKey(["report", "monthly"]): "month",
+           dg.AssetKey(["report", "quarterly"]): "quarter"}
 MAX_TRIES = 5
 RECORDS_PER_TICK = 20
 

@@ -1,7 +1,7 @@
 """Baseline snapshots: where each KPI stood before a period, kept exactly as taken.
 
 A snapshot ``as_of`` a period start summarises the KPI's values over the trailing
-periods before it (12 weeks, or 6 months): mean, median, standard deviation, min, max,
+periods before it (12 weeks, 6 months or 4 quarters): mean, median, standard deviation, min, max,
 how many periods had a value, and the pooled value (sum of numerators over sum of
 denominators, the honest "typical rate"). Snapshots are immutable: taking one again for
 the same date, KPI and scope keeps the first, so a later restatement of the data does
@@ -15,11 +15,11 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, shift_period
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN, shift_period
 from kpi_pipeline.lib.normalized.store import transaction
 
 SCHEMA = "baseline"
-TRAILING_PERIODS = {"week": 12, "month": 6}
+TRAILING_PERIODS = {"week": 12, "month": 6, "quarter": 4}
 BASELINE_COLUMNS = (
     ("as_of", "DATE NOT NULL"), ("grain", "VARCHAR NOT NULL"), ("kpi", "VARCHAR NOT NULL"),
     ("scope", "VARCHAR NOT NULL"), ("scope_key", "VARCHAR NOT NULL"),

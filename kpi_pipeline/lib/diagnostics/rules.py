@@ -17,9 +17,9 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kpi_pipeline.lib.core.package_data import data_file
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.normalized.store import transaction
 
 RULES_PATH = data_file("diagnostic_rules.yaml")

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
+from kpi_pipeline.lib.core.periods import period_first_day, period_last_day
 from kpi_pipeline.lib.goals.schema import Goal
 from kpi_pipeline.lib.kpis.catalog import Kpi
 
@@ -85,15 +86,10 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def current_period(goal: Goal, through: date) -> tuple[date, date]:
-    """The week (Monday-Sunday) or month of a recurring goal that holds ``through``,
-    clipped to the goal's window."""
+    """The week (Monday-Sunday), month or quarter of a recurring goal that holds
+    ``through``, clipped to the goal's window."""
     period = goal.target.period
-    if period == "week":
-        start = through - timedelta(days=through.weekday())
-        end = start + timedelta(days=6)
-    else:
-        start = through.replace(day=1)
-        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    start, end = period_first_day(through, period), period_last_day(through, period)
     return max(start, goal.start), min(end, goal.end)
 
 

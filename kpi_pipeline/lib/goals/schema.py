@@ -147,12 +147,13 @@ class ChangeTarget(BaseModel):
 
 
 class PerPeriodTarget(BaseModel):
-    """A recurring target in every week or month of the window (30 leads per month)."""
+    """A recurring target in every week, month or quarter of the window (30 leads per
+    month)."""
 
     model_config = _STRICT
     type: Literal["per_period"]
     value: float = Field(gt=0)
-    period: Literal["week", "month"]
+    period: Literal["week", "month", "quarter"]
 
 
 Target = Annotated[TotalTarget | LevelTarget | ChangeTarget | PerPeriodTarget,

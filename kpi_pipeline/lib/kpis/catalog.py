@@ -16,13 +16,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kpi_pipeline.lib.core.package_data import data_file
+from kpi_pipeline.lib.core.periods import GRAINS
 from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 from kpi_pipeline.lib.kpis.facts import SOURCES
 
 CATALOG_PATH = data_file("kpi_catalog.yaml")
 STAGES = ("awareness", "engagement", "traffic", "lead_generation", "revenue", "retention")
 SCOPES = ("all", "brand", "platform", "account", "campaign", "media_type")
-GRAINS = ("week", "month")
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|(\d+(?:\.\d+)?)|([-+*/()]))")
 
 
@@ -111,7 +111,7 @@ class Kpi(BaseModel):
     platforms: tuple[str, ...] = Field(min_length=1)
     scopes: tuple[Literal["all", "brand", "platform", "account", "campaign",
                           "media_type"], ...] | None = None
-    grains: tuple[Literal["week", "month"], ...] = GRAINS
+    grains: tuple[Literal["week", "month", "quarter"], ...] = GRAINS
     definitions: dict[str, str] = Field(default_factory=dict)
     # The cross-platform formula in words (all, brand, media-type rows); without it the
     # measures' names are shown.

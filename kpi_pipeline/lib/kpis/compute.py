@@ -1,9 +1,9 @@
-"""Weekly and monthly KPIs computed inside DuckDB, in a long format.
+"""Weekly, monthly and quarterly KPIs computed inside DuckDB, in a long format.
 
 One row per (period, KPI, scope) keeps the numerator and denominator beside the value,
 so any roll-up can be recomputed exactly (sum the numerators, sum the denominators,
 divide). Next to each value: the previous period's value and the same period a year
-earlier (52 weeks for weeks, 12 months for months), computed in the same statement.
+earlier (52 weeks, 12 months, 4 quarters), computed in the same statement.
 
 Nothing is loaded into pandas: the whole computation is one INSERT ... SELECT.
 """
@@ -15,12 +15,20 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 
+from kpi_pipeline.lib.core.periods import (
+    TABLE_FOR_GRAIN,
+    YEAR_PERIODS,
+    first_period_from,
+    period_first_day,
+    period_last_day,
+    shift_period,
+    sql_step,
+)
 from kpi_pipeline.lib.kpis.catalog import Kpi, catalog, summed_formula
 from kpi_pipeline.lib.kpis.facts import SOURCES, Source
 from kpi_pipeline.lib.normalized.store import ensure_tables, transaction
 
 SCHEMA = "kpi"
-TABLE_FOR_GRAIN = {"week": "weekly", "month": "monthly"}
 KPI_COLUMNS = (
     ("period_start", "DATE NOT NULL"), ("period_end", "DATE NOT NULL"),
     ("grain", "VARCHAR NOT NULL"), ("kpi", "VARCHAR NOT NULL"), ("scope", "VARCHAR NOT NULL"),
@@ -64,37 +72,6 @@ def ensure_kpi_tables(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     for grain in TABLE_FOR_GRAIN:
         conn.execute(kpi_ddl(grain))
-
-
-def period_last_day(day: date, grain: str) -> date:
-    """The last day of the week (Sunday) or month that holds ``day``."""
-    if grain == "week":
-        return day + timedelta(days=6 - day.weekday())
-    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return following - timedelta(days=1)
-
-
-YEAR_PERIODS = {"week": 52, "month": 12}  # "the same period a year earlier"
-
-
-def shift_period(start: date, grain: str, periods: int) -> date:
-    """The first day of the period ``periods`` periods after the one starting ``start``
-    (before it when negative)."""
-    if grain == "week":
-        return start + timedelta(weeks=periods)
-    month = start.year * 12 + start.month - 1 + periods
-    return date(month // 12, month % 12 + 1, 1)
-
-
-def period_first_day(day: date, grain: str) -> date:
-    """The first day of the week (Monday) or month that holds ``day``."""
-    return day - timedelta(days=day.weekday()) if grain == "week" else day.replace(day=1)
-
-
-def first_period_from(day: date, grain: str) -> date:
-    """The first period starting on or after ``day``."""
-    start = period_first_day(day, grain)
-    return start if start == day else shift_period(start, grain, 1)
 
 
 def fact_ranges(first: date, last: date, grain: str) -> list[tuple[date, date]]:
@@ -303,8 +280,7 @@ def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None, ranges: int = 2) -> 
     kpis = kpis or catalog()
     wanted = [k for k in kpis.values() if grain in k.grains]
     ctes = _kpi_rows_ctes(grain, wanted, ranges)
-    step = "INTERVAL 1 week" if grain == "week" else "INTERVAL 1 month"
-    year = "INTERVAL 52 week" if grain == "week" else "INTERVAL 12 month"
+    step, year = sql_step(grain), sql_step(grain, YEAR_PERIODS[grain])
     end = f"CAST(period_start + {step} - INTERVAL 1 day AS DATE)"
     value = ("CASE WHEN r.denominator IS NULL AND k.has_denominator THEN NULL "
              "WHEN k.has_denominator AND r.denominator = 0 THEN NULL "

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from kpi_pipeline.lib.core.schemas import INCREMENT_METRICS, INCREMENT_SUFFIX
 
-PERIOD_UNITS = {"week": "week", "month": "month"}
+PERIOD_UNITS = {"week": "week", "month": "month", "quarter": "quarter"}  # date_trunc units
 
 
 @dataclass(frozen=True)

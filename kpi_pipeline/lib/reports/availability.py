@@ -23,12 +23,13 @@ from functools import cache
 import duckdb
 
 from kpi_pipeline.lib.baselines.snapshots import TRAILING_PERIODS, ensure_baseline_tables
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.core.schemas import TABLES as NORMALIZED_TABLES
 from kpi_pipeline.lib.diagnostics.rules import SCHEMA as DIAGNOSTIC_SCHEMA
 from kpi_pipeline.lib.diagnostics.rules import findings_ddl
 from kpi_pipeline.lib.goals.stored import ensure_definition_tables
 from kpi_pipeline.lib.goals.tables import ensure_goal_tables
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN, ensure_kpi_tables
+from kpi_pipeline.lib.kpis.compute import ensure_kpi_tables
 from kpi_pipeline.lib.normalized.store import ensure_tables
 
 
@@ -47,7 +48,7 @@ class StoreTable:
 
 
 def _tables() -> tuple[StoreTable, ...]:
-    weeks, months = TRAILING_PERIODS["week"], TRAILING_PERIODS["month"]
+    weeks, months, quarters = (TRAILING_PERIODS[g] for g in ("week", "month", "quarter"))
     sources = [StoreTable(f"normalized.{name}", f"Nothing has been loaded into "
                           f"normalized.{name} yet: its figures appear once that source "
                           "has been pulled and normalized.") for name in NORMALIZED_TABLES]
@@ -56,18 +57,27 @@ def _tables() -> tuple[StoreTable, ...]:
                        "the first week ends and its KPIs are computed.", "week"),
             StoreTable("kpi.monthly", "No month has closed yet: monthly figures appear "
                        "after the first month ends.", "month"),
+            StoreTable("kpi.quarterly", "No quarter has closed yet: quarterly figures "
+                       "appear after the first quarter ends.", "quarter"),
             StoreTable("baseline.weekly", "No weekly baseline has been taken yet: "
                        f"comparisons with the baseline (the {weeks} weeks before) appear "
                        "once weekly baselines have run.", "week"),
             StoreTable("baseline.monthly", "No monthly baseline has been taken yet: "
                        f"comparisons with the baseline (the {months} months before) appear "
                        "once monthly baselines have run.", "month"),
+            StoreTable("baseline.quarterly", "No quarterly baseline has been taken yet: "
+                       f"comparisons with the baseline (the {quarters} quarters before) "
+                       "appear once quarterly baselines have run.", "quarter"),
             StoreTable("diagnostic.weekly", "The diagnostic rules have not run on any week "
                        "yet: findings appear once weekly KPIs and baselines exist and the "
                        "weekly diagnostics have run.", "week", empty_is_missing=False),
             StoreTable("diagnostic.monthly", "The diagnostic rules have not run on any "
                        "month yet: findings appear once the first month has closed and the "
                        "monthly diagnostics have run.", "month", empty_is_missing=False),
+            StoreTable("diagnostic.quarterly", "The diagnostic rules have not run on any "
+                       "quarter yet: findings appear once the first quarter has closed and "
+                       "the quarterly diagnostics have run.", "quarter",
+                       empty_is_missing=False),
             StoreTable("goal.definitions_file", "No goals file has been stored yet: the "
                        "goals appear once the goal definitions have been read from it."),
             # empty: attainment ran, and no goal's window has started yet

@@ -77,7 +77,7 @@ def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *
                reference_label: str = "baseline", target: float | None = None,
                target_label: str = "target", title: str = "",
                band: tuple[Sequence[float | None], Sequence[float | None]] | None = None,
-               band_label: str = "usual range") -> Markup:
+               band_label: str = "usual range", grain: str | None = None) -> Markup:
     """One or more series over periods, with an optional dashed reference series (the
     baseline each period was compared with), a shaded band around it (its usual spread:
     a value outside it is a real move, not noise) and a horizontal target line (a goal's
@@ -101,7 +101,7 @@ def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *
             low, high = ax.get_ylim()  # the target in view even when the KPI is far off
             ax.set_ylim(min(low, target - 0.05 * abs(target)),
                         max(high, target + 0.05 * abs(target)))
-        _period_ticks(ax, x)
+        _period_ticks(ax, x, grain)
         _value_axis(ax, unit, currency)
         if title:
             ax.set_title(title, loc="left", fontsize=10, color="#1d2630")
@@ -185,10 +185,13 @@ def _log_floor(values: Sequence[float]) -> float:
     return 10.0 ** (math.floor(math.log10(min(positive))) - 1)
 
 
-def _period_ticks(ax, x: Sequence[object]) -> None:
+def _period_ticks(ax, x: Sequence[object], grain: str | None = None) -> None:
     step = max(1, -(-len(x) // 7))  # at most 7 labels
     ticks = list(range(0, len(x), step))
-    ax.set_xticks(ticks, [_tick_label(x[i]) for i in ticks])
+    # a quarter reads as "Q3 2026", not as its first day
+    ax.set_xticks(ticks, [f"Q{(x[i].month - 1) // 3 + 1} {x[i].year}"
+                          if grain == "quarter" and isinstance(x[i], date)
+                          else _tick_label(x[i]) for i in ticks])
 
 
 def _nan(value: float | None) -> float:

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from kpi_pipeline.lib.core.periods import GRAINS
 from kpi_pipeline.lib.goals.loading import validate_goals
 from kpi_pipeline.lib.goals.schema import (
     ChangeTarget,
@@ -39,7 +40,7 @@ class GoalInfo:
     window_start: date
     window_end: date
     owner: str | None
-    # the target as a value of one week or one month, by grain, where the goal has one
+    # the target as a value of one week, month or quarter, by grain, where the goal has one
     # (a level, or a per-period target of that grain): what a trend chart of the KPI can
     # draw as a line. A total or a change against the baseline is no per-period value.
     chart_targets: Mapping[str, float] = field(default_factory=dict)
@@ -50,7 +51,7 @@ def chart_targets(goal: Goal) -> dict[str, float]:
     (at least / at most) for every grain, a per-period target for its own period only."""
     target = goal.target
     if isinstance(target, LevelTarget):
-        return {"week": target.bound, "month": target.bound}
+        return dict.fromkeys(GRAINS, target.bound)
     if isinstance(target, PerPeriodTarget):
         return {target.period: target.value}
     return {}

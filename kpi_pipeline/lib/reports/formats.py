@@ -262,12 +262,16 @@ def kpi_change(value: float | None, reference: float | None, kpi: Kpi, label: st
 
 
 def period_label(start: date, grain: str) -> str:
-    """"Week 47 2026 (16-22 Nov)" or "November 2026": the period a number belongs to."""
+    """"Week 47 2026 (16-22 Nov)", "November 2026" or "Q4 2026 (Oct-Dec)": the period a
+    number belongs to."""
     if grain == "week":
         end = start + timedelta(days=6)
         year, week, _ = start.isocalendar()
         first = f"{start.day} {start:%b}" if start.month != end.month else f"{start.day}"
         return f"Week {week} {year} ({first}{EN_DASH}{end.day} {end:%b})"
+    if grain == "quarter":
+        end = date(start.year, start.month + 2, 1)
+        return f"Q{(start.month - 1) // 3 + 1} {start.year} ({start:%b}{EN_DASH}{end:%b})"
     return f"{start:%B %Y}"
 
 

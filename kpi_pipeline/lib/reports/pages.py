@@ -60,7 +60,7 @@ class PageSpec(BaseModel):
     name: str
     title: str
     question: str
-    grains: tuple[Literal["week", "month"], ...] = Field(min_length=1)
+    grains: tuple[Literal["week", "month", "quarter"], ...] = Field(min_length=1)
     order: int = 100
     headlines: tuple[str, ...] = ()
     queries: dict[str, QuerySpec] = Field(default_factory=dict)

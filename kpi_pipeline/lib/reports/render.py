@@ -14,7 +14,7 @@ import re
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,8 +23,8 @@ import duckdb
 from jinja2 import Environment, StrictUndefined, TemplateError, Undefined
 
 from kpi_pipeline.lib.core.files import write_atomic
+from kpi_pipeline.lib.core.periods import GRAINS, YEAR_PERIODS, period_last_day, shift_period
 from kpi_pipeline.lib.kpis.catalog import Kpi
-from kpi_pipeline.lib.kpis.compute import period_last_day
 from kpi_pipeline.lib.reports.availability import StoreState, store_state
 from kpi_pipeline.lib.reports.charts import CHARTS
 from kpi_pipeline.lib.reports.formats import (
@@ -43,7 +43,8 @@ from kpi_pipeline.lib.reports.pages import (
     load_pages,
 )
 
-TREND_PERIODS = {"week": 13, "month": 13}  # a quarter of weeks, a year and a month
+TREND_PERIODS = {"week": 13, "month": 13, "quarter": 9}  # a quarter of weeks, a year and a
+# month, two years and a quarter
 QUALITY_QUERY = "_quality.sql"
 PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -62,7 +63,8 @@ class Row(SimpleNamespace):
 
 @dataclass(frozen=True)
 class ReportPeriod:
-    """The week or month one report page covers, named by its grain and first day.
+    """The week, month or quarter one report page covers, named by its grain and first
+    day.
 
     Not a goal's window (``lib.goals``' ``Period``, any start and end): a page always
     covers one whole calendar period of its grain, so the grain and start are enough."""
@@ -84,10 +86,11 @@ class ReportPeriod:
 
     def shifted(self, periods: int) -> ReportPeriod:
         """The period ``periods`` before (negative) or after this one."""
-        if self.grain == "week":
-            return ReportPeriod("week", self.start + timedelta(weeks=periods))
-        month = self.start.year * 12 + self.start.month - 1 + periods
-        return ReportPeriod("month", date(month // 12, month % 12 + 1, 1))
+        return ReportPeriod(self.grain, shift_period(self.start, self.grain, periods))
+
+    def year_ago(self) -> ReportPeriod:
+        """The same period a year earlier (52 weeks, 12 months, 4 quarters)."""
+        return self.shifted(-YEAR_PERIODS[self.grain])
 
     @property
     def key(self) -> str:
@@ -100,7 +103,7 @@ class ReportPeriod:
             "period_start": self.start,
             "period_end": self.end,
             "previous_start": self.shifted(-1).start,
-            "year_ago_start": self.shifted(-52 if self.grain == "week" else -12).start,
+            "year_ago_start": self.year_ago().start,
             "history_start": self.shifted(1 - TREND_PERIODS[self.grain]).start,
         }
 
@@ -268,7 +271,7 @@ def write_index(out_root: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_
     """The index page: every page and every period rendered so far, newest first."""
     pages = load_pages(kpis, root)
     grains = []
-    for grain in ("week", "month"):
+    for grain in GRAINS:
         folder = out_root / grain
         periods = sorted((p.name for p in folder.iterdir() if p.is_dir()),
                          reverse=True) if folder.exists() else []

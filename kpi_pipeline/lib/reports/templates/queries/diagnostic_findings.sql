@@ -6,7 +6,7 @@
 -- their widest finding, then by how many scopes they fired in.
 -- Params: $grain ('week' | 'month'), $period_start.
 WITH findings AS (
-    FROM diagnostic.weekly UNION ALL BY NAME FROM diagnostic.monthly
+    FROM diagnostic.weekly UNION ALL BY NAME FROM diagnostic.monthly UNION ALL BY NAME FROM diagnostic.quarterly
 ), ranked AS (
     SELECT rule, title, diagnosis, action, scope, scope_key, evidence,
            CASE scope WHEN 'all' THEN 0 WHEN 'brand' THEN 1 WHEN 'platform' THEN 2

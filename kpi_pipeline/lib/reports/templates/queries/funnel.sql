@@ -5,9 +5,9 @@
 -- rate (value / previous stage), the same rate pooled over the trailing periods before
 -- this one (sum over sum), the relative change against it, and is_leak (true on the one
 -- step with the largest shortfall against its trailing rate, if any falls short).
--- Params: $grain, $period_start, $trailing_weeks, $trailing_months.
+-- Params: $grain, $period_start, $trailing_weeks, $trailing_months, $trailing_quarters.
 WITH k AS (
-    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
+    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly UNION ALL BY NAME FROM kpi.quarterly
 ), stages(stage_order, stage, kpi, part, unit, step) AS (
     VALUES (1, 'exposure', 'engagement_rate', 'denominator', 'count', NULL),
            (2, 'interactions', 'engagement_rate', 'numerator', 'count',
@@ -19,12 +19,16 @@ WITH k AS (
            (5, 'revenue', 'social_revenue', 'value', 'currency',
             'Average order value (revenue / orders)')
 ), window_bounds AS (
-    SELECT CAST(CASE WHEN $grain = 'week'
-                     THEN CAST($period_start AS DATE) - to_weeks(CAST($trailing_weeks AS INTEGER))
-                     ELSE CAST($period_start AS DATE) - to_months(CAST($trailing_months AS INTEGER))
+    SELECT CAST(CASE $grain
+                WHEN 'week'
+                THEN CAST($period_start AS DATE) - to_weeks(CAST($trailing_weeks AS INTEGER))
+                WHEN 'quarter'
+                THEN CAST($period_start AS DATE) - to_months(3 * CAST($trailing_quarters AS INTEGER))
+                ELSE CAST($period_start AS DATE) - to_months(CAST($trailing_months AS INTEGER))
                 END AS DATE) AS trailing_start,
-           CASE WHEN $grain = 'week' THEN CAST($trailing_weeks AS INTEGER)
-                ELSE CAST($trailing_months AS INTEGER) END AS trailing_periods
+           CASE $grain WHEN 'week' THEN CAST($trailing_weeks AS INTEGER)
+                       WHEN 'quarter' THEN CAST($trailing_quarters AS INTEGER)
+                       ELSE CAST($trailing_months AS INTEGER) END AS trailing_periods
 ), periods AS (
     SELECT DISTINCT k.period_start
     FROM k, window_bounds w

@@ -5,9 +5,9 @@
 -- rule of the changes (a change on 1 purchase is not news).
 -- Params: $kpis (list of KPI names), $grain, $period_start, $previous_start.
 WITH k AS (
-    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
+    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly UNION ALL BY NAME FROM kpi.quarterly
 ), b AS (
-    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly
+    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly UNION ALL BY NAME FROM baseline.quarterly
 )
 SELECT k.kpi, k.unit, k.value, k.previous_value, k.change_vs_previous,
        k.year_ago_value, k.change_vs_year_ago,

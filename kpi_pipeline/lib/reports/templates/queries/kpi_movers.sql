@@ -4,9 +4,9 @@
 -- rule of the changes (a change on 1 purchase is not news).
 -- Params: $grain, $period_start, $previous_start.
 WITH k AS (
-    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
+    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly UNION ALL BY NAME FROM kpi.quarterly
 ), b AS (
-    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly
+    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly UNION ALL BY NAME FROM baseline.quarterly
 )
 SELECT k.kpi, k.unit, k.value, k.previous_value, k.change_vs_previous,
        coalesce(b.pooled, b.mean) AS baseline,

@@ -3,9 +3,9 @@
 -- one standard deviation of the snapshot's periods around it (its usual spread).
 -- Params: $kpis, $grain, $history_start, $period_start.
 WITH k AS (
-    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
+    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly UNION ALL BY NAME FROM kpi.quarterly
 ), b AS (
-    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly
+    FROM baseline.weekly UNION ALL BY NAME FROM baseline.monthly UNION ALL BY NAME FROM baseline.quarterly
 )
 SELECT k.period_start, k.kpi, k.unit, k.value, coalesce(b.pooled, b.mean) AS baseline,
        coalesce(b.pooled, b.mean) - b.stddev AS band_low,

@@ -5,7 +5,7 @@
 -- (untrusted text: the page prints it escaped).
 -- Params: $grain, $period_start, $period_end.
 WITH k AS (
-    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly
+    FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly UNION ALL BY NAME FROM kpi.quarterly
 ), names AS (
     SELECT platform, ad_account_id AS account_id, campaign_id,
            arg_max(campaign_name, report_date) AS campaign_name

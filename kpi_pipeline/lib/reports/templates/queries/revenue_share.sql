@@ -9,8 +9,9 @@ WITH periods(which, period_start) AS (
            ('year_ago', CAST($year_ago_start AS DATE))
 ), bounds AS (
     SELECT which, period_start,
-           CAST(period_start + CASE WHEN $grain = 'week' THEN INTERVAL 7 DAY
-                                    ELSE INTERVAL 1 MONTH END - INTERVAL 1 DAY AS DATE)
+           CAST(period_start + CASE $grain WHEN 'week' THEN INTERVAL 7 DAY
+                                           WHEN 'quarter' THEN INTERVAL 3 MONTH
+                                           ELSE INTERVAL 1 MONTH END - INTERVAL 1 DAY AS DATE)
                AS period_end
     FROM periods
 )
