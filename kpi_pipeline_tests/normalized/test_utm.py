@@ -136,3 +136,71 @@ def test_a_source_under_two_platforms_is_rejected(tmp_path):
                          "facebook: {sources: [fb]}\n  instagram: {sources: [fb]}")
     with pytest.raises(ValueError, match="'fb' listed under both facebook and instagram"):
         utm.load_mapping(write(tmp_path, text))
+
+
+# ------------------------------------------------------- Google's list of social sources
+GA4_CASES = [
+    # spellings of the tracked platforms that GA4's list carries -> that platform
+    ("mobile.facebook.com", "referral", "facebook", True, False),
+    ("touch.facebook.com", "referral", "facebook", True, False),
+    ("web.facebook.com", "referral", "facebook", True, False),
+    ("fb.me", "referral", "facebook", True, False),
+    ("business.facebook.com", "referral", "facebook", True, False),
+    ("L.Instagram.com", "referral", "instagram", True, False),
+    ("lnkd.in", "referral", "linkedin", True, False),
+    ("linkedin.com", "referral", "linkedin", True, False),
+    ("tiktok.com", "referral", "tiktok", True, False),
+    # social sites outside the four: social, no platform (all and brand totals only)
+    ("t.co", "referral", None, True, False),
+    ("pinterest.com", "referral", None, True, False),
+    ("reddit.com", "referral", None, True, False),
+    ("Twitter", "(none)", None, True, False),
+    ("pinterest.com", "cpc", None, True, True),  # GA4's Paid Social: social source + cpc
+    # look-alikes that are not on the list
+    ("facebook.example.com", "referral", None, False, False),
+    ("google.com", "referral", None, False, False),
+]
+
+
+def test_google_social_list_is_shipped_with_its_provenance():
+    path = utm.DEFAULT_MAPPING_PATH.parent / "ga4_social_sources.csv"
+    header = path.read_text(encoding="utf-8").split("\nsource\n")[0]
+    assert "Velir/dbt-ga4" in header and "ga4_source_categories.csv" in header
+    sources = utm.default_mapping().other_social_sources
+    assert len(sources) > 500
+    assert {"t.co", "pinterest.com", "m.facebook.com", "l.instagram.com", "lnkd.in"} <= sources
+
+
+@pytest.mark.parametrize("case", GA4_CASES, ids=[f"{c[0]}/{c[1]}" for c in GA4_CASES])
+def test_sources_on_google_social_list(case):
+    source, medium, platform, is_social, is_paid = case
+    row = utm.resolve_platforms(pd.DataFrame({"source": [source], "medium": [medium]})).iloc[0]
+    assert (None if pd.isna(row["platform"]) else row["platform"]) == platform
+    assert bool(row["is_social"]) is is_social
+    assert bool(row["is_paid"]) is is_paid
+
+
+def test_every_spelling_of_a_tracked_platform_on_google_list_maps_to_it():
+    """A spelling on Google's list that names a tracked platform must be listed under it,
+    else its sessions would count as social from an untracked platform."""
+    mapping = utm.default_mapping()
+    stems = {"facebook": {"facebook", "fb"}, "instagram": {"instagram", "ig"},
+             "linkedin": {"linkedin", "lnkd"}, "tiktok": {"tiktok"}}
+    platforms = mapping.source_platforms()
+    named = 0
+    for source in mapping.other_social_sources:
+        for platform, names in stems.items():
+            if names & set(source.split(".")):  # m.facebook.com, fb.me, lnkd.in, ig
+                named += 1
+                assert platforms.get(source) == platform, source
+    assert named >= 20
+
+
+def test_the_list_file_may_sit_beside_a_custom_mapping(tmp_path):
+    (tmp_path / "social.csv").write_text("# a comment\nsource\nMastodon.Social\n\n",
+                                         encoding="utf-8")
+    mapping = utm.load_mapping(write(tmp_path, VALID + "other_social_sources: social.csv\n"))
+    assert mapping.other_social_sources == frozenset({"mastodon.social"})
+    (tmp_path / "social.csv").write_text("site\nx.com\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'source' column"):
+        utm.load_mapping(write(tmp_path, VALID + "other_social_sources: social.csv\n"))

@@ -5,10 +5,17 @@ referrer). The spellings marketers and platforms use (``ig``, ``lnkd.in``,
 ``l.facebook.com``, ``paid_social``, ``social media``) keep growing, so the mapping is
 data (``kpi_pipeline/data/utm_sources.yaml``), validated on load, and this module only
 applies it. Adding a spelling is a one-line YAML change with no code review of logic.
+
+Social traffic is recognised the way GA4's default channel grouping does: besides the
+tracked platforms' spellings, every source on Google's list of social sources
+(``kpi_pipeline/data/ga4_social_sources.csv``, several hundred sites) is social, so a
+referral from ``t.co`` or ``pinterest.com`` counts in the all and brand totals (with no
+platform) instead of disappearing from social traffic.
 """
 
 from __future__ import annotations
 
+import csv
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -58,6 +65,7 @@ class UtmMapping(BaseModel):
 
     version: Literal[1]
     platforms: dict[str, PlatformSources]
+    other_social_sources: frozenset[str] = frozenset()
     social_mediums: list[str]
     paid_social_mediums: list[str]
     paid_mediums_on_platform_source: list[str]
@@ -66,6 +74,16 @@ class UtmMapping(BaseModel):
     @classmethod
     def _mediums(cls, values: list[str]) -> list[str]:
         return _normalized_list(values)
+
+    @field_validator("other_social_sources", mode="before")
+    @classmethod
+    def _sources(cls, values: object) -> frozenset[str]:
+        if isinstance(values, (list, tuple, set, frozenset)):
+            out = {normalize(str(v)) for v in values}
+            if "" in out:
+                raise ValueError("empty spelling in other_social_sources")
+            return frozenset(out)
+        return values  # pydantic reports the wrong type
 
     @field_validator("platforms")
     @classmethod
@@ -100,10 +118,34 @@ class UtmMapping(BaseModel):
         """{normalized source: platform}."""
         return {s: p for p, spec in self.platforms.items() for s in spec.sources}
 
+    def social_sources(self) -> frozenset[str]:
+        """Every source that is social traffic: the platforms' spellings and the others."""
+        return frozenset(self.source_platforms()) | self.other_social_sources
+
+    def known_mediums(self) -> frozenset[str]:
+        """Every medium the mapping names (social, paid social, paid on a social source)."""
+        return frozenset([*self.social_mediums, *self.paid_social_mediums,
+                          *self.paid_mediums_on_platform_source])
+
+
+def read_source_list(path: Path | str) -> frozenset[str]:
+    """The ``source`` column of a one-column CSV whose ``#`` lines are comments (the
+    provenance header of Google's list), normalized."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        lines = [line for line in handle if not line.lstrip().startswith("#")]
+    rows = list(csv.DictReader(lines))
+    if not rows or "source" not in rows[0]:
+        raise ValueError(f"{path}: expected a CSV with a 'source' column")
+    return frozenset(normalize(row["source"]) for row in rows if (row["source"] or "").strip())
+
 
 def load_mapping(path: Path | str) -> UtmMapping:
     """Read and validate a mapping file; errors name the file and the offending key."""
     raw = load_yaml_file(path)
+    if isinstance(raw, dict) and isinstance(raw.get("other_social_sources"), str):
+        # a file name beside the mapping: Google's list is kept as a CSV, not in the YAML
+        raw = {**raw, "other_social_sources":
+               read_source_list(Path(path).parent / raw["other_social_sources"])}
     try:
         return UtmMapping.model_validate(raw)
     except ValueError as exc:
@@ -144,19 +186,24 @@ def resolve_platforms(df: pd.DataFrame, mapping: UtmMapping | None = None) -> pd
 
     - platform: the platform the source names, whatever the medium (l.facebook.com /
       referral is Facebook traffic).
-    - is_social: the source names a platform, or the medium is a social or paid-social one
-      (social traffic from a platform we do not track keeps platform NULL).
-    - is_paid: paid social only: a paid-social medium, or cpc/ppc-like on a platform source.
+    - is_social: the source names a platform or is on Google's list of social sources, or
+      the medium is a social or paid-social one (social traffic from a platform we do not
+      track keeps platform NULL), as GA4's Organic and Paid Social channels.
+    - is_paid: paid social only: a paid-social medium, or cpc/ppc-like on a social source.
     """
     mapping = mapping or default_mapping()
-    platform = _per_unique(df["source"], dict(mapping.source_platforms()), None, object)
+    # one lookup per source: its platform, "" for a social source of no tracked platform
+    sources = {**dict.fromkeys(mapping.other_social_sources, ""), **mapping.source_platforms()}
+    found = _per_unique(df["source"], sources, None, object)
+    social_source = ~pd.isna(found)
+    platform = np.where(found == "", None, found)
     kind = _per_unique(df["medium"], _medium_kinds(mapping), _OTHER, np.int8)
-    has_platform = ~pd.isna(platform)
     paid_social = kind == _PAID_SOCIAL
 
     out = df.copy()
     out["platform"] = pd.array(platform, dtype="string")
-    out["is_social"] = pd.array(has_platform | (kind == _SOCIAL) | paid_social, dtype="boolean")
-    out["is_paid"] = pd.array(paid_social | (has_platform & (kind == _PAID_ON_PLATFORM)),
+    out["is_social"] = pd.array(social_source | (kind == _SOCIAL) | paid_social,
+                                dtype="boolean")
+    out["is_paid"] = pd.array(paid_social | (social_source & (kind == _PAID_ON_PLATFORM)),
                               dtype="boolean")
     return out
