@@ -31,10 +31,10 @@ def load_case(conn, rule, factors: dict[str, float]) -> None:
                         'd', ?)""", [WEEK, WEEK + timedelta(days=6), kpi, scope, key, unit,
                                      BASELINE * factor])
         conn.execute("""INSERT INTO baseline.weekly VALUES (?, 'week', ?, ?, ?, ?, 12, ?, ?, 12,
-                        ?, ?, 1, ?, ?, ?)""",
+                        ?, ?, 1, ?, ?, ?, ?)""",
                      [WEEK, kpi, scope, key, unit, WEEK - timedelta(weeks=12),
                       WEEK - timedelta(weeks=1), BASELINE, BASELINE, BASELINE, BASELINE,
-                      BASELINE if catalog()[kpi].denominator else None])
+                      BASELINE if catalog()[kpi].denominator else None, None])
 
 
 def findings(rule, factors: dict[str, float], tmp_path) -> list[tuple]:

@@ -1,9 +1,12 @@
 """Baseline snapshots: where each KPI stood before a period, kept exactly as taken.
 
 A snapshot ``as_of`` a period start summarises the KPI's values over the trailing
-periods before it (12 weeks, 6 months or 4 quarters): mean, median, standard deviation, min, max,
-how many periods had a value, and the pooled value (sum of numerators over sum of
-denominators, the honest "typical rate"). Snapshots are immutable: taking one again for
+periods before it (12 weeks, 6 months or 4 quarters): mean, median, standard deviation,
+min, max, how many periods had a value, the pooled value (sum of numerators over sum of
+denominators, the honest "typical rate") and the median absolute deviation (``mad``: the
+typical distance of a period from the median, which one viral week cannot inflate the way
+it inflates the standard deviation; the anomaly rules measure a period against it).
+Snapshots are immutable: taking one again for
 the same date, KPI and scope keeps the first, so a later restatement of the data does
 not move a goal's goalposts.
 """
@@ -27,6 +30,7 @@ BASELINE_COLUMNS = (
     ("first_period", "DATE NOT NULL"), ("last_period", "DATE NOT NULL"),
     ("periods", "INTEGER NOT NULL"), ("mean", "DOUBLE"), ("median", "DOUBLE"),
     ("stddev", "DOUBLE"), ("min", "DOUBLE"), ("max", "DOUBLE"), ("pooled", "DOUBLE"),
+    ("mad", "DOUBLE"),  # added after the first stores: last, so ALTER ... ADD matches
 )
 
 
@@ -37,9 +41,47 @@ def baseline_ddl(grain: str) -> str:
 
 
 def ensure_baseline_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the snapshot tables, and bring a store made before ``mad`` existed up to
+    date (see ``add_mad_column``)."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     for grain in TABLE_FOR_GRAIN:
         conn.execute(baseline_ddl(grain))
+        add_mad_column(conn, grain)
+
+
+def add_mad_column(conn: duckdb.DuckDBPyConnection, grain: str) -> int:
+    """Add ``mad`` to a snapshot table created without it, and fill it for the snapshots
+    already stored from the KPI rows of each snapshot's own window [first_period, as_of).
+
+    The other statistics of those snapshots stay exactly as taken; their ``mad`` is the
+    one statistic computed later, from the KPI rows stored at the migration (a window the
+    KPIs restated since would give a slightly different value than at the time). Without
+    it the anomaly rules could judge no period before the next snapshot. Returns the rows
+    filled (0 when the column was there already)."""
+    table = TABLE_FOR_GRAIN[grain]
+    has = conn.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = ? AND "
+                       "table_name = ? AND column_name = 'mad'", [SCHEMA, table]).fetchall()[0][0]
+    if has:
+        return 0
+    kpis = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'kpi' "
+                        "AND table_name = ?", [table]).fetchall()[0][0]
+    with transaction(conn):
+        conn.execute(f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN mad DOUBLE")
+        if not kpis:
+            return 0
+        before = conn.execute(f"SELECT count(*) FROM {SCHEMA}.{table} WHERE mad IS NOT NULL"
+                              ).fetchall()[0][0]
+        conn.execute(f"""
+            UPDATE {SCHEMA}.{table} AS b SET mad = m.mad
+            FROM (SELECT s.as_of, s.kpi, s.scope_key, mad(k.value) AS mad
+                  FROM {SCHEMA}.{table} s
+                  JOIN kpi.{table} k ON k.kpi = s.kpi AND k.scope_key = s.scope_key
+                   AND k.period_start >= s.first_period AND k.period_start < s.as_of
+                  GROUP BY ALL) AS m
+            WHERE b.as_of = m.as_of AND b.kpi = m.kpi AND b.scope_key = m.scope_key""")
+        after = conn.execute(f"SELECT count(*) FROM {SCHEMA}.{table} WHERE mad IS NOT NULL"
+                             ).fetchone()[0]
+    return after - before
 
 
 def trailing_start(as_of: date, grain: str, periods: int) -> date:
@@ -95,7 +137,8 @@ def take_snapshots(conn: duckdb.DuckDBPyConnection, grain: str, as_of_dates: lis
                            min(k.value), max(k.value),
                            CASE WHEN bool_and(k.denominator IS NULL) THEN NULL
                                 WHEN sum(k.denominator) = 0 THEN NULL
-                                ELSE sum(k.numerator) / sum(k.denominator) END
+                                ELSE sum(k.numerator) / sum(k.denominator) END,
+                           mad(k.value)
                     FROM snapshot_windows w
                     JOIN {source} k ON k.period_start >= w.first AND k.period_start < w.as_of
                     WHERE w.as_of BETWEEN $lo AND $hi
