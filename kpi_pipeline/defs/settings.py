@@ -5,7 +5,8 @@ of the code location gets values from here, and ``lib`` gets them passed in. Mos
 variables reach a resource field through ``dg.EnvVar`` (``wired``), so the launchpad shows
 where a value comes from and Dagster reads it when a run starts; a few decide what the
 definitions are (which platforms resource, which notifier, the schedules' time zone) and
-are read when the code location loads; two tune a check and are read when it runs.
+are read when the code location loads; a few tune a check or a rule and are read when
+it runs.
 An empty variable counts as unset.
 """
 
@@ -66,6 +67,16 @@ QUARANTINE_THRESHOLD = Variable(THRESHOLD_ENV, "",
 VOLUME_BAND = Variable("KPI_PIPELINE_VOLUME_BAND", "",
                        "'low,high' multiples of the usual rows per day outside which the "
                        "volume check warns (empty: 0.5,2.0). Read when the check runs.")
+ANOMALY_DEVIATIONS = Variable("KPI_PIPELINE_ANOMALY_DEVIATIONS", "",
+                              "Robust deviations (1.4826 x MAD) from the baseline median "
+                              "beyond which a KPI is an anomaly, for every anomaly rule "
+                              "(empty: each rule's own, 3.5 shipped). Read when the "
+                              "diagnostic assets run.")
+ANOMALY_MIN_BASE = Variable("KPI_PIPELINE_ANOMALY_MIN_BASE", "",
+                            "The smallest base an anomaly is judged on: a ratio's "
+                            "denominator, a count's larger of value and baseline median "
+                            "(empty: each rule's own, 30 shipped). Read when the diagnostic "
+                            "assets run.")
 SCHEDULE_TIMEZONE = Variable("KPI_PIPELINE_SCHEDULE_TIMEZONE", "UTC",
                              "The IANA time zone the schedules tick in and days close in. "
                              "Read when the code location loads.")
@@ -106,6 +117,7 @@ def credential_variables() -> dict[str, Variable]:
 def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
     return [DUCKDB, LANDING, EXPORTS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
-            QUARANTINE_THRESHOLD, VOLUME_BAND, SCHEDULE_TIMEZONE, SLACK_CHANNEL, SLACK_TOKEN,
+            QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
+            SCHEDULE_TIMEZONE, SLACK_CHANNEL, SLACK_TOKEN,
             DELIVERY, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
             *credential_variables().values()]

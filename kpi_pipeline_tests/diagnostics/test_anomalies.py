@@ -25,11 +25,11 @@ WEEK = date(2025, 3, 3)
 RULES = {rule.name: rule for rule in anomaly_rules()}
 ABOVE, BELOW = RULES["kpi_above_band"], RULES["kpi_below_band"]
 
-# saves (a count): median 100, MAD 4 -> 1.4826 x 4 = 5.9304, x 3.5 = 20.7564; the floor
-# 0.15 x 100 = 15 is smaller, so the band is 79.2436 .. 120.7564
-# engagement rate: median 0.05, MAD 0.002 -> 3.5 x 1.4826 x 0.002 = 0.01037820; floor
-# 0.0075; band 0.0396218 .. 0.0603782, judged only with 30 or more impressions/views
-# shares: median 100, MAD 0 (a flat baseline) -> the floor 15 makes the band 85 .. 115
+# saves (a count): median 100, MAD 6 -> 1.4826 x 6 = 8.8956, x 3.5 = 31.1346; the floor
+# 0.25 x 100 = 25 is smaller, so the band is 68.8654 .. 131.1346
+# engagement rate: median 0.05, MAD 0.003 -> 3.5 x 1.4826 x 0.003 = 0.0155673; floor
+# 0.0125; band 0.0344327 .. 0.0655673, judged only with 30 or more impressions/views
+# shares: median 100, MAD 0 (a flat baseline) -> the floor 25 makes the band 75 .. 125
 
 
 def judge(kpi: str, value: float, median: float, mad: float, *, denominator=None,
@@ -57,43 +57,44 @@ def judge(kpi: str, value: float, median: float, mad: float, *, denominator=None
     return rows
 
 
-@pytest.mark.parametrize(("value", "fires"), [(120.8, True), (120.7, False)])
+@pytest.mark.parametrize(("value", "fires"), [(131.2, True), (131.1, False)])
 def test_above_band_on_a_count(value, fires):
-    rows = judge("saves", value, 100, 4, rules=(ABOVE,))
-    assert rows == ([("kpi_above_band", "saves", "all", "above", 79.2436, 120.7564, value)]
+    rows = judge("saves", value, 100, 6, rules=(ABOVE,))
+    assert rows == ([("kpi_above_band", "saves", "all", "above", 68.8654, 131.1346, value)]
                     if fires else [])
 
 
-@pytest.mark.parametrize(("value", "fires"), [(79.2, True), (79.3, False)])
+@pytest.mark.parametrize(("value", "fires"), [(68.8, True), (68.9, False)])
 def test_below_band_on_a_count(value, fires):
-    rows = judge("saves", value, 100, 4, rules=(BELOW,))
+    rows = judge("saves", value, 100, 6, rules=(BELOW,))
     assert [r[:4] for r in rows] == ([("kpi_below_band", "saves", "all", "below")]
                                      if fires else [])
     if fires:  # a drop is judged on the baseline's size: 100 >= 30
         assert rows[0][6] == 100
 
 
-@pytest.mark.parametrize(("value", "fires"), [(0.0604, True), (0.0603, False),
-                                              (0.0396, True), (0.0397, False)])
+@pytest.mark.parametrize(("value", "fires"), [(0.0656, True), (0.0655, False),
+                                              (0.0344, True), (0.0345, False)])
 def test_a_ratio_on_both_sides(value, fires):
-    rows = judge("engagement_rate", value, 0.05, 0.002, denominator=1000)
+    rows = judge("engagement_rate", value, 0.05, 0.003, denominator=1000)
     assert len(rows) == (1 if fires else 0)
     if fires:
         assert rows[0][3] == ("above" if value > 0.05 else "below")
-        assert rows[0][4:6] == (0.0396218, 0.0603782)
+        assert rows[0][4:6] == (0.0344327, 0.0655673)
 
 
 def test_a_small_base_does_not_fire():
-    assert judge("engagement_rate", 0.09, 0.05, 0.002, denominator=30) != []
-    assert judge("engagement_rate", 0.09, 0.05, 0.002, denominator=29) == []
+    assert judge("engagement_rate", 0.09, 0.05, 0.003, denominator=30) != []
+    assert judge("engagement_rate", 0.09, 0.05, 0.003, denominator=29) == []
     assert judge("saves", 25, 3, 1) == []  # 25 saves against 3: max(25, 3) < 30
     assert judge("saves", 31, 3, 1) != []
 
 
 def test_a_flat_baseline_uses_the_relative_floor():
-    assert [r[3] for r in judge("shares", 115.1, 100, 0)] == ["above"]
-    assert judge("shares", 114.9, 100, 0) == []
-    assert [r[3] for r in judge("shares", 84.9, 100, 0)] == ["below"]
+    assert [r[3] for r in judge("shares", 125.1, 100, 0)] == ["above"]
+    assert judge("shares", 124.9, 100, 0) == []
+    assert judge("shares", 75.1, 100, 0) == []
+    assert [r[3] for r in judge("shares", 74.9, 100, 0)] == ["below"]
 
 
 def test_a_short_baseline_does_not_fire():
@@ -104,7 +105,7 @@ def test_a_short_baseline_does_not_fire():
 def test_scopes_and_overrides():
     assert judge("saves", 200, 100, 4, scope="account", key="facebook/1") == []
     assert judge("saves", 200, 100, 4, scope="platform", key="facebook") != []
-    wider = with_overrides(anomaly_rules(), deviations=6.0)  # 6 x 5.9304 = 35.58
+    wider = with_overrides(anomaly_rules(), deviations=6.0)  # 6 x 1.4826 x 4 = 35.58 > 25
     assert judge("saves", 130, 100, 4, rules=wider) == []
     assert judge("saves", 136, 100, 4, rules=wider) != []
     assert judge("saves", 25, 3, 1, rules=with_overrides(anomaly_rules(), min_base=20)) != []

@@ -32,14 +32,15 @@ def baseline_asset(grain: str, partitions_def) -> dg.AssetsDefinition:
         description=(
             f"Per KPI and scope, the statistics of its {grain}ly values over the {periods} "
             f"{grain}s before each {grain} (mean, median, standard deviation, min, max, number "
-            "of periods with a value, and the pooled ratio of sums), taken as of the "
+            "of periods with a value, the pooled ratio of sums and the median absolute "
+            "deviation), taken as of the "
             f"{grain}'s first day and never rewritten. Primary key: (as_of, kpi, scope_key)."),
         deps=[dg.AssetDep(["kpi", table], partition_mapping=dg.TimeWindowPartitionMapping(
             start_offset=-periods, end_offset=-1))],
         partitions_def=partitions_def,
         group_name="baseline",
         kinds={"duckdb", "sql"},
-        code_version="1",
+        code_version="2",
         metadata={"dagster/table_name": f"baseline.{table}", "trailing_periods": periods},
     )
     def _baseline(context: dg.AssetExecutionContext,

@@ -38,10 +38,10 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kpi_pipeline.lib.alerts import Alert
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 from kpi_pipeline.lib.diagnostics.rules import RULES_PATH, SCHEMA
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.compute import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.normalized.store import transaction
 
 MAD_TO_SIGMA = 1.4826  # MAD x this estimates the standard deviation of normal values

@@ -25,6 +25,7 @@ import duckdb
 from kpi_pipeline.lib.baselines.snapshots import TRAILING_PERIODS, ensure_baseline_tables
 from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.core.schemas import TABLES as NORMALIZED_TABLES
+from kpi_pipeline.lib.diagnostics.anomalies import ensure_anomaly_tables
 from kpi_pipeline.lib.diagnostics.rules import SCHEMA as DIAGNOSTIC_SCHEMA
 from kpi_pipeline.lib.diagnostics.rules import findings_ddl
 from kpi_pipeline.lib.goals.stored import ensure_definition_tables
@@ -78,6 +79,15 @@ def _tables() -> tuple[StoreTable, ...]:
                        "quarter yet: findings appear once the first quarter has closed and "
                        "the quarterly diagnostics have run.", "quarter",
                        empty_is_missing=False),
+            StoreTable("diagnostic.weekly_anomalies", "The anomaly rules have not run on any "
+                       "week yet: KPIs outside their baseline band appear once the weekly "
+                       "diagnostics have run.", "week", empty_is_missing=False),
+            StoreTable("diagnostic.monthly_anomalies", "The anomaly rules have not run on "
+                       "any month yet: KPIs outside their baseline band appear once the "
+                       "monthly diagnostics have run.", "month", empty_is_missing=False),
+            StoreTable("diagnostic.quarterly_anomalies", "The anomaly rules have not run on "
+                       "any quarter yet: KPIs outside their baseline band appear once the "
+                       "quarterly diagnostics have run.", "quarter", empty_is_missing=False),
             StoreTable("goal.definitions_file", "No goals file has been stored yet: the "
                        "goals appear once the goal definitions have been read from it."),
             # empty: attainment ran, and no goal's window has started yet
@@ -101,6 +111,7 @@ def _shapes() -> dict[str, tuple[tuple[str, str], ...]]:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {DIAGNOSTIC_SCHEMA}")
         for grain in TABLE_FOR_GRAIN:
             conn.execute(findings_ddl(grain))
+        ensure_anomaly_tables(conn)
         ensure_goal_tables(conn)
         ensure_definition_tables(conn)
         rows = conn.execute("SELECT schema_name || '.' || table_name, column_name, data_type "
