@@ -1,5 +1,6 @@
-"""Alert sensors: a goal that turns off track, a blocking check that fails, a run that
-fails. Each alert is logged always and handed to the configured notifier.
+"""Alert sensors: a goal that turns off track, a KPI that leaves its baseline band, a
+blocking check that fails, a run that fails. Each alert is logged always and handed to
+the configured notifier.
 
 They run in the Dagster daemon (on by default, every 5 minutes for goals and checks),
 so a weekly or monthly run that nobody watches still reaches someone. Their cursors
@@ -12,6 +13,10 @@ hold it for minutes):
 - goals: ``goal/attainment`` lists the goals that turned off track or missed in the
   window it computed in its materialization metadata; the sensor reads the new
   materializations' run and storage ids (no payload), then one materialization per run.
+- anomalies: ``diagnostic/weekly`` and ``diagnostic/monthly`` list the KPIs outside
+  their baseline band in the window they computed (``anomalies``); the sensor reads them
+  as the goal sensor does, and its cursor keeps the KPI, scope and period of every
+  anomaly announced, so a re-run of a period announces nothing again.
 - checks: the asset-check execution records of the check keys in the definitions, the
   newest of every check in one query, the history only of the checks with new records.
 """
@@ -32,8 +37,11 @@ from kpi_pipeline.lib.alerts import (
     check_failure_alert,
     goal_alerts,
 )
+from kpi_pipeline.lib.diagnostics.anomalies import Anomaly, new_anomaly_alerts
 
 GOAL_ATTAINMENT = dg.AssetKey(["goal", "attainment"])
+DIAGNOSTICS = (dg.AssetKey(["diagnostic", "weekly"]), dg.AssetKey(["diagnostic", "monthly"]))
+ANOMALY_KEYS_KEPT = 2000  # announced KPI/scope/period keys the cursor remembers (newest)
 # Bounds of one tick's reads (the rest waits for the next tick, from the cursor).
 MATERIALIZATION_ROWS_PER_TICK = 5000  # goal/attainment events, ids only (no payload)
 RUNS_PER_TICK = 50  # goal/attainment materializations read in full: one per run
@@ -136,6 +144,109 @@ def goal_status_alert_sensor(context: dg.SensorEvaluationContext,
     _announce(context, notifier, alerts)
     context.update_cursor(GoalCursor(read_up_to, day).dump())
     return dg.SkipReason(f"{len(alerts)} goal alert(s) up to {day}")
+
+
+# ----------------------------------------------------------------------- anomalies
+@dataclass
+class AnomalyCursor:
+    """Per diagnostic asset, the last materialization read; and the anomalies announced
+    (``grain|period|kpi|scope|scope_key``), the newest ANOMALY_KEYS_KEPT of them."""
+
+    after: dict[str, int] = field(default_factory=dict)
+    sent: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str | None) -> AnomalyCursor:
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls({k: int(v) for k, v in data.get("after", {}).items()},
+                   [str(k) for k in data.get("sent", [])])
+
+    def dump(self) -> str:
+        # keys sort by grain then period: keep the newest periods of each grain
+        by_grain: dict[str, list[str]] = {}
+        for key in sorted(set(self.sent)):
+            by_grain.setdefault(key.split("|", 1)[0], []).append(key)
+        kept = [key for keys in by_grain.values()
+                for key in keys[-ANOMALY_KEYS_KEPT // max(len(by_grain), 1):]]
+        return json.dumps({"after": self.after, "sent": sorted(kept)}, sort_keys=True)
+
+
+def listed_anomalies(record: dg.EventLogRecord) -> tuple[list[Anomaly], int, str | None]:
+    """The anomalies one diagnostic materialization lists, how many it found, and the
+    window it computed."""
+    metadata = dict(record.asset_materialization.metadata)
+    listed = [Anomaly.from_record(r) for r in _metadata_value(metadata, "anomalies") or []]
+    total = _metadata_value(metadata, "anomalies_total")
+    return listed, len(listed) if total is None else int(total), \
+        _metadata_value(metadata, "partition_window")
+
+
+def _new_diagnostic_records(instance: dg.DagsterInstance, key: dg.AssetKey,
+                            after: int | None) -> tuple[list[dg.EventLogRecord], int | None]:
+    """The materializations of ``key`` to read this tick (the newest of each run after
+    ``after``; with no ``after``, only the newest one) and the storage id read up to."""
+    if after is None:
+        newest = instance.fetch_materializations(key, limit=1).records
+        return newest, newest[0].storage_id if newest else None
+    events = instance.get_asset_event_summary_records(
+        dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=key, after_storage_id=after,
+        limit=MATERIALIZATION_ROWS_PER_TICK, ascending=True)
+    if not events:
+        return [], after
+    newest_of_run: dict[str, int] = {}
+    for event in events:  # a range run records one event per period, same metadata
+        newest_of_run[event.run_id or f"runless {event.storage_id}"] = event.storage_id
+    ids = sorted(newest_of_run.values())
+    read_up_to = events[-1].storage_id
+    if len(ids) > RUNS_PER_TICK:
+        ids = ids[:RUNS_PER_TICK]
+        read_up_to = ids[-1]
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, storage_ids=ids), limit=len(ids),
+        ascending=True).records
+    return records, read_up_to
+
+
+@dg.sensor(
+    name="kpi_anomaly_alert_sensor",
+    description="Alerts when a KPI leaves its baseline band (the anomaly rules of "
+                "diagnostic_rules.yaml), once per KPI, scope and period, from the "
+                "diagnostic assets' materialization metadata: the sensor never opens the "
+                "store, and a re-run of a period announces nothing again.",
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def kpi_anomaly_alert_sensor(context: dg.SensorEvaluationContext,
+                             notifier: Notifier) -> dg.SkipReason:
+    instance = context.instance
+    cursor = AnomalyCursor.parse(context.cursor)
+    alerts: list[Alert] = []
+    for key in DIAGNOSTICS:
+        name = key.to_user_string()
+        first_tick = name not in cursor.after
+        records, read_up_to = _new_diagnostic_records(instance, key, cursor.after.get(name))
+        listed: list[Anomaly] = []
+        for record in records:
+            anomalies, total, window = listed_anomalies(record)
+            if first_tick:  # history is not announced: only the newest period
+                newest = max((a.period_start for a in anomalies), default=None)
+                anomalies = [a for a in anomalies if a.period_start == newest]
+            elif total > len(anomalies):
+                alerts.append(Alert("kpi_anomaly", name,
+                                    f"{total - len(anomalies)} more KPI(s) outside their "
+                                    f"baseline band in {window} than the metadata lists; "
+                                    "see the diagnostics pages"))
+            listed += anomalies
+        found, keys = new_anomaly_alerts(listed, cursor.sent)
+        alerts += found
+        cursor.sent += keys
+        if read_up_to is not None:
+            cursor.after[name] = read_up_to
+    _announce(context, notifier, alerts)
+    context.update_cursor(cursor.dump())
+    return dg.SkipReason(f"{len(alerts)} anomaly alert(s)")
 
 
 # -------------------------------------------------------------------------- checks
@@ -262,7 +373,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, notifier: Noti
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        sensors=[goal_status_alert_sensor, check_failure_alert_sensor,
-                 run_failure_alert_sensor],
+        sensors=[goal_status_alert_sensor, kpi_anomaly_alert_sensor,
+                 check_failure_alert_sensor, run_failure_alert_sensor],
         resources={"notifier": configured_notifier()},
     )
