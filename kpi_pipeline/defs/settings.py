@@ -77,6 +77,10 @@ ANOMALY_MIN_BASE = Variable("KPI_PIPELINE_ANOMALY_MIN_BASE", "",
                             "denominator, a count's larger of value and baseline median "
                             "(empty: each rule's own, 30 shipped). Read when the diagnostic "
                             "assets run.")
+UTM_LOST_SHARE = Variable("KPI_PIPELINE_UTM_LOST_SHARE", "",
+                          "The share of social sessions that may arrive untagged or from an "
+                          "unknown source before the utm_hygiene check warns, 0..1 (empty: "
+                          "0.2). Read when the check runs.")
 SCHEDULE_TIMEZONE = Variable("KPI_PIPELINE_SCHEDULE_TIMEZONE", "UTC",
                              "The IANA time zone the schedules tick in and days close in. "
                              "Read when the code location loads.")
@@ -118,6 +122,6 @@ def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
     return [DUCKDB, LANDING, EXPORTS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
-            SCHEDULE_TIMEZONE, SLACK_CHANNEL, SLACK_TOKEN,
+            UTM_LOST_SHARE, SCHEDULE_TIMEZONE, SLACK_CHANNEL, SLACK_TOKEN,
             DELIVERY, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
             *credential_variables().values()]

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
 
+from kpi_pipeline.defs.normalized.hygiene import max_lost_share, utm_hygiene_check
+from kpi_pipeline.defs.partitions import ingest_weeks
+from kpi_pipeline.defs.resources import Warehouse
+from kpi_pipeline.defs.settings import UTM_LOST_SHARE
 from kpi_pipeline.lib.normalized import utm
 from kpi_pipeline.lib.normalized.store import ensure_tables
 from kpi_pipeline.lib.normalized.utm_hygiene import (
@@ -47,9 +52,9 @@ ADS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def store() -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect()
+def hygiene_store(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A store holding the WEB and ADS rows (web rows resolved by the real mapping)."""
+    conn = duckdb.connect(path)
     ensure_tables(conn)
     frame = utm.resolve_platforms(pd.DataFrame(WEB, columns=["report_date", "source", "medium",
                                                              "campaign", "sessions"]))
@@ -69,6 +74,12 @@ def store() -> duckdb.DuckDBPyConnection:
                         api_version, pulled_at) VALUES (?, ?, 'a', 'b', ?, ?, 'USD', 1, ?,
                         'USD', 1, 1, 'ads', 'v1', now())""",
                      [day, platform, name, name, clicks])
+    return conn
+
+
+@pytest.fixture(scope="module")
+def store() -> duckdb.DuckDBPyConnection:
+    conn = hygiene_store()
     yield conn
     conn.close()
 
@@ -135,3 +146,51 @@ def test_the_section_escapes_platform_text(report):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Northwind | Always-on" in html and "24.1%" not in html  # shares per row
     assert 'data-platform="other social"' in html
+
+
+# ------------------------------------------------------------------------ the check
+@pytest.fixture(scope="module")
+def check_store(tmp_path_factory) -> Warehouse:
+    path = tmp_path_factory.mktemp("hygiene") / "store.duckdb"
+    hygiene_store(str(path)).close()
+    return Warehouse(database=str(path))
+
+
+@dg.asset(key=["normalized", "web_daily"], partitions_def=ingest_weeks)
+def web_daily_stand_in() -> None:
+    """The web table's key and partitions, for running its separate check alone."""
+
+
+def run_check(warehouse: Warehouse, week: date) -> dg.AssetCheckEvaluation:
+    result = dg.materialize([web_daily_stand_in, utm_hygiene_check],
+                            resources={"warehouse": warehouse},
+                            partition_key=week.isoformat())
+    [evaluation] = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def test_the_warning_check_on_the_web_table(check_store, monkeypatch):
+    monkeypatch.delenv(UTM_LOST_SHARE.name, raising=False)
+    first = run_check(check_store, W1)
+    assert not first.passed and first.severity == dg.AssetCheckSeverity.WARN
+    [spec] = utm_hygiene_check.check_specs
+    assert (spec.name, spec.blocking) == ("utm_hygiene", False)
+    metadata = {k: v.value for k, v in first.metadata.items()}
+    assert metadata["partition_window"] == "2025-03-03..2025-03-09"
+    # week 1 alone: lost (40 + 5) + 10 = 55 of 185 social sessions
+    assert metadata["social_sessions"] == 185 and metadata["lost_share"] == pytest.approx(
+        55 / 185)
+    assert "29.7% of 185 social sessions" in first.description
+    assert "insta" in metadata["unknown_sources_yaml"]
+    # quoted YAML inside a code block: the UI shows it as text
+    assert '      - "<script>alert(1)</script>"' in metadata["unknown_sources_yaml"]
+    monkeypatch.setenv(UTM_LOST_SHARE.name, "0.5")
+    second = run_check(check_store, W2)  # week 2: only the unknown "insta" (2 of 52)
+    assert not second.passed
+    assert second.description.endswith("1 unknown social source(s)")
+
+
+def test_a_malformed_share_setting_names_the_variable(monkeypatch):
+    monkeypatch.setenv(UTM_LOST_SHARE.name, "20%")
+    with pytest.raises(ValueError, match="KPI_PIPELINE_UTM_LOST_SHARE='20%'"):
+        max_lost_share()

@@ -44,6 +44,7 @@ from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN, period_last_day
 from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES
+from kpi_pipeline.lib.normalized.utm_hygiene import hygiene_report, render_section
 from kpi_pipeline.lib.reports.render import ReportPeriod, quality_page
 
 KPI_EXPECTATIONS = "kpi_expectations"
@@ -125,6 +126,14 @@ def empty_source_tables(warehouse: Warehouse, grain: str,
     return {p: frozenset(set(tables) - present) for p, present in have.items()}
 
 
+def utm_hygiene_sections(warehouse: Warehouse, grain: str, periods: list) -> dict:
+    """Per period, the UTM hygiene section of its data-quality page (the web and ad tables
+    over the period's days), read-only."""
+    with warehouse.get_connection(read_only=True) as conn:
+        return {p: render_section(hygiene_report(conn, p, period_last_day(p, grain)))
+                for p in periods}
+
+
 def page_path(settings: Settings, grain: str, period) -> Path:
     """Where the period's validation page goes: the one the report pages link to."""
     return quality_page(settings.reports_root(), ReportPeriod(grain, period))
@@ -177,6 +186,8 @@ def kpi_expectations_check(grain: str,
                              "kpis": expectations.unsourced(catalog(), grain, tables)}
                     for p, tables in empty.items() if tables}
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        hygiene = utm_hygiene_sections(warehouse, grain,
+                                       [v.period for v in validations])
         pages = {}
         for validation in validations:
             path = page_path(settings, grain, validation.period)
@@ -184,7 +195,7 @@ def kpi_expectations_check(grain: str,
                 validation, title=f"kpi.{table} {validation.period}: data quality",
                 subtitle=(f"Great Expectations validation of the {grain} starting "
                           f"{validation.period} (check {KPI_EXPECTATIONS} on kpi/{table})"),
-                generated=generated))
+                generated=generated, sections=[hygiene[validation.period]]))
             pages[validation.period] = path
         newest = max(pages)
         context.log.info(f"kpi.{table} {first}..{last}: "

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.facts import SOURCES
@@ -606,6 +607,7 @@ pre{background:#f5f7fa;padding:1rem;overflow:auto;font-size:.8rem}
 <details><summary>Validation result (Great Expectations JSON, this period's share of the
 window's validation)</summary>
 <pre>{{ result_json }}</pre></details>
+{% for section in sections %}{{ section }}{% endfor %}
 <p class="sub">Generated {{ generated }} by the kpi_pipeline data-quality checks.</p>
 </body></html>
 """
@@ -649,10 +651,13 @@ def _page_template():
 
 
 def render_validation_page(validation: PeriodValidation, title: str, subtitle: str,
-                           generated: str) -> str:
+                           generated: str, sections: Sequence[Markup] = ()) -> str:
     """One self-contained HTML page (inline CSS, no scripts) of a period's validation,
-    rendered with autoescaping: KPI names, scope keys and values are text, never markup."""
+    rendered with autoescaping: KPI names, scope keys and values are text, never markup.
+    ``sections`` are further parts of the period's data-quality page (the UTM hygiene),
+    already rendered and escaped by their own autoescaping templates."""
     return _page_template().render(
         title=title, subtitle=subtitle, validation=validation,
         items=_page_items(validation.result), generated=generated,
-        result_json=json.dumps(validation.result, indent=1, default=str))
+        result_json=json.dumps(validation.result, indent=1, default=str),
+        sections=list(sections))  # a plain str would be escaped: only Markup is HTML
