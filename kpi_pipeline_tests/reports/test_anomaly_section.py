@@ -63,3 +63,17 @@ def test_a_planted_anomaly_is_explained_and_escaped(report_store, tmp_path, open
     rule = opened.page.locator('[data-section="anomalies-rule"]').inner_text()
     assert "3.5 robust deviations" in rule and "15 % of the median" in rule  # as planted
     assert "at least 30" in rule and ReportPeriod("week", week).label in rule
+
+
+def test_a_store_from_before_the_anomaly_rules_says_so(report_store, tmp_path, open_report):
+    """Findings there, the anomaly table not yet: the page renders and says which part
+    waits for the next diagnostic run (and only that)."""
+    conn = _store_copy(report_store, tmp_path)
+    conn.execute("DROP TABLE diagnostic.weekly_anomalies")
+    opened = open_report(render(conn, report_store, "week", REPORT_WEEK, tmp_path))
+    conn.close()
+    assert_clean(opened)
+    text = opened.text()
+    assert "The anomaly rules have not run on any week yet" in text
+    assert "The diagnostic rules have not run" not in text
+    assert headline(opened, "anomalies") == "0"

@@ -46,6 +46,7 @@ class StoreTable:
     missing: str
     grain: str | None = None
     empty_is_missing: bool = True
+    covered_by: str | None = None  # a table whose own sentence says it when both lack
 
 
 def _tables() -> tuple[StoreTable, ...]:
@@ -79,15 +80,20 @@ def _tables() -> tuple[StoreTable, ...]:
                        "quarter yet: findings appear once the first quarter has closed and "
                        "the quarterly diagnostics have run.", "quarter",
                        empty_is_missing=False),
-            StoreTable("diagnostic.weekly_anomalies", "The anomaly rules have not run on any "
-                       "week yet: KPIs outside their baseline band appear once the weekly "
-                       "diagnostics have run.", "week", empty_is_missing=False),
+            # written by the same assets: said only when the findings are there already
+            # (a store from before the anomaly rules, until its diagnostics run again)
+            StoreTable("diagnostic.weekly_anomalies", "The anomaly rules have not run on "
+                       "any week yet: KPIs outside their baseline band appear once the "
+                       "weekly diagnostics run again.", "week", empty_is_missing=False,
+                       covered_by="diagnostic.weekly"),
             StoreTable("diagnostic.monthly_anomalies", "The anomaly rules have not run on "
                        "any month yet: KPIs outside their baseline band appear once the "
-                       "monthly diagnostics have run.", "month", empty_is_missing=False),
+                       "monthly diagnostics run again.", "month", empty_is_missing=False,
+                       covered_by="diagnostic.monthly"),
             StoreTable("diagnostic.quarterly_anomalies", "The anomaly rules have not run on "
                        "any quarter yet: KPIs outside their baseline band appear once the "
-                       "quarterly diagnostics have run.", "quarter", empty_is_missing=False),
+                       "quarterly diagnostics run again.", "quarter", empty_is_missing=False,
+                       covered_by="diagnostic.quarterly"),
             StoreTable("goal.definitions_file", "No goals file has been stored yet: the "
                        "goals appear once the goal definitions have been read from it."),
             # empty: attainment ran, and no goal's window has started yet
@@ -160,6 +166,7 @@ class StoreState:
         texts = list(sqls)
         return [table.missing for table in STORE_TABLES
                 if table.name in self.missing and table.grain in (None, grain)
+                and table.covered_by not in self.missing
                 and any(mentions(sql, table.name) for sql in texts)]
 
 
