@@ -13,7 +13,7 @@ hold it for minutes):
 - goals: ``goal/attainment`` lists the goals that turned off track or missed in the
   window it computed in its materialization metadata; the sensor reads the new
   materializations' run and storage ids (no payload), then one materialization per run.
-- anomalies: ``diagnostic/weekly`` and ``diagnostic/monthly`` list the KPIs outside
+- anomalies: ``diagnostic/weekly``, ``/monthly`` and ``/quarterly`` list the KPIs outside
   their baseline band in the window they computed (``anomalies``); the sensor reads them
   as the goal sensor does, and its cursor keeps the KPI, scope and period of every
   anomaly announced, so a re-run of a period announces nothing again.
@@ -37,10 +37,11 @@ from kpi_pipeline.lib.alerts import (
     check_failure_alert,
     goal_alerts,
 )
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.diagnostics.anomalies import Anomaly, new_anomaly_alerts
 
 GOAL_ATTAINMENT = dg.AssetKey(["goal", "attainment"])
-DIAGNOSTICS = (dg.AssetKey(["diagnostic", "weekly"]), dg.AssetKey(["diagnostic", "monthly"]))
+DIAGNOSTICS = tuple(dg.AssetKey(["diagnostic", table]) for table in TABLE_FOR_GRAIN.values())
 ANOMALY_KEYS_KEPT = 2000  # announced KPI/scope/period keys the cursor remembers (newest)
 # Bounds of one tick's reads (the rest waits for the next tick, from the cursor).
 MATERIALIZATION_ROWS_PER_TICK = 5000  # goal/attainment events, ids only (no payload)
