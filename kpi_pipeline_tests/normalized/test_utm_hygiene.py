@@ -22,9 +22,9 @@ from kpi_pipeline.lib.normalized.utm_hygiene import (
     UnmatchedCampaign,
     failures,
     hygiene_report,
-    render_section,
     slug,
 )
+from kpi_pipeline.lib.reports.utm_hygiene_section import render_section
 
 W1, W2 = date(2025, 3, 3), date(2025, 3, 10)  # Mondays
 SCRIPT = "<script>alert(1)</script>"
@@ -39,6 +39,7 @@ WEB = [
     (date(2025, 3, 6), SCRIPT, "paid_social", "x", 3),                 # unknown, hostile
     (date(2025, 3, 7), "t.co", "referral", "(referral)", 5),           # other social, untagged
     (date(2025, 3, 7), "google", "organic", "(organic)", 500),         # not social
+    (date(2025, 3, 7), "google", "cpc", "sale", 1),                    # not social; a tag
     (date(2025, 3, 11), "tiktok", "paid_social", "creator_collab", 50),  # week 2, clean
     (date(2025, 3, 12), "insta", "social", "bio_link", 2),             # unknown again
 ]
@@ -49,6 +50,8 @@ ADS = [
     (date(2025, 3, 4), "tiktok", "creator_collab", 9),    # in week 2's web, not week 1's
     (date(2025, 3, 4), "linkedin", "lead_gen", 0),        # no clicks: not judged
     (date(2025, 3, 12), "tiktok", "Creator Collab", 4),   # matches week 2
+    (date(2025, 3, 5), "meta", "Thames | Sales | spring-sale", 6),  # spring_sale as words
+    (date(2025, 3, 5), "meta", "Wholesale Push", 5),      # "sale" is no word of it: unmatched
 ]
 
 
@@ -115,7 +118,8 @@ def test_naming_issues(report):
 def test_campaigns_missing_from_the_web_data(report):
     assert report.unmatched == (
         UnmatchedCampaign(W1, "meta", "Northwind | Always-on", 12),
-        UnmatchedCampaign(W1, "tiktok", "creator_collab", 9))
+        UnmatchedCampaign(W1, "tiktok", "creator_collab", 9),
+        UnmatchedCampaign(W1, "meta", "Wholesale Push", 5))
     assert slug(" Black Friday <Promo> 2025") == "black_friday_promo_2025"
 
 
@@ -129,7 +133,7 @@ def test_unknown_sources_ready_to_paste(report):
 def test_the_check_s_findings_in_words(report):
     assert failures(report, 0.30) == [
         "2 unknown social source(s)", "5 UTM value(s) break the naming convention",
-        "2 ad campaign(s) with clicks never in the web data"]
+        "3 ad campaign(s) with clicks never in the web data"]
     assert failures(report, 0.20)[0].startswith("24.1% of 237 social sessions")
 
 

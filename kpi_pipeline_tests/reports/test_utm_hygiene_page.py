@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import date
 
 from kpi_pipeline.lib.kpis.expectations import render_validation_page, validate_kpi_window
-from kpi_pipeline.lib.normalized.utm_hygiene import hygiene_report, render_section
+from kpi_pipeline.lib.normalized.utm_hygiene import hygiene_report
+from kpi_pipeline.lib.reports.utm_hygiene_section import render_section
 from kpi_pipeline_tests.kpis.test_expectations import KPIS, clean_period, frame
 from kpi_pipeline_tests.normalized.test_utm_hygiene import SCRIPT, W1, hygiene_store
 

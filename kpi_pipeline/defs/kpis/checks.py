@@ -44,8 +44,9 @@ from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN, period_last_day
 from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES
-from kpi_pipeline.lib.normalized.utm_hygiene import hygiene_report, render_section
+from kpi_pipeline.lib.normalized.utm_hygiene import hygiene_report
 from kpi_pipeline.lib.reports.render import ReportPeriod, quality_page
+from kpi_pipeline.lib.reports.utm_hygiene_section import render_section
 
 KPI_EXPECTATIONS = "kpi_expectations"
 KPI_PERIOD_JUMPS = "kpi_period_jumps"

@@ -13,8 +13,12 @@ module measures, over the stored web and ad tables:
   convention (lower case, no spaces) or whose medium is outside the mapping's known
   mediums (it still counts as social by its source, but as neither organic nor paid);
 - **unmatched campaigns**: ad campaigns with clicks in the week whose name matches no
-  ``utm_campaign`` of that week's web data (compared as slugs: lower case, runs of
-  anything but letters and digits as one ``_``), so their traffic cannot be tied back.
+  ``utm_campaign`` of that week's web data, so their traffic cannot be tied back. Both
+  are compared as slugs (lower case, runs of anything but letters and digits as one
+  ``_``), and a utm_campaign matches when it is the name's slug or a run of whole words
+  in it: teams tag ``always_on`` for the ad campaign "Northwind | Sales | always-on", and
+  ``sale`` does not match "Wholesale push". GA4's own values in parentheses
+  (``(organic)``, ``(direct)``) match nothing.
 
 Weeks start on Monday, as everywhere in the pipeline. Values are platform and marketer
 text: they are returned as data and escaped wherever rendered.
@@ -26,10 +30,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache
 
 import duckdb
-from markupsafe import Markup
 
 from kpi_pipeline.lib.normalized.utm import UtmMapping, default_mapping, normalize
 
@@ -42,6 +44,13 @@ PASTE_LIMIT = 200  # unknown sources listed for pasting (the most sessions first
 def slug(value: str) -> str:
     """The form campaign names are matched in: ``Spring Sale 2025`` -> ``spring_sale_2025``."""
     return re.sub(r"[^0-9a-z]+", "_", value.strip().lower()).strip("_")
+
+
+def campaign_tagged(campaign_name: str, utm_campaigns: set[str]) -> bool:
+    """Whether one of the (slugged) ``utm_campaigns`` is the campaign name's slug or a run
+    of whole words in it."""
+    name = f"_{slug(campaign_name)}_"
+    return any(tag and f"_{tag}_" in name for tag in utm_campaigns)
 
 
 @dataclass(frozen=True)
@@ -167,7 +176,8 @@ def hygiene_report(conn: duckdb.DuckDBPyConnection, first: date, last: date,
     unknown: dict[str, int] = {}
     campaigns_seen: dict[date, set[str]] = {}
     for week, source, medium, campaign, platform, is_social, sessions in web:
-        campaigns_seen.setdefault(week, set()).add(slug(campaign))
+        if not campaign.startswith("("):
+            campaigns_seen.setdefault(week, set()).add(slug(campaign))
         if not is_social:
             continue
         kind = platform or _source_kind(source, mapping)
@@ -198,7 +208,7 @@ def hygiene_report(conn: duckdb.DuckDBPyConnection, first: date, last: date,
         ads = []
     unmatched = [UnmatchedCampaign(week, platform, name, clicks)
                  for week, platform, name, clicks in ads
-                 if slug(name) not in campaigns_seen.get(week, set())]
+                 if not campaign_tagged(name, campaigns_seen.get(week, set()))]
     return HygieneReport(
         first, last,
         tuple(sorted((PlatformWeek(w, p, *c) for (w, p), c in weeks.items()),
@@ -208,67 +218,6 @@ def hygiene_report(conn: duckdb.DuckDBPyConnection, first: date, last: date,
         tuple(sorted(unmatched, key=lambda u: (u.week, -u.clicks, u.platform,
                                                u.campaign_name))),
         tuple(sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))))
-
-
-# ----------------------------------------------------------------------- the section
-SECTION = """<section class="utm-hygiene" id="utm-hygiene">
-<h2>UTM hygiene: social traffic the tagging loses</h2>
-<p class="sub">{{ report.first }} to {{ report.last }}, weeks from Monday. Untagged: social
-sessions without UTM tags (GA4 took the source from the referrer). Unknown source: sessions
-tagged with a social medium from a source neither a tracked platform's spelling nor on
-Google's list of social sources. Lost share: both over the social sessions.</p>
-<table class="utm-weeks"><thead><tr><th>Week</th><th>Platform</th><th>Social sessions</th>
-<th>Untagged</th><th>Unknown source</th><th>Lost share</th></tr></thead><tbody>
-{% for row in report.weeks %}
-<tr data-week="{{ row.week }}" data-platform="{{ row.platform }}"><td>{{ row.week }}</td>
-<td>{{ row.platform }}</td><td>{{ "{:,}".format(row.social_sessions) }}</td>
-<td>{{ "{:,}".format(row.untagged_sessions) }}</td>
-<td>{{ "{:,}".format(row.unknown_source_sessions) }}</td>
-<td>{{ "-" if row.lost_share is none else "{:.1%}".format(row.lost_share) }}</td></tr>
-{% else %}<tr><td colspan="6">No social session in these days.</td></tr>
-{% endfor %}
-</tbody></table>
-<h3>UTM values that break the naming convention</h3>
-{% if report.naming %}
-<table class="utm-naming"><thead><tr><th>Week</th><th>Platform</th><th>Field</th>
-<th>Value</th><th>Problem</th><th>Sessions</th></tr></thead><tbody>
-{% for issue in report.naming %}
-<tr><td>{{ issue.week }}</td><td>{{ issue.platform }}</td><td>{{ issue.field }}</td>
-<td><code>{{ issue.value }}</code></td><td>{{ issue.problem }}</td>
-<td>{{ "{:,}".format(issue.sessions) }}</td></tr>
-{% endfor %}
-</tbody></table>
-{% else %}<p class="naming-clean">Every tagged social session follows the convention
-(lower case, no spaces, a known medium).</p>{% endif %}
-<h3>Ad campaigns that never appear in the web data</h3>
-{% if report.unmatched %}
-<table class="utm-unmatched"><thead><tr><th>Week</th><th>Ad platform</th><th>Campaign</th>
-<th>Clicks</th></tr></thead><tbody>
-{% for row in report.unmatched %}
-<tr><td>{{ row.week }}</td><td>{{ row.platform }}</td><td>{{ row.campaign_name }}</td>
-<td>{{ "{:,}".format(row.clicks) }}</td></tr>
-{% endfor %}
-</tbody></table>
-{% else %}<p class="unmatched-clean">Every ad campaign with clicks has its name in the week's
-utm_campaign values.</p>{% endif %}
-<h3>Unknown sources, ready to paste into utm_sources.yaml</h3>
-{% if report.unknown_sources %}
-<pre class="paste">{{ report.paste_block() }}</pre>
-{% else %}<p class="unknown-clean">No unknown social source.</p>{% endif %}
-</section>
-"""
-
-
-@cache
-def _section_template():
-    from jinja2 import Environment, StrictUndefined
-
-    return Environment(autoescape=True, undefined=StrictUndefined).from_string(SECTION)
-
-
-def render_section(report: HygieneReport) -> Markup:
-    """The data-quality page's section, escaped (sources and campaign names are text)."""
-    return Markup(_section_template().render(report=report))
 
 
 def failures(report: HygieneReport, max_lost_share: float) -> Sequence[str]:
