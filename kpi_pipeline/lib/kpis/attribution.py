@@ -1,0 +1,366 @@
+"""Multi-touch attribution of web conversions to channels, platforms and campaigns, in SQL.
+
+Last-click attribution undervalues social: a person finds the brand on Instagram, comes
+back through search and buys from the newsletter, and the purchase goes to email. From
+``normalized.web_sessions`` (one touch per session, with its channel, platform and
+campaign) and the conversions in ``normalized.web_events`` this module gives each
+conversion its journey and splits the conversion between the journey's touches under
+several models, so social's part can be read beside the last click.
+
+Rules:
+
+- **User.** A touch belongs to a conversion's user when it is a session of the same GA4
+  property and the same user: ``user_id`` where the site set one on any of the device's
+  sessions, else ``user_pseudo_id`` (one browser).
+- **Journey.** The user's sessions that started within the lookback window before the
+  conversion (``lookback_days``, default 30; a session that started exactly
+  ``lookback_days`` days before counts), up to and including the session holding the
+  conversion. Touches are ordered by session start, then ``ga_session_id``, then
+  ``user_pseudo_id``, so ties (two devices starting a session in the same second) are
+  broken the same way on every run.
+- **Conversions.** Events ``purchase``, ``sign_up``, ``generate_lead`` (reported as
+  ``lead``). A purchase whose ``transaction_id`` was already counted is a duplicate GA4
+  sent twice and counts once (the first). Revenue is ``ecommerce.purchase_revenue`` in
+  the property's currency.
+- **Models** (``MODELS``), each giving every conversion credits that sum to 1:
+  ``last_click`` (the session holding the conversion: GA4's session source, direct
+  included), ``last_non_direct`` (the last touch that is not direct; a direct-only journey
+  gives it to its last touch), ``first_touch``, ``linear`` (1/n each),
+  ``position_based`` (40 % first, 40 % last, 20 % shared by the ones between; two touches
+  50/50; one touch 100 %) and ``time_decay`` (weight 2^(-age / half-life), age in days from
+  the touch's start to the conversion, half-life ``half_life_days``, default 7; weights
+  normalized to 1).
+- **Assisted**: a conversion whose journey had a touch of a scope (a channel, platform or
+  campaign) that did not get the last non-direct click. ``social_assisted``: the journey
+  had a social touch and the last non-direct click was not social.
+- Path length is the journey's touches; time to conversion is the days from its first
+  touch to the conversion.
+
+Tables in schema ``attribution``: ``conversions`` (one row per conversion: its journey),
+``credits`` (conversion x touch x model), ``daily`` (conversion day x property x
+conversion type x model x channel x platform x campaign: attributed conversions and
+revenue), ``assists_daily`` (the same scopes: conversions touched and assisted), and
+views ``weekly`` / ``monthly`` (ISO weeks from Monday, calendar months) and
+``journeys_daily`` / ``journeys_weekly`` / ``journeys_monthly``. A window of conversion
+days is replaced whole in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from kpi_pipeline.lib.normalized.store import transaction
+
+SCHEMA = "attribution"
+MODELS = ("last_click", "last_non_direct", "first_touch", "linear", "position_based",
+          "time_decay")
+DEFAULT_LOOKBACK_DAYS = 30
+DEFAULT_HALF_LIFE_DAYS = 7.0
+SOCIAL_CHANNELS = ("organic_social", "paid_social")
+
+
+@dataclass(frozen=True)
+class AttributionSettings:
+    """The journey window and the time-decay half-life; every row stores them."""
+
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.lookback_days <= 365:
+            raise ValueError(f"lookback_days {self.lookback_days}: expected 1..365 days")
+        if not 0 < self.half_life_days <= 365:
+            raise ValueError(f"half_life_days {self.half_life_days}: expected a number of "
+                             "days in (0, 365]")
+
+
+DDL = (
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.conversions (
+        conversion_id VARCHAR PRIMARY KEY,  -- the event's file and record
+        property_id VARCHAR NOT NULL,
+        conversion_date DATE NOT NULL,      -- local day of the conversion event
+        conversion_ts TIMESTAMP NOT NULL,   -- UTC
+        conversion_type VARCHAR NOT NULL,   -- purchase, sign_up, lead
+        revenue DOUBLE NOT NULL,
+        user_key VARCHAR NOT NULL,
+        touches INTEGER NOT NULL,           -- path length
+        days_to_convert DOUBLE NOT NULL,    -- from the first touch to the conversion
+        social_touched BOOLEAN NOT NULL,
+        last_non_direct_social BOOLEAN NOT NULL,
+        social_assisted BOOLEAN NOT NULL,
+        path VARCHAR NOT NULL,              -- e.g. 'instagram > organic_search > email'
+        lookback_days INTEGER NOT NULL,
+        half_life_days DOUBLE NOT NULL
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.credits (
+        conversion_id VARCHAR NOT NULL,
+        conversion_date DATE NOT NULL,
+        model VARCHAR NOT NULL,
+        touch INTEGER NOT NULL,             -- 1 = first touch of the journey
+        session_start TIMESTAMP NOT NULL,
+        channel VARCHAR NOT NULL,
+        platform VARCHAR,
+        campaign VARCHAR NOT NULL,
+        credit DOUBLE NOT NULL,
+        PRIMARY KEY (conversion_id, model, touch)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.daily (
+        day DATE NOT NULL,
+        property_id VARCHAR NOT NULL,
+        conversion_type VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        channel VARCHAR NOT NULL,
+        platform VARCHAR NOT NULL,          -- '' for a channel without a platform
+        campaign VARCHAR NOT NULL,
+        conversions DOUBLE NOT NULL,        -- attributed: sum of credits
+        revenue DOUBLE NOT NULL,            -- attributed: sum of credit x revenue
+        lookback_days INTEGER NOT NULL,
+        PRIMARY KEY (day, property_id, conversion_type, model, channel, platform, campaign)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.assists_daily (
+        day DATE NOT NULL,
+        property_id VARCHAR NOT NULL,
+        conversion_type VARCHAR NOT NULL,
+        channel VARCHAR NOT NULL,
+        platform VARCHAR NOT NULL,
+        campaign VARCHAR NOT NULL,
+        touched_conversions BIGINT NOT NULL,   -- journeys with a touch of the scope
+        assisted_conversions BIGINT NOT NULL,  -- ... that did not get the last non-direct
+        lookback_days INTEGER NOT NULL,
+        PRIMARY KEY (day, property_id, conversion_type, channel, platform, campaign)
+    )""",
+)
+
+_SOCIAL = "(" + ", ".join(f"'{c}'" for c in SOCIAL_CHANNELS) + ")"
+
+# The journeys of the conversions of the days $first..$last (parameters: also $lookback,
+# $half_life), as the temp table ``journey_touches``: one row per conversion x touch.
+_JOURNEYS = """
+CREATE OR REPLACE TEMP TABLE journey_touches AS
+WITH stitched AS (
+    SELECT property_id, user_pseudo_id, max(user_id) AS user_id
+    FROM normalized.web_sessions
+    WHERE session_date BETWEEN $first - ($lookback + 1) AND $last
+    GROUP BY ALL
+),
+conv_events AS (
+    SELECT e.*, e.source_file || ':' || CAST(e.source_record AS VARCHAR) AS conversion_id,
+           row_number() OVER (PARTITION BY e.property_id, e.transaction_id
+                              ORDER BY e.event_ts, e.source_file, e.source_record) AS copy
+    FROM normalized.web_events e
+    WHERE e.conversion_type IS NOT NULL AND e.event_date BETWEEN $first AND $last
+),
+conversions AS (
+    SELECT c.conversion_id, c.property_id, c.event_date AS conversion_date,
+           c.event_ts AS conversion_ts, c.conversion_type, coalesce(c.revenue, 0) AS revenue,
+           coalesce(c.user_id, s.user_id, c.user_pseudo_id) AS user_key
+    FROM conv_events c
+    LEFT JOIN stitched s USING (property_id, user_pseudo_id)
+    WHERE c.transaction_id IS NULL OR c.copy = 1
+),
+touches AS (
+    SELECT w.*, coalesce(w.user_id, s.user_id, w.user_pseudo_id) AS user_key
+    FROM normalized.web_sessions w
+    LEFT JOIN stitched s USING (property_id, user_pseudo_id)
+    WHERE w.session_date BETWEEN $first - ($lookback + 1) AND $last
+),
+joined AS (
+    SELECT c.*, t.session_start, t.ga_session_id, t.user_pseudo_id, t.channel,
+           t.platform, t.campaign, t.is_paid,
+           epoch(c.conversion_ts - t.session_start) / 86400.0 AS age_days
+    FROM conversions c
+    JOIN touches t ON t.property_id = c.property_id AND t.user_key = c.user_key
+     AND t.session_start <= c.conversion_ts
+     AND t.session_start >= c.conversion_ts - to_days(CAST($lookback AS INTEGER))
+),
+ordered AS (
+    SELECT *,
+           row_number() OVER j AS touch,
+           count(*) OVER (PARTITION BY conversion_id) AS n,
+           max(CASE WHEN channel <> 'direct' THEN 1 ELSE 0 END)
+               OVER (PARTITION BY conversion_id) AS has_non_direct,
+           pow(2.0, -age_days / $half_life) AS decay
+    FROM joined
+    WINDOW j AS (PARTITION BY conversion_id
+                 ORDER BY session_start, ga_session_id, user_pseudo_id)
+),
+marked AS (
+    SELECT *,
+           max(CASE WHEN channel <> 'direct' OR has_non_direct = 0 THEN touch END)
+               OVER (PARTITION BY conversion_id) AS last_non_direct_touch,
+           sum(decay) OVER (PARTITION BY conversion_id) AS decay_total
+    FROM ordered
+)
+SELECT * FROM marked
+"""
+
+# A conversion with no touch at all (its session's events arrived, its session_start did
+# not: a file missing from the export) cannot be attributed; the check counts them.
+_CREDITS = f"""
+INSERT INTO {SCHEMA}.credits
+SELECT conversion_id, conversion_date, m.model, touch, session_start, channel, platform,
+       campaign,
+       CASE m.model
+         WHEN 'last_click' THEN CASE WHEN touch = n THEN 1.0 ELSE 0.0 END
+         WHEN 'last_non_direct' THEN CASE WHEN touch = last_non_direct_touch THEN 1.0
+                                          ELSE 0.0 END
+         WHEN 'first_touch' THEN CASE WHEN touch = 1 THEN 1.0 ELSE 0.0 END
+         WHEN 'linear' THEN 1.0 / n
+         WHEN 'position_based' THEN CASE WHEN n = 1 THEN 1.0
+                                         WHEN n = 2 THEN 0.5
+                                         WHEN touch = 1 OR touch = n THEN 0.4
+                                         ELSE 0.2 / (n - 2) END
+         WHEN 'time_decay' THEN decay / decay_total
+       END AS credit
+FROM journey_touches, (SELECT unnest($models) AS model) m
+"""
+
+_CONVERSIONS = f"""
+INSERT INTO {SCHEMA}.conversions
+SELECT conversion_id, property_id, conversion_date, conversion_ts, conversion_type, revenue,
+       user_key, n AS touches,
+       max(age_days) AS days_to_convert,
+       bool_or(channel IN {_SOCIAL}) AS social_touched,
+       bool_or(touch = last_non_direct_touch AND channel IN {_SOCIAL})
+           AS last_non_direct_social,
+       bool_or(channel IN {_SOCIAL}) AND NOT bool_or(touch = last_non_direct_touch
+                                                     AND channel IN {_SOCIAL})
+           AS social_assisted,
+       string_agg(coalesce(platform || CASE WHEN is_paid THEN ' (paid)' ELSE '' END,
+                           channel), ' > ' ORDER BY touch) AS path,
+       $lookback, $half_life
+FROM journey_touches
+GROUP BY conversion_id, property_id, conversion_date, conversion_ts, conversion_type,
+         revenue, user_key, n
+"""
+
+_DAILY = f"""
+INSERT INTO {SCHEMA}.daily
+SELECT c.conversion_date, v.property_id, v.conversion_type, c.model, c.channel,
+       coalesce(c.platform, ''), c.campaign,
+       sum(c.credit), sum(c.credit * v.revenue), $lookback
+FROM {SCHEMA}.credits c JOIN {SCHEMA}.conversions v USING (conversion_id)
+WHERE c.conversion_date BETWEEN $first AND $last
+GROUP BY ALL
+"""
+
+_ASSISTS = f"""
+INSERT INTO {SCHEMA}.assists_daily
+WITH scoped AS (
+    SELECT conversion_id, conversion_date, property_id, conversion_type, channel,
+           coalesce(platform, '') AS platform, campaign,
+           bool_or(touch = last_non_direct_touch) AS got_last_non_direct
+    FROM journey_touches GROUP BY ALL
+)
+SELECT conversion_date, property_id, conversion_type, channel, platform, campaign,
+       count(*), count(*) FILTER (WHERE NOT got_last_non_direct), $lookback
+FROM scoped GROUP BY ALL
+"""
+
+TABLES = ("conversions", "credits", "daily", "assists_daily")
+
+
+def _views(conn: duckdb.DuckDBPyConnection) -> None:
+    """Weekly and monthly roll-ups of the daily tables, and journey summaries per grain:
+    sums only (path length and time to conversion as totals beside their counts), so any
+    roll-up of the rows is exact."""
+    for grain, unit in (("weekly", "week"), ("monthly", "month")):
+        conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.{grain} AS
+            SELECT CAST(date_trunc('{unit}', day) AS DATE) AS period_start, property_id,
+                   conversion_type, model, channel, platform, campaign,
+                   sum(conversions) AS conversions, sum(revenue) AS revenue, lookback_days
+            FROM {SCHEMA}.daily GROUP BY ALL""")
+    for grain, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month")):
+        conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.journeys_{grain} AS
+            SELECT CAST(date_trunc('{unit}', conversion_date) AS DATE) AS period_start,
+                   property_id, conversion_type,
+                   count(*) AS conversions,
+                   sum(revenue) AS revenue,
+                   count(*) FILTER (WHERE social_touched) AS social_touched_conversions,
+                   count(*) FILTER (WHERE social_touched) / count(*) AS social_touched_share,
+                   count(*) FILTER (WHERE social_assisted) AS social_assisted_conversions,
+                   sum(touches) AS touches_total,
+                   sum(touches) / count(*) AS mean_path_length,
+                   sum(days_to_convert) AS days_to_convert_total,
+                   sum(days_to_convert) / count(*) AS mean_days_to_convert,
+                   median(days_to_convert) AS median_days_to_convert,
+                   lookback_days
+            FROM {SCHEMA}.conversions GROUP BY ALL""")
+
+
+def ensure_attribution_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the schema, its tables and views if they do not exist yet."""
+    for statement in DDL:
+        conn.execute(statement)
+    _views(conn)
+
+
+def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, last: date,
+                               settings: AttributionSettings | None = None
+                               ) -> dict[str, int]:
+    """Attribute the conversions of the local days ``first``..``last`` and replace the
+    window's rows of every attribution table in one transaction; return rows written."""
+    settings = settings or AttributionSettings()
+    ensure_attribution_tables(conn)
+    params = {"first": first, "last": last, "lookback": settings.lookback_days,
+              "half_life": float(settings.half_life_days)}
+    conn.execute(_JOURNEYS, params)
+    counts = {}
+    with transaction(conn):
+        for table, column in (("conversions", "conversion_date"),
+                              ("credits", "conversion_date"),
+                              ("daily", "day"), ("assists_daily", "day")):
+            conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE {column} BETWEEN ? AND ?",
+                         [first, last])
+        conn.execute(_CONVERSIONS, {"lookback": settings.lookback_days,
+                                    "half_life": float(settings.half_life_days)})
+        conn.execute(_CREDITS, {"models": list(MODELS)})
+        conn.execute(_DAILY, {"first": first, "last": last,
+                              "lookback": settings.lookback_days})
+        conn.execute(_ASSISTS, {"lookback": settings.lookback_days})
+    for table, column in (("conversions", "conversion_date"), ("credits", "conversion_date"),
+                          ("daily", "day"), ("assists_daily", "day")):
+        counts[table] = int(conn.execute(
+            f"SELECT count(*) FROM {SCHEMA}.{table} WHERE {column} BETWEEN ? AND ?",
+            [first, last]).fetchall()[0][0])
+    return counts
+
+
+def credit_sum_problems(conn: duckdb.DuckDBPyConnection, first: date, last: date,
+                        tolerance: float = 1e-9) -> list[tuple[str, str, float]]:
+    """(conversion, model, sum of credits) of every conversion of the window whose credits
+    under a model do not sum to 1, or that lacks a model: the models' one invariant."""
+    return [tuple(r) for r in conn.execute(f"""
+        WITH sums AS (
+            SELECT v.conversion_id, m.model, coalesce(sum(c.credit), 0) AS total
+            FROM {SCHEMA}.conversions v
+            CROSS JOIN (SELECT unnest(?) AS model) m
+            LEFT JOIN {SCHEMA}.credits c
+              ON c.conversion_id = v.conversion_id AND c.model = m.model
+            WHERE v.conversion_date BETWEEN ? AND ?
+            GROUP BY ALL
+        )
+        SELECT conversion_id, model, total FROM sums WHERE abs(total - 1) > ?
+        ORDER BY conversion_id, model""", [list(MODELS), first, last, tolerance]).fetchall()]
+
+
+def unattributed_conversions(conn: duckdb.DuckDBPyConnection, first: date,
+                             last: date) -> int:
+    """Conversion events of the window without a journey (no session of theirs is
+    stored): they are missing from every model's totals."""
+    return int(conn.execute(f"""
+        SELECT count(*) FROM normalized.web_events e
+        WHERE e.conversion_type IS NOT NULL AND e.event_date BETWEEN ? AND ?
+          AND e.source_file || ':' || CAST(e.source_record AS VARCHAR) NOT IN
+              (SELECT conversion_id FROM {SCHEMA}.conversions
+               WHERE conversion_date BETWEEN ? AND ?)
+          AND (e.transaction_id IS NULL OR NOT EXISTS (
+              SELECT 1 FROM normalized.web_events d
+              WHERE d.property_id = e.property_id AND d.transaction_id = e.transaction_id
+                AND (d.event_ts, d.source_file, d.source_record)
+                    < (e.event_ts, e.source_file, e.source_record)))
+        """, [first, last, first, last]).fetchall()[0][0])
