@@ -1,0 +1,251 @@
+"""Attribution models on hand-built journeys, with every credit computed by hand.
+
+The store holds sessions and conversion events written directly (no export files), so
+each test reads one rule: the models' credits, the lookback boundary, ties, direct-only
+journeys, duplicate transactions, user stitching, assists; plus a property test that
+every conversion's credits sum to 1 under every model for any journey.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kpi_pipeline.lib.kpis.attribution import (
+    MODELS,
+    AttributionSettings,
+    credit_sum_problems,
+    replace_attribution_window,
+    unattributed_conversions,
+)
+from kpi_pipeline.lib.normalized.web_events import ensure_web_tables
+
+PROPERTY = "3107919"
+DAY = date(2025, 3, 20)  # the conversions' day
+NOON = datetime(2025, 3, 20, 12, 0)
+CHANNEL_OF = {  # (source, medium, campaign) -> channel, platform, is_social, is_paid
+    "instagram": ("ig", "social", "bio_link", "organic_social", "instagram", True, False),
+    "google": ("google", "organic", "(organic)", "organic_search", None, False, False),
+    "email": ("newsletter", "email", "digest", "email", None, False, False),
+    "tiktok_paid": ("tiktok", "paid_social", "collab", "paid_social", "tiktok", True, True),
+    "direct": ("(direct)", "(none)", "(direct)", "direct", None, False, False),
+    "facebook": ("facebook", "social", "always_on", "organic_social", "facebook", True,
+                 False),
+    "linkedin": ("lnkd.in", "social", "thought", "organic_social", "linkedin", True, False),
+}
+
+
+def _session(conn, user: str, session_id: int, start: datetime, touch: str,
+             user_id: str | None = None) -> None:
+    source, medium, campaign, channel, platform, social, paid = CHANNEL_OF[touch]
+    conn.execute("INSERT INTO normalized.web_sessions VALUES "
+                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0)",
+                 [PROPERTY, user, session_id, user_id, start.date(), start, source, medium,
+                  campaign, channel, platform, social, paid])
+
+
+_records = iter(range(1, 10**6))
+
+
+def _conversion(conn, user: str, session_id: int, at: datetime, kind: str,
+                revenue: float | None = None, transaction: str | None = None) -> str:
+    record = next(_records)
+    name = {"purchase": "purchase", "sign_up": "sign_up", "lead": "generate_lead"}[kind]
+    conn.execute("INSERT INTO normalized.web_events VALUES (?, ?, ?, ?, ?, NULL, ?, 1, "
+                 "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?, ?, ?, 'f', ?)",
+                 [PROPERTY, at.date(), at, name, user, session_id, kind, revenue,
+                  transaction, record])
+    return f"f:{record}"
+
+
+def _days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+@pytest.fixture(scope="module")
+def store():
+    """Five users' journeys, attributed once for the module (read-only in the tests)."""
+    conn = duckdb.connect()
+    ensure_web_tables(conn)
+    ids = {}
+    # U1: Instagram, then Google 3 days later, buys from the newsletter on day 10.
+    _session(conn, "u1", 1, NOON - _days(10), "instagram")
+    _session(conn, "u1", 2, NOON - _days(7), "google")
+    _session(conn, "u1", 3, NOON, "email")
+    ids["u1"] = _conversion(conn, "u1", 3, NOON, "purchase", 100.0, "T1")
+    _conversion(conn, "u1", 3, NOON + timedelta(seconds=5), "purchase", 100.0, "T1")  # dup
+    # U2: TikTok ad, then direct 5 days later: signs up.
+    _session(conn, "u2", 1, NOON - _days(5), "tiktok_paid")
+    _session(conn, "u2", 2, NOON, "direct")
+    ids["u2"] = _conversion(conn, "u2", 2, NOON, "sign_up")
+    # U3: Facebook 31 days before (outside the window), LinkedIn exactly 30 days before
+    # (inside: the boundary counts), direct the day before and on the day: a lead.
+    _session(conn, "u3", 1, NOON - _days(31), "facebook")
+    _session(conn, "u3", 2, NOON - _days(30), "linkedin")
+    _session(conn, "u3", 3, NOON - _days(1), "direct")
+    _session(conn, "u3", 4, NOON, "direct")
+    ids["u3"] = _conversion(conn, "u3", 4, NOON, "lead")
+    # U4: two sessions starting in the same second (ties: ga_session_id decides), the
+    # second direct; the first email. And u5: a direct-only journey of one touch.
+    _session(conn, "u4", 100, NOON, "email")
+    _session(conn, "u4", 200, NOON, "direct")
+    ids["u4"] = _conversion(conn, "u4", 200, NOON + timedelta(seconds=60), "sign_up")
+    _session(conn, "u5", 1, NOON, "direct")
+    ids["u5"] = _conversion(conn, "u5", 1, NOON, "lead")
+    # U6: one person, two devices joined by user_id: Facebook on the phone, purchase on
+    # the laptop through Google two days later.
+    _session(conn, "phone", 1, NOON - _days(2), "facebook", user_id="c-42")
+    _session(conn, "laptop", 2, NOON, "google", user_id="c-42")
+    ids["u6"] = _conversion(conn, "laptop", 2, NOON, "purchase", 50.0, "T6")
+    # A conversion the day after the window: not attributed by this window.
+    _session(conn, "u7", 1, NOON + _days(1), "instagram")
+    _conversion(conn, "u7", 1, NOON + _days(1), "lead")
+    counts = replace_attribution_window(conn, DAY, DAY, AttributionSettings(30, 7.0))
+    yield conn, ids, counts
+    conn.close()
+
+
+def _credits(conn, conversion_id: str, model: str) -> list[tuple[str, float]]:
+    return [(f"{c}:{p or ''}", round(v, 6)) for c, p, v in conn.execute(
+        "SELECT channel, platform, credit FROM attribution.credits "
+        "WHERE conversion_id = ? AND model = ? ORDER BY touch",
+        [conversion_id, model]).fetchall()]
+
+
+def test_three_touch_journey_by_hand(store):
+    conn, ids, _ = store
+    c = ids["u1"]
+    ig, go, em = "organic_social:instagram", "organic_search:", "email:"
+    assert _credits(conn, c, "last_click") == [(ig, 0), (go, 0), (em, 1)]
+    assert _credits(conn, c, "last_non_direct") == [(ig, 0), (go, 0), (em, 1)]
+    assert _credits(conn, c, "first_touch") == [(ig, 1), (go, 0), (em, 0)]
+    assert _credits(conn, c, "linear") == [(ig, 0.333333), (go, 0.333333), (em, 0.333333)]
+    assert _credits(conn, c, "position_based") == [(ig, 0.4), (go, 0.2), (em, 0.4)]
+    # ages 10, 7 and 0 days, half-life 7: weights 2^(-10/7) = 0.37150, 0.5 and 1, of
+    # 1.87150 in all: 0.19850, 0.26717, 0.53433
+    decay = _credits(conn, c, "time_decay")
+    assert [name for name, _ in decay] == [ig, go, em]
+    assert [v for _, v in decay] == pytest.approx([0.19850, 0.26717, 0.53433], abs=1e-5)
+
+
+def test_two_touch_journey_and_last_non_direct(store):
+    conn, ids, _ = store
+    c = ids["u2"]
+    tt, dr = "paid_social:tiktok", "direct:"
+    assert _credits(conn, c, "last_click") == [(tt, 0), (dr, 1)]
+    assert _credits(conn, c, "last_non_direct") == [(tt, 1), (dr, 0)]
+    assert _credits(conn, c, "position_based") == [(tt, 0.5), (dr, 0.5)]
+    assert _credits(conn, c, "linear") == [(tt, 0.5), (dr, 0.5)]
+    w = 2 ** (-5 / 7)  # 0.609507
+    assert _credits(conn, c, "time_decay") == [(tt, round(w / (w + 1), 6)),
+                                               (dr, round(1 / (w + 1), 6))]
+
+
+def test_lookback_boundary(store):
+    """31 days before: out; exactly 30 days before: in (and gets the non-direct click)."""
+    conn, ids, _ = store
+    c = ids["u3"]
+    li, dr = "organic_social:linkedin", "direct:"
+    assert _credits(conn, c, "first_touch") == [(li, 1), (dr, 0), (dr, 0)]
+    assert _credits(conn, c, "last_non_direct") == [(li, 1), (dr, 0), (dr, 0)]
+    assert _credits(conn, c, "position_based") == [(li, 0.4), (dr, 0.2), (dr, 0.4)]
+    touches, days = conn.execute("SELECT touches, days_to_convert FROM "
+                                 "attribution.conversions WHERE conversion_id = ?",
+                                 [c]).fetchall()[0]
+    assert (touches, days) == (3, 30.0)
+
+
+def test_same_second_touches_and_direct_only(store):
+    conn, ids, _ = store
+    assert _credits(conn, ids["u4"], "last_click") == [("email:", 0), ("direct:", 1)]
+    assert _credits(conn, ids["u4"], "last_non_direct") == [("email:", 1), ("direct:", 0)]
+    assert _credits(conn, ids["u4"], "first_touch") == [("email:", 1), ("direct:", 0)]
+    for model in MODELS:  # one direct touch: it gets everything under every model
+        assert _credits(conn, ids["u5"], model) == [("direct:", 1)]
+
+
+def test_devices_stitched_by_user_id(store):
+    conn, ids, _ = store
+    assert _credits(conn, ids["u6"], "first_touch") == [("organic_social:facebook", 1),
+                                                        ("organic_search:", 0)]
+
+
+def test_duplicate_transactions_and_window(store):
+    conn, _, counts = store
+    assert counts["conversions"] == 6  # u1 once (its duplicate dropped) .. u6; not u7
+    assert unattributed_conversions(conn, DAY, DAY) == 0
+    revenue = conn.execute("SELECT sum(revenue) FROM attribution.daily WHERE model = "
+                           "'linear'").fetchall()[0][0]
+    assert revenue == pytest.approx(150.0)
+
+
+def test_credits_sum_to_one_and_daily_totals(store):
+    conn, _, _ = store
+    assert credit_sum_problems(conn, DAY, DAY) == []
+    totals = dict(conn.execute("SELECT model, sum(conversions) FROM attribution.daily "
+                               "GROUP BY model").fetchall())
+    assert totals == pytest.approx({m: 6.0 for m in MODELS})
+    weekly = conn.execute("SELECT sum(conversions) FROM attribution.weekly WHERE model = "
+                          "'time_decay'").fetchall()[0][0]
+    assert weekly == pytest.approx(6.0)
+
+
+def test_assists_and_social_share(store):
+    conn, ids, _ = store
+    rows = dict(conn.execute("SELECT conversion_id, social_assisted FROM "
+                             "attribution.conversions").fetchall())
+    # u1: Instagram touched, the newsletter took the last non-direct click: assisted.
+    # u2: TikTok took the last non-direct click itself; u3 LinkedIn too; u6 Facebook not.
+    assert rows[ids["u1"]] and rows[ids["u6"]]
+    assert not rows[ids["u2"]] and not rows[ids["u3"]] and not rows[ids["u5"]]
+    share, assisted = conn.execute(
+        "SELECT sum(social_touched_conversions) / sum(conversions), "
+        "sum(social_assisted_conversions) FROM attribution.journeys_monthly").fetchall()[0]
+    assert (round(share, 4), assisted) == (round(4 / 6, 4), 2)
+    instagram = conn.execute(
+        "SELECT touched_conversions, assisted_conversions FROM attribution.assists_daily "
+        "WHERE platform = 'instagram'").fetchall()
+    assert instagram == [(1, 1)]
+    path = conn.execute("SELECT path FROM attribution.conversions WHERE conversion_id = ?",
+                        [ids["u2"]]).fetchall()[0][0]
+    assert path == "tiktok (paid) > direct"
+
+
+def test_rerun_gives_the_same_rows(store):
+    conn, _, counts = store
+    before = conn.execute("SELECT * FROM attribution.credits ORDER BY ALL").fetchall()
+    again = replace_attribution_window(conn, DAY, DAY, AttributionSettings(30, 7.0))
+    assert again == counts
+    assert conn.execute("SELECT * FROM attribution.credits ORDER BY ALL").fetchall() == before
+
+
+def test_settings_refuse_nonsense():
+    with pytest.raises(ValueError, match="lookback_days 0"):
+        AttributionSettings(lookback_days=0)
+    with pytest.raises(ValueError, match="half_life_days"):
+        AttributionSettings(half_life_days=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40 * 24), st.sampled_from(sorted(CHANNEL_OF))),
+                min_size=1, max_size=8),
+       st.floats(0.5, 30))
+def test_credits_sum_to_one_for_any_journey(touches, half_life):
+    conn = duckdb.connect()
+    ensure_web_tables(conn)
+    for i, (hours_before, touch) in enumerate(touches):
+        _session(conn, "u", i + 1, NOON - timedelta(hours=hours_before), touch)
+    _session(conn, "u", 999, NOON, "direct")
+    _conversion(conn, "u", 999, NOON, "purchase", 10.0)
+    replace_attribution_window(conn, DAY, DAY, AttributionSettings(30, half_life))
+    assert credit_sum_problems(conn, DAY, DAY) == []
+    n = 1 + sum(1 for hours, _ in touches if hours <= 30 * 24)
+    assert conn.execute("SELECT touches FROM attribution.conversions").fetchall() == [(n,)]
+    assert math.isclose(conn.execute("SELECT sum(revenue) FROM attribution.daily WHERE "
+                                     "model = 'position_based'").fetchall()[0][0], 10.0)
+    conn.close()
