@@ -15,6 +15,8 @@ table is written, so a bad file changes nothing stored.
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -163,10 +165,9 @@ def _parquet_source(files: list[ExportFile]) -> str:
     return f"""
         SELECT filename AS file,
                ordinality - min(ordinality) OVER (PARTITION BY filename) + 1 AS record,
-               to_json(t)::JSON AS doc
-        FROM (SELECT * EXCLUDE (filename), filename
-              FROM read_parquet([{paths}], filename = true, union_by_name = true)
-             ) t WITH ORDINALITY"""
+               to_json(t)::JSON AS doc  -- filename and ordinality ride along, unread
+        FROM (SELECT * FROM read_parquet([{paths}], filename = true, union_by_name = true)
+              WITH ORDINALITY) t"""
 
 
 # (field as the export spells it, rule, SQL that is TRUE for a record breaking it)
@@ -248,10 +249,35 @@ def read_events(conn: duckdb.DuckDBPyConnection, files: list[ExportFile],
 
 
 def _read_failure(exc: duckdb.Error) -> str:
-    """DuckDB's parse error as one problem line naming the file and line."""
+    """DuckDB's parse error as one problem line naming the file and line.
+
+    DuckDB names the line where its parser gave up, which for a record cut short is the
+    next one (JSON may continue over a newline); the failing file is read again, line by
+    line, to name the record that does not parse. Only a failure pays for this."""
     text = str(exc)
     match = _DUCKDB_JSON_ERROR.search(text)
-    if match:
-        return (f"{match['file']}, line {match['line']}, field (record): not valid JSON "
-                f"({match['reason'].strip()}) (rule: one JSON object per line)")
-    return f"the export files could not be read: {text.strip()}"
+    if not match:
+        return f"the export files could not be read: {text.strip()}"
+    file, line, reason = match["file"], match["line"], match["reason"].strip()
+    found = _first_bad_line(Path(file))
+    if found:
+        line, reason = str(found[0]), found[1]
+    return (f"{file}, line {line}, field (record): not valid JSON ({reason}) "
+            "(rule: one JSON object per line)")
+
+
+def _first_bad_line(path: Path) -> tuple[int, str] | None:
+    """The first line of ``path`` (gzipped or not) that is not one JSON object."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    json.loads(line)
+                except ValueError as exc:
+                    return number, str(exc)
+    except (OSError, UnicodeDecodeError) as exc:
+        return 1, f"the file does not read: {exc}"
+    return None
