@@ -125,6 +125,23 @@ class Settings(dg.ConfigurableResource):
                                          f"files (CSV) and their exports.yaml "
                                          f"(${settings.EXPORTS.name}).")
 
+    ga4_export_dir: str = Field(default=settings.GA4_EXPORT.default,
+                                description=f"Folder of GA4's BigQuery event export files, "
+                                            f"one analytics_<property> folder each "
+                                            f"(${settings.GA4_EXPORT.name}).")
+    attribution_lookback_days: int = Field(
+        default=int(settings.ATTRIBUTION_LOOKBACK_DAYS.default), ge=1, le=35,
+        description="Days before a conversion whose sessions are its touches "
+                    f"(${settings.ATTRIBUTION_LOOKBACK_DAYS.name}; at most 35: the "
+                    "attribution asset reads the 5 ingest weeks before its own).")
+    attribution_half_life_days: int = Field(
+        default=int(settings.ATTRIBUTION_HALF_LIFE_DAYS.default), ge=1, le=365,
+        description="Half-life of the time-decay attribution model, in whole days "
+                    f"(${settings.ATTRIBUTION_HALF_LIFE_DAYS.name}).")
+
+    def ga4_export_root(self) -> Path:
+        return Path(self.ga4_export_dir)
+
     def exports_root(self) -> Path:
         return Path(self.exports_dir)
 
@@ -248,6 +265,19 @@ def api_platforms_from_env() -> ApiPlatforms:
     return ApiPlatforms(accounts_file=settings.ACCOUNTS.wired(), **credentials)
 
 
+def _numbers_wired() -> dict[str, Any]:
+    """The attribution settings that are set, as typed ``dg.EnvVar`` references (read when
+    a run starts); unset ones keep the fields' defaults."""
+    wired: dict[str, Any] = {}
+    if settings.ATTRIBUTION_LOOKBACK_DAYS.is_set():
+        wired["attribution_lookback_days"] = dg.EnvVar.int(
+            settings.ATTRIBUTION_LOOKBACK_DAYS.name)
+    if settings.ATTRIBUTION_HALF_LIFE_DAYS.is_set():
+        wired["attribution_half_life_days"] = dg.EnvVar.int(
+            settings.ATTRIBUTION_HALF_LIFE_DAYS.name)
+    return wired
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """The embedded default: DuckDB file, local landing folder, demo platforms, each field
     wired to its environment variable when that is set.
@@ -260,7 +290,9 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     platforms = DemoPlatforms() if choice == "demo" else api_platforms_from_env()
     warehouse = Warehouse(database=settings.DUCKDB.wired())
     paths = Settings(landing_dir=settings.LANDING.wired(), goals_file=settings.GOALS.wired(),
-                     reports_dir=settings.REPORTS.wired(), exports_dir=settings.EXPORTS.wired())
+                     reports_dir=settings.REPORTS.wired(), exports_dir=settings.EXPORTS.wired(),
+                     ga4_export_dir=settings.GA4_EXPORT.wired(),
+                     **_numbers_wired())
     return {"warehouse": warehouse, "settings": paths, "platforms": platforms}
 
 

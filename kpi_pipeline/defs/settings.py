@@ -50,6 +50,16 @@ LANDING = Variable("KPI_PIPELINE_LANDING", "data/landing",
                    "The landing folder of the raw pulls.")
 EXPORTS = Variable("KPI_PIPELINE_EXPORTS", "data/exports",
                    "The drop folder of the platforms' export files and their exports.yaml.")
+GA4_EXPORT = Variable("KPI_PIPELINE_GA4_EXPORT", "data/ga4_export",
+                      "The folder of GA4's BigQuery event export files "
+                      "(analytics_<property>/events_YYYYMMDD.json[.gz] or .parquet); the "
+                      "demo writes its simulated export there.")
+ATTRIBUTION_LOOKBACK_DAYS = Variable("KPI_PIPELINE_ATTRIBUTION_LOOKBACK_DAYS", "30",
+                                     "Attribution: the days before a conversion whose "
+                                     "sessions count as its touches (1..35).")
+ATTRIBUTION_HALF_LIFE_DAYS = Variable("KPI_PIPELINE_ATTRIBUTION_HALF_LIFE_DAYS", "7",
+                                      "Attribution: the time-decay model's half-life in whole "
+                                      "days.")
 REPORTS = Variable("KPI_PIPELINE_REPORTS", "data/reports",
                    "The folder of the rendered HTML reports.")
 GOALS = Variable("KPI_PIPELINE_GOALS", str(data_file("goals.example.yaml")),
@@ -120,7 +130,8 @@ def credential_variables() -> dict[str, Variable]:
 
 def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
-    return [DUCKDB, LANDING, EXPORTS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
+    return [DUCKDB, LANDING, EXPORTS, GA4_EXPORT, ATTRIBUTION_LOOKBACK_DAYS,
+            ATTRIBUTION_HALF_LIFE_DAYS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
             UTM_LOST_SHARE, SCHEDULE_TIMEZONE, SLACK_CHANNEL, SLACK_TOKEN,
             DELIVERY, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
