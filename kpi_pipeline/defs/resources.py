@@ -128,7 +128,8 @@ class Settings(dg.ConfigurableResource):
     ga4_export_dir: str = Field(default=settings.GA4_EXPORT.default,
                                 description=f"Folder of GA4's BigQuery event export files, "
                                             f"one analytics_<property> folder each "
-                                            f"(${settings.GA4_EXPORT.name}).")
+                                            f"(${settings.GA4_EXPORT.name}; empty: "
+                                            f"ga4_export in the landing folder).")
     attribution_lookback_days: int = Field(
         default=int(settings.ATTRIBUTION_LOOKBACK_DAYS.default), ge=1, le=35,
         description="Days before a conversion whose sessions are its touches "
@@ -140,7 +141,10 @@ class Settings(dg.ConfigurableResource):
                     f"(${settings.ATTRIBUTION_HALF_LIFE_DAYS.name}).")
 
     def ga4_export_root(self) -> Path:
-        return Path(self.ga4_export_dir)
+        """The export folder; by default beside the raw pulls, in the landing folder, so
+        a run on a temporary landing folder never writes the demo's export elsewhere."""
+        return Path(self.ga4_export_dir) if self.ga4_export_dir else (
+            self.landing_root() / "ga4_export")
 
     def exports_root(self) -> Path:
         return Path(self.exports_dir)

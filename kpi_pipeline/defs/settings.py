@@ -50,10 +50,11 @@ LANDING = Variable("KPI_PIPELINE_LANDING", "data/landing",
                    "The landing folder of the raw pulls.")
 EXPORTS = Variable("KPI_PIPELINE_EXPORTS", "data/exports",
                    "The drop folder of the platforms' export files and their exports.yaml.")
-GA4_EXPORT = Variable("KPI_PIPELINE_GA4_EXPORT", "data/ga4_export",
+GA4_EXPORT = Variable("KPI_PIPELINE_GA4_EXPORT", "",
                       "The folder of GA4's BigQuery event export files "
                       "(analytics_<property>/events_YYYYMMDD.json[.gz] or .parquet); the "
-                      "demo writes its simulated export there.")
+                      "demo writes its simulated export there (empty: ga4_export in the "
+                      "landing folder).")
 ATTRIBUTION_LOOKBACK_DAYS = Variable("KPI_PIPELINE_ATTRIBUTION_LOOKBACK_DAYS", "30",
                                      "Attribution: the days before a conversion whose "
                                      "sessions count as its touches (1..35).")

@@ -36,6 +36,7 @@ def test_the_plan_runs_every_job_once_from_the_first_week(monkeypatch):
     assert (first, last) == (date(2025, 3, 3), date(2025, 3, 16))  # the ingest is by week
     assert [(job, str(lo), str(hi)) for job, lo, hi in plan(first, last, 4)] == [
         ("daily_ingest_job", "2025-03-03", "2025-03-10"),
+        ("weekly_attribution_job", "2025-03-03", "2025-03-10"),
         ("weekly_kpi_job", "2025-03-03", "2025-03-10"),
         ("goal_attainment_job", "2025-03-03", "2025-03-16"),
         ("weekly_report_job", "2025-03-03", "2025-03-10")]

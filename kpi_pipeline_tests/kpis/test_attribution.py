@@ -247,5 +247,6 @@ def test_credits_sum_to_one_for_any_journey(touches, half_life):
     n = 1 + sum(1 for hours, _ in touches if hours <= 30 * 24)
     assert conn.execute("SELECT touches FROM attribution.conversions").fetchall() == [(n,)]
     assert math.isclose(conn.execute("SELECT sum(revenue) FROM attribution.daily WHERE "
-                                     "model = 'position_based'").fetchall()[0][0], 10.0)
+                                     "model = 'position_based'").fetchall()[0][0], 10.0,
+                        abs_tol=1e-5)
     conn.close()

@@ -15,13 +15,14 @@ normalized layers, so a backfill of ``weekly_attribution_job`` is one run over a
   ``assists_daily`` tables (``lib/kpis/attribution.py``). A blocking check proves every
   conversion's credits sum to 1 under every model.
 
-They form their own group and job, outside ``daily_ingest_job``: the aggregate KPIs do not
-read them, and the ``make run`` path stays as it was.
+The first two belong to the raw and normalized layers, so ``daily_ingest_job`` (and the
+morning schedule) keeps them current with the other sources; ``weekly_attribution_job``
+runs the attribution, and ``make run`` runs it after the ingest.
 """
 
 import dagster as dg
 
-from kpi_pipeline.defs.conventions import DUCKDB_WRITER, OWNERS, RANGE_IN_ONE_RUN
+from kpi_pipeline.defs.conventions import DUCKDB_WRITER, OWNERS, puller
 from kpi_pipeline.defs.partitions import ingest_weeks, window_bounds, window_days
 from kpi_pipeline.defs.resources import PlatformsResource, Settings, Warehouse
 from kpi_pipeline.defs.schedules import schedule_today
@@ -37,7 +38,6 @@ from kpi_pipeline.lib.sources.demo.client import DemoClient
 from kpi_pipeline.lib.sources.demo.ga4_events import write_export
 from kpi_pipeline.lib.sources.exports.ga4_events import Ga4ExportError, export_files
 
-GROUP = "attribution"
 RAW_KEY = dg.AssetKey(["raw", "ga4_events"])
 EVENTS_KEY = dg.AssetKey(["normalized", "web_events"])
 SESSIONS_KEY = dg.AssetKey(["normalized", "web_sessions"])
@@ -49,9 +49,9 @@ LOOKBACK_WEEKS = 5
 
 
 @dg.asset(
-    **RANGE_IN_ONE_RUN,
+    **puller("ga4_events"),
     key=RAW_KEY,
-    group_name=GROUP,
+    group_name="raw",
     partitions_def=ingest_weeks,
     kinds={"json", "ga4"},
     code_version="1",
@@ -93,14 +93,14 @@ def ga4_events(context: dg.AssetExecutionContext, settings: Settings,
     backfill_policy=DUCKDB_WRITER["backfill_policy"],
     pool=DUCKDB_WRITER["pool"],
     specs=[
-        dg.AssetSpec(EVENTS_KEY, group_name=GROUP, owners=OWNERS, deps=[RAW_KEY],
+        dg.AssetSpec(EVENTS_KEY, group_name="normalized", owners=OWNERS, deps=[RAW_KEY],
                      kinds={"duckdb", "sql"},
                      code_version="1",
                      description="GA4 export events, one row per event (primary key: "
                                  "source_file, source_record): local day, UTC time, user, "
                                  "session, UTMs, conversion type and revenue.",
                      metadata={"dagster/table_name": "normalized.web_events"}),
-        dg.AssetSpec(SESSIONS_KEY, group_name=GROUP, owners=OWNERS, deps=[RAW_KEY],
+        dg.AssetSpec(SESSIONS_KEY, group_name="normalized", owners=OWNERS, deps=[RAW_KEY],
                      kinds={"duckdb", "sql"},
                      code_version="1",
                      description="GA4 sessions from the export (primary key: property_id, "
@@ -143,7 +143,7 @@ _LOOKBACK = dg.TimeWindowPartitionMapping(start_offset=-LOOKBACK_WEEKS, end_offs
 @dg.asset(
     **DUCKDB_WRITER,
     key=ATTRIBUTION_KEY,
-    group_name=GROUP,
+    group_name="attribution",
     partitions_def=ingest_weeks,
     deps=[dg.AssetDep(SESSIONS_KEY, partition_mapping=_LOOKBACK),
           dg.AssetDep(EVENTS_KEY)],
@@ -215,9 +215,9 @@ def attribution_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
 
 weekly_attribution_job = dg.define_asset_job(
     name="weekly_attribution_job",
-    selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=ingest_weeks,
-    description="Write or collect the GA4 event export of the weeks, rebuild the web events "
-                "and sessions, and attribute their conversions under every model.",
+    selection=dg.AssetSelection.assets(ATTRIBUTION_KEY),
+    description="Attribute the conversions of the weeks under every model (after "
+                "daily_ingest_job has written or collected the GA4 event export and rebuilt "
+                "the web events and sessions).",
 )
 

@@ -238,11 +238,13 @@ GROUP BY conversion_id, property_id, conversion_date, conversion_ts, conversion_
          revenue, user_key, n
 """
 
+# Rounded (to 1e-9 conversions, 1e-6 money) so a rerun stores the same numbers whatever
+# order DuckDB's threads add the credits in.
 _DAILY = f"""
 INSERT INTO {SCHEMA}.daily
 SELECT c.conversion_date, v.property_id, v.conversion_type, c.model, c.channel,
        coalesce(c.platform, ''), c.campaign,
-       sum(c.credit), sum(c.credit * v.revenue), $lookback
+       round(fsum(c.credit), 9), round(fsum(c.credit * v.revenue), 6), $lookback
 FROM {SCHEMA}.credits c JOIN {SCHEMA}.conversions v USING (conversion_id)
 WHERE c.conversion_date BETWEEN $first AND $last
 GROUP BY ALL
