@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import gzip
 from datetime import date
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from kpi_pipeline.lib.core.platforms.ga4_export import DATASET_PATTERN, FILE_PATTERN
@@ -22,25 +24,42 @@ WORLD = World(seed=7, n_brands=2, today=date(2025, 6, 1))
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    a, b = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+def three_runs(tmp_path_factory):
+    a, b, c = (tmp_path_factory.mktemp(n) for n in "abc")
     files_a = write_export(WORLD, a, date(2025, 3, 1), date(2025, 3, 14))
-    # another world object, and a wider window that holds the same days
+    # another world object, same window: the same bytes
     other = World(seed=7, n_brands=2, today=date(2025, 6, 1))
-    files_b = write_export(other, b, date(2025, 2, 20), date(2025, 3, 20))
-    return a, files_a, b, files_b
+    write_export(other, b, date(2025, 3, 1), date(2025, 3, 14))
+    # a wider window that holds the same days: the same records
+    files_c = write_export(other, c, date(2025, 2, 20), date(2025, 3, 20))
+    return a, files_a, b, c, files_c
 
 
-def test_same_seed_same_files_whatever_the_window(two_runs):
-    a, files_a, b, files_b = two_runs
-    assert len(files_a) == 2 * 14 and len(files_b) == 2 * 29
+def _lines(path: Path) -> list[bytes]:
+    return sorted(gzip.decompress(path.read_bytes()).splitlines())
+
+
+def test_same_seed_same_files_whatever_the_window(three_runs):
+    a, files_a, b, c, files_c = three_runs
+    assert len(files_a) == 2 * 14 and len(files_c) == 2 * 29
     for path in files_a:
-        twin = b / path.relative_to(a)
-        assert gzip.decompress(path.read_bytes()) == gzip.decompress(twin.read_bytes())
+        assert path.read_bytes() == (b / path.relative_to(a)).read_bytes()
+        assert _lines(path) == _lines(c / path.relative_to(a))
 
 
-def test_files_in_the_export_layout(two_runs):
-    _, files_a, _, _ = two_runs
+def test_a_users_sessions_follow_each_other():
+    frame = sessions(WORLD, "alpenglow", date(2025, 1, 1), date(2025, 3, 31))
+    start = frame["day"] + pd.to_timedelta(frame["start_second"], unit="s")
+    first = frame["first_day"] + pd.to_timedelta(frame["first_visit_second"], unit="s")
+    assert (start >= first).all()
+    keys = frame[["cohort", "user_index", "day", "start_second"]]
+    assert not keys.duplicated().any()  # one ga_session_id per session of a user
+    ordered = frame.assign(start=start).groupby(["cohort", "user_index"])["start"]
+    assert ordered.apply(lambda s: s.is_monotonic_increasing).all()
+
+
+def test_files_in_the_export_layout(three_runs):
+    _, files_a, _, _, _ = three_runs
     for path in files_a:
         assert DATASET_PATTERN.match(path.parent.name) and FILE_PATTERN.match(path.name)
 

@@ -87,9 +87,10 @@ CHANNEL_LIFT = {"email": 1.8, "(none)": 1.3, "cpc": 1.4}
 AOV_EUR = 55.0
 # The share of the aggregate demo's users the export simulates. All of them (1.0) is about
 # 2 million sessions and 5 million events for two years of four brands: 60 CPU-seconds to
-# write, too much for the ``make run`` path; one user in ten keeps the channel mix and the
-# journeys, at a tenth of the volume (see the README's "Web events" section).
-DEFAULT_SHARE = 0.1
+# write, far too much for the ``make run`` path (DuckDB writes gzipped JSON at about 10 us
+# an event); one user in twenty keeps the channel mix and the journeys at a twentieth of
+# the volume (see the README's "Web events and attribution").
+DEFAULT_SHARE = 0.05
 
 
 def _month_start(day: date) -> date:
@@ -133,7 +134,16 @@ def _cohort(seed: int, brand_key: str, scale: float, currency: str, share: float
                        np.searchsorted(return_cdf, draw, side="right"))
     channel = np.minimum(channel, len(CHANNELS) - 1)
     # seconds after local midnight: 06:00 to 22:50, so a session's events stay on its day
-    start_second = rng.integers(6 * 3600, 22 * 3600 + 50 * 60, len(user))
+    start_second = rng.integers(6 * 3600, 22 * 3600 + 40 * 60, len(user))
+    # A user's sessions on one day start in the order of the journey, a second apart at
+    # least (the same second would be the same ga_session_id): the rows are in (user,
+    # rank) order, which is (user, day, rank) order, so the day's seconds are sorted into
+    # it and each gets its place in the day added.
+    start_second = start_second[np.lexsort((start_second, day_index, user))]
+    same_day = np.concatenate(([False], (user[1:] == user[:-1])
+                               & (day_index[1:] == day_index[:-1])))
+    group_start = np.maximum.accumulate(np.where(~same_day, np.arange(len(user)), 0))
+    start_second = start_second + (np.arange(len(user)) - group_start)
     mediums = np.array([c.medium for c in CHANNELS])[channel]
     lift = np.ones(len(user))
     for medium, factor in CHANNEL_LIFT.items():
@@ -195,11 +205,14 @@ def _channels_frame() -> pd.DataFrame:
                           "campaign": c.campaign} for i, c in enumerate(CHANNELS)])
 
 
-# One record per event, in the export's nested shape. The session's UTMs are both
-# collected with its first event and GA4's session-scoped last click; a direct session has
-# no collected UTMs (GA4 leaves them NULL) and GA4 carries the last non-direct source of
-# the user into the session's last click only in its own reports, so the export's
-# session_traffic_source_last_click of a direct session says (direct) / (none).
+# One record per event, in the export's nested shape: first_visit, session_start and the
+# conversions, the events attribution reads (page views and the other parameters a real
+# export carries would only make make run slower: 40 % more records, none of them read).
+# The session's UTMs are both collected with its first event and GA4's session-scoped
+# last click; a direct session has no collected UTMs (GA4 leaves them NULL) and GA4
+# carries the last non-direct source of the user into the session's last click only in
+# its own reports, so the export's session_traffic_source_last_click of a direct session
+# says (direct) / (none).
 _EVENTS_SQL = """
 WITH s AS (
     SELECT s.*, c.source, c.medium, c.campaign,
@@ -217,7 +230,6 @@ WITH s AS (
 e AS (
     SELECT *, 'first_visit' AS event_name, 0 AS offset_s FROM s WHERE "rank" = 0
     UNION ALL SELECT *, 'session_start', 0 FROM s
-    UNION ALL SELECT *, 'page_view', 1 FROM s
     UNION ALL SELECT *, 'sign_up', 240 FROM s WHERE sign_up
     UNION ALL SELECT *, 'generate_lead', 300 FROM s WHERE generate_lead
     UNION ALL SELECT *, 'purchase', 420 FROM s WHERE purchase
@@ -228,8 +240,7 @@ SELECT
         AS event_timestamp,
     event_name,
     [{'key': 'ga_session_id', 'value': {'int_value': CAST(session_ts AS VARCHAR)}},
-     {'key': 'ga_session_number', 'value': {'int_value': CAST("rank" + 1 AS VARCHAR)}},
-     {'key': 'page_location', 'value': {'string_value': 'https://www.example.com/'}}]
+     {'key': 'ga_session_number', 'value': {'int_value': CAST("rank" + 1 AS VARCHAR)}}]
         AS event_params,
     NULL::VARCHAR AS user_id,
     user_num || '.' || CAST(first_ts AS VARCHAR) AS user_pseudo_id,
@@ -245,7 +256,6 @@ SELECT
     END AS ecommerce,
     strftime(day, '%Y%m%d') AS file_day
 FROM e
-ORDER BY event_date, event_timestamp, user_pseudo_id, event_name
 """
 
 
@@ -266,7 +276,9 @@ def write_export(world: World, folder: Path, first: date, last: date,
     ``folder/analytics_<property>/events_YYYYMMDD.<format>``; return the files written.
 
     A day's file is replaced whole (written in a staging folder, then moved over it), so
-    a rerun over the same days leaves the same files. ``file_format``: ``json.gz``
+    a rerun over the same days leaves the same files; another window holding the same day
+    writes the same records, in an order that may differ (DuckDB's partitioned COPY
+    orders a file's rows by its partitioning, not by the query). ``file_format``: ``json.gz``
     (BigQuery's newline-delimited JSON extract, gzipped) or ``parquet``. ``share``: the
     share of the aggregate demo's users simulated (``DEFAULT_SHARE``).
     """
