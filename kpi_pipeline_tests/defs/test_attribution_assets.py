@@ -99,3 +99,15 @@ def test_a_malformed_file_fails_and_changes_nothing(tmp_path):
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT count(*), sum(revenue) FROM normalized.web_sessions"
                             ).fetchall() == before
+
+
+def test_a_missing_export_folder_changes_nothing(built, tmp_path):
+    root, resources, _ = built
+    elsewhere = {**resources, "settings": resources["settings"].model_copy(
+        update={"ga4_export_dir": str(tmp_path / "not_mounted")})}
+    with _store(root) as conn:
+        before = conn.execute("SELECT count(*) FROM normalized.web_events").fetchall()
+    result = dg.materialize([web_events], resources=elsewhere, partition_key="2025-03-03")
+    assert result.success
+    with _store(root) as conn:
+        assert conn.execute("SELECT count(*) FROM normalized.web_events").fetchall() == before

@@ -114,7 +114,18 @@ def web_events(context: dg.AssetExecutionContext, warehouse: Warehouse,
                settings: Settings):
     """Both tables of the week's export files, validated before anything is written."""
     first, last = window_bounds(context.partition_time_window)
-    files = export_files(settings.ga4_export_root(), first, last)
+    folder = settings.ga4_export_root()
+    window = f"{first}..{last}"
+    if not folder.is_dir():
+        # A mistyped or unmounted folder must not empty the tables: nothing changes.
+        context.log.warning(f"GA4 export folder {folder} does not exist: web_events and "
+                            "web_sessions left as they were")
+        for key in (EVENTS_KEY, SESSIONS_KEY):
+            yield dg.MaterializeResult(asset_key=key, metadata={
+                "partition_window": window, "decision": f"folder {folder} missing: "
+                                                        "nothing changed"})
+        return
+    files = export_files(folder, first, last)
     with warehouse.get_connection() as conn:
         try:
             counts = replace_web_window(conn, files, first, last)
@@ -127,7 +138,6 @@ def web_events(context: dg.AssetExecutionContext, warehouse: Warehouse,
             "sum(conversions) AS conversions FROM normalized.web_sessions "
             "WHERE session_date BETWEEN ? AND ? GROUP BY ALL ORDER BY sessions DESC",
             [first, last]).df()
-    window = f"{first}..{last}"
     yield dg.MaterializeResult(asset_key=EVENTS_KEY, metadata={
         "dagster/row_count": counts["web_events"], "partition_window": window,
         "files_read": len(files)})

@@ -22,7 +22,7 @@ same tables and a bad file changes nothing. Everything runs in DuckDB SQL.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 import pandas as pd
@@ -225,7 +225,3 @@ def replace_web_window(conn: duckdb.DuckDBPyConnection, files: list[ExportFile],
                             "BETWEEN ? AND ?", [first, last]).fetchall()[0][0]
     return {"web_events": events, "web_sessions": int(sessions)}
 
-
-def window_days(first: date, last: date) -> list[date]:
-    """Every day of ``first``..``last``."""
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
