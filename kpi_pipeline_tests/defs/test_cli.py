@@ -58,7 +58,7 @@ def test_a_run_is_recorded_for_the_ui(tmp_path, monkeypatch):
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert sorted(r.job_name for r in runs) == ["daily_ingest_job", "goal_attainment_job",
-                                                   "weekly_kpi_job"]
+                                                   "weekly_attribution_job", "weekly_kpi_job"]
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         for key in (["raw", "facebook"], ["normalized", "post_daily"], ["kpi", "weekly"]):
             assert instance.get_materialized_partitions(dg.AssetKey(key)) == {"2025-03-03"}
