@@ -65,8 +65,7 @@ def report_periods(first: date, last: date, grain: str, count: int) -> tuple[dat
 def plan(first: date, last: date, report_count: int) -> list[tuple[str, date, date]]:
     """The runs that build ``first``..``last``: (job, first partition key, last partition
     key) in order, each job once over its whole range."""
-    runs = [("daily_ingest_job", week_start(first), week_start(last)),
-            ("weekly_attribution_job", week_start(first), week_start(last))]
+    runs = [("daily_ingest_job", week_start(first), week_start(last))]
     for grain, table in TABLE_FOR_GRAIN.items():
         job = f"{table}_kpi_job"
         periods = closed_periods(first, last, grain)

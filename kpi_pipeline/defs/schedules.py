@@ -33,7 +33,7 @@ TIMEZONE_ENV = SCHEDULE_TIMEZONE.name
 # when files are dropped (export_folder_sensor, or by hand), not with the daily ingest.
 # The source freshness checks judge today, not the run's weeks: daily_freshness_schedule
 # runs them on their own after the morning pull.
-INGEST_SELECTION = (dg.AssetSelection.groups("raw", "normalized")
+INGEST_SELECTION = (dg.AssetSelection.groups("raw", "normalized", "attribution")
                     - dg.AssetSelection.assets(["normalized", "exports"])
                     - dg.AssetSelection.checks(*(
                         dg.AssetCheckKey(dg.AssetKey(["raw", p]), "source_fresh")
@@ -42,7 +42,8 @@ INGEST_SELECTION = (dg.AssetSelection.groups("raw", "normalized")
 daily_ingest_job = dg.define_asset_job(
     name="daily_ingest_job",
     selection=INGEST_SELECTION,
-    description="Pull every source stream and rebuild the validated normalized tables.",
+    description="Pull every source stream, rebuild the validated normalized tables and "
+                "attribute the weeks' web conversions.",
 )
 
 weekly_kpi_job = dg.define_asset_job(

@@ -62,10 +62,13 @@ class Ticks:
                     asset_key=dg.AssetKey.from_user_string(key), partition=partition))
 
     def pull(self, week: str) -> None:
-        """The morning pull: every normalized table the weekly KPIs read, for ``week``."""
+        """The morning pull: every normalized table the weekly KPIs read and the week's
+        attribution (the ingest job computes it after the web events), for ``week``."""
         graph = self.defs.resolve_asset_graph()
         tables = graph.get(dg.AssetKey(["kpi", "weekly"])).parent_keys
-        self.materialized({key.to_user_string(): [week] for key in tables})
+        self.materialized({key.to_user_string(): [week]
+                           for key in {*tables, dg.AssetKey(["attribution", "daily"])}})
+        self.check("attribution/daily", "credits_sum_to_one", True, week)
 
     def check(self, asset: str, name: str, passed: bool, partition: str) -> None:
         self.instance.report_runless_asset_event(dg.AssetCheckEvaluation(

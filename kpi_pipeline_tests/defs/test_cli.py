@@ -36,7 +36,6 @@ def test_the_plan_runs_every_job_once_from_the_first_week(monkeypatch):
     assert (first, last) == (date(2025, 3, 3), date(2025, 3, 16))  # the ingest is by week
     assert [(job, str(lo), str(hi)) for job, lo, hi in plan(first, last, 4)] == [
         ("daily_ingest_job", "2025-03-03", "2025-03-10"),
-        ("weekly_attribution_job", "2025-03-03", "2025-03-10"),
         ("weekly_kpi_job", "2025-03-03", "2025-03-10"),
         ("goal_attainment_job", "2025-03-03", "2025-03-16"),
         ("weekly_report_job", "2025-03-03", "2025-03-10")]
@@ -58,7 +57,7 @@ def test_a_run_is_recorded_for_the_ui(tmp_path, monkeypatch):
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert sorted(r.job_name for r in runs) == ["daily_ingest_job", "goal_attainment_job",
-                                                   "weekly_attribution_job", "weekly_kpi_job"]
+                                                   "weekly_kpi_job"]
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         for key in (["raw", "facebook"], ["normalized", "post_daily"], ["kpi", "weekly"]):
             assert instance.get_materialized_partitions(dg.AssetKey(key)) == {"2025-03-03"}

@@ -1,5 +1,6 @@
 """A store built by the real chain on demo data (January to April 2025), shared by the
-report tests: raw pulls, normalized tables, weekly, monthly and quarterly KPIs, baselines,
+report tests: raw pulls, normalized tables, GA4's event export and its attribution, weekly,
+monthly and quarterly KPIs, baselines,
 diagnostics and goal attainment for a goals file with one goal of each target type.
 
 Built once per session (about half a minute); tests open it read-only and render into
@@ -18,6 +19,7 @@ import dagster as dg
 import pytest
 from filelock import FileLock
 
+from kpi_pipeline.defs.attribution.assets import attribution_daily, ga4_events, web_events
 from kpi_pipeline.defs.baselines.assets import (
     baseline_monthly,
     baseline_quarterly,
@@ -136,6 +138,8 @@ def _build_report_store(root: Path) -> None:
                  "platforms": DemoPlatforms(seed=DEMO_SEED, brands=DEMO_BRANDS,
                                             today="2025-05-10")}
     steps = [([*raw_assets, *normalized_assets], FIRST_INGEST_WEEK, LAST_INGEST_WEEK),
+             ([ga4_events, web_events, attribution_daily], FIRST_INGEST_WEEK,
+              LAST_INGEST_WEEK),
              ([kpi_weekly, baseline_weekly, diagnostic_weekly], FIRST_WEEK, LAST_WEEK),
              ([kpi_monthly, baseline_monthly, diagnostic_monthly], FIRST_MONTH, LAST_MONTH),
              ([kpi_quarterly, baseline_quarterly, diagnostic_quarterly], FIRST_QUARTER,

@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from kpi_pipeline.defs.attribution.assets import attribution_daily, ga4_events, web_events
 from kpi_pipeline.defs.baselines.assets import baseline_weekly
 from kpi_pipeline.defs.diagnostics.assets import diagnostic_weekly
 from kpi_pipeline.defs.goals.assets import attainment, goal_definitions
@@ -47,6 +48,7 @@ NO_BASELINE = BY_NAME["baseline.weekly"].missing
 NO_DIAGNOSTICS = BY_NAME["diagnostic.weekly"].missing
 NO_ATTAINMENT = BY_NAME["goal.attainment"].missing
 NO_GOALS_FILE = BY_NAME["goal.definitions_file"].missing
+NO_ATTRIBUTION = BY_NAME["attribution.daily_reporting"].missing
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ def _materialize(assets: list, resources: dict[str, object]) -> None:
 @pytest.fixture(scope="module")
 def young_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, YoungStore]:
     """``kpis``: two weeks pulled, normalized and turned into weekly KPIs, nothing else.
-    ``weekly``: the same plus weekly baselines, diagnostics, the goals file and attainment,
+    ``weekly``: the same plus weekly baselines, diagnostics, the GA4 event export and its
+    attribution, the goals file and attainment,
     but still no month closed (no monthly KPI rows, no monthly baseline or diagnostics)."""
     root = tmp_path_factory.mktemp("young_store")
     goals = root / "goals.yaml"
@@ -86,6 +89,7 @@ def young_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, YoungSto
     stages = {"kpis": YoungStore(root / "kpis.duckdb", goals)}
     shutil.copyfile(store.database, stages["kpis"].database)
     _materialize([baseline_weekly, diagnostic_weekly], resources)
+    _materialize([ga4_events, web_events, attribution_daily], resources)
     tags = {"dagster/asset_partition_range_start": FIRST_WEEK,
             "dagster/asset_partition_range_end": "2025-01-19"}
     assert dg.materialize([goal_definitions, attainment], resources=resources, tags=tags,
@@ -103,7 +107,8 @@ def _tables(database: Path) -> set[str]:
 @pytest.mark.parametrize(("stage", "expected"), [
     ("kpis", {"weekly_review": [NO_BASELINE, NO_DIAGNOSTICS], "platform_comparison": [NO_BASELINE],
               "diagnostics": [NO_DIAGNOSTICS], "goal_scorecard": [NO_GOALS_FILE,
-                                                                   NO_ATTAINMENT]}),
+                                                                   NO_ATTAINMENT],
+              "attribution": [NO_ATTRIBUTION]}),
     ("weekly", {}),
 ])
 def test_every_weekly_page_renders_and_says_what_is_not_there_yet(

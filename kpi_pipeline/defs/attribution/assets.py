@@ -15,9 +15,10 @@ normalized layers, so a backfill of ``weekly_attribution_job`` is one run over a
   ``assists_daily`` tables (``lib/kpis/attribution.py``). A blocking check proves every
   conversion's credits sum to 1 under every model.
 
-The first two belong to the raw and normalized layers, so ``daily_ingest_job`` (and the
-morning schedule) keeps them current with the other sources; ``weekly_attribution_job``
-runs the attribution, and ``make run`` runs it after the ingest.
+All three are in ``daily_ingest_job``: the morning schedule's run over the week of the day
+that closed reads that day's export and attributes the week again, so the report pages
+(which depend on ``attribution/daily``) wait for it; ``weekly_attribution_job`` is there for
+backfills of the attribution alone.
 """
 
 import dagster as dg
@@ -189,17 +190,17 @@ def attribution_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
         problems = credit_sum_problems(conn, first, last)
         missing = unattributed_conversions(conn, first, last)
         social = conn.execute(
-            "SELECT model, sum(revenue) FILTER (WHERE channel IN ('organic_social', "
+            "SELECT model, sum(revenue_reporting) FILTER (WHERE channel IN ('organic_social', "
             "'paid_social')) AS social_revenue, sum(conversions) FILTER (WHERE channel IN "
             "('organic_social', 'paid_social')) AS social_conversions "
-            "FROM attribution.daily WHERE day BETWEEN ? AND ? GROUP BY model",
+            "FROM attribution.daily_reporting WHERE day BETWEEN ? AND ? GROUP BY model",
             [first, last]).fetchall()
         touched = conn.execute(
             "SELECT count(*) FILTER (WHERE social_touched) / nullif(count(*), 0) "
             "FROM attribution.conversions WHERE conversion_date BETWEEN ? AND ?",
             [first, last]).fetchall()[0][0]
     by_model = {model: {"social_conversions": round(float(c or 0), 2),
-                        "social_revenue": round(float(r or 0), 2)}
+                        "social_revenue_reporting": round(float(r or 0), 2)}
                 for model, r, c in social}
     checks = [
         dg.AssetCheckResult(check_name=CREDITS_SUM_TO_ONE, passed=not problems,

@@ -45,12 +45,13 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
         description=(
             f"The {grain}ly HTML report pages: every page template of the package whose "
             f"front matter lists the {grain} grain (the {grain}ly review, goal scorecard, platform "
-            f"comparison, funnel, diagnostics), one self-contained file per page and {grain}, "
+            f"comparison, funnel, where social pays, diagnostics), one self-contained file per "
+            f"page and {grain}, "
             "plus the index of every page and period. Templates are read when the asset "
             "runs, so a broken template fails this asset, not the code location."),
         deps=[dg.AssetKey(["kpi", table]), dg.AssetKey(["baseline", table]),
               dg.AssetKey(["diagnostic", table]), dg.AssetKey(["goal", "attainment"]),
-              dg.AssetKey(["goal", "definitions"])],
+              dg.AssetKey(["goal", "definitions"]), dg.AssetKey(["attribution", "daily"])],
         partitions_def=partitions_def,
         group_name="report",
         kinds={"html", "jinja"},

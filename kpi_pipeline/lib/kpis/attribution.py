@@ -41,8 +41,11 @@ Tables in schema ``attribution``: ``conversions`` (one row per conversion: its j
 conversion type x model x channel x platform x campaign: attributed conversions and
 revenue), ``assists_daily`` (the same scopes: conversions touched and assisted), and
 views ``weekly`` / ``monthly`` (ISO weeks from Monday, calendar months) and
-``journeys_daily`` / ``journeys_weekly`` / ``journeys_monthly``. A window of conversion
-days is replaced whole in one transaction.
+``journeys_daily`` / ``journeys_weekly`` / ``journeys_monthly``, and ``daily_reporting``:
+``daily`` with its revenue in the reporting currency (``revenue_reporting``: the
+property's currency as GA4's Data API reports it in ``normalized.web_daily``, converted at
+the day's rate in ``normalized.fx_daily``). A window of conversion days is replaced whole
+in one transaction.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from datetime import date
 
 import duckdb
 
-from kpi_pipeline.lib.normalized.store import transaction
+from kpi_pipeline.lib.normalized.store import ensure_tables, transaction
 
 SCHEMA = "attribution"
 MODELS = ("last_click", "last_non_direct", "first_touch", "linear", "position_based",
@@ -276,6 +279,24 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
                    conversion_type, model, channel, platform, campaign,
                    sum(conversions) AS conversions, sum(revenue) AS revenue, lookback_days
             FROM {SCHEMA}.daily GROUP BY ALL""")
+    # Money in the reporting currency: GA4 reports a property's revenue in the property's
+    # own currency (a brand in euros, another in yen), so properties add up only once
+    # converted. The property's currency is the one the GA4 Data API reports for it in
+    # normalized.web_daily; the rate is the day's in normalized.fx_daily (1 for the
+    # reporting currency itself). A property never seen in web_daily, or a day without a
+    # rate, has no reporting-currency revenue (NULL), never an unconverted one.
+    conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.daily_reporting AS
+        WITH properties AS (
+            SELECT property_id, any_value(currency) AS currency,
+                   any_value(reporting_currency) AS reporting_currency
+            FROM normalized.web_daily GROUP BY property_id)
+        SELECT d.*, p.currency, p.reporting_currency,
+               d.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
+                                ELSE f.rate END AS revenue_reporting
+        FROM {SCHEMA}.daily d
+        LEFT JOIN properties p USING (property_id)
+        LEFT JOIN normalized.fx_daily f ON f.report_date = d.day AND f.currency = p.currency
+                                       AND f.reporting_currency = p.reporting_currency""")
     for grain, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month")):
         conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.journeys_{grain} AS
             SELECT CAST(date_trunc('{unit}', conversion_date) AS DATE) AS period_start,
@@ -295,7 +316,9 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def ensure_attribution_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the schema, its tables and views if they do not exist yet."""
+    """Create the schema, its tables and views if they do not exist yet (and the
+    normalized tables the reporting-currency view reads)."""
+    ensure_tables(conn)
     for statement in DDL:
         conn.execute(statement)
     _views(conn)

@@ -30,6 +30,7 @@ from kpi_pipeline.lib.diagnostics.rules import SCHEMA as DIAGNOSTIC_SCHEMA
 from kpi_pipeline.lib.diagnostics.rules import findings_ddl
 from kpi_pipeline.lib.goals.stored import ensure_definition_tables
 from kpi_pipeline.lib.goals.tables import ensure_goal_tables
+from kpi_pipeline.lib.kpis.attribution import ensure_attribution_tables
 from kpi_pipeline.lib.kpis.compute import ensure_kpi_tables
 from kpi_pipeline.lib.normalized.store import ensure_tables
 
@@ -47,6 +48,11 @@ class StoreTable:
     grain: str | None = None
     empty_is_missing: bool = True
     covered_by: str | None = None  # a table whose own sentence says it when both lack
+
+
+ATTRIBUTION_MISSING = ("No conversion has been attributed yet: the journeys appear once GA4's "
+                       "event export has been read (normalized/web_events) and "
+                       "attribution/daily has run.")
 
 
 def _tables() -> tuple[StoreTable, ...]:
@@ -94,6 +100,12 @@ def _tables() -> tuple[StoreTable, ...]:
                        "any quarter yet: KPIs outside their baseline band appear once the "
                        "quarterly diagnostics run again.", "quarter", empty_is_missing=False,
                        covered_by="diagnostic.quarterly"),
+            # one sentence for the three: the attribution asset writes them together
+            StoreTable("attribution.daily_reporting", ATTRIBUTION_MISSING),
+            StoreTable("attribution.credits", ATTRIBUTION_MISSING,
+                       covered_by="attribution.daily_reporting"),
+            StoreTable("attribution.conversions", ATTRIBUTION_MISSING,
+                       covered_by="attribution.daily_reporting"),
             StoreTable("goal.definitions_file", "No goals file has been stored yet: the "
                        "goals appear once the goal definitions have been read from it."),
             # empty: attainment ran, and no goal's window has started yet
@@ -118,6 +130,7 @@ def _shapes() -> dict[str, tuple[tuple[str, str], ...]]:
         for grain in TABLE_FOR_GRAIN:
             conn.execute(findings_ddl(grain))
         ensure_anomaly_tables(conn)
+        ensure_attribution_tables(conn)
         ensure_goal_tables(conn)
         ensure_definition_tables(conn)
         rows = conn.execute("SELECT schema_name || '.' || table_name, column_name, data_type "
@@ -171,10 +184,12 @@ class StoreState:
 
 
 def store_state(conn: duckdb.DuckDBPyConnection) -> StoreState:
-    """What the store lacks right now, read once per render (a catalogue lookup and, per
-    present table, whether it holds a row)."""
+    """What the store lacks right now, read once per render (a catalogue lookup of its
+    tables and views and, per present one, whether it holds a row)."""
     present = {row[0] for row in conn.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() UNION ALL "
+        "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()}
     absent = {table.name for table in STORE_TABLES if table.name not in present}
     empty = {table.name for table in STORE_TABLES
              if table.name in present and table.empty_is_missing
