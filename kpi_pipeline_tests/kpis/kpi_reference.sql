@@ -54,28 +54,46 @@ periods AS (
 
 -- ------------------------------------------------------------------ source: posts
 -- Lifetime snapshots -> what happened on each day: today's snapshot minus the post's
--- previous available snapshot (the first one counts whole).
+-- previous available snapshot. A post's first snapshot counts whole if the post was
+-- published that day, and nothing if it was published before (its earlier lifetime did
+-- not happen on the day it was first seen). "Published that day" without the account's
+-- zone: no more than 14 hours (UTC+14) before the day begins in UTC.
 post_snapshots AS (
     SELECT p.*,
            row_number() OVER (PARTITION BY platform, account_id, post_id
                               ORDER BY report_date) AS snapshot_no
     FROM normalized.post_daily AS p
 ),
+post_seen AS (
+    SELECT *,
+           snapshot_no = 1 AND published_at + INTERVAL 14 HOUR < report_date AS seen_late
+    FROM post_snapshots
+),
 post_days AS (
     SELECT cur.report_date, cur.brand, cur.platform, cur.account_id, cur.media_type,
-           cur.views - coalesce(prev.views, 0) AS views,
-           cur.impressions - coalesce(prev.impressions, 0) AS impressions,
-           cur.likes - coalesce(prev.likes, 0) AS likes,
-           cur.comments - coalesce(prev.comments, 0) AS comments,
-           cur.shares - coalesce(prev.shares, 0) AS shares,
-           cur.saves - coalesce(prev.saves, 0) AS saves,
-           cur.link_clicks - coalesce(prev.link_clicks, 0) AS link_clicks,
-           cur.video_views - coalesce(prev.video_views, 0) AS video_views,
-           cur.completions - coalesce(prev.completions, 0) AS completions,
-           cur.watch_time_seconds - coalesce(prev.watch_time_seconds, 0)
+           CASE WHEN cur.seen_late THEN cur.views * 0
+                ELSE cur.views - coalesce(prev.views, 0) END AS views,
+           CASE WHEN cur.seen_late THEN cur.impressions * 0
+                ELSE cur.impressions - coalesce(prev.impressions, 0) END AS impressions,
+           CASE WHEN cur.seen_late THEN cur.likes * 0
+                ELSE cur.likes - coalesce(prev.likes, 0) END AS likes,
+           CASE WHEN cur.seen_late THEN cur.comments * 0
+                ELSE cur.comments - coalesce(prev.comments, 0) END AS comments,
+           CASE WHEN cur.seen_late THEN cur.shares * 0
+                ELSE cur.shares - coalesce(prev.shares, 0) END AS shares,
+           CASE WHEN cur.seen_late THEN cur.saves * 0
+                ELSE cur.saves - coalesce(prev.saves, 0) END AS saves,
+           CASE WHEN cur.seen_late THEN cur.link_clicks * 0
+                ELSE cur.link_clicks - coalesce(prev.link_clicks, 0) END AS link_clicks,
+           CASE WHEN cur.seen_late THEN cur.video_views * 0
+                ELSE cur.video_views - coalesce(prev.video_views, 0) END AS video_views,
+           CASE WHEN cur.seen_late THEN cur.completions * 0
+                ELSE cur.completions - coalesce(prev.completions, 0) END AS completions,
+           CASE WHEN cur.seen_late THEN cur.watch_time_seconds * 0
+                ELSE cur.watch_time_seconds - coalesce(prev.watch_time_seconds, 0) END
                AS watch_time_seconds
-    FROM post_snapshots AS cur
-    LEFT JOIN post_snapshots AS prev
+    FROM post_seen AS cur
+    LEFT JOIN post_seen AS prev
            ON prev.platform = cur.platform AND prev.account_id = cur.account_id
           AND prev.post_id = cur.post_id AND prev.snapshot_no = cur.snapshot_no - 1
 ),

@@ -592,11 +592,11 @@ def test_social_session_from_an_untracked_platform_does_not_break_the_week(
 
 
 # A Facebook post from an older Page export (impressions, no views) and one that reports
-# likes but no exposure at all, both of bolt's Page, in W.
-IMPRESSIONS_ONLY = Post("facebook", "fb-bolt", "bolt", "p5", "photo", "2025-03-04T09:00:00Z", {
+# likes but no exposure at all, both of bolt's Page, published and first seen on 5 March.
+IMPRESSIONS_ONLY = Post("facebook", "fb-bolt", "bolt", "p5", "photo", "2025-03-05T09:00:00Z", {
     "2025-03-05": dict(impressions=1000, likes=30, comments=5, shares=5, link_clicks=10),
 })
-NO_EXPOSURE = Post("facebook", "fb-bolt", "bolt", "p6", "photo", "2025-03-04T10:00:00Z", {
+NO_EXPOSURE = Post("facebook", "fb-bolt", "bolt", "p6", "photo", "2025-03-05T10:00:00Z", {
     "2025-03-05": dict(likes=7, shares=3, link_clicks=2),
 })
 

@@ -5,14 +5,15 @@ snapshots, so the stored increments must equal that derivation after ANY sequenc
 writes: windows written in any order, re-run, shrunk, rows of another stream (the export
 folder) in between, a store made before the columns existed. Each test compares with
 ``expected_increments`` below, a plain Python reading of the rule: a day's increment is
-its lifetime value minus the post's previous stored snapshot's (none, or a NULL value:
-0, so the first snapshot counts whole); a NULL value gives a NULL increment; decreases
-stay negative.
+its lifetime value minus the post's previous stored snapshot's (a NULL value there: 0); a
+post's first snapshot counts whole when the post was published that day (at or after the
+day's first moment in any zone, 00:00 at UTC+14) and 0 when published before; a NULL value
+gives a NULL increment; decreases stay negative.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,10 @@ from kpi_pipeline.lib.normalized.store import (
 D0 = date(2025, 3, 1)
 API = "facebook_posts"
 EXPORT = "export:meta_facebook_posts"
-Snapshot = dict[str, Any]  # post_id, day (offset from D0), source, metric values
+Snapshot = dict[str, Any]  # post_id, day (offset from D0), source, published, metric values
+# When a snapshot does not say: on D0, so a first snapshot on D0 counts whole and one on
+# a later day counts 0.
+PUBLISHED = "2025-03-01T06:00:00Z"
 
 
 def day(offset: int) -> date:
@@ -51,7 +55,8 @@ def day(offset: int) -> date:
 def frame(snapshots: list[Snapshot]) -> pd.DataFrame:
     """post_daily rows typed as the normalized assets write them (increments NULL)."""
     rows = [{"report_date": day(s["day"]), "platform": "facebook", "account_id": "page1",
-             "brand": "acme", "post_id": s["post_id"], "published_at": "2025-02-27T10:00:00Z",
+             "brand": "acme", "post_id": s["post_id"],
+             "published_at": s.get("published", PUBLISHED),
              "media_type": "video", "source_stream": s.get("source", API),
              "api_version": "v0", "pulled_at": "2025-03-20T06:00:00Z",
              **{m: s.get(m) for m in INCREMENT_METRICS}} for s in snapshots]
@@ -81,8 +86,13 @@ def expected_increments(rows: dict[tuple[str, date], dict[str, Any]]
     for post, when in sorted(rows):
         now = rows[(post, when)]
         before = previous.get(post, {})
+        # the first moment of day `when` anywhere is 14 hours before it begins in UTC
+        new_that_day = now["published_at"] >= datetime.combine(when, datetime.min.time()) \
+            - timedelta(hours=14)
         out[(post, when)] = {
-            f"{m}{INCREMENT_SUFFIX}": None if now[m] is None else now[m] - (before.get(m) or 0)
+            f"{m}{INCREMENT_SUFFIX}": None if now[m] is None
+            else 0 if post not in previous and not new_that_day
+            else now[m] - (before.get(m) or 0)
             for m in INCREMENT_METRICS}
         previous[post] = now
     return out
@@ -119,6 +129,70 @@ def test_first_snapshot_whole_gaps_decreases_and_nulls(conn: duckdb.DuckDBPyConn
     assert views == [10, 5, 12 - 15, None, 20]  # NULL before: the whole 20 counts
     assert likes == [None, 3, 2, 0, -1]  # a revised-down total stays negative
     assert watch == [1.5, 2.5, 0.0, None, None]
+
+
+def test_a_post_first_seen_after_its_publication_day_counts_from_the_next_day(
+        conn: duckdb.DuckDBPyConnection) -> None:
+    """The first pull of a history meets posts with a lifetime behind them: that lifetime
+    is not the first-seen day's activity. A post published that day counts from zero."""
+    write(conn, [
+        # published 20 days before it is first seen (day 2)
+        dict(post_id="old", day=2, published="2025-02-11T12:00:00Z", views=5000, likes=40,
+             watch_time_seconds=900.0),
+        dict(post_id="old", day=3, published="2025-02-11T12:00:00Z", views=5100, likes=41,
+             watch_time_seconds=950.0),
+        # published on its first-seen day: its whole snapshot is that day's activity
+        dict(post_id="new", day=2, published="2025-03-03T15:00:00Z", views=300, likes=7),
+        dict(post_id="new", day=3, published="2025-03-03T15:00:00Z", views=420, likes=9),
+        # the edges of day 2 in any zone: 00:00 at UTC+14 is 10:00 UTC the day before
+        dict(post_id="edge_in", day=2, published="2025-03-02T10:00:00Z", views=80),
+        dict(post_id="edge_out", day=2, published="2025-03-02T09:59:59Z", views=80),
+    ], 0, 5)
+    rows = stored(conn)
+    assert [rows[("old", day(d))]["views_delta"] for d in (2, 3)] == [0, 100]
+    assert [rows[("old", day(d))]["likes_delta"] for d in (2, 3)] == [0, 1]
+    assert [rows[("old", day(d))]["watch_time_seconds_delta"] for d in (2, 3)] == [0.0, 50.0]
+    assert rows[("old", day(2))]["saves_delta"] is None  # a NULL value stays NULL
+    assert [rows[("new", day(d))]["views_delta"] for d in (2, 3)] == [300, 120]
+    assert [rows[("new", day(d))]["likes_delta"] for d in (2, 3)] == [7, 2]
+    assert rows[("edge_in", day(2))]["views_delta"] == 80
+    assert rows[("edge_out", day(2))]["views_delta"] == 0
+    # a snapshot of an earlier day appears (a backfill): it becomes the first one, counts
+    # 0, and the day-2 snapshot now counts its growth over it
+    write(conn, [dict(post_id="old", day=1, published="2025-02-11T12:00:00Z", views=4900)],
+          1, 1)
+    rows = stored(conn)
+    assert [rows[("old", day(d))]["views_delta"] for d in (1, 2, 3)] == [0, 100, 100]
+    write(conn, [], 1, 1)  # and gone again
+    assert stored(conn)[("old", day(2))]["views_delta"] == 0
+    assert_increments_right(conn)
+
+
+def test_a_store_written_before_the_first_seen_rule_is_corrected_once(
+        tmp_path: Path) -> None:
+    """A post_daily whose first snapshots counted whole (the earlier rule) gets them
+    corrected the first time the pipeline opens it; later snapshots do not change."""
+    conn = duckdb.connect(str(tmp_path / "old_rule.duckdb"))
+    ensure_tables(conn)
+    write(conn, [dict(post_id="old", day=d, published="2025-02-11T12:00:00Z", views=v)
+                 for d, v in ((0, 5000), (1, 5100))]
+          + [dict(post_id="new", day=d, views=v) for d, v in ((0, 30), (1, 45))], 0, 1)
+    # as the earlier rule stored it, and without the mark of the new one
+    conn.execute("UPDATE normalized.post_daily SET views_delta = views "
+                 "WHERE post_id = 'old' AND report_date = ?", [day(0)])
+    conn.execute("COMMENT ON COLUMN normalized.post_daily.views_delta IS NULL")
+    assert stored(conn)[("old", day(0))]["views_delta"] == 5000
+    ensure_tables(conn)
+    rows = stored(conn)
+    assert [rows[("old", day(d))]["views_delta"] for d in (0, 1)] == [0, 100]
+    assert [rows[("new", day(d))]["views_delta"] for d in (0, 1)] == [30, 15]
+    assert_increments_right(conn)
+    # marked: opening it again changes nothing, even a value set by hand
+    conn.execute("UPDATE normalized.post_daily SET views_delta = 1 "
+                 "WHERE post_id = 'old' AND report_date = ?", [day(0)])
+    ensure_tables(conn)
+    assert stored(conn)[("old", day(0))]["views_delta"] == 1
+    conn.close()
 
 
 def test_the_columns_are_added_after_parsing() -> None:
@@ -213,7 +287,10 @@ def write_sequences(draw: st.DrawFn) -> list[tuple[int, int, str, list[Snapshot]
         first, extra = draw(window)
         last = first + extra
         source = draw(st.sampled_from([API, API, EXPORT]))
-        snaps = [dict(post_id=post, day=d, source=source, views=draw(values),
+        # post a is published on D0, b on day 3: a first snapshot counts whole or not
+        snaps = [dict(post_id=post, day=d, source=source,
+                      published=PUBLISHED if post == "a" else "2025-03-04T12:00:00Z",
+                      views=draw(values),
                       likes=draw(values), watch_time_seconds=draw(values))
                  for post in ("a", "b") for d in range(first, last + 1) if draw(st.booleans())]
         steps.append((first, last, source, snaps))

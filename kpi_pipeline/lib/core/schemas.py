@@ -83,8 +83,10 @@ def _count(name: str, description: str = "") -> Col:
 
 # Lifetime post counts the KPIs attribute to the day they happened. Beside each, the store
 # keeps ``<metric>_delta``: that day's snapshot minus the post's previous stored snapshot
-# (the latest earlier report_date, however far back; none: 0, so the first snapshot counts
-# whole; a NULL previous value also counts as 0). NULL when the day's own value is NULL;
+# (the latest earlier report_date, however far back; a NULL previous value counts as 0).
+# A post's first snapshot counts whole when the post was published that day, and 0 when it
+# was published before (first seen later: its earlier lifetime is not that day's activity;
+# see ``store._FIRST_SEEN_LATE``). NULL when the day's own value is NULL;
 # negative when a platform revised a total down (kept: the KPIs see the correction).
 # ``lib/normalized/store.py`` computes them in the transaction that writes the snapshots, so later
 # layers sum stored increments instead of re-deriving them from every earlier snapshot.
@@ -101,7 +103,8 @@ def _increment_cols() -> tuple[Col, ...]:
     kinds = {"watch_time_seconds": "float"}
     return tuple(Col(column, kinds.get(m, "int"),
                      description=f"Increase of lifetime {m} over the post's previous stored "
-                                 "snapshot (first snapshot: whole); derived by the store")
+                                 "snapshot (first snapshot: whole if published that day, else "
+                                 "0); derived by the store")
                  for m, column in zip(INCREMENT_METRICS, INCREMENT_COLUMNS, strict=True))
 
 

@@ -5,8 +5,9 @@ measures) where every measure can be summed over days and over the scope's membe
 KPIs are ratios of those sums. What is NOT additive is handled here, once:
 
 - Lifetime post metrics become daily activity: the increase of each post's lifetime
-  snapshot over its previous one, attributed to the day it happened (the first snapshot
-  counts whole). The store keeps these increments beside the snapshots
+  snapshot over its previous one, attributed to the day it happened (a first snapshot
+  counts whole for a post published that day, 0 for a post first seen after the day it
+  was published). The store keeps these increments beside the snapshots
   (``post_daily.<metric>_delta``), so the facts of a day read that day's rows only.
 - Followers are a level, not a flow: ``followers_end`` is the level on the period's last
   day and ``followers_start`` the level on the day before its first day.

@@ -56,25 +56,44 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> None
     for table in TABLES.values():
         conn.execute(ddl(table, schema))
     _add_post_increments(conn, schema)
+    _apply_first_seen_rule(conn, schema)
 
 
 # --------------------------------------------------------------------------- increments
 POST_KEY = ("platform", "account_id", "post_id")
 
 
+# A post's first stored snapshot is activity of its first-seen day only when the post is
+# new that day: published on or after that local day. post_daily keeps the publish time in
+# UTC without the account's zone, so "on or after the local day D" is read as "at or after
+# the first moment of D in any zone", D 00:00 at UTC+14 (D - 1 at 10:00 UTC): a post
+# published later than that counts whole, an older one counts 0 on its first-seen day and
+# its growth from the next day. Mid-history every post is first seen on the day it is
+# published and counts whole, as before; the rule matters where a history begins (the
+# first pull meets every older post's whole lifetime), for an account added later, and
+# for a post first pulled after a gap.
+EARLIEST_UTC_OFFSET_HOURS = 14
+_FIRST_SEEN_LATE = (
+    "(lag(report_date) OVER snapshots IS NULL AND published_at < "
+    f"CAST(report_date AS TIMESTAMP) - INTERVAL {EARLIEST_UTC_OFFSET_HOURS} HOUR)")
+
+
 def _increments(source: str, carry: str | None = None, keep: str | None = None) -> str:
     """SELECT of every increment of the snapshots in ``source`` (a relation holding whole
-    series of posts) beside ``carry`` (columns of ``source``; default the post key and
-    report_date), keeping only the rows where ``keep`` holds, if given: each lifetime count
-    minus the same post's previous snapshot in ``source``, a missing previous snapshot or
-    value counting as 0 and a NULL count staying NULL. The KPIs summed exactly this
-    expression, recomputed over history, before the increments were stored.
+    series of posts, with ``published_at``) beside ``carry`` (columns of ``source``;
+    default the post key and report_date), keeping only the rows where ``keep`` holds, if
+    given: each lifetime count minus the same post's previous snapshot in ``source``, a
+    missing previous value counting as 0 and a NULL count staying NULL. A post's first
+    snapshot counts whole when the post was published that day, and 0 when it was
+    published before (``_FIRST_SEEN_LATE``): its lifetime so far happened on earlier days
+    the store never saw, and must not land on the first-seen day.
 
     One window over ``source``, no join back to it: a join of two 10M-row relations does
     not fit the warehouse's memory_limit (200MB by default); the window alone spills and does."""
     key = ", ".join(POST_KEY)
     deltas = ",\n           ".join(
-        f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}{INCREMENT_SUFFIX}"
+        f"CASE WHEN {m} IS NOT NULL AND {_FIRST_SEEN_LATE} THEN 0 "
+        f"ELSE {m} - coalesce(lag({m}) OVER snapshots, 0) END AS {m}{INCREMENT_SUFFIX}"
         for m in INCREMENT_METRICS)
     return f"""
     SELECT {carry or f'{key}, report_date'}, {deltas}
@@ -102,7 +121,7 @@ def _insert_post_snapshots(conn: duckdb.DuckDBPyConnection, target: str,
           SELECT * EXCLUDE ({', '.join(INCREMENT_COLUMNS)}), FALSE AS stored
           FROM {rows}
           UNION ALL BY NAME
-          SELECT {key}, report_date, {metrics}, TRUE AS stored FROM {target}
+          SELECT {key}, report_date, published_at, {metrics}, TRUE AS stored FROM {target}
           SEMI JOIN (SELECT DISTINCT {key} FROM {rows}) USING ({key}))"""
     conn.execute(f"INSERT INTO {target} BY NAME "
                  f"{_increments(series, carry='* EXCLUDE (stored)', keep='NOT stored')}")
@@ -197,6 +216,37 @@ def _add_post_increments(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
     with transaction(conn):
         conn.execute(f"DROP TABLE {target}")
         conn.execute(f"ALTER TABLE {schema}.{rebuilt} RENAME TO {POST_DAILY.name}")
+
+
+# Marks (as the comment of post_daily's first increment column) a table whose increments
+# follow the first-seen rule (``_FIRST_SEEN_LATE``); a table without it was written when
+# every first snapshot counted whole.
+FIRST_SEEN_RULE = "increments: first-seen rule v1"
+
+
+def _apply_first_seen_rule(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """Bring the increments of a post_daily written before the first-seen rule in line
+    with it, once: only first snapshots can differ, so only the first snapshot of each post
+    published before its first-seen day is updated (one row per post at most, small enough
+    for one transaction), then the table is marked. Idempotent; a store already marked
+    costs one catalog lookup."""
+    first_column = INCREMENT_COLUMNS[0]
+    row = conn.execute(
+        "SELECT comment FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "AND column_name = ?", [schema, POST_DAILY.name, first_column]).fetchone()
+    if row is None or row[0] == FIRST_SEEN_RULE:
+        return
+    target, key = f"{schema}.{POST_DAILY.name}", ", ".join(POST_KEY)
+    sets = ", ".join(f"{c} = CASE WHEN t.{m} IS NULL THEN NULL ELSE 0 END"
+                     for m, c in zip(INCREMENT_METRICS, INCREMENT_COLUMNS, strict=True))
+    with transaction(conn):
+        conn.execute(f"""
+            UPDATE {target} AS t SET {sets}
+            FROM (SELECT {key}, min(report_date) AS report_date FROM {target}
+                  GROUP BY {key}) AS f
+            WHERE {_on_key('t', 'f')} AND t.published_at
+                  < CAST(t.report_date AS TIMESTAMP) - INTERVAL {EARLIEST_UTC_OFFSET_HOURS} HOUR""")
+        conn.execute(f"COMMENT ON COLUMN {target}.{first_column} IS '{FIRST_SEEN_RULE}'")
 
 
 def _insert(conn: duckdb.DuckDBPyConnection, table: Table, target: str,
