@@ -23,6 +23,10 @@
 --     all ad spend and all social first-time purchasers of the brand (or of all brands).
 --     The email KPIs (platforms: [mailchimp]) take every list: email_daily has no platform
 --     column and holds Mailchimp lists only.
+--   * Coverage: the days of the period on which every normalized table the KPI reads has
+--     a row for the scope, on the KPI's platforms (a level's day before the period is not
+--     one of them). A previous or year-ago value is compared only when the data covers
+--     every day of both periods; otherwise it is NULL.
 --   * A (period, scope) row exists when the KPI's source has at least one row for it on
 --     the KPI's platforms, even if every measure there is NULL (its value is then NULL).
 
@@ -126,12 +130,15 @@ post_scoped AS (
 
 -- ------------------------------------------------------------------ source: accounts
 -- One row per account and period in which the account reported at least one day.
+-- with the days of the period the account has a row on (its coverage)
 account_periods AS (
-    SELECT DISTINCT c.period_start, a.brand, a.platform, a.account_id
+    SELECT c.period_start, a.brand, a.platform, a.account_id,
+           list(DISTINCT a.report_date) AS days
     FROM normalized.account_daily AS a JOIN calendar AS c ON c.day = a.report_date
+    GROUP BY c.period_start, a.brand, a.platform, a.account_id
 ),
 account_facts AS (
-    SELECT ap.period_start, ap.brand, ap.platform, ap.account_id,
+    SELECT ap.period_start, ap.brand, ap.platform, ap.account_id, ap.days,
            closing.followers AS followers_end,      -- level on the period's last day
            opening.followers AS followers_start,    -- level on the day before its first
            closing.reach_week AS reach_week_last_day  -- platform's own 7-day unique reach
@@ -158,8 +165,8 @@ account_scoped AS (
 
 -- ------------------------------------------------------------------ source: ads
 ad_facts AS (
-    SELECT c.period_start, a.brand, a.platform, a.ad_account_id, a.campaign_id,
-           a.spend_reporting AS spend, a.revenue_reporting AS revenue, a.impressions,
+    SELECT c.period_start, a.report_date, a.brand, a.platform, a.ad_account_id,
+           a.campaign_id, a.spend_reporting AS spend, a.revenue_reporting AS revenue, a.impressions,
            a.clicks, a.link_clicks, a.leads, a.purchases
     FROM normalized.ad_daily AS a JOIN calendar AS c ON c.day = a.report_date
 ),
@@ -180,7 +187,7 @@ ad_scoped AS (
 
 -- ------------------------------------------------------------------ source: web (social)
 web_facts AS (
-    SELECT c.period_start, w.brand, w.platform, w.sessions, w.engaged_sessions, w.bounces,
+    SELECT c.period_start, w.report_date, w.brand, w.platform, w.sessions, w.engaged_sessions, w.bounces,
            w.page_views, w.engagement_time_seconds, w.sign_ups, w.leads, w.qualified_leads,
            w.booked_calls, w.orders, w.new_customers, w.revenue_reporting AS revenue,
            -- the revenue of returning customers' orders, estimated row by row
@@ -202,9 +209,11 @@ web_scoped AS (
 -- ------------------------------------------------------------------ source: ads + web
 -- Customer acquisition cost: all ad spend beside social first-time purchasers.
 cac_facts AS (
-    SELECT period_start, brand, spend, NULL::BIGINT AS new_customers FROM ad_facts
+    SELECT period_start, brand, spend, NULL::BIGINT AS new_customers,
+           report_date AS ad_day, NULL::DATE AS web_day FROM ad_facts
     UNION ALL
-    SELECT period_start, brand, NULL::DOUBLE, new_customers FROM web_facts
+    SELECT period_start, brand, NULL::DOUBLE, new_customers, NULL, report_date
+    FROM web_facts
 ),
 cac_scoped AS (
     SELECT 'all' AS scope, 'all' AS scope_key, NULL AS s_brand, * FROM cac_facts
@@ -216,12 +225,13 @@ cac_scoped AS (
 -- Members are a level (like followers): the count on the period's last day and on the day
 -- before its first day; opt-ins are a daily flow.
 email_periods AS (
-    SELECT c.period_start, e.brand, e.list_id, sum(e.subscribes) AS subscribes
+    SELECT c.period_start, e.brand, e.list_id, sum(e.subscribes) AS subscribes,
+           list(DISTINCT e.report_date) AS days
     FROM normalized.email_daily AS e JOIN calendar AS c ON c.day = e.report_date
     GROUP BY c.period_start, e.brand, e.list_id
 ),
 email_facts AS (
-    SELECT ep.period_start, ep.brand, ep.list_id, ep.subscribes,
+    SELECT ep.period_start, ep.brand, ep.list_id, ep.subscribes, ep.days,
            closing.subscribers AS subscribers_end,
            opening.subscribers AS subscribers_start
     FROM email_periods AS ep
@@ -245,58 +255,69 @@ email_scoped AS (
 kpis AS (
     -- ============================== post activity: all, brand, platform, account, media_type
     SELECT period_start, scope, scope_key, 'views' AS kpi, 'count' AS unit,
-           sum(views) AS numerator, NULL AS denominator, false AS is_ratio
+           sum(views) AS numerator, NULL AS denominator, false AS is_ratio,
+           count(DISTINCT report_date) AS coverage_days
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'impressions', 'count',
-           sum(impressions), NULL, false
+           sum(impressions), NULL, false,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('linkedin')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     -- rates over exposure: a row counts in the numerator only if it has an exposure
     SELECT period_start, scope, scope_key, 'share_rate', 'ratio',
-           sum(shares) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true
+           sum(shares) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'engagement_rate', 'ratio',
-           sum(interactions) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true
+           sum(interactions) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'likes', 'count',
-           sum(likes), NULL, false
+           sum(likes), NULL, false,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'saves', 'count',
-           sum(saves), NULL, false
+           sum(saves), NULL, false,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('instagram')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'shares', 'count',
-           sum(shares), NULL, false
+           sum(shares), NULL, false,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'comments', 'count',
-           sum(comments), NULL, false
+           sum(comments), NULL, false,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'average_watch_time', 'seconds',
-           sum(watch_time_seconds), sum(video_views), true
+           sum(watch_time_seconds), sum(video_views), true,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'completion_rate', 'ratio',
-           sum(completions), sum(video_views), true
+           sum(completions), sum(video_views), true,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('facebook', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'organic_click_through_rate', 'ratio',
-           sum(link_clicks) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true
+           sum(link_clicks) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true,
+           count(DISTINCT report_date)
     FROM post_scoped WHERE platform IN ('facebook', 'linkedin')
     GROUP BY period_start, scope, scope_key
 
@@ -304,162 +325,192 @@ kpis AS (
     UNION ALL
     -- Unique reach is never summed: one account, one week.
     SELECT period_start, scope, scope_key, 'reach', 'count',
-           sum(reach_week_last_day), NULL, false
+           sum(reach_week_last_day), NULL, false,
+           len(list_distinct(flatten(list(days))))
     FROM account_scoped
     WHERE platform IN ('facebook', 'instagram') AND scope = 'account' AND $grain = 'week'
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'followers', 'count',
-           sum(followers_end), NULL, false
+           sum(followers_end), NULL, false,
+           len(list_distinct(flatten(list(days))))
     FROM account_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'follower_growth_rate', 'ratio',
-           sum(followers_end) - sum(followers_start), sum(followers_start), true
+           sum(followers_end) - sum(followers_start), sum(followers_start), true,
+           len(list_distinct(flatten(list(days))))
     FROM account_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
 
     -- ============================== ads: all, brand, platform, account, campaign
     UNION ALL
     SELECT period_start, scope, scope_key, 'click_through_rate', 'ratio',
-           sum(link_clicks), sum(impressions), true
+           sum(link_clicks), sum(impressions), true,
+           count(DISTINCT report_date)
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'ad_link_clicks', 'count',
-           sum(link_clicks), NULL, false
+           sum(link_clicks), NULL, false,
+           count(DISTINCT report_date)
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'cost_per_click', 'currency',
-           sum(spend), sum(link_clicks), true
+           sum(spend), sum(link_clicks), true,
+           count(DISTINCT report_date)
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'cost_per_mille', 'currency',
-           sum(spend), sum(impressions) / 1000, true
+           sum(spend), sum(impressions) / 1000, true,
+           count(DISTINCT report_date)
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'ad_spend', 'currency',
-           sum(spend), NULL, false
+           sum(spend), NULL, false,
+           count(DISTINCT report_date)
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'cost_per_lead', 'currency',
-           sum(spend), sum(leads), true
+           sum(spend), sum(leads), true,
+           count(DISTINCT report_date)
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'return_on_ad_spend', 'multiple',
-           sum(revenue), sum(spend), true
+           sum(revenue), sum(spend), true,
+           count(DISTINCT report_date)
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'cost_per_purchase', 'currency',
-           sum(spend), sum(purchases), true
+           sum(spend), sum(purchases), true,
+           count(DISTINCT report_date)
     FROM ad_scoped WHERE platform IN ('meta', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
 
     -- ============================== web, social sessions: all, brand, platform
     UNION ALL
     SELECT period_start, scope, scope_key, 'landing_page_sessions', 'count',
-           sum(sessions), NULL, false
+           sum(sessions), NULL, false,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'bounce_rate', 'ratio',
-           sum(bounces), sum(sessions), true
+           sum(bounces), sum(sessions), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'time_on_page', 'seconds',
-           sum(engagement_time_seconds), sum(sessions), true
+           sum(engagement_time_seconds), sum(sessions), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'pages_per_session', 'ratio',
-           sum(page_views), sum(sessions), true
+           sum(page_views), sum(sessions), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'signup_conversion_rate', 'ratio',
-           sum(sign_ups), sum(sessions), true
+           sum(sign_ups), sum(sessions), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'email_signups', 'count',
-           sum(sign_ups), NULL, false
+           sum(sign_ups), NULL, false,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'leads', 'count',
-           sum(leads), NULL, false
+           sum(leads), NULL, false,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'qualified_leads', 'count',
-           sum(qualified_leads), NULL, false
+           sum(qualified_leads), NULL, false,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'lead_quality', 'ratio',
-           sum(qualified_leads), sum(leads), true
+           sum(qualified_leads), sum(leads), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'booked_calls', 'count',
-           sum(booked_calls), NULL, false
+           sum(booked_calls), NULL, false,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'order_conversion_rate', 'ratio',
-           sum(orders), sum(sessions), true
+           sum(orders), sum(sessions), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'social_revenue', 'currency',
-           sum(revenue), NULL, false
+           sum(revenue), NULL, false,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'average_order_value', 'currency',
-           sum(revenue), sum(orders), true
+           sum(revenue), sum(orders), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'lifetime_value', 'currency',
-           sum(revenue), sum(new_customers), true
+           sum(revenue), sum(new_customers), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'repeat_customer_rate', 'ratio',
-           sum(orders) - sum(new_customers), sum(orders), true
+           sum(orders) - sum(new_customers), sum(orders), true,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     -- a sum of the rows' estimates: revenue x (orders - first-time purchases) / orders
     SELECT period_start, scope, scope_key, 'returning_customer_revenue', 'currency',
-           sum(returning_revenue), NULL, false
+           sum(returning_revenue), NULL, false,
+           count(DISTINCT report_date)
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
 
     -- ============================== email lists (all Mailchimp): all, brand
     UNION ALL
     SELECT period_start, scope, scope_key, 'email_list_growth_rate', 'ratio',
-           sum(subscribers_end) - sum(subscribers_start), sum(subscribers_start), true
+           sum(subscribers_end) - sum(subscribers_start), sum(subscribers_start), true,
+           len(list_distinct(flatten(list(days))))
     FROM email_scoped
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'email_opt_ins', 'count',
-           sum(subscribes), NULL, false
+           sum(subscribes), NULL, false,
+           len(list_distinct(flatten(list(days))))
     FROM email_scoped
     GROUP BY period_start, scope, scope_key
 
     -- ============================== ads + web: all, brand
     UNION ALL
     SELECT period_start, scope, scope_key, 'customer_acquisition_cost', 'currency',
-           sum(spend), sum(new_customers), true
+           sum(spend), sum(new_customers), true,
+           len(list_intersect(list_distinct(list(ad_day)), list_distinct(list(web_day))))
     FROM cac_scoped
     GROUP BY period_start, scope, scope_key
 ),
@@ -484,12 +535,13 @@ scope_dims AS (
     SELECT DISTINCT scope, scope_key, s_brand, NULL, NULL, NULL, NULL FROM email_scoped
 ),
 valued AS (
-    SELECT period_start, kpi, scope, scope_key, unit,
+    SELECT period_start, kpi, scope, scope_key, unit, coverage_days,
+           CAST(pe.period_end - period_start + 1 AS INTEGER) AS period_days,
            CAST(numerator AS DOUBLE) AS numerator, CAST(denominator AS DOUBLE) AS denominator,
            CASE WHEN NOT is_ratio THEN CAST(numerator AS DOUBLE)
                 WHEN denominator IS NULL OR denominator = 0 THEN NULL
                 ELSE CAST(numerator AS DOUBLE) / CAST(denominator AS DOUBLE) END AS value
-    FROM kpis
+    FROM kpis JOIN periods AS pe USING (period_start)
 )
 SELECT cur.period_start, pe.period_end, $grain AS grain, cur.kpi, cur.scope, cur.scope_key,
        CAST(sd.brand AS VARCHAR) AS brand, CAST(sd.platform AS VARCHAR) AS platform,
@@ -501,15 +553,20 @@ SELECT cur.period_start, pe.period_end, $grain AS grain, cur.kpi, cur.scope, cur
        CASE WHEN prev.value <> 0 THEN cur.value / prev.value - 1 END AS change_vs_previous,
        year_ago.value AS year_ago_value,
        CASE WHEN year_ago.value <> 0 THEN cur.value / year_ago.value - 1 END
-           AS change_vs_year_ago
+           AS change_vs_year_ago,
+       CAST(cur.coverage_days AS INTEGER) AS coverage_days, cur.period_days
 FROM valued AS cur
 JOIN periods AS pe USING (period_start)
 JOIN scope_dims AS sd USING (scope, scope_key)
 LEFT JOIN valued AS prev
        ON prev.kpi = cur.kpi AND prev.scope_key = cur.scope_key
       AND prev.period_start = pe.previous_start
+      -- compared only when the data covers every day of both periods
+      AND cur.coverage_days = cur.period_days AND prev.coverage_days = prev.period_days
 LEFT JOIN valued AS year_ago
        ON year_ago.kpi = cur.kpi AND year_ago.scope_key = cur.scope_key
       AND year_ago.period_start = pe.year_ago_start
+      AND cur.coverage_days = cur.period_days
+      AND year_ago.coverage_days = year_ago.period_days
 WHERE cur.period_start BETWEEN $first AND $last
 ORDER BY cur.period_start, cur.kpi, cur.scope_key

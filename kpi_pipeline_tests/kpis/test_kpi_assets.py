@@ -51,20 +51,28 @@ def test_every_weekly_kpi_has_an_all_platform_row(week_built):
 
 
 def test_engagement_rate_is_a_ratio_of_weekly_sums(week_built):
-    """A second formulation written here: activity = snapshot minus previous snapshot."""
+    """A second formulation written here: activity = snapshot minus previous snapshot; a
+    post's first snapshot counts only if it was published that day (its older lifetime is
+    not this week's activity: the week is the first of the data)."""
     resources, _ = week_built
     (expected,) = rows(resources, """
-        WITH activity AS (
+        WITH snapshots AS (
+          SELECT *, row_number() OVER (PARTITION BY platform, post_id ORDER BY report_date) = 1
+                    AND published_at + INTERVAL 14 HOUR < report_date AS seen_late
+          FROM normalized.post_daily),
+        activity AS (
           SELECT report_date, platform,
+                 CASE WHEN seen_late THEN 0 ELSE
                  coalesce(likes, 0) + coalesce(comments, 0) + coalesce(shares, 0)
                    + coalesce(saves, 0)
                  - coalesce(lag(coalesce(likes, 0) + coalesce(comments, 0)
                    + coalesce(shares, 0) + coalesce(saves, 0))
-                   OVER (PARTITION BY platform, post_id ORDER BY report_date), 0) AS inter,
+                   OVER (PARTITION BY platform, post_id ORDER BY report_date), 0) END AS inter,
+                 CASE WHEN seen_late THEN 0 ELSE
                  CASE WHEN platform = 'linkedin' THEN impressions ELSE views END
                  - coalesce(lag(CASE WHEN platform = 'linkedin' THEN impressions ELSE views END)
-                   OVER (PARTITION BY platform, post_id ORDER BY report_date), 0) AS expo
-          FROM normalized.post_daily)
+                   OVER (PARTITION BY platform, post_id ORDER BY report_date), 0) END AS expo
+          FROM snapshots)
         SELECT sum(inter) / sum(expo) FROM activity
         WHERE report_date BETWEEN DATE '2025-03-03' AND DATE '2025-03-09'""")[0]
     assert rows(resources, """SELECT value FROM kpi.weekly WHERE kpi = 'engagement_rate'

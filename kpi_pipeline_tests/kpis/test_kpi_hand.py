@@ -219,15 +219,25 @@ class Fixture:
             replace_window(conn, table, frame, date(2024, 1, 1), date(2025, 12, 31))
 
 
-def compute_week(conn: duckdb.DuckDBPyConnection, monday: date) -> int:
+# The fixture holds a few days of each week, far from whole weeks: the comparisons would
+# all be NULL under the production rule (periods compared only when covered every day).
+# The hand tests of the comparison arithmetic compute with no coverage required;
+# test_coverage_days_by_hand checks the coverage and the production rule.
+ANY_COVERAGE = 0.0
+
+
+def compute_week(conn: duckdb.DuckDBPyConnection, monday: date,
+                 min_coverage_share: float = ANY_COVERAGE) -> int:
     """Recompute one ISO week exactly as the weekly asset does (first=Monday, last=Sunday)."""
-    return replace_kpis(conn, "week", monday, monday + timedelta(days=6))
+    return replace_kpis(conn, "week", monday, monday + timedelta(days=6),
+                        min_coverage_share=min_coverage_share)
 
 
-def compute_month(conn: duckdb.DuckDBPyConnection, first: date) -> int:
+def compute_month(conn: duckdb.DuckDBPyConnection, first: date,
+                  min_coverage_share: float = ANY_COVERAGE) -> int:
     """Recompute one calendar month as the monthly asset does (first day .. last day)."""
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    return replace_kpis(conn, "month", first, last)
+    return replace_kpis(conn, "month", first, last, min_coverage_share=min_coverage_share)
 
 
 def fetch(conn: duckdb.DuckDBPyConnection, table: str, period: date, kpi: str,
@@ -503,6 +513,42 @@ def test_previous_week_and_year_ago_values(db: duckdb.DuckDBPyConnection) -> Non
     spend = weekly(db, "ad_spend", "all")  # no ads before W
     assert spend is not None
     assert spend[3:7] == (None, None, None, None)
+
+
+def test_coverage_days_by_hand(tmp_path: Path) -> None:
+    """The days of W holding rows of every table a KPI reads, for the scope, counted from
+    the fixture's dates above; with the production rule, no comparison for such weeks."""
+    conn = duckdb.connect(str(tmp_path / "hand.duckdb"))
+    try:
+        Fixture().load(conn)
+        compute_week(conn, MON, min_coverage_share=1.0)
+
+        def coverage(kpi: str, scope_key: str) -> tuple:
+            return conn.execute(
+                "SELECT coverage_days, period_days, previous_value, change_vs_previous, "
+                "year_ago_value FROM kpi.weekly WHERE period_start = ? AND kpi = ? "
+                "AND scope_key = ?", [MON, kpi, scope_key]).fetchone()
+
+        # ads: 3, 4, 5 (meta) and 6 March (linkedin); meta alone: 3, 4, 5
+        assert coverage("ad_spend", "all")[:2] == (4, 7)
+        assert coverage("ad_spend", "meta")[:2] == (3, 7)
+        assert coverage("ad_spend", "meta/act-acme/c2")[:2] == (1, 7)
+        # social sessions: 3, 4 (the Google row of the 4th is not social) and 5 March
+        assert coverage("landing_page_sessions", "all")[:2] == (3, 7)
+        assert coverage("landing_page_sessions", "linkedin")[:2] == (1, 7)
+        # followers: ig-acme reports 3, 5, 9 March (the 2nd is before W); li-acme the 9th
+        assert coverage("followers", "instagram/ig-acme")[:2] == (3, 7)
+        assert coverage("followers", "all")[:2] == (3, 7)
+        # email lists: 4 and 9 March
+        assert coverage("email_opt_ins", "all")[:2] == (2, 7)
+        # CAC reads ads and social web: the days with both, 3, 4 and 5 March; bolt has ads
+        # on the 6th and sessions on the 5th: no day with both
+        assert coverage("customer_acquisition_cost", "all")[:2] == (3, 7)
+        assert coverage("customer_acquisition_cost", "bolt")[:2] == (0, 7)
+        # a week covered 3 of 7 days is compared with nothing (previous and year-ago)
+        assert coverage("followers", "instagram/ig-acme")[2:] == (None, None, None)
+    finally:
+        conn.close()
 
 
 def test_monthly_kpis(db: duckdb.DuckDBPyConnection) -> None:

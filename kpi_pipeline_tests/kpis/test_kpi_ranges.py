@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from kpi_pipeline.lib.kpis.compute import fact_ranges, replace_kpis
-from kpi_pipeline_tests.kpis.test_kpi_hand import MON, NEXT_MON, PREV_MON, Fixture
+from kpi_pipeline_tests.kpis.test_kpi_hand import ANY_COVERAGE, MON, NEXT_MON, PREV_MON, Fixture
 
 D = date.fromisoformat
 
@@ -58,9 +58,12 @@ def test_weeks_computed_one_by_one_equal_weeks_computed_together(tmp_path: Path)
     one_by_one = duckdb.connect(str(tmp_path / "one_by_one.duckdb"))
     for conn in (together, one_by_one):
         Fixture().load(conn)
-    replace_kpis(together, "week", PREV_MON, NEXT_MON + timedelta(days=6))
+    # the sparse hand fixture is compared whatever its coverage (see test_kpi_hand)
+    replace_kpis(together, "week", PREV_MON, NEXT_MON + timedelta(days=6),
+                 min_coverage_share=ANY_COVERAGE)
     for monday in (PREV_MON, MON, NEXT_MON):
-        replace_kpis(one_by_one, "week", monday, monday + timedelta(days=6))
+        replace_kpis(one_by_one, "week", monday, monday + timedelta(days=6),
+                     min_coverage_share=ANY_COVERAGE)
     expected = weekly(together)
     assert expected["previous_value"].notna().any()
     pd.testing.assert_frame_equal(weekly(one_by_one), expected)

@@ -49,13 +49,14 @@ PERIODS = {
 TABLES = {"week": "kpi.weekly", "month": "kpi.monthly"}
 HISTORY_SHIFT = timedelta(weeks=53)
 MIN_ROWS = {"week": 1000, "month": 150}
-# Growth of a level over January 2025 needs the level on 31 December, which no data set
-# holds: those previous values are rightly NULL.
-NO_PREVIOUS = {"week": set(), "month": {"follower_growth_rate", "email_list_growth_rate"}}
+# The KPIs without a previous value in the compared periods. The data begins on Monday
+# 27 January 2025, so January is covered 5 of its 31 days: February is compared with no
+# month (None: every KPI), as the comparison rule says. Every week is complete.
+NO_PREVIOUS: dict[str, set[str] | None] = {"week": set(), "month": None}
 
 KEY = ("period_start", "kpi", "scope_key")
 EXACT_COLUMNS = ("period_end", "grain", "scope", "brand", "platform", "account_id",
-                 "campaign_id", "media_type", "unit")
+                 "campaign_id", "media_type", "unit", "coverage_days", "period_days")
 NUMERIC_COLUMNS = ("numerator", "denominator", "value", "previous_value",
                    "change_vs_previous", "year_ago_value", "change_vs_year_ago")
 
@@ -234,12 +235,14 @@ def test_the_comparison_is_not_vacuous(rows, dataset: tuple[str, Path], grain: s
     assert len(compared) > MIN_ROWS[grain], f"only {len(compared)} rows compared"
     wanted = {kpi for kpi, spec in catalog().items() if grain in spec.grains}
     assert {row["kpi"] for row in reference.values()} == wanted
-    expected = {"value": wanted, "previous_value": wanted - NO_PREVIOUS[grain]}
+    no_previous = NO_PREVIOUS[grain]
+    expected = {"value": wanted,
+                "previous_value": set() if no_previous is None else wanted - no_previous}
     if name == "demo_with_history":
         expected["year_ago_value"] = wanted
     for column, kpis in expected.items():
         filled = {row["kpi"] for row in compared if row[column] is not None}
-        assert filled == kpis, f"{column} never filled for {sorted(kpis - filled)}"
+        assert filled == kpis, f"{column} filled for {sorted(filled ^ kpis)}"
     if name == "demo_with_history":  # the history is a different stretch of data
         assert any(row["year_ago_value"] != row["value"] for row in compared)
 
@@ -315,3 +318,62 @@ def test_every_all_scope_value_recomputes_from_its_brand_rows(dataset, grain: st
     wanted = {name for name, kpi in catalog().items() if grain in kpi.grains
               and {"all", "brand"} <= set(kpi.computed_scopes)} - exempt
     assert checked == wanted
+
+
+# --------------------------------------------------------------------------- coverage
+def kpi_row(conn: duckdb.DuckDBPyConnection, table: str, start: date, kpi: str,
+            scope_key: str = "all") -> Row:
+    cursor = conn.execute(f"SELECT * FROM {table} WHERE period_start = ? AND kpi = ? "
+                          "AND scope_key = ?", [start, kpi, scope_key])
+    names = [d[0] for d in cursor.description]
+    found = cursor.fetchone()
+    assert found is not None, f"no {kpi} {scope_key} row for {start}"
+    return dict(zip(names, found, strict=True))
+
+
+def test_a_period_the_data_covers_partly_says_so_and_is_not_compared(
+        demo_db: Path, tmp_path: Path) -> None:
+    """Days taken out of one source: the KPIs reading it say how many days of the period
+    they cover, and are compared with no period, nor any period with them; KPIs of the
+    other sources stay whole and compared. Counts by hand from the days removed."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_db, path)
+    with duckdb.connect(str(path)) as conn:
+        # the web data of the week of 10 March stops after Wednesday 12 March (3 of 7 days)
+        conn.execute("DELETE FROM normalized.web_daily WHERE report_date >= ?",
+                     [date(2025, 3, 13)])
+        # the posts of Monday 3 February are missing (6 of 7 days)
+        conn.execute("DELETE FROM normalized.post_daily WHERE report_date = ?",
+                     [date(2025, 2, 3)])
+        replace_kpis(conn, "week", date(2025, 2, 3), date(2025, 3, 16))
+        replace_kpis(conn, "month", date(2025, 1, 1), date(2025, 2, 28))
+        week = lambda start, kpi, key="all": kpi_row(conn, "kpi.weekly", start, kpi, key)  # noqa: E731
+
+        sessions = week(date(2025, 3, 10), "landing_page_sessions")
+        assert (sessions["coverage_days"], sessions["period_days"]) == (3, 7)
+        assert sessions["value"] is not None  # the partial total is kept, and marked
+        assert sessions["previous_value"] is None and sessions["change_vs_previous"] is None
+        assert week(date(2025, 3, 10), "bounce_rate", "instagram")["coverage_days"] == 3
+        # customer acquisition cost reads ads and web: the days holding both
+        assert week(date(2025, 3, 10), "customer_acquisition_cost")["coverage_days"] == 3
+        views = week(date(2025, 3, 10), "views")
+        assert (views["coverage_days"], views["period_days"]) == (7, 7)
+        assert views["previous_value"] is not None
+        assert week(date(2025, 3, 3), "landing_page_sessions")["previous_value"] is not None
+
+        likes = week(date(2025, 2, 3), "likes")
+        assert (likes["coverage_days"], likes["previous_value"]) == (6, None)
+        # the week after is whole but its previous week is not: no comparison either
+        after = week(date(2025, 2, 10), "likes")
+        assert (after["coverage_days"], after["previous_value"]) == (7, None)
+        assert after["change_vs_previous"] is None
+        assert week(date(2025, 2, 17), "likes")["previous_value"] is not None
+
+        # January 2025: the data begins on Monday 27 January, 5 of its 31 days
+        january = kpi_row(conn, "kpi.monthly", date(2025, 1, 1), "views")
+        assert (january["coverage_days"], january["period_days"]) == (5, 31)
+        assert kpi_row(conn, "kpi.monthly", date(2025, 2, 1), "views")["coverage_days"] == 27
+        february = kpi_row(conn, "kpi.monthly", date(2025, 2, 1), "landing_page_sessions")
+        assert (february["coverage_days"], february["period_days"]) == (28, 28)
+        # whole, but January is not: no "vs last month"
+        assert february["previous_value"] is None and february["change_vs_previous"] is None

@@ -56,7 +56,9 @@ def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         partitions_def=partitions_def,
         group_name="kpi",
         kinds={"duckdb", "sql"},
-        code_version="3",  # 2: impressions-only rows rated; 3: returning revenue summed by row
+        # 2: impressions-only rows rated; 3: returning revenue summed by row; 4: coverage,
+        # comparisons only between complete periods, first-seen posts
+        code_version="4",
         metadata={"dagster/table_name": f"kpi.{table}", "kpis": len(catalog())},
     )
     def _kpi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

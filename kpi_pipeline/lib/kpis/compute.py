@@ -3,7 +3,11 @@
 One row per (period, KPI, scope) keeps the numerator and denominator beside the value,
 so any roll-up can be recomputed exactly (sum the numerators, sum the denominators,
 divide). Next to each value: the previous period's value and the same period a year
-earlier (52 weeks, 12 months, 4 quarters), computed in the same statement.
+earlier (52 weeks, 12 months, 4 quarters), computed in the same statement, and the
+row's coverage: how many days of its period hold rows of every table the KPI reads, for
+that scope, out of the period's days. A comparison is made only between two periods
+covered enough (``MIN_COVERAGE_SHARE``): a first week the data covers for one day is not
+a "last week" to compare with.
 
 Nothing is loaded into pandas: the whole computation is one INSERT ... SELECT.
 """
@@ -38,7 +42,16 @@ KPI_COLUMNS = (
     ("numerator", "DOUBLE"), ("denominator", "DOUBLE"), ("value", "DOUBLE"),
     ("previous_value", "DOUBLE"), ("change_vs_previous", "DOUBLE"),
     ("year_ago_value", "DOUBLE"), ("change_vs_year_ago", "DOUBLE"),
+    # Coverage: the days of the period on which every table the KPI reads holds a row of
+    # the scope (on the KPI's platforms), and the period's length. Last, because a store
+    # made before them gains them with ALTER TABLE ... ADD COLUMN, which appends.
+    ("coverage_days", "INTEGER"), ("period_days", "INTEGER"),
 )
+COVERAGE_COLUMNS = ("coverage_days", "period_days")
+# A period is complete enough to be compared when its data covers at least this share of
+# its days (1.0: every day). Previous-period and year-ago values and changes are computed
+# only between two such periods; otherwise they are NULL.
+MIN_COVERAGE_SHARE = 1.0
 KPI_KEY = ("period_start", "kpi", "scope_key")
 DIVISION_SETTINGS = ("ieee_floating_point_ops", "error_on_division_by_zero")
 
@@ -69,9 +82,23 @@ def kpi_ddl(grain: str) -> str:
 
 
 def ensure_kpi_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the KPI tables, and give tables made before the coverage columns existed
+    those columns (NULL on the rows already stored: their coverage is unknown until their
+    periods are computed again)."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    for grain in TABLE_FOR_GRAIN:
+    kinds = dict(KPI_COLUMNS)
+    for grain, table in TABLE_FOR_GRAIN.items():
         conn.execute(kpi_ddl(grain))
+        for column in COVERAGE_COLUMNS:
+            conn.execute(f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS "
+                         f"{column} {kinds[column]}")
+
+
+def complete_sql(alias: str, min_share: float = MIN_COVERAGE_SHARE) -> str:
+    """SQL true when the KPI row ``alias`` covers at least ``min_share`` of its period's
+    days, enough to be compared; NULL coverage (a row stored before coverage existed)
+    never does."""
+    return f"({alias}.coverage_days >= {alias}.period_days * {float(min_share)!r})"
 
 
 def fact_ranges(first: date, last: date, grain: str) -> list[tuple[date, date]]:
@@ -99,7 +126,8 @@ def _base(source: Source) -> str:
     (a sum of sums is the sum, NULLs included, and a group exists iff a fact does)."""
     columns = ", ".join(("period_start", *source.dims,
                          *(() if "platform" in source.dims else ("platform",))))
-    measures = ", ".join(f"sum({expr}) AS {name}" for name, expr in source.measures.items())
+    measures = ", ".join([*(f"sum({expr}) AS {name}" for name, expr in source.measures.items()),
+                          *(f"bit_or({mask}) AS {mask}" for mask in source.day_masks)])
     return (f"SELECT {columns}, {measures} FROM facts_{source.name} "
             f"GROUP BY {columns}")
 
@@ -113,7 +141,8 @@ def _aggregate(source: Source, grain: str, scopes: tuple[str, ...] | None = None
     defined on: Instagram reels have no completions and must not dilute the all-platform
     completion rate.
     """
-    measures = ", ".join(f"sum({name}) AS {name}" for name in source.measures)
+    measures = ", ".join([*(f"sum({name}) AS {name}" for name in source.measures),
+                          *(f"bit_or({mask}) AS {mask}" for mask in source.day_masks)])
     selects = []
     for scope in scopes or source.scopes:
         dims = SCOPE_DIMS[scope]
@@ -141,15 +170,20 @@ def _member(platforms: str) -> str:
 
 
 def _kpi_columns(kpi: Kpi) -> str:
-    """One KPI's numerator, denominator and member row count over a group of agg rows:
-    its measures summed over the platforms it is defined on, then its formula (checked
-    at load) applied to those sums."""
+    """One KPI's numerator, denominator, member row count and covered days over a group
+    of agg rows: its measures summed over the platforms it is defined on, then its formula
+    (checked at load) applied to those sums; the days are those whose bit is set in the
+    day mask of every table its source reads, over the same platforms."""
     platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
+    member = _member(platforms)
     denominator = (f"({_on_platforms(kpi.denominator, kpi)})"
                    if kpi.denominator else "NULL::DOUBLE")
+    masks = " & ".join(f"coalesce(bit_or({mask}) FILTER (WHERE {member}), 0)"
+                       for mask in SOURCES[kpi.source].day_masks)
     return (f"CAST(({_on_platforms(kpi.numerator, kpi)}) AS DOUBLE) "
             f"AS num__{kpi.name}, CAST({denominator} AS DOUBLE) AS den__{kpi.name}, "
-            f"count(*) FILTER (WHERE {_member(platforms)}) AS rows__{kpi.name}")
+            f"count(*) FILTER (WHERE {member}) AS rows__{kpi.name}, "
+            f"CAST(bit_count({masks}) AS INTEGER) AS cov__{kpi.name}")
 
 
 def _kpi_select(kpi: Kpi) -> str:
@@ -158,7 +192,8 @@ def _kpi_select(kpi: Kpi) -> str:
     scopes = ", ".join(f"'{s}'" for s in kpi.computed_scopes)
     keys = ", ".join(("period_start", "scope", "scope_key", *ALL_DIMS))
     return (f"SELECT {keys}, '{kpi.name}' AS kpi, num__{kpi.name} AS numerator, "
-            f"den__{kpi.name} AS denominator FROM wide_{kpi.source} "
+            f"den__{kpi.name} AS denominator, cov__{kpi.name} AS coverage_days "
+            f"FROM wide_{kpi.source} "
             f"WHERE rows__{kpi.name} > 0 AND scope IN ({scopes})")
 
 
@@ -270,8 +305,11 @@ def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: da
     return values
 
 
-def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None, ranges: int = 2) -> str:
-    """The SELECT computing every KPI for periods starting in [$lo, $hi], with comparisons.
+def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None, ranges: int = 2,
+            min_coverage_share: float = MIN_COVERAGE_SHARE) -> str:
+    """The SELECT computing every KPI for periods starting in [$lo, $hi], with comparisons
+    between periods both covered at least ``min_coverage_share`` (tests of the comparison
+    arithmetic on sparse hand fixtures pass 0).
 
     Parameters: $lo, $hi (the target window) and, for each of the ``ranges`` day ranges of
     ``fact_ranges``, $from<i> and $to<i>: facts are aggregated over those days only, so
@@ -288,7 +326,9 @@ def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None, ranges: int = 2) -> 
     return f"""
 WITH {ctes},
 valued AS (
-  SELECT r.*, {value} AS value, k.unit
+  SELECT r.*, {value} AS value, k.unit,
+         CAST({end.replace('period_start', 'r.period_start')} - r.period_start + 1
+              AS INTEGER) AS period_days
   FROM kpi_rows r JOIN kpi_meta k ON k.kpi = r.kpi
 )
 SELECT c.period_start, {end.replace('period_start', 'c.period_start')} AS period_end,
@@ -301,12 +341,16 @@ SELECT c.period_start, {end.replace('period_start', 'c.period_start')} AS period
             ELSE c.value / p.value - 1 END AS change_vs_previous,
        y.value AS year_ago_value,
        CASE WHEN y.value IS NULL OR y.value = 0 THEN NULL
-            ELSE c.value / y.value - 1 END AS change_vs_year_ago
+            ELSE c.value / y.value - 1 END AS change_vs_year_ago,
+       c.coverage_days, c.period_days
 FROM valued c
+-- comparisons only between periods both complete enough (MIN_COVERAGE_SHARE)
 LEFT JOIN valued p ON p.kpi = c.kpi AND p.scope_key = c.scope_key
      AND p.period_start = CAST(c.period_start - {step} AS DATE)
+     AND {complete_sql('c', min_coverage_share)} AND {complete_sql('p', min_coverage_share)}
 LEFT JOIN valued y ON y.kpi = c.kpi AND y.scope_key = c.scope_key
      AND y.period_start = CAST(c.period_start - {year} AS DATE)
+     AND {complete_sql('c', min_coverage_share)} AND {complete_sql('y', min_coverage_share)}
 LEFT JOIN kpi_definitions d ON d.kpi = c.kpi AND d.platform = c.platform
 JOIN kpi_definitions g ON g.kpi = c.kpi AND g.platform IS NULL
 WHERE c.period_start BETWEEN $lo AND $hi
@@ -328,8 +372,10 @@ def kpi_meta_frames(kpis: dict[str, Kpi] | None = None) -> tuple[pd.DataFrame, p
 
 
 def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last: date,
-                 kpis: dict[str, Kpi] | None = None) -> int:
-    """Recompute the KPIs of every period starting in [first, last] in one transaction."""
+                 kpis: dict[str, Kpi] | None = None,
+                 min_coverage_share: float = MIN_COVERAGE_SHARE) -> int:
+    """Recompute the KPIs of every period starting in [first, last] in one transaction
+    (comparisons as ``kpi_sql`` makes them)."""
     ensure_tables(conn)  # a source added since the last pull reads as empty, not missing
     ensure_kpi_tables(conn)
     meta, definitions = kpi_meta_frames(kpis)
@@ -351,7 +397,8 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
         with transaction(conn):
             conn.execute(f"DELETE FROM {table} WHERE period_start BETWEEN ? AND ?",
                          [first, last])
-            conn.execute(f"INSERT INTO {table} {kpi_sql(grain, kpis, len(ranges))}", params)
+            sql = kpi_sql(grain, kpis, len(ranges), min_coverage_share)
+            conn.execute(f"INSERT INTO {table} BY NAME {sql}", params)
             count = conn.execute(f"SELECT count(*) FROM {table} WHERE period_start "
                                  "BETWEEN ? AND ?", [first, last]).fetchone()[0]
     finally:

@@ -14,6 +14,11 @@ KPIs are ratios of those sums. What is NOT additive is handled here, once:
 - Unique reach is never summed over days: ``reach_week_last_day`` is the platform's own
   7-day unique reach on the week's last day, the only day that carries a value.
 
+Beside the measures, each fact carries a day mask per table it comes from
+(``days__<table>``, ``day_bit``): the bit of its day within its period. The bit_or of the
+masks of a KPI's rows says which days of the period hold rows of every table the KPI
+reads, for that scope: its coverage (``compute.py``).
+
 Money and durations are DOUBLE in the tables; they are summed as DECIMAL(38, 6) so a
 sum does not depend on the order DuckDB's threads add rows in (re-running a period
 gives bit-identical results).
@@ -47,6 +52,35 @@ class Source:
     def select(self, grain: str) -> str:
         """SELECT of the daily facts for ``grain`` between $lo and $hi."""
         return FACT_SQL[self.name](grain)
+
+    @property
+    def day_masks(self) -> tuple[str, ...]:
+        """The facts' day-mask columns, one per table read (``day_mask``)."""
+        return tuple(day_mask_column(t) for t in self.tables)
+
+
+def day_mask_column(table: str) -> str:
+    return f"days__{table}"
+
+
+def day_bit(grain: str) -> str:
+    """The bit of a fact's day within its period (bit 0: the period's first day), so that
+    the days of a period holding rows of a table are the bit_or of its facts' bits: an OR
+    of ORs is the OR, so the masks roll up from any grouping to any scope, as sums do. A
+    week or month has at most 31 days; a ``range`` (a goal's window) is one period of any
+    length and has no mask (NULL)."""
+    if grain == "range":
+        return "NULL::BIGINT"
+    offset = f"report_date - {period_start('report_date', grain)}"
+    return f"(CAST(1 AS BIGINT) << CAST({offset} AS INTEGER))"
+
+
+def day_masks(grain: str, tables: tuple[str, ...], present: str | None) -> str:
+    """The day-mask columns of a fact SELECT over ``tables``: the day's bit under the
+    table the row comes from (``present``), NULL under the others (a row of another table,
+    or a level's value carried from the day before its period: no day of the period)."""
+    return "".join(f", {day_bit(grain) if t == present else 'NULL::BIGINT'} "
+                   f"AS {day_mask_column(t)}" for t in tables)
 
 
 def period_start(expr: str, grain: str) -> str:
@@ -85,7 +119,7 @@ def _post_activity(grain: str) -> str:
     return f"""
     SELECT report_date, {period_start('report_date', grain)} AS period_start,
            brand, platform, account_id, NULL::VARCHAR AS campaign_id, media_type,
-           {increments}
+           {increments}{day_masks(grain, ("post_daily",), "post_daily")}
     FROM normalized.post_daily
     WHERE report_date BETWEEN $lo AND $hi"""
 
@@ -104,12 +138,12 @@ def _levels(grain: str, table: str, level: str, dims: str, extra: dict[str, str]
     SELECT report_date, {period_start('report_date', grain)} AS period_start, {dims},
            NULL::VARCHAR AS campaign_id, NULL::VARCHAR AS media_type,
            CASE WHEN {last_day} THEN {level} END AS {level}_end,
-           NULL::BIGINT AS {level}_start{extras}
+           NULL::BIGINT AS {level}_start{extras}{day_masks(grain, (table,), table)}
     FROM normalized.{table}
     WHERE report_date BETWEEN $lo AND $hi
     UNION ALL
     SELECT report_date + 1, {period_start('report_date + 1', grain)}, {dims}, NULL, NULL,
-           NULL, {level}{nulls}
+           NULL, {level}{nulls}{day_masks(grain, (table,), None)}
     FROM normalized.{table}
     WHERE report_date + 1 BETWEEN $lo AND $hi AND {first_day}"""
 
@@ -135,7 +169,7 @@ def _ads(grain: str) -> str:
            NULL::VARCHAR AS media_type,
            CAST(spend_reporting AS {EXACT}) AS spend,
            CAST(revenue_reporting AS {EXACT}) AS revenue, impressions, clicks,
-           link_clicks, leads, purchases
+           link_clicks, leads, purchases{day_masks(grain, ("ad_daily",), "ad_daily")}
     FROM normalized.ad_daily
     WHERE report_date BETWEEN $lo AND $hi"""
 
@@ -162,21 +196,24 @@ def _web(grain: str) -> str:
            CAST(engagement_time_seconds AS {EXACT}) AS engagement_time_seconds,
            CAST(revenue_reporting AS {EXACT}) AS revenue,
            CAST({RETURNING_REVENUE} AS {ESTIMATE}) AS returning_revenue
+           {day_masks(grain, ("web_daily",), "web_daily")}
     FROM normalized.web_daily
     WHERE is_social AND report_date BETWEEN $lo AND $hi"""
 
 
 def _ads_web(grain: str) -> str:
     """Ad spend beside first-time purchasers from social sessions (CAC), by brand."""
+    tables = ("ad_daily", "web_daily")
     return f"""
     SELECT report_date, {period_start('report_date', grain)} AS period_start, brand,
            NULL::VARCHAR AS platform, NULL::VARCHAR AS account_id,
            NULL::VARCHAR AS campaign_id, NULL::VARCHAR AS media_type,
            CAST(spend_reporting AS {EXACT}) AS spend, NULL::BIGINT AS new_customers
+           {day_masks(grain, tables, "ad_daily")}
     FROM normalized.ad_daily WHERE report_date BETWEEN $lo AND $hi
     UNION ALL
     SELECT report_date, {period_start('report_date', grain)}, brand, NULL, NULL, NULL, NULL,
-           NULL, new_customers
+           NULL, new_customers{day_masks(grain, tables, "web_daily")}
     FROM normalized.web_daily WHERE is_social AND report_date BETWEEN $lo AND $hi"""
 
 
