@@ -22,7 +22,7 @@ RATES = [(90, 100), (80, 100)] + [(n, 1000) for n in
 def insert_week(conn, week: date, numerator: float, denominator: float) -> None:
     conn.execute("""INSERT INTO kpi.weekly VALUES (?, ?, 'week', 'engagement_rate', 'platform',
                     'instagram', NULL, 'instagram', NULL, NULL, NULL, 'ratio', 'x', ?, ?, ?,
-                    NULL, NULL, NULL, NULL)""",
+                    NULL, NULL, NULL, NULL, 7, 7)""",
                  [week, week + timedelta(days=6), numerator, denominator,
                   numerator / denominator])
 

@@ -66,7 +66,10 @@ def test_weekly_likes_count_each_posts_latest_snapshot_once(seed, tmp_path):
     rows = pd.DataFrame({
         "report_date": seed["report_date"], "platform": "facebook",
         "account_id": seed["post_id"].str.split("_").str[0], "brand": "seed",
-        "post_id": seed["post_id"], "published_at": "2021-09-01T00:00:00Z",
+        # each post published on the day of its first snapshot, so its lifetime counts
+        # (a post first seen later counts from its second snapshot on)
+        "post_id": seed["post_id"],
+        "published_at": seed.groupby("post_id")["report_date"].transform("min"),
         "media_type": "video", "caption": None, "impressions": seed["post_impressions"],
         "views": None, "reach": None, "likes": seed["post_reactions_like_total"],
         "comments": None, "shares": None, "saves": None, "link_clicks": None,

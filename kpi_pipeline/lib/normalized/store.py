@@ -231,10 +231,11 @@ def _apply_first_seen_rule(conn: duckdb.DuckDBPyConnection, schema: str) -> None
     for one transaction), then the table is marked. Idempotent; a store already marked
     costs one catalog lookup."""
     first_column = INCREMENT_COLUMNS[0]
-    row = conn.execute(
+    # fetchall: a result left unfinished would block the caller's next statement
+    found = conn.execute(
         "SELECT comment FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-        "AND column_name = ?", [schema, POST_DAILY.name, first_column]).fetchone()
-    if row is None or row[0] == FIRST_SEEN_RULE:
+        "AND column_name = ?", [schema, POST_DAILY.name, first_column]).fetchall()
+    if not found or found[0][0] == FIRST_SEEN_RULE:
         return
     target, key = f"{schema}.{POST_DAILY.name}", ", ".join(POST_KEY)
     sets = ", ".join(f"{c} = CASE WHEN t.{m} IS NULL THEN NULL ELSE 0 END"

@@ -311,12 +311,14 @@ def test_a_line_repeated_in_an_export_without_post_ids_is_refused(stocked, drop,
 def test_one_run_of_the_exports_and_the_kpis_loads_the_files_first(tmp_path):
     """The KPI assets depend on the drop folder's asset: a run selecting both loads the
     export files, then computes the month from them (before, the KPIs ran first on empty
-    tables)."""
+    tables). The first post is published on the export's as_of day here, so its lifetime is
+    that day's activity; the second, published earlier, counts 0 there (first-seen rule)."""
 
     drop = tmp_path / "exports"
     drop.mkdir()
     (drop / "exports.yaml").write_text(yaml.safe_dump(samples.MANIFEST, sort_keys=False))
-    (drop / "fb_posts.csv").write_text(samples.META_FACEBOOK)
+    (drop / "fb_posts.csv").write_text(
+        samples.META_FACEBOOK.replace("03/14/2025 09:30", "03/31/2025 09:30"))
     warehouse = Warehouse(database=str(tmp_path / "warehouse.duckdb"))
     result = dg.materialize([exports, kpi_monthly], partition_key="2025-03-01", resources={
         "warehouse": warehouse, "settings": Settings(exports_dir=str(drop))})
@@ -325,6 +327,7 @@ def test_one_run_of_the_exports_and_the_kpis_loads_the_files_first(tmp_path):
     assert started.index("normalized__exports") < started.index("kpi__monthly")
     (likes,) = query(warehouse, "SELECT sum(likes_delta) FROM normalized.post_daily "
                                 "WHERE platform = 'facebook'")[0]
-    assert likes and query(warehouse, "SELECT value FROM kpi.monthly WHERE kpi = 'likes' "
+    assert likes == 40  # the first post's reactions
+    assert query(warehouse, "SELECT value FROM kpi.monthly WHERE kpi = 'likes' "
                                       "AND scope = 'platform' AND scope_key = 'facebook' "
                                       "AND period_start = DATE '2025-03-01'") == [(likes,)]

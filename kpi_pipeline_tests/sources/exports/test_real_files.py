@@ -18,6 +18,7 @@ from kpi_pipeline.defs.exports import exports
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import replace_kpis
+from kpi_pipeline.lib.normalized.store import refresh_post_increments
 from kpi_pipeline.lib.sources.exports import facebook
 from kpi_pipeline_tests.conftest import SHARED_DATA
 from kpi_pipeline_tests.sources.exports.conftest import query
@@ -170,12 +171,24 @@ def test_uci_sql_totals_equal_sums_of_the_raw_file(loaded, shared_data):
     assert dict(zip(expected, got, strict=True)) == expected
 
 
-def test_uci_posts_are_rated_over_their_impressions(loaded, shared_data):
+def test_uci_posts_are_rated_over_their_impressions(loaded, shared_data, tmp_path):
     """The UCI Page export has impressions and no views (it predates Meta's switch): its
     engagement and share rates are rated over impressions instead of being NULL. The
     expected sums come from the raw file (the 500 posts' snapshots all lie on the
-    manifest's as_of, Wednesday 31 December 2014; empty cells count as none)."""
-    _, warehouse = loaded
+    manifest's as_of, Wednesday 31 December 2014; empty cells count as none).
+
+    Every post of the file was published before the export, so under the first-seen rule
+    its single snapshot adds no activity; here, in a copy of the store, each is dated as
+    published on the as_of day, so that its whole lifetime is that day's activity and the
+    rates have something to rate."""
+    _, loaded_warehouse = loaded
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(loaded_warehouse.path(), copy)
+    warehouse = Warehouse(database=str(copy))
+    with warehouse.get_connection() as conn:
+        conn.execute("UPDATE normalized.post_daily SET published_at = report_date "
+                     "WHERE account_id = 'uci-cosmetics-page'")
+        refresh_post_increments(conn, date(2014, 12, 31), date(2014, 12, 31))
     header, rows = raw_rows(shared_data / UCI, ";")
 
     def total(column: str) -> int:
