@@ -7,6 +7,8 @@
 -- stored KPIs and baselines of earlier weeks. It writes its results to schema scratch:
 --   floor_kpi       every catalogue KPI of week $week per scope, with numerator,
 --                   denominator, value, previous week's and same week last year's value
+--                   (only between weeks the data covers on all 7 days), and coverage: the
+--                   days of the week holding rows of every table the KPI reads
 --   floor_check     the checks' rules as counts of offending rows
 --   floor_baseline  the baseline snapshot as of $week over the 12 weeks before it
 --   floor_finding   the diagnostic rules' findings for $week
@@ -31,7 +33,7 @@ UNION ALL SELECT CAST($week AS DATE) - 364;
 -- Organic posts: one row per week and (brand, platform, account, media type).
 CREATE OR REPLACE TEMP TABLE post_week AS
 SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, brand, platform, account_id,
-       media_type, count(*) AS n,
+       media_type, count(*) AS n, list(DISTINCT report_date) AS days,
        sum(views_delta) AS views, sum(impressions_delta) AS impressions,
        sum(likes_delta) AS likes, sum(comments_delta) AS comments,
        sum(shares_delta) AS shares, sum(saves_delta) AS saves,
@@ -62,6 +64,16 @@ SELECT week,
        sum(n) FILTER (WHERE platform = 'instagram') AS n_ig,
        sum(n) FILTER (WHERE platform IN ('facebook', 'tiktok')) AS n_ft,
        sum(n) FILTER (WHERE platform IN ('facebook', 'linkedin')) AS n_fl,
+       -- the days with a row, over the same platform sets
+       list_distinct(flatten(list(days))) AS days_all,
+       list_distinct(flatten(list(days) FILTER (
+           WHERE platform IN ('facebook', 'instagram', 'tiktok')))) AS days_fit,
+       list_distinct(flatten(list(days) FILTER (WHERE platform = 'linkedin'))) AS days_li,
+       list_distinct(flatten(list(days) FILTER (WHERE platform = 'instagram'))) AS days_ig,
+       list_distinct(flatten(list(days) FILTER (
+           WHERE platform IN ('facebook', 'tiktok')))) AS days_ft,
+       list_distinct(flatten(list(days) FILTER (
+           WHERE platform IN ('facebook', 'linkedin')))) AS days_fl,
        sum(views) FILTER (WHERE platform IN ('facebook', 'instagram', 'tiktok')) AS views_fit,
        sum(impressions) FILTER (WHERE platform = 'linkedin') AS impressions_li,
        sum(likes) AS likes, sum(comments) AS comments, sum(shares) AS shares,
@@ -89,9 +101,11 @@ SELECT week,
        brand, platform, account_id, campaign_id,
        sum(spend_reporting) AS spend, sum(revenue_reporting) AS revenue,
        sum(impressions) AS impressions, sum(link_clicks) AS link_clicks,
-       sum(leads) AS leads, sum(purchases) AS purchases
+       sum(leads) AS leads, sum(purchases) AS purchases,
+       list_distinct(list(report_date)) AS days
 FROM (SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, brand, platform,
-             ad_account_id AS account_id, campaign_id, spend_reporting, revenue_reporting,
+             ad_account_id AS account_id, campaign_id, report_date, spend_reporting,
+             revenue_reporting,
              impressions, link_clicks, leads, purchases
       FROM normalized.ad_daily
       WHERE report_date BETWEEN CAST($week AS DATE) - 7 AND CAST($week AS DATE) + 6
@@ -115,7 +129,8 @@ SELECT week,
        -- returning customers' revenue, estimated on each row and summed
        sum(CASE WHEN orders > 0
                 THEN revenue_reporting * (orders - new_customers) / orders END)
-           AS returning_revenue
+           AS returning_revenue,
+       list_distinct(list(report_date)) AS days
 FROM (SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, *
       FROM normalized.web_daily
       WHERE is_social
@@ -127,14 +142,18 @@ GROUP BY GROUPING SETS ((week), (week, brand), (week, platform));
 -- Customer acquisition cost: all ad spend over first-time purchasers from social sessions.
 CREATE OR REPLACE TEMP TABLE cac_scoped AS
 SELECT week, CASE WHEN grouping(brand) = 0 THEN 'brand' ELSE 'all' END AS scope, brand,
-       sum(spend) AS spend, sum(new_customers) AS new_customers
+       sum(spend) AS spend, sum(new_customers) AS new_customers,
+       -- the days holding both ad rows and social sessions
+       list_intersect(list_distinct(list(ad_day)), list_distinct(list(web_day))) AS days
 FROM (SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, brand,
-             spend_reporting AS spend, NULL::BIGINT AS new_customers
+             spend_reporting AS spend, NULL::BIGINT AS new_customers,
+             report_date AS ad_day, NULL::DATE AS web_day
       FROM normalized.ad_daily
       WHERE report_date BETWEEN CAST($week AS DATE) - 7 AND CAST($week AS DATE) + 6
          OR report_date BETWEEN CAST($week AS DATE) - 364 AND CAST($week AS DATE) - 358
       UNION ALL
-      SELECT CAST(date_trunc('week', report_date) AS DATE), brand, NULL, new_customers
+      SELECT CAST(date_trunc('week', report_date) AS DATE), brand, NULL, new_customers,
+             NULL, report_date
       FROM normalized.web_daily
       WHERE is_social
         AND (report_date BETWEEN CAST($week AS DATE) - 7 AND CAST($week AS DATE) + 6
@@ -148,7 +167,8 @@ WITH per_account AS (
     SELECT w.week, a.brand, a.platform, a.account_id,
            any_value(a.followers) FILTER (WHERE a.report_date = w.week + 6) AS followers_end,
            any_value(a.followers) FILTER (WHERE a.report_date = w.week - 1) AS followers_start,
-           any_value(a.reach_week) FILTER (WHERE a.report_date = w.week + 6) AS reach_week
+           any_value(a.reach_week) FILTER (WHERE a.report_date = w.week + 6) AS reach_week,
+           list(DISTINCT a.report_date) FILTER (WHERE a.report_date >= w.week) AS days
     FROM normalized.account_daily a
     JOIN weeks w ON a.report_date BETWEEN w.week - 1 AND w.week + 6
     WHERE a.report_date BETWEEN CAST($week AS DATE) - 8 AND CAST($week AS DATE) + 6
@@ -160,7 +180,7 @@ SELECT week,
             WHEN grouping(brand) = 0 THEN 'brand' ELSE 'all' END AS scope,
        brand, platform, account_id,
        sum(followers_end) AS followers_end, sum(followers_start) AS followers_start,
-       sum(reach_week) AS reach_week
+       sum(reach_week) AS reach_week, list_distinct(flatten(list(days))) AS days
 FROM per_account
 GROUP BY GROUPING SETS ((week), (week, brand), (week, platform),
                         (week, platform, account_id, brand));
@@ -171,7 +191,8 @@ WITH per_list AS (
     SELECT w.week, e.brand, e.list_id,
            any_value(e.subscribers) FILTER (WHERE e.report_date = w.week + 6) AS members_end,
            any_value(e.subscribers) FILTER (WHERE e.report_date = w.week - 1) AS members_start,
-           sum(e.subscribes) FILTER (WHERE e.report_date >= w.week) AS opt_ins
+           sum(e.subscribes) FILTER (WHERE e.report_date >= w.week) AS opt_ins,
+           list(DISTINCT e.report_date) FILTER (WHERE e.report_date >= w.week) AS days
     FROM normalized.email_daily e
     JOIN weeks w ON e.report_date BETWEEN w.week - 1 AND w.week + 6
     WHERE e.report_date BETWEEN CAST($week AS DATE) - 8 AND CAST($week AS DATE) + 6
@@ -179,7 +200,7 @@ WITH per_list AS (
     GROUP BY ALL)
 SELECT week, CASE WHEN grouping(brand) = 0 THEN 'brand' ELSE 'all' END AS scope, brand,
        sum(members_end) AS members_end, sum(members_start) AS members_start,
-       sum(opt_ins) AS opt_ins
+       sum(opt_ins) AS opt_ins, list_distinct(flatten(list(days))) AS days
 FROM per_list
 GROUP BY GROUPING SETS ((week), (week, brand));
 
@@ -210,104 +231,105 @@ mail AS (SELECT *, CASE scope WHEN 'all' THEN 'all' ELSE brand END AS scope_key
 -- organic posts
 SELECT week, scope, scope_key, brand, platform, account_id, NULL AS campaign_id, media_type,
        'views' AS kpi, 'count' AS unit, views_fit AS numerator, NULL AS denominator,
-       FALSE AS ratio FROM post WHERE n_fit > 0
+       FALSE AS ratio, days_fit AS days FROM post WHERE n_fit > 0
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'impressions', 'count', impressions_li, NULL, FALSE FROM post WHERE n_li > 0
+       'impressions', 'count', impressions_li, NULL, FALSE, days_li FROM post WHERE n_li > 0
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'share_rate', 'ratio', shares, exposure, TRUE FROM post
+       'share_rate', 'ratio', shares, exposure, TRUE, days_all FROM post
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'engagement_rate', 'ratio', interactions, exposure, TRUE FROM post
+       'engagement_rate', 'ratio', interactions, exposure, TRUE, days_all FROM post
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'likes', 'count', likes, NULL, FALSE FROM post
+       'likes', 'count', likes, NULL, FALSE, days_all FROM post
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'saves', 'count', saves_ig, NULL, FALSE FROM post WHERE n_ig > 0
+       'saves', 'count', saves_ig, NULL, FALSE, days_ig FROM post WHERE n_ig > 0
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'shares', 'count', shares, NULL, FALSE FROM post
+       'shares', 'count', shares, NULL, FALSE, days_all FROM post
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'comments', 'count', comments, NULL, FALSE FROM post
+       'comments', 'count', comments, NULL, FALSE, days_all FROM post
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'average_watch_time', 'seconds', watch_time_fit, video_views_fit, TRUE FROM post
+       'average_watch_time', 'seconds', watch_time_fit, video_views_fit, TRUE, days_fit FROM post
        WHERE n_fit > 0
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'completion_rate', 'ratio', completions_ft, video_views_ft, TRUE FROM post
+       'completion_rate', 'ratio', completions_ft, video_views_ft, TRUE, days_ft FROM post
        WHERE n_ft > 0
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, media_type,
-       'organic_click_through_rate', 'ratio', link_clicks_fl, exposure_fl, TRUE FROM post
+       'organic_click_through_rate', 'ratio', link_clicks_fl, exposure_fl, TRUE, days_fl FROM post
        WHERE n_fl > 0
 -- accounts
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, NULL,
-       'followers', 'count', followers_end, NULL, FALSE FROM acct
+       'followers', 'count', followers_end, NULL, FALSE, days FROM acct
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, NULL,
-       'follower_growth_rate', 'ratio', followers_end - followers_start, followers_start, TRUE
+       'follower_growth_rate', 'ratio', followers_end - followers_start, followers_start, TRUE, days
        FROM acct
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, NULL, NULL,
-       'reach', 'count', reach_week, NULL, FALSE FROM acct
+       'reach', 'count', reach_week, NULL, FALSE, days FROM acct
        WHERE scope = 'account' AND platform IN ('facebook', 'instagram')
 -- ads
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, campaign_id, NULL,
-       'click_through_rate', 'ratio', link_clicks, impressions, TRUE FROM ads
+       'click_through_rate', 'ratio', link_clicks, impressions, TRUE, days FROM ads
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, campaign_id, NULL,
-       'ad_link_clicks', 'count', link_clicks, NULL, FALSE FROM ads
+       'ad_link_clicks', 'count', link_clicks, NULL, FALSE, days FROM ads
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, campaign_id, NULL,
-       'cost_per_click', 'currency', spend, link_clicks, TRUE FROM ads
+       'cost_per_click', 'currency', spend, link_clicks, TRUE, days FROM ads
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, campaign_id, NULL,
-       'cost_per_mille', 'currency', spend, impressions / 1000, TRUE FROM ads
+       'cost_per_mille', 'currency', spend, impressions / 1000, TRUE, days FROM ads
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, campaign_id, NULL,
-       'ad_spend', 'currency', spend, NULL, FALSE FROM ads
+       'ad_spend', 'currency', spend, NULL, FALSE, days FROM ads
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, campaign_id, NULL,
-       'cost_per_lead', 'currency', spend, leads, TRUE FROM ads
+       'cost_per_lead', 'currency', spend, leads, TRUE, days FROM ads
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, campaign_id, NULL,
-       'return_on_ad_spend', 'multiple', revenue, spend, TRUE FROM ads
+       'return_on_ad_spend', 'multiple', revenue, spend, TRUE, days FROM ads
 UNION ALL SELECT week, scope, scope_key, brand, platform, account_id, campaign_id, NULL,
-       'cost_per_purchase', 'currency', spend, purchases, TRUE FROM ads
+       'cost_per_purchase', 'currency', spend, purchases, TRUE, days FROM ads
 -- web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'landing_page_sessions', 'count', sessions, NULL, FALSE FROM web
+       'landing_page_sessions', 'count', sessions, NULL, FALSE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'bounce_rate', 'ratio', bounces, sessions, TRUE FROM web
+       'bounce_rate', 'ratio', bounces, sessions, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'time_on_page', 'seconds', engagement_time, sessions, TRUE FROM web
+       'time_on_page', 'seconds', engagement_time, sessions, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'pages_per_session', 'multiple', page_views, sessions, TRUE FROM web
+       'pages_per_session', 'multiple', page_views, sessions, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'signup_conversion_rate', 'ratio', sign_ups, sessions, TRUE FROM web
+       'signup_conversion_rate', 'ratio', sign_ups, sessions, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'email_signups', 'count', sign_ups, NULL, FALSE FROM web
+       'email_signups', 'count', sign_ups, NULL, FALSE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'leads', 'count', leads, NULL, FALSE FROM web
+       'leads', 'count', leads, NULL, FALSE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'qualified_leads', 'count', qualified_leads, NULL, FALSE FROM web
+       'qualified_leads', 'count', qualified_leads, NULL, FALSE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'lead_quality', 'ratio', qualified_leads, leads, TRUE FROM web
+       'lead_quality', 'ratio', qualified_leads, leads, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'booked_calls', 'count', booked_calls, NULL, FALSE FROM web
+       'booked_calls', 'count', booked_calls, NULL, FALSE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'order_conversion_rate', 'ratio', orders, sessions, TRUE FROM web
+       'order_conversion_rate', 'ratio', orders, sessions, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'social_revenue', 'currency', revenue, NULL, FALSE FROM web
+       'social_revenue', 'currency', revenue, NULL, FALSE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'average_order_value', 'currency', revenue, orders, TRUE FROM web
+       'average_order_value', 'currency', revenue, orders, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'lifetime_value', 'currency', revenue, new_customers, TRUE FROM web
+       'lifetime_value', 'currency', revenue, new_customers, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'repeat_customer_rate', 'ratio', orders - new_customers, orders, TRUE FROM web
+       'repeat_customer_rate', 'ratio', orders - new_customers, orders, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'returning_customer_revenue', 'currency', returning_revenue, NULL, FALSE FROM web
+       'returning_customer_revenue', 'currency', returning_revenue, NULL, FALSE, days FROM web
 -- customer acquisition cost, email
 UNION ALL SELECT week, scope, scope_key, brand, NULL, NULL, NULL, NULL,
-       'customer_acquisition_cost', 'currency', spend, new_customers, TRUE FROM cac
+       'customer_acquisition_cost', 'currency', spend, new_customers, TRUE, days FROM cac
 UNION ALL SELECT week, scope, scope_key, brand, NULL, NULL, NULL, NULL,
-       'email_list_growth_rate', 'ratio', members_end - members_start, members_start, TRUE
+       'email_list_growth_rate', 'ratio', members_end - members_start, members_start, TRUE, days
        FROM mail
 UNION ALL SELECT week, scope, scope_key, brand, NULL, NULL, NULL, NULL,
-       'email_opt_ins', 'count', opt_ins, NULL, FALSE FROM mail;
+       'email_opt_ins', 'count', opt_ins, NULL, FALSE, days FROM mail;
 
 -- A ratio with a zero or missing denominator is NULL; then the comparisons.
 CREATE OR REPLACE TABLE scratch.floor_kpi AS
 WITH valued AS (
     SELECT *, CASE WHEN NOT ratio THEN CAST(numerator AS DOUBLE)
                    WHEN denominator IS NULL OR denominator = 0 THEN NULL
-                   ELSE CAST(numerator AS DOUBLE) / CAST(denominator AS DOUBLE) END AS value
+                   ELSE CAST(numerator AS DOUBLE) / CAST(denominator AS DOUBLE) END AS value,
+              coalesce(len(days), 0) AS coverage_days
     FROM kpi_long)
 SELECT c.week AS period_start, c.week + 6 AS period_end, c.kpi, c.scope, c.scope_key,
        c.brand, c.platform, c.account_id, c.campaign_id, c.media_type, c.unit,
@@ -315,10 +337,14 @@ SELECT c.week AS period_start, c.week + 6 AS period_end, c.kpi, c.scope, c.scope
        c.value, p.value AS previous_value,
        CASE WHEN p.value <> 0 THEN c.value / p.value - 1 END AS change_vs_previous,
        y.value AS year_ago_value,
-       CASE WHEN y.value <> 0 THEN c.value / y.value - 1 END AS change_vs_year_ago
+       CASE WHEN y.value <> 0 THEN c.value / y.value - 1 END AS change_vs_year_ago,
+       c.coverage_days, 7 AS period_days
 FROM valued c
+-- a week is compared only with a week, and only when both have rows on all 7 days
 LEFT JOIN valued p ON p.kpi = c.kpi AND p.scope_key = c.scope_key AND p.week = c.week - 7
+     AND c.coverage_days = 7 AND p.coverage_days = 7
 LEFT JOIN valued y ON y.kpi = c.kpi AND y.scope_key = c.scope_key AND y.week = c.week - 364
+     AND c.coverage_days = 7 AND y.coverage_days = 7
 WHERE c.week = CAST($week AS DATE);
 
 -- ====================================================================== 2. checks
