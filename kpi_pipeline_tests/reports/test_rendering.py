@@ -26,6 +26,8 @@ WEEK = ReportPeriod("week", date(2025, 4, 14))
 CONTEXT = {"currency": "USD", "quality_notes": [], "goals": {}, "goal_warnings": []}
 QUALITY = ("SELECT 'normalized.x' AS source, DATE '2025-01-01' AS earliest, "
            "DATE '2025-04-30' AS latest, 3 AS rows_in_period")
+COVERAGE = ("SELECT NULL::VARCHAR AS kpi, NULL::VARCHAR AS source, "
+            "NULL::INTEGER AS coverage_days, NULL::INTEGER AS period_days WHERE false")
 PAGE = """---
 title: Test page
 question: Does it render?
@@ -49,6 +51,7 @@ def site(tmp_path: Path):
     for shared in ("_layout.html.j2", "_components.html.j2", "_styles.css", "index.html.j2"):
         (root / shared).write_text((TEMPLATES_DIR / shared).read_text())
     (root / "queries" / "_quality.sql").write_text(QUALITY)
+    (root / "queries" / "_coverage.sql").write_text(COVERAGE)
     (root / "queries" / "things.sql").write_text(
         "SELECT name, amount FROM things WHERE list_contains($names, name) "
         "AND day <= $period_end ORDER BY name")

@@ -6,7 +6,9 @@ partition window, to
 ``<reports folder>/<grain>/<period start>/<page>.html``, then rewrite the index. They
 read the store read-only and sit downstream of every table they read; before rendering
 they read the latest check evaluations of those layers (``gate.py``): a failed blocking
-check stops the render, failed warnings appear in the pages' data-quality footer. The
+check stops the render, failed warnings appear in the pages' data-quality footer. A
+period whose KPIs the data covers only partly is refused too, unless the run asks for a
+partial report (``ReportConfig.partial``); then its pages say "Partial report". The
 newest period's paths and headline numbers go into the materialization metadata, so the
 Dagster UI links to the pages. On a young store (no month closed, no baseline, no goals
 file stored yet) every page still renders and says what is not there yet
@@ -15,6 +17,7 @@ file stored yet) every page still renders and says what is not there yet
 
 
 import dagster as dg
+from pydantic import Field
 
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER
 from kpi_pipeline.defs.partitions import (
@@ -24,14 +27,31 @@ from kpi_pipeline.defs.partitions import (
     weekly_partitions,
     window_bounds,
 )
-from kpi_pipeline.defs.reports.gate import definitions_graph, gate
+from kpi_pipeline.defs.reports.gate import completeness_gate, definitions_graph, gate
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.goals.findings import GoalsError
 from kpi_pipeline.lib.goals.stored import stored_goals
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.reports.context import goal_context, quality_notes
-from kpi_pipeline.lib.reports.render import ReportError, ReportPeriod, render_period, write_index
+from kpi_pipeline.lib.reports.render import (
+    ReportError,
+    ReportPeriod,
+    period_coverage,
+    render_period,
+    write_index,
+)
+
+
+class ReportConfig(dg.Config):
+    """What a report run may publish."""
+
+    partial: bool = Field(
+        default=False,
+        description="Render periods whose KPIs the data covers only partly (the first "
+                    "week or month of a history, a pull that has not caught up), marked "
+                    "on every page as a partial report. Without it such a period fails "
+                    "the run, naming what it covers.")
 
 
 def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -55,16 +75,20 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
         partitions_def=partitions_def,
         group_name="report",
         kinds={"html", "jinja"},
-        code_version="2",
+        code_version="3",  # 3: incomplete periods refused unless partial, and marked
     )
-    def _report(context: dg.AssetExecutionContext, warehouse: Warehouse,
+    def _report(context: dg.AssetExecutionContext, config: ReportConfig, warehouse: Warehouse,
                 settings: Settings) -> dg.MaterializeResult:
         first, last = window_bounds(context.partition_time_window)
         warnings = gate(context.instance, definitions_graph(context.job_def), first, last)
         kpis = catalog()
         out_root = settings.reports_root()
         rendered = []
+        starts = period_starts(context.partition_time_window, grain)
         with warehouse.get_connection(read_only=True) as conn:
+            partial = completeness_gate(
+                {start: period_coverage(conn, ReportPeriod(grain, start), kpis)
+                 for start in starts}, grain, config.partial)
             try:
                 context_values = {
                     "currency": settings.reporting_currency,
@@ -73,16 +97,20 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
                 }
             except GoalsError as exc:
                 raise dg.Failure(description=str(exc)) from exc
-            for start in period_starts(context.partition_time_window, grain):
+            for start in starts:
                 try:
                     period = ReportPeriod(grain, start)
                     notes = quality_notes(warnings, period.start, period.end, kpis,
                                           settings.reporting_currency)
                     rendered += render_period(conn, period, out_root, kpis,
-                                              {**context_values, "quality_notes": notes})
+                                              {**context_values, "quality_notes": notes,
+                                               "partial_report": start in partial})
                 except ReportError as exc:
                     raise dg.Failure(description=str(exc)) from exc
-        index = write_index(out_root, kpis)
+            index = write_index(out_root, kpis, conn=conn)
+        if partial:
+            context.log.warning(f"rendered {len(partial)} partial {grain}(s), as asked: "
+                                + ", ".join(str(p) for p in partial))
         newest = [page for page in rendered if page.period.start == rendered[-1].period.start]
         context.log.info(f"rendered {len(rendered)} page(s) for {first}..{last}; "
                          f"index: {index.resolve()}")
@@ -90,6 +118,7 @@ def report_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.Asse
             "partition_window": f"{first}..{last}",
             "pages_rendered": len(rendered),
             "quality_warnings": len(warnings),
+            "partial_periods": dg.MetadataValue.json([str(p) for p in partial]),
             "index": dg.MetadataValue.url(index.resolve().as_uri()),
             **{f"page/{page.spec.name}": dg.MetadataValue.url(page.path.resolve().as_uri())
                for page in newest},

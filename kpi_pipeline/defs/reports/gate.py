@@ -23,7 +23,7 @@ period.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -32,6 +32,7 @@ import dagster as dg
 from kpi_pipeline.defs.check_records import COMPLETED, CheckRecord, check_keys, record_pages
 from kpi_pipeline.defs.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from kpi_pipeline.lib.reports.context import QualityFailure
+from kpi_pipeline.lib.reports.coverage import Coverage
 
 GATED_LAYERS = frozenset({"raw", "normalized", "kpi", "baseline", "diagnostic", "goal"})
 # Evaluations of one check read per render, at most: about a year of daily evaluations.
@@ -203,6 +204,44 @@ def latest_check_states(instance: dg.DagsterInstance, graph, first: date,
             if not open_days:
                 break
     return states
+
+
+PARTIAL_HINT = ("ask for a partial report to render it marked as partial: run config "
+                "`partial: true` on the report asset (launchpad: ops > report__<weekly|"
+                "monthly> > config), or `--partial-reports` with `python -m "
+                "kpi_pipeline.cli run`")
+
+
+def completeness_gate(coverages: Mapping[date, Coverage], grain: str, partial: bool
+                      ) -> list[date]:
+    """Refuse to publish periods whose KPIs do not cover every day of them: raise
+    ``dg.Failure`` naming each such period and what it covers, unless ``partial`` (the
+    user asked for a partial report); return the incomplete periods either way.
+
+    A period is complete when every KPI computed across all platforms for it covers every
+    day (``coverage_days = period_days``, lib/kpis/compute.py); a KPI stored before
+    coverage existed has none, and counts as incomplete until it is computed again."""
+    incomplete = sorted(start for start, c in coverages.items() if c.kpis_incomplete)
+    if incomplete and not partial:
+        lines = []
+        for start in incomplete[:10]:
+            coverage = coverages[start]
+            parts = [f"normalized.{s.table} "
+                     + ("coverage unknown (KPIs computed before coverage: recompute them)"
+                        if s.days is None else f"{s.days} of {s.period_days} days")
+                     for s in coverage.incomplete_sources if s.from_kpis]
+            if not parts:
+                parts = [f"{kpi} {'unknown' if days is None else days} of "
+                         f"{coverage.period_days} days"
+                         for kpi, days in coverage.incomplete_kpis[:5]]
+            lines.append(f"{grain} {start}: " + ", ".join(parts))
+        raise dg.Failure(
+            description=(f"not rendering {len(incomplete)} {grain}(s) whose KPIs the data "
+                         "covers only partly (" + "; ".join(lines) + "). Wait for the "
+                         "missing days, or " + PARTIAL_HINT + "."),
+            metadata={"incomplete_periods": dg.MetadataValue.json(
+                [str(start) for start in incomplete])})
+    return incomplete
 
 
 def gate(instance: dg.DagsterInstance, graph, first: date, last: date

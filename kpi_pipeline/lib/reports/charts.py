@@ -77,11 +77,14 @@ def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *
                reference_label: str = "baseline", target: float | None = None,
                target_label: str = "target", title: str = "",
                band: tuple[Sequence[float | None], Sequence[float | None]] | None = None,
-               band_label: str = "usual range", grain: str | None = None) -> Markup:
+               band_label: str = "usual range", grain: str | None = None,
+               incomplete: Sequence[bool] | None = None) -> Markup:
     """One or more series over periods, with an optional dashed reference series (the
     baseline each period was compared with), a shaded band around it (its usual spread:
     a value outside it is a real move, not noise) and a horizontal target line (a goal's
-    target, so the reader sees how far the KPI is from it)."""
+    target, so the reader sees how far the KPI is from it). ``incomplete`` marks the
+    periods the data covers only partly: their points are drawn hollow and larger (a
+    partial total is not a drop), under the legend entry "incomplete period"."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(CHART_WIDTH, 2.6))
         positions = range(len(x))
@@ -92,6 +95,13 @@ def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *
         for colour, (label, values) in zip(SERIES_COLOURS, series.items(), strict=False):
             ax.plot(positions, [_nan(v) for v in values], marker="o", markersize=3,
                     linewidth=1.8, color=colour, label=label)
+            partial = [i for i, flag in enumerate(incomplete or ()) if flag
+                       and i < len(values) and values[i] is not None]
+            if partial:
+                ax.plot(partial, [_nan(values[i]) for i in partial], linestyle="none",
+                        marker="o", markersize=7, markerfacecolor="white",
+                        markeredgecolor=colour, markeredgewidth=1.6,
+                        label="incomplete period", gid="incomplete-points")
         if reference is not None:
             ax.plot(positions, [_nan(v) for v in reference], linestyle="--", linewidth=1.2,
                     color=REFERENCE_COLOUR, label=reference_label)

@@ -27,6 +27,7 @@ from kpi_pipeline.lib.core.periods import GRAINS, YEAR_PERIODS, period_last_day,
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.reports.availability import StoreState, store_state
 from kpi_pipeline.lib.reports.charts import CHARTS
+from kpi_pipeline.lib.reports.coverage import Coverage, incomplete_periods, summarize
 from kpi_pipeline.lib.reports.formats import (
     FILTERS,
     kpi_change,
@@ -46,6 +47,7 @@ from kpi_pipeline.lib.reports.pages import (
 TREND_PERIODS = {"week": 13, "month": 13, "quarter": 9}  # a quarter of weeks, a year and a
 # month, two years and a quarter
 QUALITY_QUERY = "_quality.sql"
+COVERAGE_QUERY = "_coverage.sql"  # every page's incomplete-period marks (lib/reports/coverage)
 PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -75,6 +77,10 @@ class ReportPeriod:
     @property
     def end(self) -> date:
         return period_last_day(self.start, self.grain)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
 
     @property
     def label(self) -> str:
@@ -166,7 +172,7 @@ def run_query(conn: duckdb.DuckDBPyConnection, sql: str,
 
 
 def _queries(root: Path, spec: PageSpec) -> dict[str, tuple[str, dict[str, Any]]]:
-    queries = {"quality": (QUALITY_QUERY, {})}
+    queries = {"quality": (QUALITY_QUERY, {}), "coverage": (COVERAGE_QUERY, {})}
     queries.update({name: (q.file, q.params) for name, q in spec.queries.items()})
     return {name: ((root / "queries" / file).read_text(encoding="utf-8"), params)
             for name, (file, params) in queries.items()}
@@ -210,10 +216,12 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
         try:
             results[name] = run_query(conn, state.prepare(text), {**period.params(), **extra})
         except (duckdb.Error, KeyError) as exc:
-            file = spec.queries[name].file if name in spec.queries else QUALITY_QUERY
+            file = spec.queries[name].file if name in spec.queries else \
+                {"quality": QUALITY_QUERY, "coverage": COVERAGE_QUERY}[name]
             raise ReportError(f"{where}: query {name!r} (queries/{file}): {exc}") from exc
         sql[name] = text
     previous = page_path(out_root, period.shifted(-1), spec.name)
+    coverage = summarize(results["coverage"], context["kpis"], period.days)
     try:
         html = env.get_template(spec.name + PAGE_SUFFIX).render(
             page=spec, period=period, q=results, sql=sql,
@@ -224,14 +232,25 @@ def render_page(env: Environment, conn: duckdb.DuckDBPyConnection, spec: PageSpe
             index_href="../../index.html",
             quality_href=quality_href(out_root, period),
             not_yet=state.not_yet([*sql.values(), *spec.reads], period.grain),
-            store_missing=state.missing,
-            generated_at=_now_label(), **context)
+            store_missing=state.missing, coverage=coverage,
+            generated_at=_now_label(), **{"partial_report": False, **context})
     except TemplateError as exc:
         raise ReportError(f"{where}: template {spec.name}{PAGE_SUFFIX}{_template_line(exc)}: "
                           f"{exc}") from exc
     headlines = {row.kpi: row.value for row in results.get("headlines", [])
                  if hasattr(row, "kpi") and hasattr(row, "value")}
     return html, headlines
+
+
+def period_coverage(conn: duckdb.DuckDBPyConnection, period: ReportPeriod,
+                    kpis: Mapping[str, Kpi], root: Path = TEMPLATES_DIR,
+                    state: StoreState | None = None) -> Coverage:
+    """How much of ``period`` its data covers, as every page of it shows (the same query):
+    what the report gate judges before rendering."""
+    state = store_state(conn) if state is None else state
+    text = (root / "queries" / COVERAGE_QUERY).read_text(encoding="utf-8")
+    return summarize(run_query(conn, state.prepare(text), period.params()), kpis,
+                     period.days)
 
 
 def render_period(conn: duckdb.DuckDBPyConnection, period: ReportPeriod, out_root: Path,
@@ -267,10 +286,16 @@ def render_one(conn: duckdb.DuckDBPyConnection, name: str, period: ReportPeriod,
     return RenderedPage(spec, period, path, headlines)
 
 
-def write_index(out_root: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_DIR) -> Path:
-    """The index page: every page and every period rendered so far, newest first."""
+def write_index(out_root: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_DIR,
+                conn: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """The index page: every page and every period rendered so far, newest first; with
+    ``conn`` (the store), the periods whose KPIs do not cover every day are marked
+    incomplete."""
     pages = load_pages(kpis, root)
     grains = []
+    incomplete: dict[str, set[date]] = {
+        grain: incomplete_periods(conn, grain) if conn is not None else set()
+        for grain in GRAINS}
     for grain in GRAINS:
         folder = out_root / grain
         periods = sorted((p.name for p in folder.iterdir() if p.is_dir()),
@@ -281,7 +306,8 @@ def write_index(out_root: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_
             paths = [(spec.title, page_path(out_root, period, spec.name))
                      for spec in pages if grain in spec.grains]
             rows.append((period, [(title, path.relative_to(out_root).as_posix())
-                                  for title, path in paths if path.exists()]))
+                                  for title, path in paths if path.exists()],
+                         period.start in incomplete[grain]))
         grains.append((grain, rows))
     html = environment(root).get_template(f"index{PAGE_SUFFIX}").render(
         pages=pages, grains=grains, generated_at=_now_label())

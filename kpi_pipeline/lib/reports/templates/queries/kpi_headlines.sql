@@ -12,7 +12,8 @@ WITH k AS (
 SELECT k.kpi, k.unit, k.value, k.previous_value, k.change_vs_previous,
        k.year_ago_value, k.change_vs_year_ago,
        coalesce(b.pooled, b.mean) AS baseline, b.periods AS baseline_periods,
-       p.numerator AS previous_numerator, p.denominator AS previous_denominator
+       p.numerator AS previous_numerator, p.denominator AS previous_denominator,
+       k.coverage_days, k.period_days
 FROM k
 LEFT JOIN b ON b.grain = k.grain AND b.as_of = k.period_start AND b.kpi = k.kpi
            AND b.scope_key = k.scope_key
