@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 run: install
-	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS) --report-periods $(REPORT_PERIODS) $(if $(EPHEMERAL),--ephemeral,)
+	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS) --report-periods $(REPORT_PERIODS) $(if $(EPHEMERAL),--ephemeral,) $(if $(PARTIAL_REPORTS),--partial-reports,)
 
 # Both cores: tests are spread by file (module fixtures stay in one worker).
 PYTEST_PARALLEL ?= -n 2 --dist loadfile

@@ -67,3 +67,19 @@ def test_a_run_is_recorded_for_the_ui(tmp_path, monkeypatch):
         [record] = instance.event_log_storage.get_latest_asset_check_execution_by_key(
             [check]).values()
         assert record.evaluation is not None and record.evaluation.passed
+
+
+def test_partial_reports_are_asked_for_in_the_report_runs_only():
+    """``--partial-reports`` reaches the report assets' run config, in a shape Dagster
+    accepts, and no other job's."""
+    from kpi_pipeline.cli import run_config
+    from kpi_pipeline.definitions import defs as load_defs
+
+    defs = load_defs()
+    assert "ops" not in run_config("weekly_report_job")
+    assert "ops" not in run_config("weekly_kpi_job", partial_reports=True)
+    for job, op in (("weekly_report_job", "report__weekly"),
+                    ("monthly_report_job", "report__monthly")):
+        config = run_config(job, partial_reports=True)
+        assert config["ops"] == {op: {"config": {"partial": True}}}
+        dg.validate_run_config(defs.resolve_job_def(job), config)
