@@ -118,3 +118,28 @@ def test_baseline_asset_snapshots_the_weeks_before_and_keeps_them(week_built):
     assert event.metadata["snapshots_created"].value == 0
     assert rows(resources, """SELECT kpi, scope_key, periods, mean FROM baseline.weekly
                               WHERE as_of = ? ORDER BY ALL""", (next_week,)) == taken
+
+
+def test_a_week_the_data_covers_partly_is_named_on_the_materialization(week_built):
+    """The social sessions stop after Wednesday: the materialization lists the week, with
+    the fewest days a KPI covers (counted here in plain SQL), and the web KPIs."""
+    resources, _ = week_built
+    cut = WEEK + timedelta(days=3)
+    with resources["warehouse"].get_connection() as conn:
+        conn.execute("DELETE FROM normalized.web_daily WHERE report_date >= ?", [cut])
+        (web_days, both_days) = conn.execute(
+            """WITH web AS (SELECT DISTINCT report_date FROM normalized.web_daily
+                            WHERE is_social AND report_date BETWEEN ? AND ?),
+                    ads AS (SELECT DISTINCT report_date FROM normalized.ad_daily
+                            WHERE report_date BETWEEN ? AND ?)
+               SELECT (SELECT count(*) FROM web),
+                      (SELECT count(*) FROM web JOIN ads USING (report_date))""",
+            [WEEK, WEEK + timedelta(days=6)] * 2).fetchone()
+    assert web_days == 3
+    result = dg.materialize([kpi_weekly], resources=resources, partition_key=WEEK.isoformat())
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("kpi__weekly")
+    [week] = materialization.metadata["incomplete_periods"].value
+    assert (week["period_start"], week["fewest_days"], week["period_days"]) == (
+        WEEK.isoformat(), min(web_days, both_days), 7)
+    assert "landing_page_sessions" in week["kpis"] and "engagement_rate" not in week["kpis"]

@@ -37,6 +37,20 @@ def headline_metadata(conn, table: str, first, last) -> dict[str, object]:
             if v is not None}
 
 
+def incomplete_metadata(conn, table: str, first, last) -> list[dict[str, object]]:
+    """The window's periods whose all-platform KPIs the data covers only partly, with the
+    fewest days a KPI covers: what the reports will refuse unless asked for a partial one,
+    shown on the materialization so the UI says it too."""
+    rows = conn.execute(
+        f"""SELECT period_start, min(coverage_days), any_value(period_days),
+                   list(kpi ORDER BY kpi) FILTER (WHERE coverage_days < period_days)
+            FROM {table} WHERE scope = 'all' AND period_start BETWEEN ? AND ?
+            GROUP BY period_start HAVING min(coverage_days) < any_value(period_days)
+            ORDER BY period_start""", [first, last]).fetchall()
+    return [{"period_start": str(start), "fewest_days": int(fewest), "period_days": int(days),
+             "kpis": kpis[:10]} for start, fewest, days, kpis in rows]
+
+
 def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     table = TABLE_FOR_GRAIN[grain]
 
@@ -46,9 +60,10 @@ def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         description=(
             f"Every catalogue KPI per {grain} and scope, in long format: one row per "
             "(period_start, kpi, scope_key) with numerator, denominator and value (ratios of "
-            "sums; a zero denominator gives NULL), the definition used, and the change versus "
-            f"the previous {grain} and the same {grain} a year earlier. Primary key: "
-            "(period_start, kpi, scope_key)."),
+            "sums; a zero denominator gives NULL), the definition used, the days of the "
+            f"{grain} the data covers (coverage_days of period_days), and the change versus "
+            f"the previous {grain} and the same {grain} a year earlier, made only between "
+            f"{grain}s covered on every day. Primary key: (period_start, kpi, scope_key)."),
         # the export drop folder writes into the same tables: a run that selects it and the
         # KPIs loads the files first
         deps=[*(dg.AssetKey(["normalized", name]) for name in TABLES if name != "fx_daily"),
@@ -66,16 +81,24 @@ def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         with warehouse.get_connection() as conn:
             rows = replace_kpis(conn, grain, first, last)
             meta = headline_metadata(conn, f"kpi.{table}", first, last)
+            incomplete = incomplete_metadata(conn, f"kpi.{table}", first, last)
             preview = conn.execute(
                 f"""SELECT period_start, kpi, scope_key, definition, numerator, denominator,
                            value FROM kpi.{table}
                     WHERE period_start BETWEEN ? AND ? AND scope = 'all'
                     ORDER BY period_start DESC, kpi LIMIT 12""", [first, last]).df()
         context.log.info(f"kpi.{table}: {rows} row(s) for periods {first}..{last}")
+        if incomplete:
+            context.log.warning(
+                f"kpi.{table}: {len(incomplete)} {grain}(s) the data covers only partly, "
+                "compared with no other: " + ", ".join(
+                    f"{i['period_start']} ({i['fewest_days']} of {i['period_days']} days)"
+                    for i in incomplete[:10]))
         return dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
             "partition_window": f"{first}..{last}",
             "preview": dg.MetadataValue.md(preview.astype("string").to_markdown(index=False)),
+            "incomplete_periods": dg.MetadataValue.json(incomplete),
             **meta,
         })
 
