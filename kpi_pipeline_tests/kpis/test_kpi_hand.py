@@ -706,3 +706,36 @@ def test_the_definition_says_which_exposure_a_rate_uses(
     assert everything[7].startswith("link clicks / exposure, where exposure is views on "
                                     "facebook (impressions on rows without views) and "
                                     "impressions on linkedin")
+
+
+def test_a_kpi_table_made_before_coverage_gains_the_columns_and_keeps_working(
+        tmp_path: Path) -> None:
+    """A store written before the coverage columns: the first KPI run appends them (NULL on
+    the rows already there, whose coverage is unknown) and writes new rows whole."""
+    from kpi_pipeline.lib.kpis.compute import COVERAGE_COLUMNS, KPI_COLUMNS, KPI_KEY
+    from kpi_pipeline.lib.reports.coverage import incomplete_periods
+
+    conn = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:
+        Fixture().load(conn)
+        old = [(name, kind) for name, kind in KPI_COLUMNS if name not in COVERAGE_COLUMNS]
+        conn.execute("CREATE SCHEMA kpi")
+        conn.execute("CREATE TABLE kpi.weekly (" + ", ".join(f"{n} {k}" for n, k in old)
+                     + f", PRIMARY KEY ({', '.join(KPI_KEY)}))")
+        conn.execute("INSERT INTO kpi.weekly (period_start, period_end, grain, kpi, scope, "
+                     "scope_key, unit, definition, value) VALUES (?, ?, 'week', 'likes', "
+                     "'all', 'all', 'count', 'x', 5)", [PREV_MON, PREV_MON + timedelta(6)])
+        compute_week(conn, MON, min_coverage_share=1.0)
+        columns = [c for (c,) in conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'kpi' AND "
+            "table_name = 'weekly' ORDER BY column_index").fetchall()]
+        assert columns == [name for name, _ in KPI_COLUMNS]  # appended, in the same order
+        assert conn.execute("SELECT coverage_days, period_days FROM kpi.weekly WHERE "
+                            "period_start = ?", [PREV_MON]).fetchall() == [(None, None)]
+        assert conn.execute("SELECT coverage_days, period_days FROM kpi.weekly WHERE "
+                            "period_start = ? AND kpi = 'ad_spend' AND scope_key = 'all'",
+                            [MON]).fetchall() == [(4, 7)]
+        # unknown coverage is not complete: the reports' index marks that week
+        assert PREV_MON in incomplete_periods(conn, "week")
+    finally:
+        conn.close()
