@@ -1,7 +1,11 @@
 """A period the data covers only partly is marked on every page that shows it.
 
-The expected lines are computed here from each normalized table's first and last day,
-read in plain SQL, against the period's bounds.
+The periods here lie before the store's KPIs (December 2024: the data begins on Monday
+30 December, the KPIs in January), so the box falls back on each table's own days with
+rows, all of them days of its span in this dense demo. The expected lines are computed
+here from each normalized table's first and last day, read in plain SQL, against the
+period's bounds. ``test_partial_reports.py`` checks the marks a period with KPI rows gets
+from their coverage.
 """
 
 from __future__ import annotations
