@@ -30,10 +30,19 @@ SELECT CAST($week AS DATE) AS week
 UNION ALL SELECT CAST($week AS DATE) - 7
 UNION ALL SELECT CAST($week AS DATE) - 364;
 
+-- The account-days whose posts were pulled, as the day after: a day's post activity is
+-- its growth over the day before, measured (covered) only when that day was pulled too.
+CREATE OR REPLACE TEMP TABLE post_pulled AS
+SELECT DISTINCT platform, account_id, report_date + 1 AS next_day
+FROM normalized.post_daily
+WHERE report_date BETWEEN CAST($week AS DATE) - 8 AND CAST($week AS DATE) + 5
+   OR report_date BETWEEN CAST($week AS DATE) - 365 AND CAST($week AS DATE) - 359;
+
 -- Organic posts: one row per week and (brand, platform, account, media type).
 CREATE OR REPLACE TEMP TABLE post_week AS
 SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, brand, platform, account_id,
-       media_type, count(*) AS n, list(DISTINCT report_date) AS days,
+       media_type, count(*) AS n,
+       list(DISTINCT report_date) FILTER (WHERE pulled_before) AS days,
        sum(views_delta) AS views, sum(impressions_delta) AS impressions,
        sum(likes_delta) AS likes, sum(comments_delta) AS comments,
        sum(shares_delta) AS shares, sum(saves_delta) AS saves,
@@ -44,7 +53,10 @@ SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, brand, platform, a
            AS exposure,
        sum(coalesce(likes_delta, 0) + coalesce(comments_delta, 0) + coalesce(shares_delta, 0)
            + coalesce(saves_delta, 0)) AS interactions
-FROM normalized.post_daily
+FROM (SELECT p.*, u.next_day IS NOT NULL AS pulled_before
+      FROM normalized.post_daily p
+      LEFT JOIN post_pulled u ON u.platform = p.platform AND u.account_id = p.account_id
+                             AND u.next_day = p.report_date)
 WHERE report_date BETWEEN CAST($week AS DATE) - 7 AND CAST($week AS DATE) + 6
    OR report_date BETWEEN CAST($week AS DATE) - 364 AND CAST($week AS DATE) - 358
 GROUP BY ALL;

@@ -25,7 +25,8 @@
 --     column and holds Mailchimp lists only.
 --   * Coverage: the days of the period on which every normalized table the KPI reads has
 --     a row for the scope, on the KPI's platforms (a level's day before the period is not
---     one of them). A previous or year-ago value is compared only when the data covers
+--     one of them; a post row counts only if its account's posts were pulled the day
+--     before too, since a day's activity is the growth over that day's snapshots). A previous or year-ago value is compared only when the data covers
 --     every day of both periods; otherwise it is NULL.
 --   * A (period, scope) row exists when the KPI's source has at least one row for it on
 --     the KPI's platforms, even if every measure there is NULL (its value is then NULL).
@@ -110,7 +111,12 @@ post_facts AS (
                 WHEN d.views IS NOT NULL THEN d.views
                 ELSE d.impressions END AS exposure,
            coalesce(d.likes, 0) + coalesce(d.comments, 0) + coalesce(d.shares, 0)
-               + coalesce(d.saves, 0) AS interactions
+               + coalesce(d.saves, 0) AS interactions,
+           -- a day's activity is measured when the account's posts were pulled the day
+           -- before as well (else older posts' growth that day is not known)
+           EXISTS (SELECT 1 FROM normalized.post_daily AS b
+                   WHERE b.platform = d.platform AND b.account_id = d.account_id
+                     AND b.report_date = d.report_date - 1) AS pulled_before
     FROM post_days AS d JOIN calendar AS c ON c.day = d.report_date
 ),
 -- Each fact row once per scope it rolls up to; s_* are the scope's own dimensions.
@@ -256,68 +262,68 @@ kpis AS (
     -- ============================== post activity: all, brand, platform, account, media_type
     SELECT period_start, scope, scope_key, 'views' AS kpi, 'count' AS unit,
            sum(views) AS numerator, NULL AS denominator, false AS is_ratio,
-           count(DISTINCT report_date) AS coverage_days
+           count(DISTINCT report_date) FILTER (WHERE pulled_before) AS coverage_days
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'impressions', 'count',
            sum(impressions), NULL, false,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('linkedin')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     -- rates over exposure: a row counts in the numerator only if it has an exposure
     SELECT period_start, scope, scope_key, 'share_rate', 'ratio',
            sum(shares) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'engagement_rate', 'ratio',
            sum(interactions) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'likes', 'count',
            sum(likes), NULL, false,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'saves', 'count',
            sum(saves), NULL, false,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('instagram')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'shares', 'count',
            sum(shares), NULL, false,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'comments', 'count',
            sum(comments), NULL, false,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'average_watch_time', 'seconds',
            sum(watch_time_seconds), sum(video_views), true,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('facebook', 'instagram', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'completion_rate', 'ratio',
            sum(completions), sum(video_views), true,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('facebook', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
     SELECT period_start, scope, scope_key, 'organic_click_through_rate', 'ratio',
            sum(link_clicks) FILTER (WHERE exposure IS NOT NULL), sum(exposure), true,
-           count(DISTINCT report_date)
+           count(DISTINCT report_date) FILTER (WHERE pulled_before)
     FROM post_scoped WHERE platform IN ('facebook', 'linkedin')
     GROUP BY period_start, scope, scope_key
 

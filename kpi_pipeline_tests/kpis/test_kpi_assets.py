@@ -122,7 +122,9 @@ def test_baseline_asset_snapshots_the_weeks_before_and_keeps_them(week_built):
 
 def test_a_week_the_data_covers_partly_is_named_on_the_materialization(week_built):
     """The social sessions stop after Wednesday: the materialization lists the week, with
-    the fewest days a KPI covers (counted here in plain SQL), and the web KPIs."""
+    the fewest days a KPI covers (counted here in plain SQL), and the web KPIs first. The
+    week is also the first of the post data: its Monday has no day before to measure the
+    posts' growth from, so the post KPIs cover 6 days."""
     resources, _ = week_built
     cut = WEEK + timedelta(days=3)
     with resources["warehouse"].get_connection() as conn:
@@ -142,4 +144,14 @@ def test_a_week_the_data_covers_partly_is_named_on_the_materialization(week_buil
     [week] = materialization.metadata["incomplete_periods"].value
     assert (week["period_start"], week["fewest_days"], week["period_days"]) == (
         WEEK.isoformat(), min(web_days, both_days), 7)
-    assert "landing_page_sessions" in week["kpis"] and "engagement_rate" not in week["kpis"]
+    web = {"landing_page_sessions", "bounce_rate", "booked_calls"}  # 3 days, fewest first
+    assert web <= set(week["kpis"]) and "engagement_rate" not in week["kpis"][:8]
+    (post_days,) = rows(resources, """
+        SELECT count(DISTINCT p.report_date) FROM normalized.post_daily p
+        WHERE p.report_date BETWEEN ? AND ? AND EXISTS (
+            SELECT 1 FROM normalized.post_daily b WHERE b.account_id = p.account_id
+            AND b.platform = p.platform AND b.report_date = p.report_date - 1)""",
+        [WEEK, WEEK + timedelta(days=6)])[0]
+    assert post_days == 6
+    assert rows(resources, "SELECT coverage_days FROM kpi.weekly WHERE kpi = "
+                           "'engagement_rate' AND scope = 'all'") == [(post_days,)]

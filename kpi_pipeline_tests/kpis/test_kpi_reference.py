@@ -361,18 +361,23 @@ def test_a_period_the_data_covers_partly_says_so_and_is_not_compared(
         assert views["previous_value"] is not None
         assert week(date(2025, 3, 3), "landing_page_sessions")["previous_value"] is not None
 
+        # posts: no rows on 3 February, and the 4th's growth spans two days (no pull on
+        # the 3rd): 5 days of the week are measured
         likes = week(date(2025, 2, 3), "likes")
-        assert (likes["coverage_days"], likes["previous_value"]) == (6, None)
+        assert (likes["coverage_days"], likes["previous_value"]) == (5, None)
         # the week after is whole but its previous week is not: no comparison either
         after = week(date(2025, 2, 10), "likes")
         assert (after["coverage_days"], after["previous_value"]) == (7, None)
         assert after["change_vs_previous"] is None
         assert week(date(2025, 2, 17), "likes")["previous_value"] is not None
 
-        # January 2025: the data begins on Monday 27 January, 5 of its 31 days
+        # January 2025: the data begins on Monday 27 January, 5 of its 31 days; post
+        # activity is measured from the 28th (the 27th has no day before to grow from)
         january = kpi_row(conn, "kpi.monthly", date(2025, 1, 1), "views")
-        assert (january["coverage_days"], january["period_days"]) == (5, 31)
-        assert kpi_row(conn, "kpi.monthly", date(2025, 2, 1), "views")["coverage_days"] == 27
+        assert (january["coverage_days"], january["period_days"]) == (4, 31)
+        assert kpi_row(conn, "kpi.monthly", date(2025, 1, 1),
+                       "landing_page_sessions")["coverage_days"] == 5
+        assert kpi_row(conn, "kpi.monthly", date(2025, 2, 1), "views")["coverage_days"] == 26
         february = kpi_row(conn, "kpi.monthly", date(2025, 2, 1), "landing_page_sessions")
         assert (february["coverage_days"], february["period_days"]) == (28, 28)
         # whole, but January is not: no "vs last month"

@@ -39,11 +39,13 @@ def headline_metadata(conn, table: str, first, last) -> dict[str, object]:
 
 def incomplete_metadata(conn, table: str, first, last) -> list[dict[str, object]]:
     """The window's periods whose all-platform KPIs the data covers only partly, with the
-    fewest days a KPI covers: what the reports will refuse unless asked for a partial one,
-    shown on the materialization so the UI says it too."""
+    fewest days a KPI covers and the (first 10) least covered KPIs: what the reports will
+    refuse unless asked for a partial one, shown on the materialization so the UI says it
+    too."""
     rows = conn.execute(
         f"""SELECT period_start, min(coverage_days), any_value(period_days),
-                   list(kpi ORDER BY kpi) FILTER (WHERE coverage_days < period_days)
+                   list(kpi ORDER BY coverage_days, kpi)
+                       FILTER (WHERE coverage_days < period_days)
             FROM {table} WHERE scope = 'all' AND period_start BETWEEN ? AND ?
             GROUP BY period_start HAVING min(coverage_days) < any_value(period_days)
             ORDER BY period_start""", [first, last]).fetchall()

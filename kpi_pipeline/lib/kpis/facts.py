@@ -111,17 +111,36 @@ EXACT = "DECIMAL(38, 6)"
 def _post_activity(grain: str) -> str:
     """Each post's activity per day: the increments ``post_daily`` stores beside the
     lifetime snapshots (the store derives them when the snapshots are written; see
-    ``lib/normalized/store.py``), so a period reads its own days only and no earlier snapshot."""
+    ``lib/normalized/store.py``), so a period reads its own days only and no earlier snapshot.
+
+    A day's activity is the growth over the day before's snapshots, so a day covers the
+    account's posts only when they were pulled the day before too: the first day of a
+    history (older posts' growth that day is not measurable: the first-seen rule counts it
+    0) and the day after a gap (its increments hold the missing day's growth) set no day
+    bit. One look at the account-days of the day before the window, not a scan back."""
     increments = ",\n           ".join(
-        f"{m}{INCREMENT_SUFFIX} AS {m}" if m != "watch_time_seconds" else
-        f"CAST({m}{INCREMENT_SUFFIX} AS {EXACT}) AS {m}"
+        f"p.{m}{INCREMENT_SUFFIX} AS {m}" if m != "watch_time_seconds" else
+        f"CAST(p.{m}{INCREMENT_SUFFIX} AS {EXACT}) AS {m}"
         for m in POST_METRICS)
+    if grain in ("week", "month"):
+        bit = day_bit(grain).replace("report_date", "p.report_date")
+        mask = f", CASE WHEN pulled.next_day IS NOT NULL THEN {bit} END AS " \
+               f"{day_mask_column('post_daily')}"
+        pulled = """
+    LEFT JOIN (SELECT DISTINCT platform, account_id, report_date + 1 AS next_day
+               FROM normalized.post_daily
+               WHERE report_date BETWEEN CAST($lo AS DATE) - 1 AND CAST($hi AS DATE) - 1
+              ) AS pulled
+           ON pulled.platform = p.platform AND pulled.account_id = p.account_id
+          AND pulled.next_day = p.report_date"""
+    else:  # goal windows and running values read no day masks
+        mask, pulled = day_masks(grain, ("post_daily",), None), ""
     return f"""
-    SELECT report_date, {period_start('report_date', grain)} AS period_start,
-           brand, platform, account_id, NULL::VARCHAR AS campaign_id, media_type,
-           {increments}{day_masks(grain, ("post_daily",), "post_daily")}
-    FROM normalized.post_daily
-    WHERE report_date BETWEEN $lo AND $hi"""
+    SELECT p.report_date, {period_start('p.report_date', grain)} AS period_start,
+           p.brand, p.platform, p.account_id, NULL::VARCHAR AS campaign_id, p.media_type,
+           {increments}{mask}
+    FROM normalized.post_daily AS p{pulled}
+    WHERE p.report_date BETWEEN $lo AND $hi"""
 
 
 def _levels(grain: str, table: str, level: str, dims: str, extra: dict[str, str]) -> str:
