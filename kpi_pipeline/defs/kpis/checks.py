@@ -64,7 +64,9 @@ DESCRIPTIONS = {
     KPI_PERIOD_JUMPS: (
         "A warning when a KPI changed by more than the band (default 300 %) versus the "
         "previous period, for all platforms, a brand or a platform: usually a real spike "
-        "or a source problem worth a look before the report goes out. Never blocks."),
+        "or a source problem worth a look before the report goes out. Only periods the "
+        "data covers on every day are compared, so a partly covered first week never "
+        "warns here (its rows say coverage_days). Never blocks."),
 }
 
 
