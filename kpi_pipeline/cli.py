@@ -82,7 +82,7 @@ def plan(first: date, last: date, report_count: int) -> list[tuple[str, date, da
 
 # The report asset each report job runs: with --partial-reports its run config asks for
 # partial reports (periods the data covers only partly, rendered and marked as such).
-REPORT_OPS = {"weekly_report_job": "report__weekly", "monthly_report_job": "report__monthly"}
+REPORT_OPS = {f"{table}_report_job": f"report__{table}" for table in TABLE_FOR_GRAIN.values()}
 
 
 def run_config(job_name: str, partial_reports: bool = False) -> dict:

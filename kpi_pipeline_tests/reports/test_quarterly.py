@@ -111,18 +111,28 @@ def test_a_quarter_s_level_is_read_on_its_last_day(store_conn):
     assert rows["month:2025-04"] is not None and rows["quarter:2025-04"] is None
 
 
-def test_the_second_quarter_compares_with_the_first(store_conn):
-    (value, previous, year_ago), = store_conn.execute("""
-        SELECT value, previous_value, year_ago_value FROM kpi.quarterly
-        WHERE kpi = 'landing_page_sessions' AND scope_key = 'all'
-          AND period_start = DATE '2025-04-01'""").fetchall()
-    [(q1,)] = store_conn.execute("""
-        SELECT sum(sessions) FROM normalized.web_daily
-        WHERE is_social AND report_date BETWEEN DATE '2025-01-01' AND DATE '2025-03-31'
-        """).fetchall()
-    assert previous == pytest.approx(q1, rel=1e-9)
-    assert year_ago is None  # the store starts in 2025
-    assert value > 0
+def test_quarter_coverage_counts_all_its_days(store_conn):
+    """A quarter has up to 92 days, more bits than a week's or month's mask holds: the
+    first quarter is covered on all 90 of its days, the second (the data ends with the
+    ingest week of 28 April) only on the days the web table holds, so it is not compared
+    with the first."""
+    rows = dict(((start, kpi), (cov, days, prev)) for start, kpi, cov, days, prev in
+                store_conn.execute("""
+        SELECT period_start, kpi, coverage_days, period_days, previous_value
+        FROM kpi.quarterly WHERE scope_key = 'all'
+          AND kpi IN ('landing_page_sessions', 'engagement_rate', 'cost_per_lead')
+        """).fetchall())
+    [(q2_days,)] = store_conn.execute("""
+        SELECT count(DISTINCT report_date) FROM normalized.web_daily
+        WHERE report_date BETWEEN DATE '2025-04-01' AND DATE '2025-06-30'""").fetchall()
+    assert 30 <= q2_days < 91
+    for kpi in ("landing_page_sessions", "engagement_rate", "cost_per_lead"):
+        assert rows[(Q1, kpi)][:2] == (90, 90), kpi
+    assert rows[(Q2, "landing_page_sessions")] == (q2_days, 91, None)
+    [(march_days,)] = store_conn.execute("""
+        SELECT count(DISTINCT report_date) FROM normalized.web_daily
+        WHERE report_date BETWEEN DATE '2025-03-01' AND DATE '2025-03-31'""").fetchall()
+    assert march_days == 31  # the days past bit 63 are there to count
 
 
 def test_trailing_quarter_baselines(store_conn):

@@ -1,6 +1,6 @@
 """Data-quality checks of the KPI tables, run with Great Expectations.
 
-Two separate checks per KPI table (``kpi/weekly``, ``kpi/monthly``), each over the
+Two separate checks per KPI table (``kpi/weekly``, ``/monthly``, ``/quarterly``), each over the
 run's whole partition window at once, rows loaded read-only from DuckDB into pandas:
 
 - ``kpi_expectations`` (blocking, ERROR): bounded rates within [0, 1]; ``value`` not NULL

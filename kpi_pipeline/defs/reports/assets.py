@@ -1,6 +1,6 @@
 """Report layer: the HTML pages of every week and month, rendered from the store.
 
-``report/weekly`` and ``report/monthly`` render each page template of
+``report/weekly``, ``/monthly`` and ``/quarterly`` render each page template of
 ``lib/reports/templates/`` whose front matter lists their grain, for every period of the
 partition window, to
 ``<reports folder>/<grain>/<period start>/<page>.html``, then rewrite the index. They

@@ -40,8 +40,9 @@ Tables in schema ``attribution``: ``conversions`` (one row per conversion: its j
 ``credits`` (conversion x touch x model), ``daily`` (conversion day x property x
 conversion type x model x channel x platform x campaign: attributed conversions and
 revenue), ``assists_daily`` (the same scopes: conversions touched and assisted), and
-views ``weekly`` / ``monthly`` (ISO weeks from Monday, calendar months) and
-``journeys_daily`` / ``journeys_weekly`` / ``journeys_monthly``, and ``daily_reporting``:
+views ``weekly`` / ``monthly`` / ``quarterly`` (ISO weeks from Monday, calendar months
+and quarters) and ``journeys_daily`` / ``_weekly`` / ``_monthly`` / ``_quarterly``, and
+``daily_reporting``:
 ``daily`` with its revenue in the reporting currency (``revenue_reporting``: the
 property's currency as GA4's Data API reports it in ``normalized.web_daily``, converted at
 the day's rate in ``normalized.fx_daily``). A window of conversion days is replaced whole
@@ -273,7 +274,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
     """Weekly and monthly roll-ups of the daily tables, and journey summaries per grain:
     sums only (path length and time to conversion as totals beside their counts), so any
     roll-up of the rows is exact."""
-    for grain, unit in (("weekly", "week"), ("monthly", "month")):
+    for grain, unit in (("weekly", "week"), ("monthly", "month"), ("quarterly", "quarter")):
         conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.{grain} AS
             SELECT CAST(date_trunc('{unit}', day) AS DATE) AS period_start, property_id,
                    conversion_type, model, channel, platform, campaign,
@@ -297,7 +298,8 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN properties p USING (property_id)
         LEFT JOIN normalized.fx_daily f ON f.report_date = d.day AND f.currency = p.currency
                                        AND f.reporting_currency = p.reporting_currency""")
-    for grain, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month")):
+    for grain, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month"),
+                        ("quarterly", "quarter")):
         conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.journeys_{grain} AS
             SELECT CAST(date_trunc('{unit}', conversion_date) AS DATE) AS period_start,
                    property_id, conversion_type,

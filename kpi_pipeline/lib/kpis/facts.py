@@ -63,23 +63,28 @@ def day_mask_column(table: str) -> str:
     return f"days__{table}"
 
 
+def mask_type(grain: str) -> str:
+    """The integer type of a day mask: a week or month (at most 31 days) fits a BIGINT, a
+    quarter (up to 92 days) needs a HUGEINT's 128 bits."""
+    return "HUGEINT" if grain == "quarter" else "BIGINT"
+
+
 def day_bit(grain: str) -> str:
     """The bit of a fact's day within its period (bit 0: the period's first day), so that
     the days of a period holding rows of a table are the bit_or of its facts' bits: an OR
     of ORs is the OR, so the masks roll up from any grouping to any scope, as sums do. A
-    week or month has at most 31 days; a ``range`` (a goal's window) is one period of any
-    length and has no mask (NULL)."""
+    ``range`` (a goal's window) is one period of any length and has no mask (NULL)."""
     if grain == "range":
         return "NULL::BIGINT"
     offset = f"report_date - {period_start('report_date', grain)}"
-    return f"(CAST(1 AS BIGINT) << CAST({offset} AS INTEGER))"
+    return f"(CAST(1 AS {mask_type(grain)}) << CAST({offset} AS INTEGER))"
 
 
 def day_masks(grain: str, tables: tuple[str, ...], present: str | None) -> str:
     """The day-mask columns of a fact SELECT over ``tables``: the day's bit under the
     table the row comes from (``present``), NULL under the others (a row of another table,
     or a level's value carried from the day before its period: no day of the period)."""
-    return "".join(f", {day_bit(grain) if t == present else 'NULL::BIGINT'} "
+    return "".join(f", {day_bit(grain) if t == present else f'NULL::{mask_type(grain)}'} "
                    f"AS {day_mask_column(t)}" for t in tables)
 
 
@@ -122,7 +127,7 @@ def _post_activity(grain: str) -> str:
         f"p.{m}{INCREMENT_SUFFIX} AS {m}" if m != "watch_time_seconds" else
         f"CAST(p.{m}{INCREMENT_SUFFIX} AS {EXACT}) AS {m}"
         for m in POST_METRICS)
-    if grain in ("week", "month"):
+    if grain in PERIOD_UNITS:
         bit = day_bit(grain).replace("report_date", "p.report_date")
         mask = f", CASE WHEN pulled.next_day IS NOT NULL THEN {bit} END AS " \
                f"{day_mask_column('post_daily')}"
