@@ -26,6 +26,7 @@ from dagster_postgres import (
     PostgresScheduleStorage,
 )
 
+from kpi_pipeline.defs.attribution.assets import attribution_daily, ga4_events, web_events
 from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline_tests.ops.conftest import PostgresServer
@@ -33,7 +34,9 @@ from kpi_pipeline_tests.ops.conftest import PostgresServer
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "postgres" / "dagster.yaml"
 DAY = "2025-03-03"  # an ingest week (Monday), closed on the demo clock
 JOB = "daily_ingest_job"
-INGEST_KEYS = {key for a in [*raw_assets, *normalized_assets] for key in a.keys}
+# the ingest job: every raw and normalized asset, GA4's event export and its attribution
+INGEST_KEYS = {key for a in [*raw_assets, *normalized_assets, ga4_events, web_events,
+                             attribution_daily] for key in a.keys}
 
 
 @pytest.fixture(scope="module")
