@@ -20,9 +20,18 @@ How each target reads (higher-is-better KPIs; lower-is-better ones mirror it):
   window is that period: its status reads that period ("period over: ..." at its close)
   while days elapsed and left count the goal's whole window.
 
+Probability (``lib/goals/forecast.py``): given the KPI's daily history, the rest of the
+window is simulated by a weekly block bootstrap; the probability is the share of paths
+that meet the target and ``end_p10`` / ``end_p90`` bound the end value (in the target's
+units). After the window it is 1 (achieved) or 0 (missed); a total already reached is 1.
+
 Status, in this order: no data; no baseline (a change target without one); after the
-window: achieved or missed; during it: achieved (a total already reached), on track
-(the projection meets the target), at risk (within ``AT_RISK_MARGIN`` of it), off track.
+window: achieved or missed; during it: achieved (a total already reached); then, when a
+probability is known, on track (at least ``ON_TRACK_PROBABILITY``), at risk (at least
+``OFF_TRACK_PROBABILITY``), off track (below it). Without one (too little history), the
+straight line: on track (the projection meets the target), at risk (within
+``AT_RISK_MARGIN`` of it), off track. The backtest in ``benchmarks/goal_calibration.py``
+measures both rules.
 """
 
 from __future__ import annotations
@@ -33,10 +42,15 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 from kpi_pipeline.lib.core.periods import period_first_day, period_last_day
+from kpi_pipeline.lib.goals.forecast import DailyHistory, Forecast, forecast, seed_for, simulate_end
 from kpi_pipeline.lib.goals.schema import Goal
 from kpi_pipeline.lib.kpis.catalog import Kpi
 
 AT_RISK_MARGIN = 0.10  # a projection within 10 % of the target is "at risk", not "off track"
+# With a probability: on track from 70 %, at risk from 30 %, off track below. Two in three
+# or better reads as "we will make it"; a coin flip or worse needs attention now.
+ON_TRACK_PROBABILITY = 0.70
+OFF_TRACK_PROBABILITY = 0.30
 Measure = Callable[[date, date], float | None]  # (first, last) -> KPI value at the scope
 
 
@@ -64,6 +78,10 @@ class Attainment:
     status: str
     status_rule: str
     leading_indicators: str  # JSON list of {kpi, value, previous, change}
+    # last, so that a store created before them gains them as added columns
+    probability: float | None = None  # of meeting the target by the end (period's end)
+    end_p10: float | None = None  # 10th percentile of the simulated end value
+    end_p90: float | None = None  # 90th percentile
 
     def row(self) -> dict[str, object]:
         return asdict(self)
@@ -128,8 +146,8 @@ def _numbers(goal: Goal, kpi: Kpi, first: date, through: date, last: date,
     return _Numbers(actual, goal_value, expected, actual, progress, baseline)
 
 
-def _status(goal: Goal, numbers: _Numbers, ended: bool,
-            higher_is_better: bool) -> tuple[str, str]:
+def _status(goal: Goal, numbers: _Numbers, ended: bool, higher_is_better: bool,
+            probability: float | None = None) -> tuple[str, str]:
     """The status and the rule that produced it."""
     better = "at or above" if higher_is_better else "at or below"
     if numbers.actual is None:
@@ -144,6 +162,14 @@ def _status(goal: Goal, numbers: _Numbers, ended: bool,
     if goal.target.type in ("total", "per_period") and higher_is_better and _meets(
             numbers.actual, numbers.target, True):
         return "achieved", "the total is already reached"
+    if probability is not None:
+        chance = f"probability {probability:.0%} of reaching the target"
+        if probability >= ON_TRACK_PROBABILITY:
+            return "on track", f"{chance} (on track from {ON_TRACK_PROBABILITY:.0%})"
+        if probability >= OFF_TRACK_PROBABILITY:
+            return "at risk", (f"{chance} (at risk from {OFF_TRACK_PROBABILITY:.0%} to "
+                               f"{ON_TRACK_PROBABILITY:.0%})")
+        return "off track", f"{chance} (off track below {OFF_TRACK_PROBABILITY:.0%})"
     if _meets(numbers.projected, numbers.target, higher_is_better):
         return "on track", f"projection {better} the target"
     if _near(numbers.projected, numbers.target, higher_is_better):
@@ -153,8 +179,12 @@ def _status(goal: Goal, numbers: _Numbers, ended: bool,
 
 def evaluate(goal: Goal, kpi: Kpi, as_of: date, fingerprint: str, measure: Measure,
              baseline: float | None, leading: list[dict[str, object]] | None = None,
-             ) -> Attainment | None:
-    """Attainment of ``goal`` as of the end of ``as_of``; None before the window starts."""
+             history: DailyHistory | None = None) -> Attainment | None:
+    """Attainment of ``goal`` as of the end of ``as_of``; None before the window starts.
+
+    With ``history`` (the KPI's days at the goal's scope, from at least ``HISTORY_DAYS``
+    before ``as_of``) the row carries the probability and the end value's interval, and
+    the status reads the probability."""
     if as_of < goal.start:
         return None
     through = min(as_of, goal.end)
@@ -164,7 +194,11 @@ def evaluate(goal: Goal, kpi: Kpi, as_of: date, fingerprint: str, measure: Measu
         first, last = goal.start, goal.end
     higher = kpi.direction == "higher"
     numbers = _numbers(goal, kpi, first, through, last, measure, baseline)
-    status, rule = _status(goal, numbers, as_of >= last, higher)
+    ended = as_of >= last
+    outlook = _forecast(goal, kpi, numbers, first, through, last, ended, history)
+    status, rule = _status(goal, numbers, ended, higher, outlook.probability)
+    if status == "achieved":
+        outlook = Forecast(1.0, outlook.p10, outlook.p90)
     return Attainment(
         goal_id=goal.id, as_of=as_of, fingerprint=fingerprint, kpi=goal.kpi,
         scope_key=goal.scope.scope_key, target_type=goal.target.type,
@@ -175,7 +209,25 @@ def evaluate(goal: Goal, kpi: Kpi, as_of: date, fingerprint: str, measure: Measu
         else baseline, days_elapsed=(through - goal.start).days + 1,
         days_left=max((goal.end - as_of).days, 0), status=status, status_rule=rule,
         leading_indicators=json.dumps(leading or [], sort_keys=True),
+        probability=outlook.probability, end_p10=outlook.p10, end_p90=outlook.p90,
     )
+
+
+def _forecast(goal: Goal, kpi: Kpi, numbers: _Numbers, first: date, through: date,
+              last: date, ended: bool, history: DailyHistory | None) -> Forecast:
+    """The probability and interval of the end value; settled (1 or 0, the actual as its
+    own interval) once the window or period is over."""
+    if numbers.actual is None or numbers.target is None:
+        return Forecast(None, None, None)
+    higher = kpi.direction == "higher"
+    if ended:
+        made = _meets(numbers.actual, numbers.target, higher)
+        return Forecast(1.0 if made else 0.0, numbers.actual, numbers.actual)
+    if history is None:
+        return Forecast(None, None, None)
+    ends = simulate_end(history, kpi, goal.target.type, first, through, last,
+                        numbers.actual, seed_for(goal.id, through))
+    return forecast(ends, numbers.target, higher)
 
 
 def trend(measure: Measure, through: date, days: int = 28) -> dict[str, float | None]:

@@ -2,7 +2,9 @@
 
 ``goal.attainment`` holds one row per goal and as-of date, with the fingerprint of the
 goal definition it was computed against: if a goal's KPI or target changes mid-window,
-the history shows two fingerprints instead of being silently rewritten.
+the history shows two fingerprints instead of being silently rewritten. A store created
+before a column existed (the probability and its interval) gains it when the table is
+next written; its old rows keep NULL there until their days are computed again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from kpi_pipeline.lib.goals.attainment import Attainment, evaluate, trend
 from kpi_pipeline.lib.goals.findings import GoalWarning
+from kpi_pipeline.lib.goals.forecast import HISTORY_DAYS, daily_history
 from kpi_pipeline.lib.goals.loading import ValidatedGoals
 from kpi_pipeline.lib.goals.rules import plausibility
 from kpi_pipeline.lib.goals.schema import Goal, fingerprint
@@ -35,8 +38,16 @@ def attainment_ddl() -> str:
 
 
 def ensure_goal_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create goal.attainment, or add the columns an older store lacks."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     conn.execute(attainment_ddl())
+    have = {name for (name,) in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = 'attainment'", [SCHEMA]).fetchall()}
+    for f in fields(Attainment):
+        if f.name not in have:
+            conn.execute(f"ALTER TABLE {SCHEMA}.attainment ADD COLUMN {f.name} "
+                         f"{SQL_TYPES[str(f.type)]}")
 
 
 def baseline_for(conn: duckdb.DuckDBPyConnection, goal: Goal, kpi: Kpi) -> float | None:
@@ -106,6 +117,9 @@ def attainment_rows(conn: duckdb.DuckDBPyConnection, goals: list[Goal],
         values = kpi_running(conn, kpi, goal.start if restart is None else lo, hi,
                              goal.scope.scope_key, restart, scope=goal.scope.kind)
         baseline = baseline_for(conn, goal, kpi)
+        # the KPI's days from the history the first as-of day resamples to the last
+        history = daily_history(conn, kpi, goal.scope.scope_key, goal.scope.kind,
+                                min(goal.start, lo - timedelta(days=HISTORY_DAYS)), hi)
         print_ = fingerprint(goal)
         leading_measures = (_leading_measures(conn, goal, kpis, lo, hi)
                             if kpi.indicator == "lagging" else {})
@@ -114,7 +128,7 @@ def attainment_rows(conn: duckdb.DuckDBPyConnection, goals: list[Goal],
                        if day in trend_days or day == hi else [])
             row = evaluate(goal, kpi, day, print_,
                            lambda _first, through, values=values: values.get(through),
-                           baseline, leading)
+                           baseline, leading, history)
             if row is not None:
                 rows.append(row)
     return rows
@@ -128,6 +142,6 @@ def replace_attainment(conn: duckdb.DuckDBPyConnection, rows: list[Attainment], 
     with transaction(conn):
         conn.execute("DELETE FROM goal.attainment WHERE as_of BETWEEN ? AND ?", [first, last])
         conn.register("attainment_rows", frame)
-        conn.execute("INSERT INTO goal.attainment SELECT * FROM attainment_rows")
+        conn.execute("INSERT INTO goal.attainment BY NAME SELECT * FROM attainment_rows")
         conn.unregister("attainment_rows")
     return len(frame)
