@@ -92,6 +92,11 @@ UTM_LOST_SHARE = Variable("KPI_PIPELINE_UTM_LOST_SHARE", "",
                           "The share of social sessions that may arrive untagged or from an "
                           "unknown source before the utm_hygiene check warns, 0..1 (empty: "
                           "0.2). Read when the check runs.")
+GOAL_PROBABILITY_ALERT = Variable(
+    "KPI_PIPELINE_GOAL_PROBABILITY_ALERT", "0.3",
+    "The probability of reaching its target below which a running goal is announced by "
+    "goal_probability_alert_sensor, once each time it falls below (0: never). Read when "
+    "the sensor ticks.")
 SCHEDULE_TIMEZONE = Variable("KPI_PIPELINE_SCHEDULE_TIMEZONE", "UTC",
                              "The IANA time zone the schedules tick in and days close in. "
                              "Read when the code location loads.")
@@ -115,6 +120,20 @@ SMTP_PASSWORD = Variable("KPI_PIPELINE_SMTP_PASSWORD", "",
                          "The SMTP password, read through dg.EnvVar.")
 
 
+def goal_probability_alert() -> float:
+    """The goal probability alert's threshold, 0..1; a value that is not one fails the
+    sensor's tick with the variable named, rather than silently alerting on nothing."""
+    raw = GOAL_PROBABILITY_ALERT.value().strip()
+    try:
+        threshold = float(raw)
+    except ValueError:
+        threshold = float("nan")
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"{GOAL_PROBABILITY_ALERT.name}={raw!r}: expected a probability "
+                         "between 0 and 1 such as 0.3 (0 switches the alert off)")
+    return threshold
+
+
 def credential_variables() -> dict[str, Variable]:
     """The API connectors' token and key-file variables, by resource field name
     (``<connector>_token``, ``<connector>_credentials``); the connectors name them."""
@@ -134,6 +153,7 @@ def variables() -> list[Variable]:
     return [DUCKDB, LANDING, EXPORTS, GA4_EXPORT, ATTRIBUTION_LOOKBACK_DAYS,
             ATTRIBUTION_HALF_LIFE_DAYS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
-            UTM_LOST_SHARE, SCHEDULE_TIMEZONE, SLACK_CHANNEL, SLACK_TOKEN,
+            UTM_LOST_SHARE, GOAL_PROBABILITY_ALERT, SCHEDULE_TIMEZONE, SLACK_CHANNEL,
+            SLACK_TOKEN,
             DELIVERY, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
             *credential_variables().values()]

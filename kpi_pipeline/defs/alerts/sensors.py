@@ -1,6 +1,7 @@
-"""Alert sensors: a goal that turns off track, a KPI that leaves its baseline band, a
-blocking check that fails, a run that fails. Each alert is logged always and handed to
-the configured notifier.
+"""Alert sensors: a goal that turns off track, a goal whose probability of reaching its
+target falls below a setting, a KPI that leaves its baseline band, a blocking check that
+fails, a run that fails. Each alert is logged always and handed to the configured
+notifier.
 
 They run in the Dagster daemon (on by default, every 5 minutes for goals and checks),
 so a weekly or monthly run that nobody watches still reaches someone. Their cursors
@@ -31,6 +32,7 @@ import dagster as dg
 
 from kpi_pipeline.defs.alerts.notifiers import Notifier, configured_notifier
 from kpi_pipeline.defs.check_records import PLANNED, CheckRecord, check_keys, record_pages
+from kpi_pipeline.defs.settings import GOAL_PROBABILITY_ALERT, goal_probability_alert
 from kpi_pipeline.lib.alerts import (
     Alert,
     AttainmentTurns,
@@ -39,6 +41,7 @@ from kpi_pipeline.lib.alerts import (
 )
 from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.diagnostics.anomalies import Anomaly, new_anomaly_alerts
+from kpi_pipeline.lib.goals.forecast import probability_drops
 
 GOAL_ATTAINMENT = dg.AssetKey(["goal", "attainment"])
 DIAGNOSTICS = tuple(dg.AssetKey(["diagnostic", table]) for table in TABLE_FOR_GRAIN.values())
@@ -248,6 +251,42 @@ def kpi_anomaly_alert_sensor(context: dg.SensorEvaluationContext,
     _announce(context, notifier, alerts)
     context.update_cursor(cursor.dump())
     return dg.SkipReason(f"{len(alerts)} anomaly alert(s)")
+@dg.sensor(
+    name="goal_probability_alert_sensor",
+    description="Alerts when a running goal's probability of reaching its target falls "
+                f"below ${GOAL_PROBABILITY_ALERT.name} (default "
+                f"{GOAL_PROBABILITY_ALERT.default}; 0: never), once each time it falls "
+                "below, from goal/attainment's materialization metadata (each goal's "
+                "newest day): the sensor never opens the store.",
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def goal_probability_alert_sensor(context: dg.SensorEvaluationContext,
+                                  notifier: Notifier) -> dg.SkipReason:
+    threshold = goal_probability_alert()
+    if threshold <= 0:
+        return dg.SkipReason(f"{GOAL_PROBABILITY_ALERT.name}=0: the alert is off")
+    state = json.loads(context.cursor) if context.cursor else {}
+    after, below = state.get("after"), dict(state.get("below", {}))
+    if after is None:  # first tick: the newest materialization only
+        records = context.instance.fetch_materializations(GOAL_ATTAINMENT, limit=1).records
+    else:
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=GOAL_ATTAINMENT, after_storage_id=after),
+            limit=RUNS_PER_TICK, ascending=True).records
+    if not records:
+        return dg.SkipReason("no new goal/attainment materialization")
+    alerts = []
+    for record in records:  # oldest first: a later run's view of a goal wins
+        metadata = dict(record.asset_materialization.metadata)
+        latest = _metadata_value(metadata, "latest_probability") or {}
+        found, below = probability_drops(latest, threshold, below)
+        alerts += [Alert("goal_low_probability", goal_id, text) for goal_id, text in found]
+    _announce(context, notifier, alerts)
+    context.update_cursor(json.dumps({"after": records[-1].storage_id, "below": below},
+                                     sort_keys=True))
+    return dg.SkipReason(f"{len(alerts)} goal probability alert(s); {len(below)} goal(s) "
+                         f"below {threshold:.0%}")
 
 
 # -------------------------------------------------------------------------- checks
@@ -374,7 +413,8 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, notifier: Noti
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        sensors=[goal_status_alert_sensor, kpi_anomaly_alert_sensor,
-                 check_failure_alert_sensor, run_failure_alert_sensor],
+        sensors=[goal_status_alert_sensor, goal_probability_alert_sensor,
+                 kpi_anomaly_alert_sensor, check_failure_alert_sensor,
+                 run_failure_alert_sensor],
         resources={"notifier": configured_notifier()},
     )

@@ -20,6 +20,7 @@ from kpi_pipeline.defs.schedules import schedule_today
 from kpi_pipeline.lib.alerts import goal_turns, turn_records
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.goals.findings import GoalsError
+from kpi_pipeline.lib.goals.forecast import probability_record
 from kpi_pipeline.lib.goals.loading import load_goals, validate_goals
 from kpi_pipeline.lib.goals.stored import reference_segments, store_definitions, stored_goals
 from kpi_pipeline.lib.goals.tables import (
@@ -82,8 +83,11 @@ def goal_definitions(context: dg.AssetExecutionContext, warehouse: Warehouse,
     description=(
         "For every goal and as-of day inside its window: actual so far, target in KPI "
         "units, percent of target, expected by now at a steady pace, projection to the "
-        "window's end (run rate), baseline, days elapsed and left, status (achieved, on "
-        "track, at risk, off track, missed) with the rule that produced it, the leading "
+        "window's end (run rate), baseline, days elapsed and left, the probability of "
+        "reaching the target and the 10th-90th percentile of the end value (a weekly block "
+        "bootstrap of the KPI's own days), status (achieved, on track, at risk, off track, "
+        "missed; read from the probability when there is one) with the rule that "
+        "produced it, the leading "
         "indicators' 28-day trend for lagging goals (on week and month closes), and the "
         "fingerprint of the goal definition used. Primary key: (as_of, goal_id)."),
     deps=[*(dg.AssetKey(["normalized", t]) for t in TABLES if t != "fx_daily"),
@@ -91,7 +95,7 @@ def goal_definitions(context: dg.AssetExecutionContext, warehouse: Warehouse,
     partitions_def=daily_partitions,
     group_name="goal",
     kinds={"duckdb", "python"},
-    code_version="1",
+    code_version="2",
     metadata={"dagster/table_name": "goal.attainment"},
 )
 def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -116,9 +120,10 @@ def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
         rows.sort(key=lambda row: (row.goal_id, row.as_of))  # segments cut goals apart
         written = replace_attainment(conn, rows, first, last)
         turns = goal_turns(conn, first, last)  # read by goal_status_alert_sensor
-    latest = {}
+    latest, outlook = {}, {}
     for row in rows:  # rows come goal by goal in date order: the last one per goal wins
         latest[row.goal_id] = f"{row.status} ({row.as_of})"
+        outlook[row.goal_id] = probability_record(row)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": written,
         "partition_window": f"{first}..{last}",
@@ -126,6 +131,8 @@ def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
         "goals_sha256": stored.sha256,
         "goals": len(goal_ids),
         "latest_status": dg.MetadataValue.json(latest),
+        # per goal, its newest day: read by goal_probability_alert_sensor
+        "latest_probability": dg.MetadataValue.json(outlook),
         # for goal_status_alert_sensor, which reads these instead of the store
         "last_as_of": max(row.as_of for row in rows).isoformat() if rows else "",
         "goal_turns": dg.MetadataValue.json(turn_records(turns)),

@@ -31,10 +31,11 @@ denominator (a zero sum) are left out.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -228,3 +229,50 @@ def reliability_table(predicted: np.ndarray, outcome: np.ndarray,
                                     float(predicted[mask].mean()) if count else None,
                                     float(outcome[mask].mean()) if count else None))
     return table
+
+
+def probability_record(row: Any) -> dict[str, object]:
+    """An attainment row's probability and interval, JSON-ready (the asset's metadata,
+    which the probability alert reads without opening the store)."""
+    def number(value: float | None) -> float | None:
+        return None if value is None or not math.isfinite(value) else round(value, 6)
+    return {"as_of": row.as_of.isoformat(), "status": row.status, "kpi": row.kpi,
+            "scope_key": row.scope_key, "probability": number(row.probability),
+            "p10": number(row.end_p10), "p90": number(row.end_p90),
+            "target": number(row.target)}
+
+
+SETTLED = ("achieved", "missed")  # a probability of 1 or 0 that nothing can change
+
+
+def probability_drops(latest: dict[str, dict[str, object]], threshold: float,
+                      below: dict[str, str]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The goals to announce and the goals below the threshold afterwards.
+
+    ``latest`` maps goal id -> ``probability_record`` of its newest day; ``below`` the
+    goals already announced as below (goal id -> as-of day). A running goal whose
+    probability is under ``threshold`` is announced once when it falls below, and again
+    only after it has come back up: a goal that stays unlikely does not page every day.
+    Returns ([(goal id, message)], below)."""
+    below = dict(below)
+    found = []
+    for goal_id, record in sorted(latest.items()):
+        probability = record.get("probability")
+        if probability is None:
+            continue  # no verdict today: keep what was announced
+        if record.get("status") in SETTLED or float(probability) >= threshold:
+            below.pop(goal_id, None)
+            continue
+        if goal_id in below:
+            continue
+        below[goal_id] = str(record.get("as_of"))
+        interval = ""
+        if record.get("p10") is not None and record.get("p90") is not None:
+            interval = (f"; the end value is likely between {record['p10']:.4g} and "
+                        f"{record['p90']:.4g} (10th-90th percentile)")
+        target = "" if record.get("target") is None else f" of {record['target']:.4g}"
+        found.append((goal_id, f"probability {float(probability):.0%} of reaching the "
+                      f"target{target} as of {record.get('as_of')} (alert below "
+                      f"{threshold:.0%}): {record.get('kpi')} at {record.get('scope_key')}, "
+                      f"{record.get('status')}{interval}"))
+    return found, below
