@@ -5,6 +5,7 @@ goal.attainment formatted independently, the script in a goal title shown as tex
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -65,6 +66,19 @@ def assert_row_values(opened, row: dict) -> None:
     assert pill.get_attribute("title") == row["status_rule"]
     assert f"status-{row['status'].replace(' ', '_')}" in pill.get_attribute("class")
     assert row["status_rule"] in text
+    cell = opened.page.locator(f'tbody[data-goal="{row["goal_id"]}"] td[data-probability]')
+    chance = row["probability"]
+    shown = cell.inner_text()
+    if chance is None:
+        assert shown.strip() == pct0(None)
+    else:
+        assert float(cell.get_attribute("data-probability")) == chance
+        words = ("> 99 %" if 0.99 < chance < 1 else "< 1 %" if 0 < chance < 0.01
+                  else pct0(chance))
+        assert shown.startswith(words), (row["goal_id"], shown)
+        kpi = catalog()[row["kpi"]]
+        assert (f"{kpi_value(row['end_p10'], kpi, 'USD')} to "
+                f"{kpi_value(row['end_p90'], kpi, 'USD')}") in shown
 
 
 def test_page_is_a_weekly_and_monthly_page():
@@ -119,6 +133,11 @@ def test_weekly_scorecard_shows_each_goal_as_of_the_last_day(report_store, store
     pages = opened.page.locator(
         'tbody[data-goal="opt-ins-q2"] li[data-kpi="pages_per_session"]').inner_text()
     assert "%" not in pages.split("(")[0]
+
+    # goals with 12 weeks of data behind them carry a probability and its interval
+    assert any(r["probability"] is not None and 0 < r["probability"] < 1
+               for r in rows.values()), rows
+    assert "10th to 90th percentile" in text
 
     # the bar chart of percent of target with its 100 % line
     assert opened.page.locator("figure svg").count() == 1
@@ -190,3 +209,25 @@ def test_goals_not_started_yet_say_when_they_start(report_store, store_conn, tmp
     assert_row_values(opened, attainment(store_conn, "engagement-level",
                                          ReportPeriod("week", week).end))
     assert opened.page.locator('.big-value[data-status="other"] .number').inner_text() == "4"
+
+
+def test_a_store_from_before_the_probability_still_renders(report_store, tmp_path, open_report):
+    """A store whose goal.attainment predates the probability columns (not computed
+    since): the page renders, the probability cells empty, until attainment runs again."""
+    import duckdb
+
+    from kpi_pipeline_tests.reports.conftest import goals_context as context_of
+
+    old = tmp_path / "old.duckdb"
+    shutil.copy(report_store.warehouse.database, old)
+    with duckdb.connect(str(old)) as conn:
+        for column in ("probability", "end_p10", "end_p90"):
+            conn.execute(f"ALTER TABLE goal.attainment DROP COLUMN {column}")
+    with duckdb.connect(str(old), read_only=True) as conn:
+        path = render_one(conn, PAGE, ReportPeriod("week", REPORT_WEEK), tmp_path, catalog(),
+                          context_of(conn, report_store)).path
+    opened = open_report(path)
+    assert_clean(opened)
+    cells = opened.page.locator("td[data-probability]")
+    assert cells.count() == len(GOAL_IDS)
+    assert {cells.nth(i).inner_text().strip() for i in range(cells.count())} == {pct0(None)}

@@ -4,11 +4,11 @@
 -- whose window starts later have no row: the page lists them from the goals file.
 -- `stale` is true when the latest row is older than min($period_end, window end): the
 -- attainment has not been computed that far yet.
+-- Every column but the fingerprint: a store whose attainment predates the probability
+-- columns (probability, end_p10, end_p90) still renders, without them, until the goal
+-- attainment is computed again.
 -- Params: $period_end.
-SELECT goal_id, as_of, kpi, scope_key, target_type, window_start, window_end,
-       period_start, period_end, unit, actual, target, percent_of_target,
-       expected_by_now, projected, baseline, days_elapsed, days_left, status,
-       status_rule, leading_indicators,
+SELECT * EXCLUDE (fingerprint),
        as_of < least($period_end, window_end) AS stale
 FROM goal.attainment
 WHERE as_of <= $period_end
