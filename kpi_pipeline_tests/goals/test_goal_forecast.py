@@ -15,7 +15,7 @@ import pytest
 from kpi_pipeline.lib.goals.attainment import evaluate
 from kpi_pipeline.lib.goals.forecast import (
     DailyHistory,
-    block_indices,
+    block_starts,
     brier_score,
     forecast,
     reliability_table,
@@ -61,12 +61,19 @@ def test_kinds_follow_the_formula():
 
 
 def test_blocks_are_whole_weeks_on_the_weekday_they_fill():
-    idx = block_indices(20, 17, 500, np.random.default_rng(1))
-    assert idx.shape == (500, 17)
-    # the history's day 13 (= 20 - 7) is the weekday of the first simulated day
-    for j in range(17):
-        assert set(idx[:, j] % 7) == {(13 + j) % 7}
-    assert idx.min() >= 0 and idx.max() < 20
+    """20 days of history: the blocks start 13, 6 days in (the last one ends the day before
+    the first simulated day, so each starts on that day's weekday); days 0-5 are left."""
+    assert block_starts(20).tolist() == [13, 6]
+    assert block_starts(14).tolist() == [7, 0]
+
+
+def test_a_part_week_takes_the_first_days_of_a_block():
+    """10 days left: one whole week (+7 or +21) and the first 3 days of another (+3 or
+    +9): four futures, 10, 16, 24 and 30, one in four each."""
+    ends = simulate_end(sums_history(WEEKS), KPIS["email_opt_ins"], "total", START,
+                        START - timedelta(days=1), START + timedelta(days=9), None, seed=3)
+    assert set(np.unique(ends)) == {10.0, 16.0, 24.0, 30.0}
+    assert forecast(ends, 24, True).probability == pytest.approx(0.5, abs=SE)
 
 
 def test_two_week_history_one_week_left_is_a_coin_flip():

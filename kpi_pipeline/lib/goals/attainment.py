@@ -146,6 +146,16 @@ def _numbers(goal: Goal, kpi: Kpi, first: date, through: date, last: date,
     return _Numbers(actual, goal_value, expected, actual, progress, baseline)
 
 
+def _chance(probability: float) -> str:
+    """A probability in words that never rounds a possibility away: 0.4 % is "<1%", not
+    "0%" (which would read as impossible), 99.6 % is ">99%", not "100%"."""
+    if 0 < probability < 0.01:
+        return "<1%"
+    if 0.99 < probability < 1:
+        return ">99%"
+    return f"{probability:.0%}"
+
+
 def _status(goal: Goal, numbers: _Numbers, ended: bool, higher_is_better: bool,
             probability: float | None = None) -> tuple[str, str]:
     """The status and the rule that produced it."""
@@ -163,7 +173,7 @@ def _status(goal: Goal, numbers: _Numbers, ended: bool, higher_is_better: bool,
             numbers.actual, numbers.target, True):
         return "achieved", "the total is already reached"
     if probability is not None:
-        chance = f"probability {probability:.0%} of reaching the target"
+        chance = f"probability {_chance(probability)} of reaching the target"
         if probability >= ON_TRACK_PROBABILITY:
             return "on track", f"{chance} (on track from {ON_TRACK_PROBABILITY:.0%})"
         if probability >= OFF_TRACK_PROBABILITY:

@@ -11,9 +11,10 @@ history by a block bootstrap:
   consecutive days) drawn at random with replacement, each block starting on the same
   weekday as the day it fills: the weekday rhythm and the dependence between
   neighbouring days stay as they were;
-- ``SIMULATIONS`` paths, drawn at once as one index array (numpy, no loop over days or
-  paths), from a generator seeded with the goal id and the as-of day: the same inputs
-  give the same probability on every run.
+- ``SIMULATIONS`` paths, drawn at once as one array of block numbers (numpy, no loop
+  over days or paths; a block's total and running totals are computed once, so a path
+  costs one addition per week), from a generator seeded with the goal id and the as-of
+  day: the same inputs give the same probability on every run.
 
 Each path ends at a value of the KPI as attainment measures it, so it is compared with
 the same target: a count adds its simulated days to the window's total so far; a ratio
@@ -129,15 +130,35 @@ def _trailing(through: int, *series: np.ndarray) -> list[np.ndarray]:
     return [np.nan_to_num(s[start:through + 1], nan=0.0) for s in series]
 
 
-def block_indices(length: int, days: int, simulations: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    """``simulations`` x ``days`` indices into a history of ``length`` days that ends the
-    day before the first simulated day: whole blocks of ``BLOCK_DAYS`` consecutive days,
-    each starting on the weekday it fills (starts ``length - 7``, ``length - 14``, ...)."""
-    starts = np.arange(length - BLOCK_DAYS, -1, -BLOCK_DAYS)
-    blocks = -(-days // BLOCK_DAYS)
-    picked = starts[rng.integers(0, starts.size, size=(simulations, blocks))]
-    return (picked[:, :, None] + np.arange(BLOCK_DAYS)).reshape(simulations, -1)[:, :days]
+def block_starts(length: int) -> np.ndarray:
+    """The blocks of a history of ``length`` days that ends the day before the first
+    simulated day: whole weeks ending on its last day, each starting on the weekday of the
+    first simulated day (starts ``length - 7``, ``length - 14``, ... down to 0)."""
+    return np.arange(length - BLOCK_DAYS, -1, -BLOCK_DAYS)
+
+
+def resampled_sums(series: list[np.ndarray], days: int, simulations: int,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """For each series (same days), the sum over ``days`` simulated days of ``simulations``
+    paths; all series draw the same blocks, so a numerator and its denominator stay
+    together day by day.
+
+    A path is whole weeks followed by the first days of one more week; the weeks' totals
+    and running totals are computed once per block, so the cost grows with the number of
+    weeks, not days, per path."""
+    starts = block_starts(series[0].size)
+    full, part = divmod(days, BLOCK_DAYS)
+    picked = rng.integers(0, starts.size, size=(simulations, full + (part > 0)))
+    sums = []
+    for values in series:
+        weeks = values[starts[:, None] + np.arange(BLOCK_DAYS)]
+        running = np.concatenate([np.zeros((starts.size, 1)), np.cumsum(weeks, axis=1)],
+                                 axis=1)  # running[b, r]: the first r days of block b
+        total = running[picked[:, :full], BLOCK_DAYS].sum(axis=1)
+        if part:
+            total = total + running[picked[:, full], part]
+        sums.append(total)
+    return sums
 
 
 def simulate_end(history: DailyHistory, kpi: Kpi, target_type: str, first: date,
@@ -152,15 +173,14 @@ def simulate_end(history: DailyHistory, kpi: Kpi, target_type: str, first: date,
     if history.kind == "sum":
         parts = [history.numerator] + ([] if history.denominator is None
                                        else [history.denominator])
-        numerator, *rest = _trailing(at, *parts)
-        denominator = rest[0] if rest else None
-        if numerator.size < MIN_HISTORY_DAYS:
+        trailing = _trailing(at, *parts)
+        if trailing[0].size < MIN_HISTORY_DAYS:
             return None
-        idx = block_indices(numerator.size, remaining, simulations, rng)
+        added = resampled_sums(trailing, remaining, simulations, rng)
         lo = history.index(first)
-        ends = np.nansum(history.numerator[lo:at + 1]) + numerator[idx].sum(axis=1)
-        if denominator is not None:
-            sums = np.nansum(history.denominator[lo:at + 1]) + denominator[idx].sum(axis=1)
+        ends = np.nansum(history.numerator[lo:at + 1]) + added[0]
+        if history.denominator is not None:
+            sums = np.nansum(history.denominator[lo:at + 1]) + added[1]
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.where(sums != 0, ends / np.where(sums != 0, sums, 1.0), np.nan)
         if target_type == "change" and kpi.additive:
@@ -171,12 +191,15 @@ def simulate_end(history: DailyHistory, kpi: Kpi, target_type: str, first: date,
     (days,) = _trailing(at, history.numerator)
     if history.kind == "level":
         days = np.diff(days)  # the level's daily changes
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            days = np.log1p(days)  # growth compounds: a product is a sum of logs
     if days.size < MIN_HISTORY_DAYS:
         return None
-    idx = block_indices(days.size, remaining, simulations, rng)
+    (added,) = resampled_sums([days], remaining, simulations, rng)
     if history.kind == "level":
-        return current + days[idx].sum(axis=1)
-    return (1 + current) * np.prod(1 + days[idx], axis=1) - 1
+        return current + added
+    return (1 + current) * np.exp(added) - 1
 
 
 def meets(values: np.ndarray, target: float, higher_is_better: bool) -> np.ndarray:
