@@ -11,7 +11,8 @@ baselines) in ``--workdir``; with ``--store`` it reads an existing one, read-onl
 
 The backtest sets many past goals: every KPI of the catalogue at the all scope and at
 each platform and brand the weekly KPI table has for it; windows of 28, 56 and 91 days
-starting every ``--step`` days once the store has ``HISTORY_DAYS`` of history; targets
+starting every ``--step`` days once the scope has ``--warmup`` days of data (26 weeks by
+default, whatever the forecast's own history: settings compare on the same goals); targets
 around the goal's baseline snapshot (the one attainment reads): totals and levels at
 0.8-1.2x the baseline, changes of -20 % to +20 %, and per-month targets inside a 91-day
 window. For each goal it computes, with the attainment code itself (``evaluate``):
@@ -181,8 +182,8 @@ def period_end(goal: Goal, day: date) -> date:
     return min(following - timedelta(days=1), goal.end)
 
 
-def backtest(conn: duckdb.DuckDBPyConnection, step: int, limit_kpis: int | None
-             ) -> tuple[list[Case], dict]:
+def backtest(conn: duckdb.DuckDBPyConnection, step: int, limit_kpis: int | None,
+             warmup: int = 182) -> tuple[list[Case], dict]:
     kpis = catalog()
     (data_first,) = conn.execute("SELECT min(period_start) FROM kpi.weekly").fetchone()
     (data_last,) = conn.execute("SELECT max(period_start) + 6 FROM kpi.weekly").fetchone()
@@ -194,7 +195,7 @@ def backtest(conn: duckdb.DuckDBPyConnection, step: int, limit_kpis: int | None
             seen = np.flatnonzero(~np.isnan(history.numerator))
             if seen.size == 0:
                 continue
-            first_start = data_first + timedelta(days=int(seen[0]) + HISTORY_DAYS)
+            first_start = data_first + timedelta(days=int(seen[0]) + warmup)
             last_day = data_first + timedelta(days=int(seen[-1]))
             for days in WINDOWS:
                 start = first_start
@@ -298,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=14,
                         help="days between two window starts (default 14)")
     parser.add_argument("--kpis", type=int, help="only the first N KPIs (a quick look)")
+    parser.add_argument("--warmup", type=int, default=182,
+                        help="days of data before the first window (default 182; at least "
+                             f"the forecast's history, {HISTORY_DAYS})")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args(argv)
     if (args.store is None) == (args.days is None):
@@ -305,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     store = args.store or build_store(args.days, args.workdir)
     started, cpu = time.perf_counter(), time.process_time()
     with duckdb.connect(str(store), read_only=True) as conn:
-        cases, checks = backtest(conn, args.step, args.kpis)
+        cases, checks = backtest(conn, args.step, args.kpis, args.warmup)
     result = summary(cases)
     result["checks"] = checks
     result["seconds"] = {"wall": time.perf_counter() - started,

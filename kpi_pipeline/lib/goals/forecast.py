@@ -5,8 +5,13 @@ is. A goal's KPI moves by day with a weekly rhythm (weekends differ) and with ru
 good and bad days, so the rest of the window is simulated from the KPI's own trailing
 history by a block bootstrap:
 
-- the history is the ``HISTORY_DAYS`` days up to the as-of day (12 weeks, the same span
-  as the weekly baseline), from the first day the scope has data;
+- the history is the ``HISTORY_DAYS`` days up to the as-of day (26 weeks), from the first
+  day the scope has data: long enough to hold the rare big weeks (a viral post, a burst
+  of campaign spend) that a shorter one misses; the backtest scores 12, 18 and 26 weeks
+  and the longest calibrates best (``benchmarks/RESULTS.md``);
+- each path first redraws that history's weeks with replacement, then fills the days
+  left from its redrawn history: a few months pin the KPI's usual week only so well,
+  and this carries that doubt into the spread (a two-stage bootstrap);
 - the days left are filled with whole weeks of that history (blocks of ``BLOCK_DAYS``
   consecutive days) drawn at random with replacement, each block starting on the same
   weekday as the day it fills: the weekday rhythm and the dependence between
@@ -45,7 +50,8 @@ from kpi_pipeline.lib.kpis.catalog import Kpi, formula_terms
 from kpi_pipeline.lib.kpis.compute import kpi_running
 from kpi_pipeline.lib.kpis.facts import SOURCES
 
-HISTORY_DAYS = 84  # trailing days resampled: 12 weeks, as the weekly baseline
+HISTORY_DAYS = 182  # trailing days resampled: 26 weeks (the backtest scores 12, 18 and 26)
+WEEK = 7  # blocks start a whole number of weeks apart: each on the weekday it fills
 BLOCK_DAYS = 7  # one block = one week: keeps the weekday rhythm
 MIN_HISTORY_DAYS = 14  # fewer days with data than two weeks: no probability
 SIMULATIONS = 2000  # paths per goal and day: the probability's standard error <= 1.1 pt
@@ -134,7 +140,7 @@ def block_starts(length: int) -> np.ndarray:
     """The blocks of a history of ``length`` days that ends the day before the first
     simulated day: whole weeks ending on its last day, each starting on the weekday of the
     first simulated day (starts ``length - 7``, ``length - 14``, ... down to 0)."""
-    return np.arange(length - BLOCK_DAYS, -1, -BLOCK_DAYS)
+    return np.arange(length - BLOCK_DAYS, -1, -WEEK)
 
 
 def resampled_sums(series: list[np.ndarray], days: int, simulations: int,
@@ -148,7 +154,13 @@ def resampled_sums(series: list[np.ndarray], days: int, simulations: int,
     weeks, not days, per path."""
     starts = block_starts(series[0].size)
     full, part = divmod(days, BLOCK_DAYS)
-    picked = rng.integers(0, starts.size, size=(simulations, full + (part > 0)))
+    # Two stages: each path first redraws the history itself (as many weeks as it has,
+    # with replacement), then draws its future weeks from that redrawn history. A few
+    # months pin the KPI's usual week only so well; drawing the future straight from
+    # them treats their mean as known and makes the far tails too thin.
+    histories = rng.integers(0, starts.size, size=(simulations, starts.size))
+    drawn = rng.integers(0, starts.size, size=(simulations, full + (part > 0)))
+    picked = np.take_along_axis(histories, drawn, axis=1)
     sums = []
     for values in series:
         weeks = values[starts[:, None] + np.arange(BLOCK_DAYS)]
