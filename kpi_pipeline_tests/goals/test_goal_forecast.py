@@ -196,3 +196,14 @@ def test_brier_and_reliability_by_hand():
     deciles = reliability_table([1.0, 0.0, 0.95], [1, 0, 0])
     assert [b.count for b in deciles] == [1, 0, 0, 0, 0, 0, 0, 0, 0, 2]  # 1.0 in the last
     assert deciles[9].observed == 0.5 and deciles[1].observed is None
+
+
+def test_days_after_the_as_of_day_are_never_read():
+    """The attainment asset reads a KPI's history through the run's last day once and
+    reuses it for earlier days: the probability of a day must not see the days after."""
+    g = goal("email_opt_ins", {"type": "total", "value": 35}, "lead_generation",
+             "lead_generation", 14)
+    known = sums_history(np.r_[WEEKS, [np.nan] * 7], first=START - timedelta(days=7))
+    peeking = sums_history(np.r_[WEEKS, [1000.0] * 7], first=START - timedelta(days=7))
+    as_of = START + timedelta(days=6)
+    assert attain(g, as_of, peeking) == attain(g, as_of, known)

@@ -20,7 +20,7 @@ from kpi_pipeline.defs.schedules import schedule_today
 from kpi_pipeline.lib.alerts import goal_turns, turn_records
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.goals.findings import GoalsError
-from kpi_pipeline.lib.goals.forecast import probability_record
+from kpi_pipeline.lib.goals.forecast import HistoryCache, probability_record
 from kpi_pipeline.lib.goals.loading import load_goals, validate_goals
 from kpi_pipeline.lib.goals.stored import reference_segments, store_definitions, stored_goals
 from kpi_pipeline.lib.goals.tables import (
@@ -108,12 +108,13 @@ def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
                              "goal/definitions first (goal_attainment_job does)")
         data = stored.data()
         rows, goal_ids = [], set()
+        histories = HistoryCache(last)  # the KPIs' days, read once for all segments
         try:
             for seg_first, seg_last in reference_segments(data, first, last):
                 loaded = validate_goals(data, seg_first, kpis=kpis, source=stored.source)
                 goal_ids |= {goal.id for goal in loaded.goals}
                 rows += attainment_rows(conn, loaded.goals, kpis, seg_first, seg_last,
-                                        review_days(seg_first, seg_last))
+                                        review_days(seg_first, seg_last), histories)
         except GoalsError as exc:  # the catalogue changed since the file was stored
             raise dg.Failure(description=str(exc),
                              metadata={"goals_file": stored.source}) from exc

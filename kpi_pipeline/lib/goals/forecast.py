@@ -113,6 +113,33 @@ def daily_history(conn: duckdb.DuckDBPyConnection, kpi: Kpi, scope_key: str,
     return DailyHistory(kind, first, numerator, denominator)
 
 
+class HistoryCache:
+    """Daily histories kept across the segments of one attainment run.
+
+    A run over a range cuts it where floating windows (``this_month``) move, and asks
+    for every goal's history in each segment; the segments of a range overlap in the
+    days they resample. The first request of a KPI and scope reads through ``last`` (the
+    run's last day) and later requests are answered from it, so a two-year backfill
+    reads each history about once instead of once per month."""
+
+    def __init__(self, last: date) -> None:
+        self.last = last
+        self._kept: dict[tuple[str, str, str | None], tuple[date, date, DailyHistory]] = {}
+
+    def get(self, conn: duckdb.DuckDBPyConnection, kpi: Kpi, scope_key: str,
+            scope: str | None, first: date, last: date) -> DailyHistory:
+        key = (kpi.name, scope_key, scope)
+        last = max(last, self.last)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] <= first and last <= kept[1]:
+            return kept[2]
+        if kept is not None:
+            first, last = min(first, kept[0]), max(last, kept[1])
+        history = daily_history(conn, kpi, scope_key, scope, first, last)
+        self._kept[key] = (first, last, history)
+        return history
+
+
 @dataclass(frozen=True)
 class Forecast:
     """The chance of meeting the target by the end, and where the end value may land."""

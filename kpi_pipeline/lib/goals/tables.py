@@ -17,7 +17,7 @@ import pandas as pd
 
 from kpi_pipeline.lib.goals.attainment import Attainment, evaluate, trend
 from kpi_pipeline.lib.goals.findings import GoalWarning
-from kpi_pipeline.lib.goals.forecast import HISTORY_DAYS, daily_history
+from kpi_pipeline.lib.goals.forecast import HISTORY_DAYS, HistoryCache
 from kpi_pipeline.lib.goals.loading import ValidatedGoals
 from kpi_pipeline.lib.goals.rules import plausibility
 from kpi_pipeline.lib.goals.schema import Goal, fingerprint
@@ -102,11 +102,14 @@ def _leading(measures: dict[str, tuple[str, dict[date, float | None]]],
 
 def attainment_rows(conn: duckdb.DuckDBPyConnection, goals: list[Goal],
                     kpis: dict[str, Kpi], first: date, last: date,
-                    trend_days: set[date]) -> list[Attainment]:
+                    trend_days: set[date], histories: HistoryCache | None = None,
+                    ) -> list[Attainment]:
     """Attainment of every goal for every as-of day in [first, last] inside its window.
 
     Leading-indicator trends are computed on ``trend_days`` only (week and month closes
-    and the last day), where a review reads them."""
+    and the last day), where a review reads them. ``histories`` keeps the KPIs' daily
+    histories across the calls of one run (pass one per run over a range)."""
+    histories = histories or HistoryCache(last)
     rows = []
     for goal in goals:
         lo, hi = max(first, goal.start), min(last, goal.end)
@@ -118,7 +121,7 @@ def attainment_rows(conn: duckdb.DuckDBPyConnection, goals: list[Goal],
                              goal.scope.scope_key, restart, scope=goal.scope.kind)
         baseline = baseline_for(conn, goal, kpi)
         # the KPI's days from the history the first as-of day resamples to the last
-        history = daily_history(conn, kpi, goal.scope.scope_key, goal.scope.kind,
+        history = histories.get(conn, kpi, goal.scope.scope_key, goal.scope.kind,
                                 min(goal.start, lo - timedelta(days=HISTORY_DAYS)), hi)
         print_ = fingerprint(goal)
         leading_measures = (_leading_measures(conn, goal, kpis, lo, hi)
