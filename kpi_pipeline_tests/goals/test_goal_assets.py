@@ -210,3 +210,37 @@ def test_relative_windows_resolve_per_as_of_day_from_the_stored_definitions(goal
     assert dg.materialize([goal_definitions, attainment], resources=resources,
                           tags=days("2025-03-02", "2025-03-02")).success
     assert [r[5] for r in rows(resources, query)] == [400, 400, 400, 900, 400, 400]
+
+
+def test_a_young_store_has_no_probability_and_the_straight_line_decides(goals_built):
+    """Eight days of data (fewer than two weeks): no probability, the status rule is the
+    projection's, and the metadata lists each goal's newest day without one."""
+    resources, _ = goals_built
+    result = dg.materialize([attainment], resources=resources, partition_key="2025-03-09")
+    latest = result.asset_materializations_for_node("goal__attainment")[-1].metadata[
+        "latest_probability"].value
+    assert sorted(latest) == ["alpenglow-opt-ins", "instagram-engagement"]
+    assert all(r["probability"] is None and r["as_of"] == "2025-03-09"
+               for r in latest.values())
+    found = rows(resources, "SELECT probability, end_p10, end_p90, status_rule "
+                            "FROM goal.attainment")
+    assert {r[:3] for r in found} == {(None, None, None)}
+    assert all(r[3].startswith("projection") for r in found)
+
+
+def test_a_store_from_before_the_probability_gains_its_columns(goals_built):
+    """goal.attainment created before the probability columns: the next run adds them
+    and writes its rows by column name; the other days keep theirs, NULL there."""
+    import duckdb
+
+    resources, _ = goals_built
+    with duckdb.connect(resources["warehouse"].database) as conn:
+        for column in ("probability", "end_p10", "end_p90"):
+            conn.execute(f"ALTER TABLE goal.attainment DROP COLUMN {column}")
+    assert dg.materialize([attainment], resources=resources,
+                          partition_key="2025-03-09").success
+    columns = [r[0] for r in rows(resources, "SELECT column_name FROM "
+                                  "information_schema.columns WHERE table_schema = 'goal' "
+                                  "AND table_name = 'attainment' ORDER BY ordinal_position")]
+    assert columns[-3:] == ["probability", "end_p10", "end_p90"]
+    assert rows(resources, "SELECT count(*) FROM goal.attainment") == [(14,)]
