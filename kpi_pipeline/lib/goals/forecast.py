@@ -41,7 +41,7 @@ import math
 import zlib
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import numpy as np
@@ -49,6 +49,9 @@ import numpy as np
 from kpi_pipeline.lib.kpis.catalog import Kpi, formula_terms
 from kpi_pipeline.lib.kpis.compute import kpi_running
 from kpi_pipeline.lib.kpis.facts import SOURCES
+
+if TYPE_CHECKING:  # attainment imports this module: the type only, for the checker
+    from kpi_pipeline.lib.goals.attainment import Attainment
 
 HISTORY_DAYS = 182  # trailing days resampled: 26 weeks (the backtest scores 12, 18 and 26)
 WEEK = 7  # blocks start a whole number of weeks apart: each on the weekday it fills
@@ -293,7 +296,7 @@ def reliability_table(predicted: np.ndarray, outcome: np.ndarray,
     return table
 
 
-def probability_record(row: Any) -> dict[str, object]:
+def probability_record(row: Attainment) -> dict[str, object]:
     """An attainment row's probability and interval, JSON-ready (the asset's metadata,
     which the probability alert reads without opening the store)."""
     def number(value: float | None) -> float | None:
