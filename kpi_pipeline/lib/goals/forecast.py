@@ -9,13 +9,13 @@ history by a block bootstrap:
   day the scope has data: long enough to hold the rare big weeks (a viral post, a burst
   of campaign spend) that a shorter one misses; the backtest scores 12, 18 and 26 weeks
   and the longest calibrates best (``benchmarks/RESULTS.md``);
-- each path first redraws that history's weeks with replacement, then fills the days
-  left from its redrawn history: a few months pin the KPI's usual week only so well,
-  and this carries that doubt into the spread (a two-stage bootstrap);
 - the days left are filled with whole weeks of that history (blocks of ``BLOCK_DAYS``
   consecutive days) drawn at random with replacement, each block starting on the same
   weekday as the day it fills: the weekday rhythm and the dependence between
   neighbouring days stay as they were;
+- each path first redraws that history's weeks with replacement, then draws its weeks
+  from that redrawn history: a few months pin the KPI's usual week only so well,
+  and this carries that doubt into the spread (a two-stage bootstrap);
 - ``SIMULATIONS`` paths, drawn at once as one array of block numbers (numpy, no loop
   over days or paths; a block's total and running totals are computed once, so a path
   costs one addition per week), from a generator seeded with the goal id and the as-of
