@@ -19,8 +19,9 @@ from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.defs.schedules import schedule_today
 from kpi_pipeline.lib.alerts import goal_turns, turn_records
 from kpi_pipeline.lib.core.schemas import TABLES
+from kpi_pipeline.lib.goals.attainment import probability_record
 from kpi_pipeline.lib.goals.findings import GoalsError
-from kpi_pipeline.lib.goals.forecast import HistoryCache, probability_record
+from kpi_pipeline.lib.goals.forecast import HistoryCache
 from kpi_pipeline.lib.goals.loading import load_goals, validate_goals
 from kpi_pipeline.lib.goals.stored import reference_segments, store_definitions, stored_goals
 from kpi_pipeline.lib.goals.tables import (

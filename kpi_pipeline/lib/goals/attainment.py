@@ -37,6 +37,7 @@ measures both rules.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -246,3 +247,14 @@ def trend(measure: Measure, through: date, days: int = 28) -> dict[str, float | 
     previous = measure(through - timedelta(days=2 * days - 1), through - timedelta(days=days))
     change = None if recent is None or not previous else recent / previous - 1
     return {"value": recent, "previous": previous, "change": change}
+
+
+def probability_record(row: Attainment) -> dict[str, object]:
+    """An attainment row's probability and interval, JSON-ready (the asset's metadata,
+    which the probability alert reads without opening the store)."""
+    def number(value: float | None) -> float | None:
+        return None if value is None or not math.isfinite(value) else round(value, 6)
+    return {"as_of": row.as_of.isoformat(), "status": row.status, "kpi": row.kpi,
+            "scope_key": row.scope_key, "probability": number(row.probability),
+            "p10": number(row.end_p10), "p90": number(row.end_p90),
+            "target": number(row.target)}

@@ -37,11 +37,10 @@ denominator (a zero sum) are left out.
 
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import duckdb
 import numpy as np
@@ -49,9 +48,6 @@ import numpy as np
 from kpi_pipeline.lib.kpis.catalog import Kpi, formula_terms
 from kpi_pipeline.lib.kpis.compute import kpi_running
 from kpi_pipeline.lib.kpis.facts import SOURCES
-
-if TYPE_CHECKING:  # attainment imports this module: the type only, for the checker
-    from kpi_pipeline.lib.goals.attainment import Attainment
 
 HISTORY_DAYS = 182  # trailing days resampled: 26 weeks (the backtest scores 12, 18 and 26)
 WEEK = 7  # blocks start a whole number of weeks apart: each on the weekday it fills
@@ -294,17 +290,6 @@ def reliability_table(predicted: np.ndarray, outcome: np.ndarray,
                                     float(predicted[mask].mean()) if count else None,
                                     float(outcome[mask].mean()) if count else None))
     return table
-
-
-def probability_record(row: Attainment) -> dict[str, object]:
-    """An attainment row's probability and interval, JSON-ready (the asset's metadata,
-    which the probability alert reads without opening the store)."""
-    def number(value: float | None) -> float | None:
-        return None if value is None or not math.isfinite(value) else round(value, 6)
-    return {"as_of": row.as_of.isoformat(), "status": row.status, "kpi": row.kpi,
-            "scope_key": row.scope_key, "probability": number(row.probability),
-            "p10": number(row.end_p10), "p90": number(row.end_p90),
-            "target": number(row.target)}
 
 
 SETTLED = ("achieved", "missed")  # a probability of 1 or 0 that nothing can change
