@@ -121,27 +121,10 @@ def goal_status_alert_sensor(context: dg.SensorEvaluationContext,
             runs[0].last_as_of - timedelta(days=1) if runs[0].last_as_of else None)
         read_up_to = newest[0].storage_id
     else:
-        events = instance.get_asset_event_summary_records(
-            dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=GOAL_ATTAINMENT,
-            after_storage_id=cursor.after, limit=MATERIALIZATION_ROWS_PER_TICK,
-            ascending=True)
-        if not events:
+        records, read_up_to = _new_materializations(instance, GOAL_ATTAINMENT, cursor.after)
+        if not records:
             return dg.SkipReason(f"no new goal/attainment materialization; announced up to "
                                  f"{cursor.day}")
-        # a run over a range of days records one event per day, all with the same
-        # metadata: read the newest of each run
-        newest_of_run: dict[str, int] = {}
-        for event in events:
-            newest_of_run[event.run_id or f"runless {event.storage_id}"] = event.storage_id
-        ids = sorted(newest_of_run.values())
-        if len(ids) > RUNS_PER_TICK:
-            ids = ids[:RUNS_PER_TICK]
-            read_up_to = ids[-1]
-        else:
-            read_up_to = events[-1].storage_id
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=GOAL_ATTAINMENT, storage_ids=ids),
-            limit=len(ids), ascending=True).records
         runs = [attainment_turns(record) for record in records]
         after = cursor.day
     alerts, day = goal_alerts(runs, after)
@@ -187,8 +170,8 @@ def listed_anomalies(record: dg.EventLogRecord) -> tuple[list[Anomaly], int, str
         _metadata_value(metadata, "partition_window")
 
 
-def _new_diagnostic_records(instance: dg.DagsterInstance, key: dg.AssetKey,
-                            after: int | None) -> tuple[list[dg.EventLogRecord], int | None]:
+def _new_materializations(instance: dg.DagsterInstance, key: dg.AssetKey,
+                          after: int | None) -> tuple[list[dg.EventLogRecord], int | None]:
     """The materializations of ``key`` to read this tick (the newest of each run after
     ``after``; with no ``after``, only the newest one) and the storage id read up to."""
     if after is None:
@@ -230,7 +213,7 @@ def kpi_anomaly_alert_sensor(context: dg.SensorEvaluationContext,
     for key in DIAGNOSTICS:
         name = key.to_user_string()
         first_tick = name not in cursor.after
-        records, read_up_to = _new_diagnostic_records(instance, key, cursor.after.get(name))
+        records, read_up_to = _new_materializations(instance, key, cursor.after.get(name))
         listed: list[Anomaly] = []
         for record in records:
             anomalies, total, window = listed_anomalies(record)
@@ -268,12 +251,8 @@ def goal_probability_alert_sensor(context: dg.SensorEvaluationContext,
         return dg.SkipReason(f"{GOAL_PROBABILITY_ALERT.name}=0: the alert is off")
     state = json.loads(context.cursor) if context.cursor else {}
     after, below = state.get("after"), dict(state.get("below", {}))
-    if after is None:  # first tick: the newest materialization only
-        records = context.instance.fetch_materializations(GOAL_ATTAINMENT, limit=1).records
-    else:
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=GOAL_ATTAINMENT, after_storage_id=after),
-            limit=RUNS_PER_TICK, ascending=True).records
+    # first tick: the newest materialization only; then the newest of each run since
+    records, read_up_to = _new_materializations(context.instance, GOAL_ATTAINMENT, after)
     if not records:
         return dg.SkipReason("no new goal/attainment materialization")
     alerts = []
@@ -283,7 +262,7 @@ def goal_probability_alert_sensor(context: dg.SensorEvaluationContext,
         found, below = probability_drops(latest, threshold, below)
         alerts += [Alert("goal_low_probability", goal_id, text) for goal_id, text in found]
     _announce(context, notifier, alerts)
-    context.update_cursor(json.dumps({"after": records[-1].storage_id, "below": below},
+    context.update_cursor(json.dumps({"after": read_up_to, "below": below},
                                      sort_keys=True))
     return dg.SkipReason(f"{len(alerts)} goal probability alert(s); {len(below)} goal(s) "
                          f"below {threshold:.0%}")
