@@ -28,7 +28,9 @@ import dagster as dg
 import pandas as pd
 
 from kpi_pipeline.defs.conventions import DUCKDB_WRITER, OWNERS
+from kpi_pipeline.defs.partitions import START
 from kpi_pipeline.defs.resources import Settings, Warehouse
+from kpi_pipeline.defs.settings import START_DATE as START_VARIABLE
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.normalized.export_tables import finish
 from kpi_pipeline.lib.normalized.store import (
@@ -74,6 +76,20 @@ def _conflicts(conn, read: FolderRead, frames: dict[str, pd.DataFrame]) -> list[
                 f"{stream!r}: the same account and day cannot come from both; remove the "
                 "file or the account from one of the two sources", line=int(origin["line"])))
     return errors
+
+
+def before_start(frames: dict[str, pd.DataFrame], start: date) -> dict[str, dict[str, object]]:
+    """Per table, the export rows dated before the project's first partition day (their
+    periods have no partition to be computed in) and the earliest of their dates."""
+    found = {}
+    for name, frame in frames.items():
+        if frame.empty:
+            continue
+        days = pd.to_datetime(frame["report_date"]).dt.date
+        early = days[days < start]
+        if len(early):
+            found[name] = {"rows": len(early), "earliest": early.min().isoformat()}
+    return found
 
 
 def _files_table(read: FolderRead) -> str:
@@ -156,6 +172,14 @@ def exports(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 "files_failed": dg.MetadataValue.json(sorted({e.file for e in exc.errors}))},
             ) from exc
         counts = replace_exports(conn, frames)
+    early = before_start(frames, START)
+    if early:
+        earliest = min(v["earliest"] for v in early.values())
+        context.log.warning(
+            f"{sum(v['rows'] for v in early.values())} export row(s) are dated before the "
+            f"project's start {START} (earliest {earliest}): they are stored, but no KPI "
+            f"partition holds their periods. Set {START_VARIABLE.name}={earliest} (or earlier) "
+            "and reload the code location to compute them.")
     for report in read.files:
         for warning in report.warnings:
             context.log.warning(f"{report.name} ({report.format}): {warning}")
@@ -168,6 +192,7 @@ def exports(context: dg.AssetExecutionContext, warehouse: Warehouse,
     return dg.MaterializeResult(metadata={
         **_summary(read),
         "dagster/row_count": inserted,
+        "rows_before_start": dg.MetadataValue.json(early),
         "rows_replaced": dg.MetadataValue.json(
             {t: {"deleted": d, "inserted": i} for t, (d, i) in counts.items()}),
         "decision": decision,

@@ -1,5 +1,8 @@
 """All partition definitions, with the one start date and week start of the project.
 
+- The start date is ``KPI_PIPELINE_START_DATE`` (default 2024-01-01), read when the code
+  location loads; each grain's first partition is its period holding that day.
+
 - Daily partitions (goal attainment) are LOCAL report dates: partition 2025-03-03 holds
   each account's own 3 March, in that account's time zone.
 - Weeks start on Monday (ISO weeks) everywhere: weekly KPIs, baselines and reports.
@@ -19,22 +22,48 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from kpi_pipeline.lib.core.periods import shift_period
+from kpi_pipeline.defs import settings
+from kpi_pipeline.lib.core.periods import period_first_day, shift_period
 
-START_DATE = "2024-01-01"  # a Monday: weekly and monthly partitions align with it
+EARLIEST_START = date(2000, 1, 1)  # the first year the pipeline holds data for
+
+
+def project_start(text: str | None = None) -> date:
+    """The project's first day, from ``KPI_PIPELINE_START_DATE`` (``text`` for a test):
+    a calendar date from 2000-01-01 to today; anything else stops the code location from
+    loading with a message naming the variable."""
+    raw = (settings.START_DATE.value() if text is None else text).strip()
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{settings.START_DATE.name}={raw!r}: expected a date YYYY-MM-DD"
+                         ) from None
+    if not EARLIEST_START <= day <= date.today():
+        raise ValueError(f"{settings.START_DATE.name}={raw}: expected a day from "
+                         f"{EARLIEST_START} to today")
+    return day
+
+
+START = project_start()
+START_DATE = START.isoformat()  # the daily partitions' first key
 WEEK_START_DAY_OFFSET = 1  # Dagster's day_offset: 0 = Sunday, 1 = Monday
+# each grain's first partition is its period holding the start: a week partition must
+# begin on a Monday, a month on the 1st, a quarter on January, April, July or October 1st
+FIRST_WEEK = period_first_day(START, "week").isoformat()
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE)
-weekly_partitions = dg.WeeklyPartitionsDefinition(start_date=START_DATE,
+weekly_partitions = dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK,
                                                   day_offset=WEEK_START_DAY_OFFSET)
-monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=START_DATE)
+monthly_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=period_first_day(START, "month").isoformat())
 # Dagster has no quarterly definition of its own: a time window on the quarters' first days.
 quarterly_partitions = dg.TimeWindowPartitionsDefinition(
-    start=START_DATE, cron_schedule="0 0 1 1,4,7,10 *", fmt="%Y-%m-%d")
+    start=period_first_day(START, "quarter").isoformat(), cron_schedule="0 0 1 1,4,7,10 *",
+    fmt="%Y-%m-%d")
 PARTITIONS_FOR_GRAIN = {"week": weekly_partitions, "month": monthly_partitions,
                         "quarter": quarterly_partitions}
 # end_offset=1: the week in progress is a partition too (its closed days are pulled daily).
-ingest_weeks = dg.WeeklyPartitionsDefinition(start_date=START_DATE,
+ingest_weeks = dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK,
                                              day_offset=WEEK_START_DAY_OFFSET, end_offset=1)
 
 # The tags by which a run names its partition or partition range (Dagster's own).

@@ -44,6 +44,11 @@ class Variable:
         return dg.EnvVar(self.name) if self.is_set() else self.default
 
 
+START_DATE = Variable("KPI_PIPELINE_START_DATE", "2024-01-01",
+                      "The first day the partitions hold (YYYY-MM-DD): each grain starts at "
+                      "its period holding it (the Monday's week, the month, the quarter). "
+                      "Set it earlier to compute periods an export file reaches back to. "
+                      "Read when the code location loads.")
 DUCKDB = Variable("KPI_PIPELINE_DUCKDB", "data/kpi_pipeline.duckdb",
                   "The DuckDB file every table lives in (the lock file sits beside it).")
 LANDING = Variable("KPI_PIPELINE_LANDING", "data/landing",
@@ -150,7 +155,7 @@ def credential_variables() -> dict[str, Variable]:
 
 def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
-    return [DUCKDB, LANDING, EXPORTS, GA4_EXPORT, ATTRIBUTION_LOOKBACK_DAYS,
+    return [START_DATE, DUCKDB, LANDING, EXPORTS, GA4_EXPORT, ATTRIBUTION_LOOKBACK_DAYS,
             ATTRIBUTION_HALF_LIFE_DAYS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
             UTM_LOST_SHARE, GOAL_PROBABILITY_ALERT, SCHEDULE_TIMEZONE, SLACK_CHANNEL,

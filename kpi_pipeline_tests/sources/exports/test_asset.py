@@ -4,7 +4,10 @@ and the daily assets never delete export rows."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -331,3 +334,46 @@ def test_one_run_of_the_exports_and_the_kpis_loads_the_files_first(tmp_path):
     assert query(warehouse, "SELECT value FROM kpi.monthly WHERE kpi = 'likes' "
                                       "AND scope = 'platform' AND scope_key = 'facebook' "
                                       "AND period_start = DATE '2025-03-01'") == [(likes,)]
+
+
+def test_rows_before_the_project_start_are_named_with_the_setting_to_change(
+        stocked, drop, write, run):
+    """A 2014 export loads (its rows are stored), and the materialization says how many
+    rows no partition can compute and which setting opens their periods."""
+    manifest = yaml.safe_load((drop / "exports.yaml").read_text())
+    manifest["files"] = [*manifest.get("files", []), {
+        "match": "uci_2014.csv", "brand": "uci-cosmetics", "account_id": "uci-page",
+        "timezone": "Europe/Lisbon", "year": 2014, "as_of": "2014-12-31"}]
+    (drop / "exports.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    header = ("Page total likes;Type;Category;Post Month;Post Weekday;Post Hour;Paid;"
+              "Lifetime Post Total Reach;Lifetime Post Total Impressions;comment;like;share\n")
+    write("uci_2014.csv", header + "139441;Photo;2;12;4;3;0;2752;5091;4;79;17\n"
+          "139441;Status;2;11;4;3;0;100;200;1;2;3\n")
+    result = run()
+    early = result.metadata["rows_before_start"].value
+    assert list(early) == ["post_daily"]
+    assert early["post_daily"]["rows"] == 2
+    assert early["post_daily"]["earliest"] == "2014-12-31"  # a lifetime file: its as_of
+    [(stored,)] = query(stocked, "SELECT count(*) FROM normalized.post_daily "
+                                 "WHERE report_date < DATE '2024-01-01'")
+    assert stored == 2
+
+
+def test_the_start_date_setting_moves_every_grain_s_first_partition(monkeypatch):
+    from kpi_pipeline.defs.partitions import project_start
+
+    assert project_start("2014-01-01") == date(2014, 1, 1)
+    for bad, says in (("2014-13-01", "expected a date YYYY-MM-DD"),
+                      ("1999-12-31", "expected a day from 2000-01-01 to today"),
+                      ("2999-01-01", "expected a day from 2000-01-01 to today")):
+        with pytest.raises(ValueError, match=says) as err:
+            project_start(bad)
+        assert "KPI_PIPELINE_START_DATE" in str(err.value)
+    code = ("from kpi_pipeline.defs import partitions as p; print(p.daily_partitions."
+            "get_first_partition_key(), p.ingest_weeks.get_first_partition_key(), "
+            "p.monthly_partitions.get_first_partition_key(), "
+            "p.quarterly_partitions.get_first_partition_key())")
+    env = {**os.environ, "KPI_PIPELINE_START_DATE": "2014-02-12"}  # a Wednesday
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["2014-02-12", "2014-02-10", "2014-02-01", "2014-01-01"]
