@@ -10,6 +10,7 @@ import pytest
 
 from kpi_pipeline.lib.baselines.snapshots import ensure_baseline_tables
 from kpi_pipeline.lib.diagnostics.anomalies import (
+    DIGEST_LINES,
     Anomaly,
     anomalies_in,
     anomaly_records,
@@ -118,11 +119,16 @@ def test_an_anomaly_is_announced_once_per_kpi_scope_and_period():
                     120.7564, 5.06, "kpi_above_band")
     other_scope = Anomaly("week", WEEK, "saves", "platform", "facebook", "above", 60.0,
                           40.0, 30.0, 50.0, 3.9, "kpi_above_band")
-    alerts, keys = new_anomaly_alerts([first, first, other_scope], [])
-    assert [a.subject for a in alerts] == ["saves at all platforms", "saves at platform facebook"]
+    alerts, keys = new_anomaly_alerts([other_scope, first, first], [])
+    # one message for the week, a line per KPI and scope, the widest scope first
+    [alert] = alerts
+    assert alert.subject == "week of 2025-03-03: 2 KPI(s) outside their baseline band"
+    lines = alert.text.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["- saves at all platforms",
+                                                      "- saves at platform facebook"]
     assert "Saves for the week of 2025-03-03 is 130, above its baseline band " \
-           "79.24..120.76 (median 100, +5.1 robust deviations); higher is better" \
-           in alerts[0].text
+           "79.24..120.76 (median 100, +5.1 robust deviations); higher is better" in lines[0]
+    assert len(keys) == 2
     assert new_anomaly_alerts([first, other_scope], keys) == ([], [])
     assert [Anomaly.from_record(r) for r in anomaly_records([first])] == [first]
 
@@ -147,3 +153,13 @@ def test_invalid_anomaly_rules_are_reported_together(tmp_path):
         load_anomaly_rules(path)
     assert "anomaly rule 'a'" in str(info.value) and "direction" in str(info.value)
     assert "anomaly rule 'b'" in str(info.value) and "unknown KPI(s) ['nope']" in str(info.value)
+
+
+def test_a_period_with_many_anomalies_is_one_alert_with_the_rest_counted():
+    many = [Anomaly("week", WEEK, "saves", "platform", f"p{i:02d}", "above", 60.0, 40.0,
+                    30.0, 50.0, 3.9, "kpi_above_band") for i in range(DIGEST_LINES + 2)]
+    [alert], keys = new_anomaly_alerts(many, [])
+    lines = alert.text.splitlines()
+    assert len(lines) == DIGEST_LINES + 1 and len(keys) == DIGEST_LINES + 2
+    assert lines[-1] == "- and 2 more: see the diagnostics page"
+    assert f"{DIGEST_LINES + 2} KPI(s)" in alert.subject

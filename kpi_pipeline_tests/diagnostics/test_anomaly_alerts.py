@@ -93,24 +93,29 @@ def test_each_anomaly_is_sent_once_per_kpi_scope_and_period(warehouse):
     materialize(instance, warehouse, WEEK1)
     result, cursor = tick(instance, cursor)  # first reading: the newest period
     # by hand: (140 - 100) / (1.4826 x 4) = 40 / 5.9304 = 6.74 robust deviations
-    assert [a.subject for a in SENT] == ["saves at all platforms", "saves at platform facebook"]
+    # one message for the week, a line per KPI and scope
+    [week1] = SENT
+    assert week1.subject == "week of 2025-03-03: 2 KPI(s) outside their baseline band"
+    lines = week1.text.splitlines()
+    assert lines[0].startswith("- saves at all platforms: ")
     assert "is 140, above its baseline band 75..125 (median 100, +6.7 robust deviations)" \
-        in SENT[0].text
-    assert "below its baseline band" in SENT[1].text
+        in lines[0]
+    assert lines[1].startswith("- saves at platform facebook: ")
+    assert "below its baseline band" in lines[1]
     # a re-run of the same week, twice, and a tick with nothing new: nothing more
     materialize(instance, warehouse, WEEK1)
     materialize(instance, warehouse, WEEK1)
     tick(instance, cursor)
     result, cursor = tick(instance, cursor)
-    assert len(SENT) == 2
+    assert len(SENT) == 1
     # the next week's anomaly is new: one more alert, then silence again
     materialize(instance, warehouse, WEEK2)
     result, cursor = tick(instance, cursor)
     assert "1 anomaly alert(s)" in result.skip_message
-    assert "week of 2025-03-10 is 130" in SENT[2].text
+    assert "week of 2025-03-10 is 130" in SENT[1].text
     materialize(instance, warehouse, WEEK2)
     tick(instance, cursor)
-    assert len(SENT) == 3
+    assert len(SENT) == 2
     assert len(AnomalyCursor.parse(cursor).sent) == 3
 
 

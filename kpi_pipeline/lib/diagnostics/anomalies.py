@@ -41,7 +41,7 @@ from kpi_pipeline.lib.alerts import Alert
 from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
 from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 from kpi_pipeline.lib.diagnostics.rules import RULES_PATH, SCHEMA
-from kpi_pipeline.lib.kpis.catalog import catalog
+from kpi_pipeline.lib.kpis.catalog import SCOPES, catalog
 from kpi_pipeline.lib.normalized.store import transaction
 
 MAD_TO_SIGMA = 1.4826  # MAD x this estimates the standard deviation of normal values
@@ -272,18 +272,34 @@ def anomaly_records(anomalies: Sequence[Anomaly], kept: int = ANOMALIES_KEPT
     return [a.record() for a in newest]
 
 
+DIGEST_LINES = 20  # anomalies spelled out in one period's alert; the rest are counted
+SCOPE_ORDER = {scope: i for i, scope in enumerate(SCOPES)}  # the widest first
+
+
 def new_anomaly_alerts(listed: Iterable[Anomaly], sent: Iterable[str]
                        ) -> tuple[list[Alert], list[str]]:
-    """The alerts for the anomalies whose key (KPI, scope, period) is not in ``sent``,
-    each key once, and those keys: a re-run of a period lists its anomalies again and
-    announces nothing."""
+    """One alert per grain and period for its anomalies whose key (KPI, scope, period) is
+    not in ``sent`` (each key once), and those keys: a re-run of a period lists its
+    anomalies again and announces nothing. A period's anomalies come as one message, a
+    line each (the widest scope first), so a week with a dozen KPIs out of band pages
+    once rather than a dozen times."""
     done = set(sent)
-    alerts, keys = [], []
+    fresh: dict[tuple[str, date], list[Anomaly]] = {}
     for anomaly in sorted(listed, key=lambda a: (a.period_start, a.key())):
         if anomaly.key() in done:
             continue
         done.add(anomaly.key())
-        alerts.append(anomaly.alert())
-        keys.append(anomaly.key())
+        fresh.setdefault((anomaly.grain, anomaly.period_start), []).append(anomaly)
+    alerts, keys = [], []
+    for (grain, start), found in fresh.items():
+        found.sort(key=lambda a: (SCOPE_ORDER.get(a.scope, len(SCOPE_ORDER)), a.kpi,
+                                  a.scope_key))
+        lines = [f"- {a.alert().subject}: {a.alert().text}" for a in found[:DIGEST_LINES]]
+        if len(found) > DIGEST_LINES:
+            lines.append(f"- and {len(found) - DIGEST_LINES} more: see the diagnostics page")
+        alerts.append(Alert("kpi_anomaly", f"{grain} of {start}: {len(found)} KPI(s) "
+                                           "outside their baseline band",
+                            "\n".join(lines)))
+        keys += [a.key() for a in found]
     return alerts, keys
 
