@@ -22,7 +22,7 @@ START = date(2024, 1, 1)  # the project's first partition (a Monday): data must 
 POST_LIFETIME_DAYS = 28  # a post is snapshotted for 28 days after publishing, then stops
 SOCIAL = ("facebook", "instagram", "linkedin", "tiktok")
 AD_PLATFORMS = ("meta", "linkedin", "tiktok")
-DATASET_FORMAT = 5  # bump when the generator changes so cached datasets are rebuilt
+DATASET_FORMAT = 6  # bump when the generator changes so cached datasets are rebuilt
 
 # (source, medium, campaign, platform, is_social, is_paid, share of a property's sessions)
 # pinterest / social is social traffic from a platform the pipeline does not track
@@ -196,12 +196,17 @@ def post_daily_sql(ds: Dataset) -> str:
 
 
 # The increments as the README states them, written here (not taken from lib/normalized/store.py):
-# a day's value minus the post's previous snapshot's, 0 for none or NULL, NULL stays NULL.
-# build_dataset then asks the production store to recompute them: nothing may change.
+# a day's value minus the post's previous snapshot's, 0 for none or NULL, NULL stays NULL;
+# and the first-seen rule: a post's first snapshot counts 0 when the post was published
+# before that day began in any time zone (before 10:00 UTC of the day before), whole when
+# it was published that day. build_dataset then asks the production store to recompute
+# them: nothing may change.
 POST_INCREMENTS_SQL = """
     INSERT INTO normalized.post_daily BY NAME
     SELECT *, """ + ",\n           ".join(
-    f"{m} - coalesce(lag({m}) OVER snapshots, 0) AS {m}_delta"
+    f"CASE WHEN {m} IS NOT NULL AND row_number() OVER snapshots = 1 AND published_at < "
+    f"CAST(report_date AS TIMESTAMP) - INTERVAL 14 HOUR THEN 0 "
+    f"ELSE {m} - coalesce(lag({m}) OVER snapshots, 0) END AS {m}_delta"
     for m in ("views", "impressions", "likes", "comments", "shares", "saves", "link_clicks",
               "video_views", "completions", "watch_time_seconds")) + """
     FROM post_snapshots
