@@ -126,7 +126,8 @@ class Settings(dg.ConfigurableResource):
                                          f"(${settings.EXPORTS.name}).")
 
     ga4_export_dir: str = Field(default=settings.GA4_EXPORT.default,
-                                description=f"Folder of GA4's BigQuery event export files, "
+                                description=f"Folder (or fsspec URL: s3://, gs://, "
+                                            f"file://) of GA4's BigQuery event export files, "
                                             f"one analytics_<property> folder each "
                                             f"(${settings.GA4_EXPORT.name}; empty: "
                                             f"ga4_export in the landing folder).")
@@ -140,11 +141,15 @@ class Settings(dg.ConfigurableResource):
         description="Half-life of the time-decay attribution model, in whole days "
                     f"(${settings.ATTRIBUTION_HALF_LIFE_DAYS.name}).")
 
-    def ga4_export_root(self) -> Path:
+    def ga4_export_root(self) -> str | Path:
         """The export folder; by default beside the raw pulls, in the landing folder, so
-        a run on a temporary landing folder never writes the demo's export elsewhere."""
-        return Path(self.ga4_export_dir) if self.ga4_export_dir else (
-            self.landing_root() / "ga4_export")
+        a run on a temporary landing folder never writes the demo's export elsewhere. An
+        fsspec URL (``s3://bucket/ga4``, ``gs://...``) stays a string: a ``Path`` would
+        fold its ``//``."""
+        if not self.ga4_export_dir:
+            return self.landing_root() / "ga4_export"
+        return self.ga4_export_dir if "://" in self.ga4_export_dir else Path(
+            self.ga4_export_dir)
 
     def exports_root(self) -> Path:
         return Path(self.exports_dir)

@@ -56,7 +56,8 @@ LANDING = Variable("KPI_PIPELINE_LANDING", "data/landing",
 EXPORTS = Variable("KPI_PIPELINE_EXPORTS", "data/exports",
                    "The drop folder of the platforms' export files and their exports.yaml.")
 GA4_EXPORT = Variable("KPI_PIPELINE_GA4_EXPORT", "",
-                      "The folder of GA4's BigQuery event export files "
+                      "The folder (or fsspec URL: s3://, gs://, file://) of GA4's "
+                      "BigQuery event export files "
                       "(analytics_<property>/events_YYYYMMDD.json[.gz] or .parquet); the "
                       "demo writes its simulated export there (empty: ga4_export in the "
                       "landing folder).")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import fsspec
 import pytest
 
 from kpi_pipeline.defs.attribution.assets import (
@@ -111,3 +112,31 @@ def test_a_missing_export_folder_changes_nothing(built, tmp_path):
     assert result.success
     with _store(root) as conn:
         assert conn.execute("SELECT count(*) FROM normalized.web_events").fetchall() == before
+
+
+def test_the_export_is_read_from_an_fsspec_url(built, tmp_path):
+    """The same week's files in a bucket-like filesystem (fsspec's memory://) give the
+    same sessions as the local folder they came from."""
+    root, _, _ = built
+    fs = fsspec.filesystem("memory")
+    bucket = f"/bucket-{tmp_path.name}"
+    for path in (root / "ga4_export").glob("analytics_*/events_2025030[3-9].json.gz"):
+        fs.pipe(f"{bucket}/{path.parent.name}/{path.name}", path.read_bytes())
+    remote = demo_resources(tmp_path, ga4_export_dir=f"memory://{bucket}")
+    try:
+        assert dg.materialize([web_events], resources=remote,
+                              partition_key="2025-03-03").success
+        demo_writer = dg.materialize([ga4_events], resources=remote,
+                                     partition_key="2025-03-03", raise_on_error=False)
+    finally:
+        fs.rm(bucket, recursive=True)
+    assert not demo_writer.success
+    assert "to a local folder" in demo_writer.get_step_failure_events()[0] \
+        .step_failure_data.error.message
+    query = ("SELECT count(*), round(sum(revenue), 6), sum(conversions) FROM "
+             "normalized.web_sessions "
+             "WHERE session_date BETWEEN '2025-03-03' AND '2025-03-09'")
+    with _store(root) as conn:
+        expected = conn.execute(query).fetchall()
+    with _store(tmp_path) as conn:
+        assert conn.execute(query).fetchall() == expected

@@ -3,10 +3,11 @@
 Three assets by ingest week (Monday to Sunday, the same partitions as the raw and
 normalized layers, so a backfill of ``weekly_attribution_job`` is one run over any range):
 
-- ``raw/ga4_events``: the export folder (``settings.ga4_export_dir``). With the demo
-  platforms it writes the simulated export of the week's closed days; with the real APIs
-  the files come from GA4's BigQuery export (copied or synced there), and the asset only
-  records which of the week's closed days have a file per property.
+- ``raw/ga4_events``: the export folder (``settings.ga4_export_dir``: a path, or an fsspec
+  URL such as ``s3://bucket/ga4``). With the demo platforms it writes the simulated export
+  of the week's closed days (to a local folder only); with the real APIs the files come
+  from GA4's BigQuery export (copied or synced there), and the asset only records which of
+  the week's closed days have a file per property.
 - ``normalized/web_events`` and ``normalized/web_sessions``: the week's files read and
   validated by DuckDB, then written in one transaction (``lib/normalized/web_events.py``).
 - ``attribution/daily``: the week's conversions attributed under every model over their
@@ -37,7 +38,12 @@ from kpi_pipeline.lib.kpis.attribution import (
 from kpi_pipeline.lib.normalized.web_events import replace_web_window
 from kpi_pipeline.lib.sources.demo.client import DemoClient
 from kpi_pipeline.lib.sources.demo.ga4_events import write_export
-from kpi_pipeline.lib.sources.exports.ga4_events import Ga4ExportError, export_files
+from kpi_pipeline.lib.sources.exports.ga4_events import (
+    Ga4ExportError,
+    export_files,
+    export_folder_exists,
+    local_folder,
+)
 
 RAW_KEY = dg.AssetKey(["raw", "ga4_events"])
 EVENTS_KEY = dg.AssetKey(["normalized", "web_events"])
@@ -71,7 +77,13 @@ def ga4_events(context: dg.AssetExecutionContext, settings: Settings,
     folder = settings.ga4_export_root()
     written = []
     if isinstance(client, DemoClient) and closed:
-        written = write_export(client.world, folder, closed[0], closed[-1])
+        local = local_folder(folder)
+        if local is None:
+            raise dg.Failure(description=f"The demo writes its simulated GA4 export to a "
+                                         f"local folder; {folder} is not one (set "
+                                         "KPI_PIPELINE_GA4_EXPORT to a path or file:// URL, "
+                                         "or use the real platforms)")
+        written = write_export(client.world, local, closed[0], closed[-1])
     files = export_files(folder, days[0], days[-1])
     by_property: dict[str, set] = {}
     for file in files:
@@ -117,7 +129,7 @@ def web_events(context: dg.AssetExecutionContext, warehouse: Warehouse,
     first, last = window_bounds(context.partition_time_window)
     folder = settings.ga4_export_root()
     window = f"{first}..{last}"
-    if not folder.is_dir():
+    if not export_folder_exists(folder):
         # A mistyped or unmounted folder must not empty the tables: nothing changes.
         context.log.warning(f"GA4 export folder {folder} does not exist: web_events and "
                             "web_sessions left as they were")

@@ -15,10 +15,15 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import fsspec
 import pytest
 
 from kpi_pipeline.lib.normalized.web_events import replace_web_window
-from kpi_pipeline.lib.sources.exports.ga4_events import Ga4ExportError, export_files
+from kpi_pipeline.lib.sources.exports.ga4_events import (
+    Ga4ExportError,
+    export_files,
+    export_folder_exists,
+)
 
 DAY = date(2025, 3, 20)
 # 2025-03-20 10:00:00 UTC = 03:00 in Los Angeles, the property's day
@@ -111,7 +116,7 @@ def loaded(tmp_path_factory):
 
 def test_files_found_by_layout(loaded):
     _, _, files = loaded
-    assert [(f.path.name, f.property_id, f.day, f.file_format) for f in files] == [
+    assert [(f.name, f.property_id, f.day, f.file_format) for f in files] == [
         ("events_20250320.json.gz", "3107919", DAY, "json")]
 
 
@@ -141,7 +146,7 @@ def test_parquet_reads_the_same(tmp_path, loaded):
     dataset = tmp_path / "analytics_3107919"
     dataset.mkdir()
     target = (dataset / "events_20250320.parquet").as_posix()
-    source = files[0].path.as_posix()
+    source = files[0].path
     duckdb.execute(f"COPY (SELECT * FROM read_json('{source}')) TO '{target}' "
                    "(FORMAT parquet)")
     other = duckdb.connect()
@@ -193,3 +198,51 @@ def test_a_file_name_that_is_not_a_date_is_refused(tmp_path):
     _write(tmp_path, good_records(), name="events_20250230")
     with pytest.raises(Ga4ExportError, match=r"events_20250230\.json\.gz: the file name.s day"):
         export_files(tmp_path)
+
+
+@pytest.fixture
+def memory_export(tmp_path):
+    """The good file (and files that must not be read) in fsspec's in-memory filesystem,
+    as an export folder in a bucket would hold them; removed afterwards."""
+    fs = fsspec.filesystem("memory")
+    root = f"/ga4-{tmp_path.name}"
+    local = _write(tmp_path, good_records())
+    fs.pipe(f"{root}/analytics_3107919/{local.name}", local.read_bytes())
+    fs.pipe(f"{root}/analytics_3107919/events_intraday_20250320.json", b"{}\n")
+    fs.pipe(f"{root}/notes.txt", b"not an export")
+    yield f"memory://{root}", fs, root
+    fs.rm(root, recursive=True)
+
+
+def test_an_fsspec_url_reads_like_a_folder(memory_export, loaded):
+    url, _, root = memory_export
+    conn, counts, _ = loaded
+    files = export_files(url)
+    assert [(f.path, f.property_id, f.day) for f in files] == [
+        (f"memory://{root}/analytics_3107919/events_20250320.json.gz", "3107919", DAY)]
+    assert export_folder_exists(url) and not export_folder_exists(f"{url}-mistyped")
+    other = duckdb.connect()
+    assert replace_web_window(other, files, DAY, DAY) == counts
+    for query in ("SELECT * FROM normalized.web_sessions ORDER BY ALL",
+                  "SELECT * EXCLUDE (source_file) FROM normalized.web_events ORDER BY ALL"):
+        assert other.execute(query).fetchall() == conn.execute(query).fetchall()
+    assert other.execute("SELECT DISTINCT source_file FROM normalized.web_events"
+                         ).fetchall() == [(files[0].path,)]
+
+
+def test_a_file_url_is_the_local_folder(tmp_path):
+    _write(tmp_path, good_records())
+    assert export_files(tmp_path.as_uri()) == export_files(tmp_path)
+    assert export_files(str(tmp_path))[0].path == str(
+        tmp_path / "analytics_3107919" / "events_20250320.json.gz")
+
+
+def test_a_malformed_record_over_fsspec_is_named(memory_export):
+    url, fs, root = memory_export
+    lines = [json.dumps(r) for r in good_records()]
+    lines[3] = lines[3][:40]
+    fs.pipe(f"{root}/analytics_3107919/events_20250320.json.gz",
+            gzip.compress(("\n".join(lines) + "\n").encode()))
+    with pytest.raises(Ga4ExportError, match=r"line 4, field \(record\): not valid JSON") as e:
+        replace_web_window(duckdb.connect(), export_files(url), DAY, DAY)
+    assert f"memory://{root}/analytics_3107919/events_20250320.json.gz" in str(e.value)

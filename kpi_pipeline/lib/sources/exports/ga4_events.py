@@ -6,6 +6,12 @@ daily ``events_YYYYMMDD`` table writes; the contract is ``lib/core/platforms/ga4
 They are read by DuckDB (``read_json_objects`` / ``read_parquet``), never line by line in
 Python: a property's year is millions of events.
 
+The export folder is a local path or an ``fsspec`` URL (``file://``, ``s3://``,
+``gs://``, ``memory://``...): a BigQuery extract usually lands in a bucket. Other
+filesystems than the local one are listed through fsspec and registered with the DuckDB
+connection (``register_filesystem``), so DuckDB reads them through fsspec; a local folder
+is listed with ``pathlib`` and read by DuckDB directly, as before.
+
 Every record is first turned into one typed row (``ga4_event_rows``, a temporary table),
 keeping its file and record number, and checked against the export's rules. A file that
 does not parse, or any record that breaks a rule, raises ``Ga4ExportError`` naming the
@@ -15,14 +21,17 @@ table is written, so a bad file changes nothing stored.
 
 from __future__ import annotations
 
-import gzip
 import json
+import posixpath
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from kpi_pipeline.lib.core.platforms.ga4_export import (
     DATASET_PATTERN,
@@ -38,10 +47,15 @@ MAX_ERRORS_LISTED = 20
 class ExportFile:
     """One export file: where it is, which property and day it holds, its format."""
 
-    path: Path
+    path: str  # a local path, or the file's URL on another fsspec filesystem
     property_id: str
     day: date
     file_format: str  # "json" or "parquet"
+
+    @property
+    def name(self) -> str:
+        """The file's own name (``events_YYYYMMDD.json.gz``)."""
+        return posixpath.basename(self.path)
 
 
 class Ga4ExportError(ValueError):
@@ -56,26 +70,65 @@ class Ga4ExportError(ValueError):
         super().__init__(f"GA4 export: {len(problems)} problem(s):\n{text}")
 
 
-def export_files(folder: Path, first: date | None = None,
+def local_folder(folder: str | Path) -> Path | None:
+    """The folder as a local path (a plain path or a ``file://`` URL); None when it is
+    on another filesystem (``s3://``, ``gs://``, ``memory://``...)."""
+    text = str(folder)
+    if "://" not in text:
+        return Path(text)
+    fs, root = fsspec.core.url_to_fs(text)
+    return Path(root) if isinstance(fs, LocalFileSystem) else None
+
+
+def export_folder_exists(folder: str | Path) -> bool:
+    """Whether the export folder is there (a mistyped or unmounted one must change
+    nothing stored)."""
+    local = local_folder(folder)
+    if local is not None:
+        return local.is_dir()
+    fs, root = fsspec.core.url_to_fs(str(folder))
+    return bool(fs.isdir(root))
+
+
+def _listing(folder: str | Path) -> Iterator[tuple[str, str]]:
+    """(dataset folder name, file path or URL) of every file one level below the
+    folder's subfolders, sorted; nothing when the folder is missing."""
+    local = local_folder(folder)
+    if local is not None:
+        if not local.is_dir():
+            return
+        for dataset in sorted(p for p in local.iterdir() if p.is_dir()):
+            for path in sorted(p for p in dataset.iterdir() if p.is_file()):
+                yield dataset.name, str(path)
+        return
+    fs, root = fsspec.core.url_to_fs(str(folder))
+    if not fs.isdir(root):
+        return
+    datasets = sorted(e["name"] for e in fs.ls(root, detail=True)
+                      if e["type"] == "directory")
+    for dataset in datasets:
+        files = sorted(e["name"] for e in fs.ls(dataset, detail=True) if e["type"] == "file")
+        for path in files:
+            yield posixpath.basename(dataset.rstrip("/")), fs.unstrip_protocol(path)
+
+
+def export_files(folder: str | Path, first: date | None = None,
                  last: date | None = None) -> list[ExportFile]:
-    """The export files under ``folder`` (one ``analytics_<property>`` folder per
-    property) whose day lies in ``first``..``last`` (both inclusive, either open).
+    """The export files under ``folder`` (a local path or an fsspec URL; one
+    ``analytics_<property>`` folder per property) whose day lies in ``first``..``last``
+    (both inclusive, either open).
 
     Files whose name is not an export table's (``events_intraday_*``, notes, the
     staging folders of a writer) are not read: the intraday table is replaced by the
     daily one and would count its events twice.
     """
     found: list[ExportFile] = []
-    if not folder.is_dir():
-        return found
-    for dataset in sorted(folder.iterdir()):
-        match = DATASET_PATTERN.match(dataset.name)
-        if not match or not dataset.is_dir():
+    for dataset, path in _listing(folder):
+        match = DATASET_PATTERN.match(dataset)
+        if not match:
             continue
-        for path in sorted(dataset.iterdir()):
-            name = FILE_PATTERN.match(path.name)
-            if not name or not path.is_file():
-                continue
+        name = FILE_PATTERN.match(posixpath.basename(path))
+        if name:
             try:
                 day = datetime.strptime(name.group(1), "%Y%m%d").date()
             except ValueError:
@@ -86,6 +139,16 @@ def export_files(folder: Path, first: date | None = None,
             kind = "parquet" if name.group(2) == "parquet" else "json"
             found.append(ExportFile(path, match.group(1), day, kind))
     return found
+
+
+def _register_filesystems(conn: duckdb.DuckDBPyConnection, files: list[ExportFile]) -> None:
+    """Let DuckDB read the files that are not local through their fsspec filesystem
+    (once per protocol and connection)."""
+    for path in sorted({f.path for f in files if local_folder(f.path) is None}):
+        fs, _ = fsspec.core.url_to_fs(path)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        if protocol not in conn.list_filesystems():
+            conn.register_filesystem(fs)
 
 
 # The record as the pipeline reads it: every scalar as text first, so a value of the wrong
@@ -151,7 +214,7 @@ def _typed_sql(source_sql: str) -> str:
 
 
 def _json_source(files: list[ExportFile]) -> str:
-    paths = ", ".join("'" + str(f.path).replace("'", "''") + "'" for f in files)
+    paths = ", ".join("'" + f.path.replace("'", "''") + "'" for f in files)
     return f"""
         SELECT filename AS file,
                ordinality - min(ordinality) OVER (PARTITION BY filename) + 1 AS record,
@@ -161,7 +224,7 @@ def _json_source(files: list[ExportFile]) -> str:
 
 
 def _parquet_source(files: list[ExportFile]) -> str:
-    paths = ", ".join("'" + str(f.path).replace("'", "''") + "'" for f in files)
+    paths = ", ".join("'" + f.path.replace("'", "''") + "'" for f in files)
     return f"""
         SELECT filename AS file,
                ordinality - min(ordinality) OVER (PARTITION BY filename) + 1 AS record,
@@ -213,6 +276,7 @@ def read_events(conn: duckdb.DuckDBPyConnection, files: list[ExportFile],
     returns the number of events read. Only a temporary table is written.
     """
     conn.execute(f"DROP TABLE IF EXISTS {table}")
+    _register_filesystems(conn, files)
     by_format = {kind: [f for f in files if f.file_format == kind]
                  for kind in ("json", "parquet")}
     parts = []
@@ -224,7 +288,7 @@ def read_events(conn: duckdb.DuckDBPyConnection, files: list[ExportFile],
                  "property_id VARCHAR, file_day DATE)")
     if files:
         conn.executemany("INSERT INTO ga4_export_files VALUES (?, ?, ?)",
-                         [(str(f.path), f.property_id, f.day) for f in files])
+                         [(f.path, f.property_id, f.day) for f in files])
     if not parts:
         conn.execute(f"CREATE TEMP TABLE {table} AS SELECT NULL::VARCHAR AS file, "
                      "NULL::BIGINT AS record WHERE false")
@@ -259,18 +323,18 @@ def _read_failure(exc: duckdb.Error) -> str:
     if not match:
         return f"the export files could not be read: {text.strip()}"
     file, line, reason = match["file"], match["line"], match["reason"].strip()
-    found = _first_bad_line(Path(file))
+    found = _first_bad_line(file)
     if found:
         line, reason = str(found[0]), found[1]
     return (f"{file}, line {line}, field (record): not valid JSON ({reason}) "
             "(rule: one JSON object per line)")
 
 
-def _first_bad_line(path: Path) -> tuple[int, str] | None:
-    """The first line of ``path`` (gzipped or not) that is not one JSON object."""
-    opener = gzip.open if path.name.endswith(".gz") else open
+def _first_bad_line(path: str) -> tuple[int, str] | None:
+    """The first line of ``path`` (a local path or URL, gzipped or not) that is not one
+    JSON object."""
     try:
-        with opener(path, "rt", encoding="utf-8") as lines:
+        with fsspec.open(path, "rt", encoding="utf-8", compression="infer") as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
