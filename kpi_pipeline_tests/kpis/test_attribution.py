@@ -250,3 +250,21 @@ def test_credits_sum_to_one_for_any_journey(touches, half_life):
                                      "model = 'position_based'").fetchall()[0][0], 10.0,
                         abs_tol=1e-5)
     conn.close()
+
+
+def test_the_session_holding_the_conversion_ends_the_journey():
+    """One person on two devices: the purchase happens in the laptop's email session, the
+    phone started an Instagram session in between. The journey ends at the session holding
+    the conversion (the phone's later session is not a touch of it), so the last click is
+    the email session, GA4's session source of the purchase."""
+    conn = duckdb.connect()
+    ensure_web_tables(conn)
+    _session(conn, "laptop", 1, NOON - timedelta(days=3), "google", user_id="c-9")
+    _session(conn, "laptop", 2, NOON - timedelta(minutes=30), "email", user_id="c-9")
+    _session(conn, "phone", 3, NOON - timedelta(minutes=10), "instagram", user_id="c-9")
+    sale = _conversion(conn, "laptop", 2, NOON, "purchase", 80.0, "T-9")
+    replace_attribution_window(conn, DAY, DAY, AttributionSettings(30, 7.0))
+    assert _credits(conn, sale, "last_click") == [("organic_search:", 0), ("email:", 1)]
+    assert _credits(conn, sale, "linear") == [("organic_search:", 0.5), ("email:", 0.5)]
+    assert credit_sum_problems(conn, DAY, DAY) == []
+    conn.close()

@@ -171,7 +171,7 @@ _LOOKBACK = dg.TimeWindowPartitionMapping(start_offset=-LOOKBACK_WEEKS, end_offs
     deps=[dg.AssetDep(SESSIONS_KEY, partition_mapping=_LOOKBACK),
           dg.AssetDep(EVENTS_KEY)],
     kinds={"duckdb", "sql"},
-    code_version="1",
+    code_version="2",
     check_specs=[
         dg.AssetCheckSpec(CREDITS_SUM_TO_ONE, asset=ATTRIBUTION_KEY, blocking=True,
                           description="Every conversion of the window has credits under "

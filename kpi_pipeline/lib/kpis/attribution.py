@@ -158,19 +158,27 @@ conv_events AS (
     FROM normalized.web_events e
     WHERE e.conversion_type IS NOT NULL AND e.event_date BETWEEN $first AND $last
 ),
-conversions AS (
-    SELECT c.conversion_id, c.property_id, c.event_date AS conversion_date,
-           c.event_ts AS conversion_ts, c.conversion_type, coalesce(c.revenue, 0) AS revenue,
-           coalesce(c.user_id, s.user_id, c.user_pseudo_id) AS user_key
-    FROM conv_events c
-    LEFT JOIN stitched s USING (property_id, user_pseudo_id)
-    WHERE c.transaction_id IS NULL OR c.copy = 1
-),
 touches AS (
     SELECT w.*, coalesce(w.user_id, s.user_id, w.user_pseudo_id) AS user_key
     FROM normalized.web_sessions w
     LEFT JOIN stitched s USING (property_id, user_pseudo_id)
     WHERE w.session_date BETWEEN $first - ($lookback + 1) AND $last
+),
+-- The session holding the conversion ends its journey: a session another device of the
+-- same user started after it (before the conversion) is not one of its touches, and the
+-- last click is GA4's session source of the conversion. A conversion whose session is
+-- not stored ends its journey at the conversion's time.
+conversions AS (
+    SELECT c.conversion_id, c.property_id, c.event_date AS conversion_date,
+           c.event_ts AS conversion_ts, c.conversion_type, coalesce(c.revenue, 0) AS revenue,
+           coalesce(c.user_id, s.user_id, c.user_pseudo_id) AS user_key,
+           h.session_start AS holding_start, c.ga_session_id AS holding_session,
+           c.user_pseudo_id AS holding_browser
+    FROM conv_events c
+    LEFT JOIN stitched s USING (property_id, user_pseudo_id)
+    LEFT JOIN touches h ON h.property_id = c.property_id
+     AND h.user_pseudo_id = c.user_pseudo_id AND h.ga_session_id = c.ga_session_id
+    WHERE c.transaction_id IS NULL OR c.copy = 1
 ),
 joined AS (
     SELECT c.*, t.session_start, t.ga_session_id, t.user_pseudo_id, t.channel,
@@ -180,6 +188,9 @@ joined AS (
     JOIN touches t ON t.property_id = c.property_id AND t.user_key = c.user_key
      AND t.session_start <= c.conversion_ts
      AND t.session_start >= c.conversion_ts - to_days(CAST($lookback AS INTEGER))
+     AND (c.holding_start IS NULL
+          OR (t.session_start, t.ga_session_id, t.user_pseudo_id)
+             <= (c.holding_start, c.holding_session, c.holding_browser))
 ),
 ordered AS (
     SELECT *,
