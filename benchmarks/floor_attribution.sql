@@ -22,11 +22,15 @@ sess AS (
     FROM normalized.web_sessions s LEFT JOIN browsers b USING (property_id, user_pseudo_id)
     WHERE s.session_date BETWEEN $first - ($lookback + 1) AND $last
 ),
-conv AS (
+conv AS (  -- with the session holding it, where its journey ends
     SELECT e.source_file, e.source_record, e.property_id, e.event_date, e.event_ts,
            e.conversion_type, coalesce(e.revenue, 0) AS revenue,
-           coalesce(e.user_id, b.person, e.user_pseudo_id) AS who
+           coalesce(e.user_id, b.person, e.user_pseudo_id) AS who,
+           h.session_start AS end_start, h.ga_session_id AS end_session,
+           h.user_pseudo_id AS end_browser
     FROM normalized.web_events e LEFT JOIN browsers b USING (property_id, user_pseudo_id)
+    LEFT JOIN sess h ON h.property_id = e.property_id
+     AND h.user_pseudo_id = e.user_pseudo_id AND h.ga_session_id = e.ga_session_id
     WHERE e.conversion_type IS NOT NULL AND e.event_date BETWEEN $first AND $last
     QUALIFY e.transaction_id IS NULL
          OR row_number() OVER (PARTITION BY e.property_id, e.transaction_id
@@ -43,6 +47,9 @@ path AS (
     JOIN sess s ON s.property_id = c.property_id AND s.who = c.who
                AND s.session_start <= c.event_ts
                AND s.session_start >= c.event_ts - INTERVAL 1 DAY * $lookback
+               AND (c.end_start IS NULL
+                    OR (s.session_start, s.ga_session_id, s.user_pseudo_id)
+                       <= (c.end_start, c.end_session, c.end_browser))
     WINDOW w AS (PARTITION BY c.source_file, c.source_record
                  ORDER BY s.session_start, s.ga_session_id, s.user_pseudo_id)
 ),
