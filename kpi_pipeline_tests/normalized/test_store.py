@@ -58,3 +58,39 @@ def test_columns_must_match_the_table(conn):
     with pytest.raises(ValueError, match="do not match"):
         replace_window(conn, FX_DAILY, fx_rows("2025-03-03", 1.0).iloc[:, ::-1],
                        date(2025, 3, 3), date(2025, 3, 3))
+
+
+def test_a_store_made_before_the_objective_gains_it(tmp_path):
+    """An ad_daily written before campaign objectives were stored gains the column as its
+    last one (NULL on the old rows: not reported), and takes new rows with objectives."""
+    from dataclasses import replace
+
+    from kpi_pipeline.lib.core.schemas import AD_DAILY, ddl
+
+    old = replace(AD_DAILY, columns=tuple(c for c in AD_DAILY.columns if c.name != "objective"))
+    conn = duckdb.connect(str(tmp_path / "old.duckdb"))
+    conn.execute("CREATE SCHEMA normalized")
+    conn.execute(ddl(old))
+    row = {"report_date": "2025-03-03", "platform": "meta", "ad_account_id": "act_1",
+           "brand": "b", "campaign_id": "1", "campaign_name": "C", "currency": "EUR",
+           "spend": 10.0, "reporting_currency": "EUR", "fx_rate": 1.0, "spend_reporting": 10.0,
+           "source_stream": "meta_ads", "api_version": "v24.0",
+           "pulled_at": "2025-03-04T06:00:00Z"}
+    conn.execute(f"INSERT INTO normalized.ad_daily BY NAME SELECT "
+                 f"{', '.join(f'${k} AS {k}' for k in row)}", row)
+
+    for _ in range(2):  # idempotent
+        ensure_tables(conn)
+    columns = [name for (name,) in conn.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'normalized' "
+        "AND table_name = 'ad_daily' ORDER BY column_index").fetchall()]
+    assert columns == AD_DAILY.column_names
+    assert conn.execute("SELECT objective FROM normalized.ad_daily").fetchall() == [(None,)]
+
+    new = coerce_frame(AD_DAILY, pd.DataFrame([{**row, "report_date": "2025-03-04",
+                                                 "objective": "conversions"}]))
+    replace_window(conn, AD_DAILY, new, date(2025, 3, 4), date(2025, 3, 4))
+    assert conn.execute("SELECT report_date, objective FROM normalized.ad_daily "
+                        "ORDER BY 1").fetchall() == [(date(2025, 3, 3), None),
+                                                     (date(2025, 3, 4), "conversions")]
+    conn.close()

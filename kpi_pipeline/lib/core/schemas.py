@@ -19,6 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from kpi_pipeline.lib.core.accounts import PLATFORMS
+from kpi_pipeline.lib.core.platforms.objectives import OBJECTIVES
 
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "AUD", "BRL", "CAD", "CHF", "SEK", "NOK", "DKK",
               "PLN", "INR", "MXN", "SGD", "NZD", "ZAR", "HKD", "KRW", "CNY", "TRY")
@@ -197,10 +198,16 @@ AD_DAILY = Table(
         Col("spend_reporting", "float", nullable=False, non_negative=True),
         Col("revenue_reporting", "float", non_negative=True),
         *_meta_cols(),
+        # Last: a store made before it gains it with ALTER TABLE ... ADD COLUMN, which
+        # appends, so old and new files keep one column order (``store.APPENDED``).
+        Col("objective", "str", description="The campaign objective normalized to "
+            "conversions, leads, traffic, awareness, engagement or other (the platform "
+            "values' table: lib/core/platforms/objectives.py); NULL when not reported"),
     ),
     key=("platform", "ad_account_id", "campaign_id", "report_date"),
     description="One row per campaign per local day: delivery, conversions and spend in the "
-                "account currency and in the reporting currency.",
+                "account currency and in the reporting currency, and the campaign's "
+                "objective.",
     parser_excludes=("reporting_currency", "fx_rate", "spend_reporting", "revenue_reporting"),
 )
 
@@ -403,6 +410,8 @@ def pandera_schema(table: Table, start: date, end: date) -> pa.DataFrameSchema:
             checks.append(pa.Check.isin(CURRENCIES, error="ISO 4217 currency we can convert"))
         if col.name == "media_type":
             checks.append(pa.Check.isin(MEDIA_TYPES, error="known media type"))
+        if col.name == "objective":
+            checks.append(pa.Check.isin(OBJECTIVES, error="normalized campaign objective"))
         if col.name == "report_date":
             lo, hi = pd.Timestamp(start), pd.Timestamp(end)
             checks.append(pa.Check.in_range(lo, hi, error=f"date inside the partition "

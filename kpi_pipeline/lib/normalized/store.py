@@ -23,6 +23,7 @@ import duckdb
 import pandas as pd
 
 from kpi_pipeline.lib.core.schemas import (
+    DUCKDB_TYPES,
     INCREMENT_COLUMNS,
     INCREMENT_METRICS,
     INCREMENT_SUFFIX,
@@ -55,8 +56,26 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> None
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for table in TABLES.values():
         conn.execute(ddl(table, schema))
+    _add_appended_columns(conn, schema)
     _add_post_increments(conn, schema)
     _apply_first_seen_rule(conn, schema)
+
+
+# Nullable columns added to a table after stores existed, each the table's last column: a
+# store made before them gains them by ALTER TABLE ... ADD COLUMN (which appends, so old
+# and new stores keep one column order), NULL on the rows already there (for ad_daily's
+# objective: not reported, which the conversion KPIs leave out). The next pull of a window
+# fills them.
+APPENDED = {"ad_daily": ("objective",)}
+
+
+def _add_appended_columns(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """Give a store made before the ``APPENDED`` columns existed those columns (NULL)."""
+    for name, columns in APPENDED.items():
+        kinds = {c.name: c.kind for c in TABLES[name].columns}
+        for column in columns:
+            conn.execute(f"ALTER TABLE {schema}.{name} ADD COLUMN IF NOT EXISTS {column} "
+                         f"{DUCKDB_TYPES[kinds[column]]}")
 
 
 # --------------------------------------------------------------------------- increments

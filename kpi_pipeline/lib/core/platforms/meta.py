@@ -18,6 +18,12 @@ from kpi_pipeline.lib.core.package_data import data_file
 from kpi_pipeline.lib.core.schemas import ACCOUNT_DAILY, AD_DAILY, MEDIA_TYPES, POST_DAILY
 from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 
+#: Marketing API campaign insights fields (level=campaign, time_increment=1), asked by the
+#: real client and the demo alike. ``objective`` is the campaign's objective, which decides
+#: whether its spend counts as the cost of acquiring customers (``objectives.py``).
+AD_FIELDS = ("campaign_id,campaign_name,objective,account_currency,date_start,date_stop,spend,"
+             "impressions,reach,clicks,inline_link_clicks,actions,action_values")
+
 GraphObject = Literal["page", "post", "ig_user", "ig_media"]
 Unit = Literal["count", "milliseconds"]
 

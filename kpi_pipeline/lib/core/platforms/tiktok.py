@@ -17,9 +17,11 @@ VIDEO_FIELDS = ("item_id", "create_time", "caption", "video_views", "likes", "co
                 "shares", "reach", "average_time_watched", "total_time_watched",
                 "full_video_watched_rate")
 REPORT_DIMENSIONS = ("campaign_id", "stat_time_day")
-REPORT_METRICS = ("campaign_name", "spend", "impressions", "reach", "clicks", "ctr",
-                  "onsite_form", "complete_payment", "total_complete_payment_rate",
-                  "video_play_actions")
+#: ``campaign_name`` and ``objective_type`` are attribute metrics of the AUCTION_CAMPAIGN
+#: level: the campaign's name and objective beside its day's numbers.
+REPORT_METRICS = ("campaign_name", "objective_type", "spend", "impressions", "reach",
+                  "clicks", "ctr", "onsite_form", "complete_payment",
+                  "total_complete_payment_rate", "video_play_actions")
 
 #: The key a client adds to the last page it asked when it stopped at the look-back.
 LOOKBACK_NOTE = "stopped_at_lookback"

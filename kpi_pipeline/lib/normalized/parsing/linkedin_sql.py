@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 
 import duckdb
 
+from kpi_pipeline.lib.core.platforms.objectives import objective_sql
 from kpi_pipeline.lib.normalized.parsing.envelopes import typed_rows
 from kpi_pipeline.lib.normalized.parsing.sql_values import (
     LATEST_MS,
@@ -90,7 +91,8 @@ POSTS_BODY = json.dumps({
                   "commentary": "VARCHAR", "share": "JSON", "ugcPost": "JSON",
                   "totalShareStatistics": _fields(POST_SHARE_FIELDS.values())}]})
 ADS_BODY = json.dumps({
-    "elements": [{"id": "VARCHAR", "name": "VARCHAR", "pivotValues": "JSON",
+    "elements": [{"id": "VARCHAR", "name": "VARCHAR", "objectiveType": "VARCHAR",
+                  "pivotValues": "JSON",
                   "dateRange": {"start": _DATE, "end": _DATE},
                   "costInLocalCurrency": "JSON", **_fields(AD_COUNT_FIELDS.values()),
                   "conversionValueInLocalCurrency": "JSON"}]})
@@ -467,7 +469,7 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
            columns=f"""
                CASE WHEN {analytics} THEN {_campaign_id('i.e.pivotValues')}
                     WHEN i.kind = 'ad_campaigns' THEN i.e.id END AS campaign_id,
-               i.e.name AS campaign_name,
+               i.e.name AS campaign_name, i.e.objectiveType AS objective_type,
                CASE WHEN {analytics} THEN {_date(lambda k: f'i.e.dateRange.start.{k}')}
                     END AS date_start,
                i.e.dateRange.start = i.e.dateRange.end AS one_day,
@@ -525,11 +527,13 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
     return typed_rows(conn, stream, f"""
         SELECT i.file, i.date_start AS report_date, '{PLATFORM}' AS platform,
                a.account_id AS ad_account_id, a.brand, i.campaign_id, n.campaign_name,
+               {objective_sql(PLATFORM, 'n.objective_type')} AS objective,
                a.currency, i.spend, {', '.join(f'i.{c}' for c in AD_COUNT_FIELDS)}, i.revenue,
                a.stream AS source_stream, a.api_version, a.pulled_at
         FROM li_items i JOIN landing_accounts a USING (file, account_no)
         LEFT JOIN (SELECT file, account_no, campaign_id,
-                          arg_max_null(campaign_name, seq) AS campaign_name
+                          arg_max_null(campaign_name, seq) AS campaign_name,
+                          arg_max_null(objective_type, seq) AS objective_type
                    FROM li_items WHERE kind = 'ad_campaigns' AND elem_no IS NOT NULL
                    GROUP BY file, account_no, campaign_id) n USING (file, account_no, campaign_id)
         WHERE i.kind = 'ad_analytics' AND i.elem_no IS NOT NULL

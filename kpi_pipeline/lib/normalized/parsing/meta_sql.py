@@ -25,6 +25,7 @@ from functools import cache
 import duckdb
 
 from kpi_pipeline.lib.core.platforms.meta import meta_catalog
+from kpi_pipeline.lib.core.platforms.objectives import objective_sql
 from kpi_pipeline.lib.normalized.parsing.envelopes import fail_on, typed_rows
 from kpi_pipeline.lib.normalized.parsing.sql_values import fail_on_suspects, num
 
@@ -42,6 +43,7 @@ GRAPH_BODY = ('{"data": [{"name": "VARCHAR", "period": "VARCHAR", '
               '"shares": "JSON", "media_type": "VARCHAR", "media_product_type": "VARCHAR", '
               '"timestamp": "VARCHAR", "caption": "VARCHAR"}], "paging": "JSON"}')
 AD_BODY = ('{"data": [{"campaign_id": "VARCHAR", "campaign_name": "VARCHAR", '
+           '"objective": "VARCHAR", '
            '"date_start": "VARCHAR", "date_stop": "VARCHAR", "account_currency": "VARCHAR", '
            '"spend": "JSON", "impressions": "JSON", "reach": "JSON", "clicks": "JSON", '
            '"inline_link_clicks": "JSON", "actions": "JSON", "action_values": "JSON"}], '
@@ -643,6 +645,7 @@ def parse_meta_ads(conn: duckdb.DuckDBPyConnection, stream: str = "meta_ads") ->
     return typed_rows(conn, stream, f"""
         SELECT i.file, i.date_start::DATE AS report_date, 'meta' AS platform,
                a.account_id AS ad_account_id, a.brand, i.campaign_id, i.campaign_name,
+               {objective_sql('meta', 'i.objective')} AS objective,
                a.currency, i.spend_num AS spend, {counts}, {picked},
                a.stream AS source_stream, a.api_version, a.pulled_at
         FROM ad_items i JOIN landing_accounts a USING (file, account_no)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import duckdb
 
+from kpi_pipeline.lib.core.platforms.objectives import objective_sql
 from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS
 from kpi_pipeline.lib.normalized.parsing.envelopes import fail_on, typed_rows
 from kpi_pipeline.lib.normalized.parsing.sql_values import shown
@@ -62,7 +63,7 @@ _VIDEO_ITEM = _struct({"item_id": _TEXT, "create_time": _TEXT, "caption": _TEXT,
                        "full_video_watched_rate": _TEXT, "total_time_watched": _TEXT})
 _AD_ITEM = _struct({
     "dimensions": _struct({"stat_time_day": _TEXT, "campaign_id": _TEXT}),
-    "metrics": _struct({"campaign_name": _TEXT, "spend": _TEXT,
+    "metrics": _struct({"campaign_name": _TEXT, "objective_type": _TEXT, "spend": _TEXT,
                         **{f: _TEXT for f in AD_FIELDS.values()},
                         "total_complete_payment_rate": _TEXT})})
 
@@ -318,7 +319,9 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_ads") -> st
     revenue = "item.metrics.total_complete_payment_rate"
     columns = {"report_date": _tiktok_date(day),
                "campaign_id": _text("item.dimensions.campaign_id"),
-               "campaign_name": "item.metrics.campaign_name", "spend": _num(spend),
+               "campaign_name": "item.metrics.campaign_name",
+               "objective": objective_sql(PLATFORM, "item.metrics.objective_type"),
+               "spend": _num(spend),
                **{c: _num(f"item.metrics.{f}") for c, f in AD_FIELDS.items()},
                "revenue": _num(revenue)}
     ok = ["spend >= 0", "spend < 'inf'::DOUBLE", "report_date IS NOT NULL",

@@ -42,7 +42,7 @@ import requests
 
 from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
-from kpi_pipeline.lib.core.platforms.meta import meta_catalog
+from kpi_pipeline.lib.core.platforms.meta import AD_FIELDS, meta_catalog
 from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS, STREAMS_BY_NAME
 from kpi_pipeline.lib.sources.api.client import FetchContext, Fetcher
 from kpi_pipeline.lib.sources.api.connectors import Connector
@@ -92,8 +92,6 @@ FB_VIDEO_METRICS = ("post_video_views", "post_video_complete_views_organic",
 IG_MEDIA_FIELDS = "id,caption,media_type,media_product_type,timestamp,permalink"
 IG_MEDIA_METRICS = ("views", "reach", "likes", "comments", "shares", "saved")
 IG_REEL_METRICS = ("ig_reels_avg_watch_time", "ig_reels_video_view_total_time")
-AD_FIELDS = ("campaign_id,campaign_name,account_currency,date_start,date_stop,spend,impressions,"
-             "reach,clicks,inline_link_clicks,actions,action_values")
 
 # ------------------------------------------------------------------ Graph's errors
 AUTH_CODES = frozenset({190, 102, 450, 452, 2500})

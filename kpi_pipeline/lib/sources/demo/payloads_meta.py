@@ -32,6 +32,7 @@ from urllib.parse import quote_plus
 
 from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
+from kpi_pipeline.lib.core.platforms.meta import AD_FIELDS
 from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS
 from kpi_pipeline.lib.sources.demo.world import RECENT_DAYS, Brand, Post, World
 
@@ -45,8 +46,6 @@ FB_STATUS_TYPE = {"photo": "added_photos", "video": "added_video", "reel": "adde
                   "link": "shared_story"}
 IG_KIND = {"photo": ("IMAGE", "FEED"), "carousel": ("CAROUSEL_ALBUM", "FEED"),
            "reel": ("VIDEO", "REELS")}
-AD_FIELDS = ("campaign_id,campaign_name,account_currency,date_start,date_stop,spend,impressions,"
-             "reach,clicks,inline_link_clicks,actions,action_values")
 PURCHASE_TYPES = ("offsite_conversion.fb_pixel_purchase", "purchase", "omni_purchase")
 LEAD_TYPES = ("lead", "offsite_conversion.fb_pixel_lead")
 
@@ -347,9 +346,10 @@ def _actions(types: Iterable[str], value: str) -> list[dict[str, str]]:
     return [{"action_type": t, "value": value} for t in types]
 
 
-def _ad_row(campaign_id: str, name: str, currency: str, day: date,
+def _ad_row(campaign_id: str, name: str, objective: str, currency: str, day: date,
             d: dict[str, float]) -> dict[str, Any]:
-    """One campaign-day as the insights edge returns it: numbers as strings, actions by type.
+    """One campaign-day as the insights edge returns it: numbers as strings, actions by type,
+    the campaign's objective as Meta spells it (``OUTCOME_SALES``...).
 
     The purchase appears under three action types (the same events); zero actions are absent.
     """
@@ -361,7 +361,8 @@ def _ad_row(campaign_id: str, name: str, currency: str, day: date,
         actions += _actions(PURCHASE_TYPES, str(d["purchases"]))
         values += _actions(PURCHASE_TYPES, f"{d['revenue']:.2f}")
     row: dict[str, Any] = {
-        "campaign_id": campaign_id, "campaign_name": name, "account_currency": currency,
+        "campaign_id": campaign_id, "campaign_name": name, "objective": objective,
+        "account_currency": currency,
         "date_start": day.isoformat(), "date_stop": day.isoformat(),
         "spend": f"{d['spend']:.2f}", "impressions": str(d["impressions"]),
         "reach": str(d["reach"]), "clicks": str(d["clicks"]),
@@ -382,8 +383,8 @@ def meta_ads(world: World, account: AccountRef, day: date,
     for campaign in world.campaigns(brand, "meta"):
         delivery = world.ad_day(campaign, day, pulled_on)
         if delivery is not None:
-            rows.append(_ad_row(campaign.campaign_id, campaign.name, account.currency, day,
-                                delivery))
+            rows.append(_ad_row(campaign.campaign_id, campaign.name, campaign.objective,
+                                account.currency, day, delivery))
     params = {"level": "campaign", "time_increment": 1, "time_range": _time_range(day),
               "fields": AD_FIELDS}
     return _paginated(f"/{VERSION}/{account.account_id}/insights", params, rows,

@@ -139,7 +139,8 @@ def build_videos(world: World, account: AccountRef, day: date,
 
 # ---------------------------------------------------------------------- ads
 def _report_row(campaign: Campaign, values: dict[str, float], day: date) -> dict[str, Any]:
-    """One integrated-report row: metrics as strings, ``ctr`` in percent, as TikTok sends."""
+    """One integrated-report row: metrics as strings, ``ctr`` in percent, and the
+    campaign's ``objective_type`` attribute (``CONVERSIONS``, ``TRAFFIC``), as TikTok sends."""
     impressions = int(values["impressions"])
     clicks = int(values["link_clicks"])
     ctr = clicks / impressions * 100 if impressions else 0.0
@@ -148,6 +149,7 @@ def _report_row(campaign: Campaign, values: dict[str, float], day: date) -> dict
                        "stat_time_day": f"{day.isoformat()} 00:00:00"},
         "metrics": {
             "campaign_name": campaign.name,
+            "objective_type": campaign.objective,
             "spend": f"{values['spend']:.2f}",
             "impressions": str(impressions),
             "reach": str(int(values["reach"])),
