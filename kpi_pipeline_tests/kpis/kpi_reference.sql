@@ -173,7 +173,7 @@ account_scoped AS (
 ad_facts AS (
     SELECT c.period_start, a.report_date, a.brand, a.platform, a.ad_account_id,
            a.campaign_id, a.spend_reporting AS spend, a.revenue_reporting AS revenue, a.impressions,
-           a.clicks, a.link_clicks, a.leads, a.purchases
+           a.clicks, a.link_clicks, a.leads, a.purchases, a.objective
     FROM normalized.ad_daily AS a JOIN calendar AS c ON c.day = a.report_date
 ),
 ad_scoped AS (
@@ -214,11 +214,16 @@ web_scoped AS (
 
 -- ------------------------------------------------------------------ source: ads + web
 -- Customer acquisition cost: all ad spend beside social first-time purchasers.
+-- The conversion-campaign variant counts the spend of rows whose objective is
+-- 'conversions'; a row of another objective counts 0, a row with no objective is unknown.
 cac_facts AS (
-    SELECT period_start, brand, spend, NULL::BIGINT AS new_customers,
+    SELECT period_start, brand, spend,
+           CASE WHEN objective IS NULL THEN NULL
+                WHEN objective = 'conversions' THEN spend ELSE 0 END AS sales_spend,
+           NULL::BIGINT AS new_customers,
            report_date AS ad_day, NULL::DATE AS web_day FROM ad_facts
     UNION ALL
-    SELECT period_start, brand, NULL::DOUBLE, new_customers, NULL, report_date
+    SELECT period_start, brand, NULL::DOUBLE, NULL::DOUBLE, new_customers, NULL, report_date
     FROM web_facts
 ),
 cac_scoped AS (
@@ -516,6 +521,12 @@ kpis AS (
     UNION ALL
     SELECT period_start, scope, scope_key, 'customer_acquisition_cost', 'currency',
            sum(spend), sum(new_customers), true,
+           len(list_intersect(list_distinct(list(ad_day)), list_distinct(list(web_day))))
+    FROM cac_scoped
+    GROUP BY period_start, scope, scope_key
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'conversion_cac', 'currency',
+           sum(sales_spend), sum(new_customers), true,
            len(list_intersect(list_distinct(list(ad_day)), list_distinct(list(web_day))))
     FROM cac_scoped
     GROUP BY period_start, scope, scope_key

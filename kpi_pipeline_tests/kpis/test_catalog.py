@@ -44,12 +44,23 @@ def test_vanity_kpis_are_the_hand_written_set():
 
 
 def test_customer_acquisition_cost_says_it_is_blended():
-    """No campaign objective reaches the ad tables, so CAC divides all social ad spend,
-    awareness campaigns included: its label, description and definition say so."""
+    """CAC divides all social ad spend, awareness campaigns included: its label,
+    description and definition say so, and name the conversion-campaign variant."""
     cac = catalog()["customer_acquisition_cost"]
     assert cac.label == "Customer acquisition cost (blended)"
-    assert "awareness" in cac.description and "objective" in cac.description
+    assert "awareness" in cac.description and "conversion_cac" in cac.description
     assert cac.definition_for(None).startswith("blended - all social ad spend")
+
+
+def test_conversion_cac_says_which_campaigns_it_counts():
+    """The conversion-campaign CAC reads the same source and denominator as the blended
+    one, and its definition says the spend is that of conversion-objective campaigns."""
+    kpis = catalog()
+    conversion, blended = kpis["conversion_cac"], kpis["customer_acquisition_cost"]
+    assert (conversion.source, conversion.denominator) == (blended.source, blended.denominator)
+    assert conversion.numerator == "conversion_spend"
+    assert conversion.definition_for(None).startswith("spend of conversion-objective")
+    assert "objective" in conversion.description and conversion.unit == "currency"
 
 
 def test_headline_kpis_are_the_hand_written_set():

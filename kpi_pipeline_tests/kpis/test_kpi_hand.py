@@ -12,8 +12,9 @@ The fixture (week W = Mon 2025-03-03 .. Sun 2025-03-09, ISO):
 - accounts: the Instagram and LinkedIn accounts of acme, with the Sunday before W
   (followers_start), the Sunday of W (reach_week, followers_end), days around March for the
   monthly case, and the same Sunday a year earlier (52 weeks) for the year-ago value.
-- ads: a Meta ad account of acme (two campaigns, one with zero leads and purchases, money
-  in EUR converted to USD) and a LinkedIn ad account of bolt; one Meta row in W+1.
+- ads: a Meta ad account of acme (a sales campaign and a traffic campaign with zero leads
+  and purchases, money in EUR converted to USD) and a LinkedIn lead campaign of bolt; one
+  Meta row in W+1.
 - web: social sessions from Instagram (acme) and LinkedIn (bolt), a non-social Google row
   that must not count, and a row in W+1.
 - email: a list per brand with its member count on the Sunday before W and on W's Sunday;
@@ -129,19 +130,19 @@ _LI_USD = dict(platform="linkedin", ad_account_id="li-ads-bolt", brand="bolt", c
 ADS: tuple[dict[str, Any], ...] = (
     dict(_META_EUR, report_date="2025-03-03", campaign_id="c1", spend=80.0,
          spend_reporting=100.0, revenue=320.0, revenue_reporting=400.0, impressions=10000,
-         clicks=300, link_clicks=200, leads=5, purchases=4),
+         clicks=300, link_clicks=200, leads=5, purchases=4, objective="conversions"),
     dict(_META_EUR, report_date="2025-03-04", campaign_id="c1", spend=40.0,
          spend_reporting=50.0, revenue=0.0, revenue_reporting=0.0, impressions=5000,
-         clicks=100, link_clicks=50, leads=0, purchases=1),
-    dict(_META_EUR, report_date="2025-03-05", campaign_id="c2", spend=24.0,  # zero leads
+         clicks=100, link_clicks=50, leads=0, purchases=1, objective="conversions"),
+    dict(_META_EUR, report_date="2025-03-05", campaign_id="c2", spend=24.0,
          spend_reporting=30.0, revenue=48.0, revenue_reporting=60.0, impressions=3000,
-         clicks=40, link_clicks=30, leads=0, purchases=0),
+         clicks=40, link_clicks=30, leads=0, purchases=0, objective="traffic"),  # zero leads
     dict(_LI_USD, report_date="2025-03-06", campaign_id="c3", spend=200.0,
          spend_reporting=200.0, revenue=100.0, revenue_reporting=100.0, impressions=4000,
-         clicks=80, link_clicks=40, leads=8, purchases=2),
+         clicks=80, link_clicks=40, leads=8, purchases=2, objective="leads"),
     dict(_META_EUR, report_date="2025-03-10", campaign_id="c1", spend=800.0,  # week W+1
          spend_reporting=1000.0, revenue=0.0, revenue_reporting=0.0, impressions=1000,
-         clicks=2, link_clicks=1, leads=1, purchases=0),
+         clicks=2, link_clicks=1, leads=1, purchases=0, objective="conversions"),
 )
 
 _ACME_IG = dict(property_id="p-acme", brand="acme", medium="social", campaign="spring",
@@ -391,6 +392,9 @@ WEEK_EXPECTED: list[Expect] = [
     # ads_web: all ad spend of the brand over its social first-time purchasers
     Expect("customer_acquisition_cost", "all", 100 + 50 + 30 + 200, 3 + 0),
     Expect("customer_acquisition_cost", "acme", 100 + 50 + 30, 3),
+    # ... and the spend of conversion-objective campaigns only (c1; not traffic c2, leads c3)
+    Expect("conversion_cac", "all", 100 + 50 + 0 + 0, 3 + 0),
+    Expect("conversion_cac", "acme", 100 + 50 + 0, 3),
 ]
 
 
@@ -430,6 +434,7 @@ ZERO_DENOMINATORS = [
     ("lifetime_value", "linkedin", 0),
     ("repeat_customer_rate", "linkedin", 0 - 0),
     ("customer_acquisition_cost", "bolt", 200),  # bolt has spend, no social new customers
+    ("conversion_cac", "bolt", 0),  # bolt's only campaign is a lead campaign
     ("email_list_growth_rate", "bolt", 4 - 0),  # bolt's list was empty on the Sunday before
 ]
 

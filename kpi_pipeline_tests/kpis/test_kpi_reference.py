@@ -382,3 +382,49 @@ def test_a_period_the_data_covers_partly_says_so_and_is_not_compared(
         assert (february["coverage_days"], february["period_days"]) == (28, 28)
         # whole, but January is not: no "vs last month"
         assert february["previous_value"] is None and february["change_vs_previous"] is None
+
+
+def test_conversion_cac_counts_sales_campaigns_only(dataset) -> None:
+    """On the demo, conversion_cac's numerator is the spend of the sales campaigns alone (a
+    share of the blended CAC's, which is all spend), over the same first-time purchasers."""
+    _, path = dataset
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.execute("""
+            SELECT c.period_start, c.scope_key, c.numerator, c.denominator, c.value,
+                   b.numerator, b.denominator, b.value
+            FROM kpi.monthly AS c JOIN kpi.monthly AS b USING (period_start, scope_key)
+            WHERE c.kpi = 'conversion_cac' AND b.kpi = 'customer_acquisition_cost'
+              AND c.period_start = $month""", {"month": PERIODS["month"][0]}).fetchall()
+        first, last = PERIODS["month"][0], PERIODS["month"][2]
+        by_hand = dict(conn.execute("""
+            SELECT brand, sum(spend_reporting) FROM normalized.ad_daily
+            WHERE objective = 'conversions' AND report_date BETWEEN $first AND $last
+            GROUP BY brand""", {"first": first, "last": last}).fetchall())
+    assert {key for _, key, *_ in rows} == {"all", *by_hand}
+    for _, key, num, den, value, blended_num, blended_den, blended in rows:
+        expected = sum(by_hand.values()) if key == "all" else by_hand[key]
+        assert num == pytest.approx(expected, rel=1e-12)
+        assert 0 < num < blended_num and den == blended_den > 0
+        assert value == pytest.approx(num / den) and value < blended
+
+
+def test_a_store_pulled_before_objectives_keeps_its_blended_cac(demo_db: Path,
+                                                                 tmp_path: Path) -> None:
+    """ad_daily without the objective column (a store written before it existed): the KPIs
+    still compute, the blended CAC is unchanged and the conversion CAC is missing (no
+    objective known), not 0 and not the blended figure."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_db, path)
+    month = PERIODS["month"][0]
+    query = ("SELECT kpi, scope_key, value FROM kpi.monthly WHERE period_start = $month "
+             "AND kpi IN ('customer_acquisition_cost', 'conversion_cac') ORDER BY ALL")
+    with duckdb.connect(str(path)) as conn:
+        production_kpis(conn, last="start")
+        before = conn.execute(query, {"month": month}).fetchall()
+        conn.execute("ALTER TABLE normalized.ad_daily DROP COLUMN objective")
+        production_kpis(conn, last="start")
+        after = conn.execute(query, {"month": month}).fetchall()
+    blended = [row for row in before if row[0] == "customer_acquisition_cost"]
+    assert blended and [row for row in after if row[0] == "customer_acquisition_cost"] == blended
+    conversion = [row for row in after if row[0] == "conversion_cac"]
+    assert conversion and all(value is None for *_, value in conversion)

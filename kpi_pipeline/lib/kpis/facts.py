@@ -225,19 +225,28 @@ def _web(grain: str) -> str:
     WHERE is_social AND report_date BETWEEN $lo AND $hi"""
 
 
+# The spend of sales campaigns: a row of a campaign whose objective is conversions adds its
+# spend, a row of any other known objective adds 0, and a row whose objective is unknown
+# (stored before objectives were pulled, or not reported) adds NULL, so a period with no
+# known objective has no conversion spend at all (its CAC is missing, not 0).
+CONVERSION_SPEND = (f"CASE WHEN objective = 'conversions' THEN CAST(spend_reporting AS {EXACT}) "
+                    f"WHEN objective IS NOT NULL THEN CAST(0 AS {EXACT}) END")
+
+
 def _ads_web(grain: str) -> str:
-    """Ad spend beside first-time purchasers from social sessions (CAC), by brand."""
+    """Ad spend (all of it, and that of conversion-objective campaigns) beside first-time
+    purchasers from social sessions (the two CACs), by brand."""
     tables = ("ad_daily", "web_daily")
     return f"""
     SELECT report_date, {period_start('report_date', grain)} AS period_start, brand,
            NULL::VARCHAR AS platform, NULL::VARCHAR AS account_id,
            NULL::VARCHAR AS campaign_id, NULL::VARCHAR AS media_type,
-           CAST(spend_reporting AS {EXACT}) AS spend, NULL::BIGINT AS new_customers
-           {day_masks(grain, tables, "ad_daily")}
+           CAST(spend_reporting AS {EXACT}) AS spend, {CONVERSION_SPEND} AS conversion_spend,
+           NULL::BIGINT AS new_customers{day_masks(grain, tables, "ad_daily")}
     FROM normalized.ad_daily WHERE report_date BETWEEN $lo AND $hi
     UNION ALL
     SELECT report_date, {period_start('report_date', grain)}, brand, NULL, NULL, NULL, NULL,
-           NULL, new_customers{day_masks(grain, tables, "web_daily")}
+           NULL, NULL, new_customers{day_masks(grain, tables, "web_daily")}
     FROM normalized.web_daily WHERE is_social AND report_date BETWEEN $lo AND $hi"""
 
 
@@ -292,7 +301,8 @@ SOURCES: dict[str, Source] = {
         tables=("web_daily",),
     ),
     "ads_web": Source("ads_web", ("brand",), ("all", "brand"),
-                      {"spend": "spend", "new_customers": "new_customers"},
+                      {"spend": "spend", "conversion_spend": "conversion_spend",
+                       "new_customers": "new_customers"},
                       tables=("ad_daily", "web_daily")),
     "email": Source("email", ("brand",), ("all", "brand"),
                     {m: m for m in ("subscribers_end", "subscribers_start", *EMAIL_FLOWS)},
