@@ -115,6 +115,23 @@ def test_headlines_with_last_month_and_a_year_ago(monthly_page, store_conn, open
     assert opened.dialogs == []
 
 
+def test_the_cost_callout_gives_the_conversion_campaign_cac(monthly_page, store_conn,
+                                                            open_report):
+    """Beside the blended CAC the callout quotes the CAC over the spend of
+    conversion-objective campaigns only, recomputed here from the normalized tables."""
+    end = period_last_day(PERIOD.start, "month")
+    new_customers = store_conn.execute(WEB, [PERIOD.start, end]).fetchone()[4]
+    sales_spend, all_spend = store_conn.execute(
+        "SELECT sum(spend_reporting) FILTER (WHERE objective = 'conversions'), "
+        "sum(spend_reporting) FROM normalized.ad_daily WHERE report_date BETWEEN ? AND ?",
+        [PERIOD.start, end]).fetchone()
+    assert 0 < sales_spend < all_spend and new_customers > 0
+    callout = open_report(monthly_page, "monthly-review").page.locator("p.callout").first
+    text = " ".join(callout.inner_text().split())
+    expected = for_unit(sales_spend / new_customers, "currency")
+    assert f"{expected} counting only the spend of conversion-objective campaigns" in text
+
+
 def test_revenue_share_of_the_site(monthly_page, store_conn, open_report):
     opened = open_report(monthly_page, "monthly-review-share")
     end = PERIOD.end

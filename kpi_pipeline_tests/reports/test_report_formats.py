@@ -76,6 +76,7 @@ BY_KPI = {
     "order_conversion_rate": (SHARE, "3.4 %"), "social_revenue": (MONEY, "$3.27"),
     "average_order_value": (MONEY, "$3.27"), "return_on_ad_spend": (TIMES, "3.10\u00d7"),
     "cost_per_purchase": (MONEY, "$3.27"), "customer_acquisition_cost": (MONEY, "$3.27"),
+    "conversion_cac": (MONEY, "$3.27"),
     "lifetime_value": (MONEY, "$3.27"), "repeat_customer_rate": (SHARE, "3.4 %"),
     "returning_customer_revenue": (MONEY, "$3.27"),
 }
