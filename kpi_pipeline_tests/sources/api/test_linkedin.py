@@ -341,3 +341,15 @@ def test_post_urns_of_another_kind_are_refused(replay):
     with pytest.raises(ApiError, match="'urn:li:article:9' is neither a share nor a ugcPost"):
         linkedin._post_statistics_params(session, "urn:li:organization:1",
                                          [{"id": "urn:li:article:9"}])
+
+
+def test_the_campaign_search_gives_each_campaign_its_objective(replay, api_client):
+    """adAnalytics has no objective: it comes from ``objectiveType`` in the campaign search
+    answer, joined to the campaign's days and normalized (the demo runs lead and traffic
+    campaigns)."""
+    replay.serve(["linkedin_ads"], DAYS[:1])
+    client = api_client("linkedin")
+    df = parse_window("linkedin_ads", [client.pull_envelope(stream("linkedin_ads"), DAYS[0])])
+    assert replay.requests_to(CAMPAIGNS)
+    assert len(df) > 0 and df["objective"].notna().all()
+    assert set(df["objective"]) <= {"leads", "traffic"}

@@ -19,6 +19,7 @@ import pytest
 
 from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
+from kpi_pipeline.lib.core.platforms.objectives import normalize_objective
 from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
 from kpi_pipeline.lib.normalized.parsing import parse_window
 from kpi_pipeline.lib.sources.api import meta
@@ -388,3 +389,18 @@ def test_media_meta_will_not_report_are_skipped_and_the_rest_kept(stream, replay
     assert len(api) == len(rows(demo(replay_world), stream)) - 2
     assert f"skipping {few_viewers}" in caplog.text and "Not enough viewers" in caplog.text
     assert f"skipping {too_old}" in caplog.text and "100/2108006" in caplog.text
+
+
+def test_campaign_insights_ask_for_the_objective(replay, api_client, replay_world):
+    """The real client asks Meta for each campaign's ``objective``; its rows carry the
+    normalized objective of every demo campaign (sales, leads and traffic)."""
+    replay.serve(["meta_ads"], [DAY])
+    df = rows(api_client("meta", "meta_ads"), "meta_ads")
+    insights = [s for s in replay.seen if s.path.endswith("/insights")]
+    assert insights and all("objective" in s.query["fields"].split(",") for s in insights)
+    truth = {c.campaign_id: normalize_objective("meta", c.objective)
+             for brand in replay_world.brands for c in replay_world.campaigns(brand, "meta")}
+    assert df["objective"].notna().all()
+    assert all(truth[cid] == got for cid, got in zip(df["campaign_id"], df["objective"],
+                                                     strict=True))
+    assert set(df["objective"]) == {"conversions", "leads", "traffic"}

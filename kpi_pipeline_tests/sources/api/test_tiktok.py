@@ -3,6 +3,7 @@ rate limits, system-error bursts, timeouts and token hygiene."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date
 
@@ -176,3 +177,17 @@ def test_the_video_list_stops_at_the_look_back(replay, api_client, replay_world)
     assert "look-back" in entry["requests"][-1]["stopped_at_lookback"]
     rows = parse_window("tiktok_videos", [{**envelope, "accounts": [entry]}])
     assert list(rows["post_id"]) == ["v-new"]
+
+
+def test_the_report_asks_for_the_campaign_objective(replay, api_client, replay_world, waits):
+    """``objective_type`` is among the report's metrics (an attribute metric of the
+    AUCTION_CAMPAIGN level); the rows carry it normalized."""
+    replay.serve(["tiktok_ads"], DAYS[:1])
+    client = api_client("tiktok", "tiktok_ads")
+    df = parse_window("tiktok_ads", [client.pull_envelope(STREAMS_BY_NAME["tiktok_ads"],
+                                                          DAYS[0])])
+    asked = replay.requests_to(REPORT)
+    assert asked and all(s.query["data_level"] == "AUCTION_CAMPAIGN" and
+                         "objective_type" in json.loads(s.query["metrics"]) for s in asked)
+    assert len(df) > 0 and df["objective"].notna().all()
+    assert set(df["objective"]) == {"conversions", "traffic"}
