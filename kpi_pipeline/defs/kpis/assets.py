@@ -74,8 +74,8 @@ def kpi_asset(grain: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         group_name="kpi",
         kinds={"duckdb", "sql"},
         # 2: impressions-only rows rated; 3: returning revenue summed by row; 4: coverage,
-        # comparisons only between complete periods, first-seen posts
-        code_version="4",
+        # comparisons only between complete periods, first-seen posts; 5: conversion_cac
+        code_version="5",
         metadata={"dagster/table_name": f"kpi.{table}", "kpis": len(catalog())},
     )
     def _kpi(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

@@ -82,6 +82,10 @@ CHUNK_BYTES = 4 << 20
 STAGING = "staging_rows"
 PROBLEMS_SHOWN = 20
 
+# 5: post_daily stores daily increments; 6 (ad_daily): each campaign's objective.
+CODE_VERSIONS = {"ad_daily": "6"}
+
+
 def materialization_metadata(table: Table, preview: pd.DataFrame, rows: int,
                              by_platform: dict[str, int], start: date,
                              end: date) -> dict[str, object]:
@@ -326,7 +330,7 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
         partitions_def=ingest_weeks,
         group_name="normalized",
         kinds={"duckdb", "sql"},
-        code_version="5",  # 5: post_daily stores daily increments
+        code_version=CODE_VERSIONS.get(table.name, "5"),
         metadata={"dagster/table_name": f"normalized.{table.name}",
                   "dagster/column_schema": dg.TableSchema(columns=[
                       dg.TableColumn(c.name, c.kind, description=c.description or None)
