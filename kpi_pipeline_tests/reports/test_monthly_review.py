@@ -43,7 +43,8 @@ FROM normalized.ad_daily WHERE report_date BETWEEN ? AND ?
 """
 CAMPAIGNS = """
 SELECT campaign_id, platform, sum(spend_reporting) AS spend, sum(leads) AS leads,
-       sum(purchases) AS purchases, sum(revenue_reporting) AS revenue
+       sum(purchases) AS purchases, sum(revenue_reporting) AS revenue,
+       arg_max(objective, report_date) AS objective
 FROM normalized.ad_daily WHERE report_date BETWEEN ? AND ?
 GROUP BY campaign_id, platform ORDER BY spend DESC
 """
@@ -157,17 +158,19 @@ def test_campaign_cost_efficiency(monthly_page, store_conn, open_report):
     assert rows.count() == len(expected)
     shown = [rows.nth(i).get_attribute("data-campaign") for i in range(rows.count())]
     assert shown == [campaign_id for campaign_id, *_ in expected]  # largest spend first
-    for campaign_id, platform, spend, leads, purchases, revenue in expected:
+    for campaign_id, platform, spend, leads, purchases, revenue, objective in expected:
         row = opened.page.locator(f'table.campaigns tr[data-campaign="{campaign_id}"]')
-        cells = [row.locator("td").nth(i).inner_text().strip() for i in range(10)]
+        cells = [row.locator("td").nth(i).inner_text().strip() for i in range(11)]
         assert cells[1] == platform
-        assert cells[2] == for_unit(spend, "currency")
-        assert cells[3] == num0(leads)
-        assert cells[4] == for_unit(ratio(spend, leads), "currency")
-        assert cells[6] == num0(purchases)
-        assert cells[7] == for_unit(ratio(spend, purchases), "currency")
-        assert cells[8] == for_unit(revenue, "currency")
-        assert cells[9] == for_unit(ratio(revenue, spend), roas_unit)
+        assert cells[2] == objective and objective is not None
+        assert cells[3] == for_unit(spend, "currency")
+        assert cells[4] == num0(leads)
+        assert cells[5] == for_unit(ratio(spend, leads), "currency")
+        assert cells[7] == num0(purchases)
+        assert cells[8] == for_unit(ratio(spend, purchases), "currency")
+        assert cells[9] == for_unit(revenue, "currency")
+        assert cells[10] == for_unit(ratio(revenue, spend), roas_unit)
+    assert {objective for *_, objective in expected} >= {"conversions", "leads", "traffic"}
     assert "April 2025" in opened.page.locator("table.campaigns caption").inner_text()
 
 
@@ -190,16 +193,16 @@ def test_campaign_totals_and_platform_subtotals(monthly_page, store_conn, open_r
     for key, rows in groups.items():
         spend, leads, purchases, revenue = (sum(r[i] or 0 for r in rows) for i in (2, 3, 4, 5))
         row = opened.page.locator(f'table.campaigns tfoot tr[data-total="{key}"]')
-        cells = [row.locator("th, td").nth(i).inner_text().strip() for i in range(10)]
+        cells = [row.locator("th, td").nth(i).inner_text().strip() for i in range(11)]
         assert f"{len(rows)} campaign" in cells[0], cells
         assert cells[0].startswith("Total" if key == "all" else f"Subtotal: {key}")
-        assert cells[2] == for_unit(spend, "currency")
-        assert cells[3] == num0(leads)
-        assert cells[4] == for_unit(ratio(spend, leads), "currency")
-        assert cells[6] == num0(purchases)
-        assert cells[7] == for_unit(ratio(spend, purchases), "currency")
-        assert cells[8] == for_unit(revenue, "currency")
-        assert cells[9] == for_unit(ratio(revenue, spend), roas_unit)
+        assert cells[3] == for_unit(spend, "currency")
+        assert cells[4] == num0(leads)
+        assert cells[5] == for_unit(ratio(spend, leads), "currency")
+        assert cells[7] == num0(purchases)
+        assert cells[8] == for_unit(ratio(spend, purchases), "currency")
+        assert cells[9] == for_unit(revenue, "currency")
+        assert cells[10] == for_unit(ratio(revenue, spend), roas_unit)
 
 
 def _store_copy(report_store, tmp_path: Path) -> duckdb.DuckDBPyConnection:

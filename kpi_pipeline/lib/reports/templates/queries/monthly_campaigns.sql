@@ -2,13 +2,16 @@
 -- leads, cost per lead (and its change vs last period), platform-attributed purchases,
 -- cost per purchase, revenue and return on ad spend, read from the campaign scope of the
 -- KPI tables. The campaign name is the latest one the ad platform reported in the period
--- (untrusted text: the page prints it escaped).
+-- (untrusted text: the page prints it escaped), and so is its objective (normalized:
+-- conversions, leads, traffic, awareness, engagement, other; NULL when not reported),
+-- which says whether its spend counts in the conversion-campaign CAC.
 -- Params: $grain, $period_start, $period_end.
 WITH k AS (
     FROM kpi.weekly UNION ALL BY NAME FROM kpi.monthly UNION ALL BY NAME FROM kpi.quarterly
 ), names AS (
     SELECT platform, ad_account_id AS account_id, campaign_id,
-           arg_max(campaign_name, report_date) AS campaign_name
+           arg_max(campaign_name, report_date) AS campaign_name,
+           arg_max(objective, report_date) AS objective
     FROM normalized.ad_daily
     WHERE report_date BETWEEN $period_start AND $period_end
     GROUP BY ALL
@@ -29,7 +32,7 @@ WITH k AS (
     GROUP BY ALL
 )
 SELECT coalesce(n.campaign_name, c.campaign_id) AS campaign, c.campaign_id, c.platform,
-       c.brand, c.spend, c.leads, c.cost_per_lead, c.cost_per_lead_change, c.purchases,
+       n.objective, c.brand, c.spend, c.leads, c.cost_per_lead, c.cost_per_lead_change, c.purchases,
        c.cost_per_purchase, c.revenue, c.return_on_ad_spend
 FROM campaigns c
 LEFT JOIN names n USING (platform, account_id, campaign_id)
