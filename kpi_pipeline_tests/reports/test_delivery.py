@@ -170,3 +170,26 @@ def test_a_bad_delivery_file_names_the_file_and_field(tmp_path):
     path.write_text("from: not-an-address\neveryone: [a@example.com]\n")
     with pytest.raises(DeliveryError, match=r"delivery file .*delivery.yaml: field 'from'"):
         load_plan(path)
+
+
+def test_a_partial_report_says_so_in_the_subject_and_the_body(tmp_path):
+    """A period published as a partial report (asked for: the data covers it only partly)
+    must not reach an inbox looking like the whole period."""
+    from kpi_pipeline.lib.kpis.catalog import catalog
+    from kpi_pipeline.lib.reports.delivery import PageDelivery, build_message
+
+    page = tmp_path / "weekly_review.html"
+    page.write_text("<html></html>", encoding="utf-8")
+    headlines = ((catalog()["landing_page_sessions"], 1234.0),)
+    whole = PageDelivery("weekly_review", "Weekly review", "Week 1 2025", page, headlines)
+    partial = PageDelivery("weekly_review", "Weekly review", "Week 1 2025", page, headlines,
+                           partial=True)
+    assert whole.subject == "Weekly review: Week 1 2025"
+    assert partial.subject == "Weekly review: Week 1 2025 (partial report)"
+    for message, says in ((build_message(whole, "r@example.com", ["a@example.com"], "USD"),
+                           False),
+                          (build_message(partial, "r@example.com", ["a@example.com"], "USD"),
+                           True)):
+        text = message.get_body(("plain",)).get_content()
+        assert ("Partial report: the data covers this period only partly" in text) is says
+        assert "Landing-page sessions from social: 1,234" in text

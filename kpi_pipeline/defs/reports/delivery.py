@@ -119,6 +119,8 @@ def _pages_of(record: dg.EventLogRecord, grain: str) -> list[PageDelivery] | Non
     specs = {spec.name: spec for spec in load_pages(kpis)}
     values = {name.split("/", 1)[1]: float(value.value) for name, value in metadata.items()
               if name.startswith("headline/")}
+    partial = "partial_periods" in metadata and \
+        first.isoformat() in (metadata["partial_periods"].value or [])
     pages = []
     for name, value in metadata.items():
         if not name.startswith("page/") or name[5:] not in specs:
@@ -126,7 +128,7 @@ def _pages_of(record: dg.EventLogRecord, grain: str) -> list[PageDelivery] | Non
         spec = specs[name[5:]]
         pages.append(PageDelivery(spec.name, spec.title, period_label(first, grain),
                                   Path(unquote(urlparse(str(value.value)).path)),
-                                  headline_values(kpis, spec.headlines, values)))
+                                  headline_values(kpis, spec.headlines, values), partial))
     return pages
 
 

@@ -92,10 +92,14 @@ class PageDelivery:
     period_label: str
     path: Path
     headlines: tuple[tuple[Kpi, float], ...]
+    # a partial report (asked for; the data covers the period only partly): the reader
+    # of an email must not take its totals for the whole period's
+    partial: bool = False
 
     @property
     def subject(self) -> str:
-        return f"{self.title}: {self.period_label}"
+        return f"{self.title}: {self.period_label}" + (" (partial report)" if self.partial
+                                                        else "")
 
     def headline_lines(self, currency: str) -> list[str]:
         return [f"{kpi.label}: {kpi_value(value, kpi, currency)}"
@@ -130,6 +134,9 @@ def build_message(page: PageDelivery, sender: str, recipients: Sequence[str],
     """The email of one page: a plain-text and an HTML body with the headline numbers,
     the page attached as HTML, and the PDF when there is one."""
     lines = page.headline_lines(currency)
+    if page.partial:
+        lines = ["Partial report: the data covers this period only partly, so its totals "
+                 "are not the whole period's (the page says which days).", *lines]
     message = EmailMessage()
     message["Subject"] = page.subject
     message["From"] = formataddr(("kpi_pipeline reports", sender))
