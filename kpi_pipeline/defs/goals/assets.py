@@ -29,6 +29,7 @@ from kpi_pipeline.lib.goals.tables import (
     goal_warnings_with_baselines,
     replace_attainment,
 )
+from kpi_pipeline.lib.kpis.attribution import ensure_attribution_tables
 from kpi_pipeline.lib.kpis.catalog import catalog
 
 
@@ -103,6 +104,7 @@ def attainment(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     first, last = window_bounds(context.partition_time_window)
     kpis = catalog()
     with warehouse.get_connection() as conn:
+        ensure_attribution_tables(conn)  # a goal on attributed revenue reads its view
         stored = stored_goals(conn)
         if stored is None:
             raise dg.Failure(description="no goal definitions are stored: materialize "

@@ -43,7 +43,7 @@ from kpi_pipeline.lib.core.files import write_atomic
 from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN, period_last_day
 from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES
+from kpi_pipeline.lib.kpis.facts import PERIOD_UNITS, SOURCES, day_column
 from kpi_pipeline.lib.normalized.utm_hygiene import hygiene_report
 from kpi_pipeline.lib.reports.render import ReportPeriod, quality_page
 from kpi_pipeline.lib.reports.utm_hygiene_section import render_section
@@ -117,9 +117,10 @@ def empty_source_tables(warehouse: Warehouse, grain: str,
     with warehouse.get_connection(read_only=True) as conn:
         for name in tables:
             try:
+                day = day_column(name)
                 starts = conn.execute(
-                    f"SELECT DISTINCT date_trunc('{unit}', report_date)::DATE "
-                    f"FROM normalized.{name} WHERE report_date BETWEEN ? AND ?",
+                    f"SELECT DISTINCT date_trunc('{unit}', {day})::DATE "
+                    f"FROM normalized.{name} WHERE {day} BETWEEN ? AND ?",
                     [first, last]).fetchall()
             except duckdb.CatalogException:
                 continue

@@ -57,6 +57,7 @@ from datetime import date
 import duckdb
 
 from kpi_pipeline.lib.normalized.store import ensure_tables, transaction
+from kpi_pipeline.lib.normalized.web_events import ensure_web_tables
 
 SCHEMA = "attribution"
 MODELS = ("last_click", "last_non_direct", "first_touch", "linear", "position_based",
@@ -330,8 +331,10 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
 
 def ensure_attribution_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the schema, its tables and views if they do not exist yet (and the
-    normalized tables the reporting-currency view reads)."""
+    normalized tables they read: the web events and sessions, and the web and rate tables
+    of the reporting-currency view)."""
     ensure_tables(conn)
+    ensure_web_tables(conn)
     for statement in DDL:
         conn.execute(statement)
     _views(conn)

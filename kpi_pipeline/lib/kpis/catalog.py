@@ -90,7 +90,7 @@ class Kpi(BaseModel):
     name: str
     label: str
     description: str
-    source: Literal["post_activity", "account", "ads", "web", "ads_web", "email"]
+    source: Literal["post_activity", "account", "ads", "web", "ads_web", "email", "attribution"]
     numerator: str
     denominator: str | None = None
     unit: Literal["count", "ratio", "multiple", "currency", "seconds"]

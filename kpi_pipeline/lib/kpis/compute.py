@@ -28,6 +28,7 @@ from kpi_pipeline.lib.core.periods import (
     shift_period,
     sql_step,
 )
+from kpi_pipeline.lib.kpis.attribution import ensure_attribution_tables
 from kpi_pipeline.lib.kpis.catalog import Kpi, catalog, summed_formula
 from kpi_pipeline.lib.kpis.facts import SOURCES, Source
 from kpi_pipeline.lib.normalized.store import ensure_tables, transaction
@@ -377,6 +378,7 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
     """Recompute the KPIs of every period starting in [first, last] in one transaction
     (comparisons as ``kpi_sql`` makes them)."""
     ensure_tables(conn)  # a source added since the last pull reads as empty, not missing
+    ensure_attribution_tables(conn)  # the attributed revenue reads attribution's view
     ensure_kpi_tables(conn)
     meta, definitions = kpi_meta_frames(kpis)
     conn.register("kpi_meta", meta)

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kpi_pipeline.lib.core.schemas import INCREMENT_METRICS, INCREMENT_SUFFIX
+from kpi_pipeline.lib.kpis.attribution import MODELS, SOCIAL_CHANNELS
 
 PERIOD_UNITS = {"week": "week", "month": "month", "quarter": "quarter"}  # date_trunc units
 
@@ -250,7 +251,51 @@ def _ads_web(grain: str) -> str:
     FROM normalized.web_daily WHERE is_social AND report_date BETWEEN $lo AND $hi"""
 
 
+# The day column of the tables the sources read, where it is not ``report_date``.
+DAY_COLUMNS = {"web_events": "event_date"}
+
+
+def day_column(table: str) -> str:
+    return DAY_COLUMNS.get(table, "report_date")
+
+
+# The attribution models whose social purchase revenue the catalogue carries as KPIs.
+ATTRIBUTED_REVENUE = {f"revenue_{m}": m for m in MODELS}
+
+
+def _attribution(grain: str) -> str:
+    """Social purchase revenue per attribution model (``attribution.daily_reporting``: the
+    reporting currency) by day, brand and the platform of the credited touch; brands come
+    from the property's rows in web_daily (a property never seen there counts in the all
+    scope only). Beside them, one row per property and day of the GA4 event export with 0
+    for every model: the days the export covers (a day without a social purchase is a
+    covered day with none), so the KPI's coverage is the export's."""
+    values = ", ".join(f"CAST(CASE WHEN d.model = '{m}' THEN d.revenue_reporting END "
+                       f"AS {EXACT}) AS {name}" for name, m in ATTRIBUTED_REVENUE.items())
+    zeros = ", ".join(f"CAST(0 AS {EXACT})" for _ in ATTRIBUTED_REVENUE)
+    social = ", ".join(f"'{c}'" for c in SOCIAL_CHANNELS)
+    return f"""
+    SELECT d.day AS report_date, {period_start('d.day', grain)} AS period_start, b.brand,
+           nullif(d.platform, '') AS platform, NULL::VARCHAR AS account_id,
+           NULL::VARCHAR AS campaign_id, NULL::VARCHAR AS media_type, {values}
+           {day_masks(grain, ("web_events",), None)}
+    FROM attribution.daily_reporting AS d
+    LEFT JOIN (SELECT property_id, any_value(brand) AS brand FROM normalized.web_daily
+               GROUP BY property_id) AS b USING (property_id)
+    WHERE d.conversion_type = 'purchase' AND d.channel IN ({social})
+      AND d.day BETWEEN $lo AND $hi
+    UNION ALL
+    SELECT e.report_date, {period_start('e.report_date', grain)}, b.brand, NULL, NULL, NULL,
+           NULL, {zeros}{day_masks(grain, ("web_events",), "web_events").replace(
+               "report_date", "e.report_date")}
+    FROM (SELECT DISTINCT property_id, event_date AS report_date FROM normalized.web_events
+          WHERE event_date BETWEEN $lo AND $hi) AS e
+    LEFT JOIN (SELECT property_id, any_value(brand) AS brand FROM normalized.web_daily
+               GROUP BY property_id) AS b USING (property_id)"""
+
+
 FACT_SQL = {"post_activity": _post_activity, "account": _account, "ads": _ads, "web": _web,
+            "attribution": _attribution,
             "ads_web": _ads_web, "email": _email}
 
 # Exposure, per platform and per row: LinkedIn counts impressions; Meta and TikTok count
@@ -304,6 +349,9 @@ SOURCES: dict[str, Source] = {
                       {"spend": "spend", "conversion_spend": "conversion_spend",
                        "new_customers": "new_customers"},
                       tables=("ad_daily", "web_daily")),
+    "attribution": Source("attribution", ("brand", "platform"), ("all", "brand", "platform"),
+                          {name: name for name in ATTRIBUTED_REVENUE},
+                          tables=("web_events",)),
     "email": Source("email", ("brand",), ("all", "brand"),
                     {m: m for m in ("subscribers_end", "subscribers_start", *EMAIL_FLOWS)},
                     tables=("email_daily",), at_end=("subscribers_end",),
