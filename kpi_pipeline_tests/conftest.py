@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from kpi_pipeline.defs.attribution.assets import attribution_daily, ga4_events, web_events
+from kpi_pipeline.defs.normalized.assets import normalized_assets
+from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.sources.demo.world import World
 
 DEMO_TODAY = date(2025, 3, 20)
+# What the daily ingest job materializes: every raw and normalized asset, GA4's event
+# export and its attribution (the attributed revenue KPIs read them).
+INGEST_ASSETS = [*raw_assets, *normalized_assets, ga4_events, web_events, attribution_daily]
 DEMO_SEED = 7
 DEMO_BRANDS = 2
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -11,11 +11,9 @@ import pytest
 
 from kpi_pipeline.defs.goals.assets import attainment, goal_definitions
 from kpi_pipeline.defs.kpis.assets import kpi_weekly
-from kpi_pipeline.defs.normalized.assets import normalized_assets
-from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import kpi_range
-from kpi_pipeline_tests.conftest import copy_of, demo_resources
+from kpi_pipeline_tests.conftest import INGEST_ASSETS, copy_of, demo_resources
 from kpi_pipeline_tests.store_lock import lock_held_elsewhere
 
 GOALS = """
@@ -50,7 +48,7 @@ def goals_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("goals_template")
     (root / "goals.yaml").write_text(GOALS.format(total=400))
     resources = demo_resources(root, goals_file=str(root / "goals.yaml"))
-    assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
+    assert dg.materialize(INGEST_ASSETS, resources=resources,
                           tags=days("2025-03-02", "2025-03-09")).success
     assert dg.materialize([kpi_weekly], resources=resources, partition_key="2025-03-03").success
     assert dg.materialize([goal_definitions, attainment], resources=resources,

@@ -232,6 +232,73 @@ cac_scoped AS (
     SELECT 'brand', brand, brand, * FROM cac_facts
 ),
 
+-- ------------------------------------------------------------------ source: attribution
+-- Purchase revenue credited to social touches under each model (attribution.daily, the
+-- attribution layer's own daily sums, checked against a second formulation elsewhere),
+-- in the reporting currency here: the property's currency as web_daily reports it, at
+-- the day's rate in fx_daily (1 for the reporting currency itself; no rate: unknown).
+-- The days the GA4 export holds, per property, are the coverage.
+attr_property AS (
+    SELECT property_id, min(brand) AS brand, min(currency) AS currency,
+           min(reporting_currency) AS reporting_currency
+    FROM normalized.web_daily GROUP BY property_id
+),
+attr_facts AS (
+    SELECT c.period_start, a.day AS report_date, p.brand, nullif(a.platform, '') AS platform,
+           a.model,
+           a.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1 ELSE f.rate END
+               AS revenue
+    FROM attribution.daily AS a
+    JOIN calendar AS c ON c.day = a.day
+    LEFT JOIN attr_property AS p ON p.property_id = a.property_id
+    LEFT JOIN normalized.fx_daily AS f
+           ON f.report_date = a.day AND f.currency = p.currency
+          AND f.reporting_currency = p.reporting_currency
+    WHERE a.conversion_type = 'purchase' AND a.channel IN ('organic_social', 'paid_social')
+),
+attr_days AS (
+    SELECT DISTINCT c.period_start, e.event_date AS report_date, p.brand
+    FROM normalized.web_events AS e
+    JOIN calendar AS c ON c.day = e.event_date
+    LEFT JOIN attr_property AS p ON p.property_id = e.property_id
+),
+attr_scoped AS (
+    -- a model's revenue per period and scope, with the export's days of that scope
+    SELECT 'all' AS scope, 'all' AS scope_key, NULL AS s_brand, NULL AS s_platform,
+           period_start, model, sum(revenue) AS revenue
+    FROM attr_facts GROUP BY period_start, model
+    UNION ALL
+    SELECT 'brand', brand, brand, NULL, period_start, model, sum(revenue)
+    FROM attr_facts WHERE brand IS NOT NULL GROUP BY brand, period_start, model
+    UNION ALL
+    SELECT 'platform', platform, NULL, platform, period_start, model, sum(revenue)
+    FROM attr_facts WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY platform, period_start, model
+),
+attr_coverage AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, period_start,
+           count(DISTINCT report_date) AS covered
+    FROM attr_days GROUP BY period_start
+    UNION ALL
+    SELECT 'brand', brand, period_start, count(DISTINCT report_date)
+    FROM attr_days WHERE brand IS NOT NULL GROUP BY brand, period_start
+    UNION ALL
+    -- the export covers every platform's sessions: a platform's days are the export's
+    SELECT 'platform', t.platform, d.period_start, count(DISTINCT d.report_date)
+    FROM attr_days AS d
+    CROSS JOIN (SELECT unnest(['facebook', 'instagram', 'linkedin', 'tiktok']) AS platform) AS t
+    GROUP BY t.platform, d.period_start
+),
+-- every (period, scope) the export or a credit reaches, under every model (0 when none)
+attr_kpis AS (
+    SELECT v.period_start, v.scope, v.scope_key, m.model,
+           coalesce(s.revenue, 0) AS revenue, v.covered
+    FROM attr_coverage AS v
+    CROSS JOIN (SELECT unnest(['last_click', 'last_non_direct', 'first_touch', 'linear',
+                               'position_based', 'time_decay']) AS model) AS m
+    LEFT JOIN attr_scoped AS s USING (period_start, scope, scope_key, model)
+),
+
 -- ------------------------------------------------------------------ source: email lists
 -- Members are a level (like followers): the count on the period's last day and on the day
 -- before its first day; opt-ins are a daily flow.
@@ -517,6 +584,12 @@ kpis AS (
     FROM email_scoped
     GROUP BY period_start, scope, scope_key
 
+    -- ============================== attributed revenue: all, brand, platform
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'attributed_social_revenue_' || model, 'currency',
+           revenue, NULL, false, covered
+    FROM attr_kpis
+
     -- ============================== ads + web: all, brand
     UNION ALL
     SELECT period_start, scope, scope_key, 'customer_acquisition_cost', 'currency',
@@ -550,6 +623,10 @@ scope_dims AS (
     SELECT DISTINCT scope, scope_key, s_brand, NULL, NULL, NULL, NULL FROM cac_scoped
     UNION
     SELECT DISTINCT scope, scope_key, s_brand, NULL, NULL, NULL, NULL FROM email_scoped
+    UNION
+    SELECT DISTINCT scope, scope_key, CASE WHEN scope = 'brand' THEN scope_key END,
+           CASE WHEN scope = 'platform' THEN scope_key END, NULL, NULL, NULL
+    FROM attr_coverage
 ),
 valued AS (
     SELECT period_start, kpi, scope, scope_key, unit, coverage_days,

@@ -9,10 +9,8 @@ import pytest
 
 from kpi_pipeline.defs.baselines.assets import baseline_weekly
 from kpi_pipeline.defs.kpis.assets import kpi_monthly, kpi_weekly
-from kpi_pipeline.defs.normalized.assets import normalized_assets
-from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.lib.kpis.catalog import catalog
-from kpi_pipeline_tests.conftest import copy_of, demo_resources
+from kpi_pipeline_tests.conftest import INGEST_ASSETS, copy_of, demo_resources
 
 WEEK = date(2025, 3, 3)
 DAILY_RANGE = {"dagster/asset_partition_range_start": "2025-03-02",  # the Sunday before too
@@ -24,7 +22,7 @@ def week_template(tmp_path_factory):
     """The chain over the week, built once; each test gets a copy (``week_built``)."""
     root = tmp_path_factory.mktemp("week_template")
     resources = demo_resources(root)
-    assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
+    assert dg.materialize(INGEST_ASSETS, resources=resources,
                           tags=DAILY_RANGE).success
     result = dg.materialize([kpi_weekly], resources=resources, partition_key=WEEK.isoformat())
     assert result.success

@@ -19,13 +19,11 @@ from kpi_pipeline.defs.kpis.checks import (
     kpi_weekly_expectations,
     kpi_weekly_jumps,
 )
-from kpi_pipeline.defs.normalized.assets import normalized_assets
-from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.kpis import expectations
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.expectations import expected_at_scope_all
-from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
+from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY, INGEST_ASSETS
 
 WEEK = "2025-03-10"
 
@@ -48,7 +46,7 @@ def built(tmp_path_factory) -> Path:
     """Two demo weeks (3-16 March 2025) from raw to kpi.weekly, and March's kpi.monthly."""
     root = tmp_path_factory.mktemp("kpi_chain")
     resources = make_resources(root)
-    assert dg.materialize([*raw_assets, *normalized_assets], resources=resources,
+    assert dg.materialize(INGEST_ASSETS, resources=resources,
                           tags=days("2025-03-03", "2025-03-16")).success
     assert dg.materialize([kpi_weekly], resources=resources,
                           tags=days("2025-03-03", WEEK)).success

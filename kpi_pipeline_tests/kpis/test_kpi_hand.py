@@ -46,6 +46,7 @@ from kpi_pipeline.lib.core.schemas import (
     Table,
     coerce_frame,
 )
+from kpi_pipeline.lib.kpis.attribution import ensure_attribution_tables
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import replace_kpis
 from kpi_pipeline.lib.normalized.store import ensure_tables, replace_window
@@ -186,6 +187,20 @@ EMAIL: tuple[dict[str, Any], ...] = (
 )
 
 
+# Revenue credited to bolt's LinkedIn social touches on Wed 5 March, per model; with an
+# email credit and a social lead credit beside them that the social revenue KPIs skip.
+ATTRIBUTED = {"last_click": 100.0, "last_non_direct": 120.0, "first_touch": 80.0,
+              "linear": 90.0, "position_based": 96.0, "time_decay": 110.0}
+ATTRIBUTION_ROWS = [
+    *(("2025-03-05", "p-bolt", "purchase", model, "organic_social", "linkedin", "launch",
+       0.5, revenue, 30) for model, revenue in ATTRIBUTED.items()),
+    ("2025-03-05", "p-bolt", "purchase", "position_based", "email", "", "(none)", 0.5,
+     999.0, 30),
+    ("2025-03-05", "p-bolt", "lead", "position_based", "paid_social", "linkedin", "launch",
+     1.0, 0.0, 30),
+]
+
+
 @dataclass
 class Fixture:
     """The normalized rows of one test database; tests may append rows before loading."""
@@ -218,6 +233,9 @@ class Fixture:
         for table, rows in self.frames():
             frame = coerce_frame(table, pd.DataFrame([{**ROW_META, **r} for r in rows]))
             replace_window(conn, table, frame, date(2024, 1, 1), date(2025, 12, 31))
+        ensure_attribution_tables(conn)
+        conn.executemany("INSERT INTO attribution.daily VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         ATTRIBUTION_ROWS)
 
 
 # The fixture holds a few days of each week, far from whole weeks: the comparisons would
@@ -395,6 +413,10 @@ WEEK_EXPECTED: list[Expect] = [
     # ... and the spend of conversion-objective campaigns only (c1; not traffic c2, leads c3)
     Expect("conversion_cac", "all", 100 + 50 + 0 + 0, 3 + 0),
     Expect("conversion_cac", "acme", 100 + 50 + 0, 3),
+    # attribution.daily of W: bolt's LinkedIn social touches credited per model (USD, rate
+    # 1); an email credit and a social lead credit count in none of them
+    *(Expect(f"attributed_social_revenue_{model}", key, revenue)
+      for model, revenue in ATTRIBUTED.items() for key in ("all", "bolt", "linkedin")),
 ]
 
 

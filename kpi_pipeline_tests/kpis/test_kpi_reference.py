@@ -28,11 +28,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from kpi_pipeline.defs.normalized.assets import normalized_assets
-from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import replace_kpis
+from kpi_pipeline_tests.conftest import INGEST_ASSETS
 
 pytestmark = pytest.mark.slow  # one raw -> normalized build of seven weeks (~15 s)
 
@@ -75,7 +74,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "platforms": DemoPlatforms(seed=7, brands=2, today=DEMO_TODAY),
     }
     result = dg.materialize(
-        [*raw_assets, *normalized_assets], resources=resources,
+        INGEST_ASSETS, resources=resources,
         tags={"dagster/asset_partition_range_start": DEMO_FIRST_DAY.isoformat(),
               "dagster/asset_partition_range_end": DEMO_LAST_DAY.isoformat()})
     assert result.success
@@ -91,10 +90,17 @@ def add_year_ago_history(conn: duckdb.DuckDBPyConnection, shift: timedelta) -> N
                           published_at - INTERVAL {days} DAY AS published_at,
                           post_id || '~history' AS post_id)
         FROM normalized.post_daily""")
-    for table in ("account_daily", "ad_daily", "web_daily", "email_daily"):
+    for table in ("account_daily", "ad_daily", "web_daily", "email_daily", "fx_daily"):
         conn.execute(f"""INSERT INTO normalized.{table}
                          SELECT * REPLACE (report_date - {days} AS report_date)
                          FROM normalized.{table}""")
+    # the GA4 export's days and their attributed purchases, the same stretch earlier
+    conn.execute(f"""INSERT INTO normalized.web_events
+                     SELECT * REPLACE (event_date - {days} AS event_date,
+                                       source_file || '~history' AS source_file)
+                     FROM normalized.web_events""")
+    conn.execute(f"""INSERT INTO attribution.daily
+                     SELECT * REPLACE (day - {days} AS day) FROM attribution.daily""")
 
 
 def production_kpis(conn: duckdb.DuckDBPyConnection, last: Literal["start", "day"]) -> None:

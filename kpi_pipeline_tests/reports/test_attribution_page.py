@@ -118,3 +118,30 @@ def test_a_store_without_the_export_says_so(tmp_path, open_report):
     opened = open_report(page, "attribution-young")
     assert "No conversion has been attributed yet" in opened.text()
     assert opened.console_errors == []
+
+
+def test_a_goal_reads_attributed_revenue_like_any_kpi(report_store, store_conn, tmp_path):
+    """Revenue from social, position-based, is a catalogue KPI: goal attainment's running
+    value over April (kpi_running, on a writable copy where the view is ensured) is the
+    credits' revenue recomputed here, and the monthly KPI row holds the same."""
+    import shutil
+
+    import duckdb
+
+    from kpi_pipeline.lib.kpis.attribution import ensure_attribution_tables
+    from kpi_pipeline.lib.kpis.compute import kpi_running
+
+    expected = sum(v for ch, v in expected_revenue(store_conn)["position_based"].items()
+                   if ch in SOCIAL)
+    kpi = catalog()["attributed_social_revenue_position_based"]
+    assert "position-based" in kpi.label and "lookback" in kpi.description
+    copy = tmp_path / "goal_copy.duckdb"
+    shutil.copy(report_store.warehouse.path(), copy)
+    with duckdb.connect(str(copy)) as conn:
+        ensure_attribution_tables(conn)
+        running = kpi_running(conn, kpi, PERIOD.start, PERIOD.end, "all", scope="all")
+        stored = conn.execute(
+            "SELECT value FROM kpi.monthly WHERE kpi = ? AND scope_key = 'all' "
+            "AND period_start = ?", [kpi.name, PERIOD.start]).fetchone()
+    assert running[PERIOD.end] == pytest.approx(expected, rel=1e-9)
+    assert stored is not None and stored[0] == pytest.approx(expected, rel=1e-9)

@@ -77,6 +77,9 @@ BY_KPI = {
     "average_order_value": (MONEY, "$3.27"), "return_on_ad_spend": (TIMES, "3.10\u00d7"),
     "cost_per_purchase": (MONEY, "$3.27"), "customer_acquisition_cost": (MONEY, "$3.27"),
     "conversion_cac": (MONEY, "$3.27"),
+    **{f"attributed_social_revenue_{model}": (MONEY, "$3.27") for model in (
+        "last_click", "last_non_direct", "first_touch", "linear", "position_based",
+        "time_decay")},
     "lifetime_value": (MONEY, "$3.27"), "repeat_customer_rate": (SHARE, "3.4 %"),
     "returning_customer_revenue": (MONEY, "$3.27"),
 }

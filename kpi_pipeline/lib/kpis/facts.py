@@ -259,6 +259,8 @@ def day_column(table: str) -> str:
     return DAY_COLUMNS.get(table, "report_date")
 
 
+# The social platforms an attributed touch is credited to (the organic platforms' names).
+TRACKED_PLATFORMS = ("facebook", "instagram", "linkedin", "tiktok")
 # The attribution models whose social purchase revenue the catalogue carries as KPIs.
 ATTRIBUTED_REVENUE = {f"revenue_{m}": m for m in MODELS}
 
@@ -267,13 +269,16 @@ def _attribution(grain: str) -> str:
     """Social purchase revenue per attribution model (``attribution.daily_reporting``: the
     reporting currency) by day, brand and the platform of the credited touch; brands come
     from the property's rows in web_daily (a property never seen there counts in the all
-    scope only). Beside them, one row per property and day of the GA4 event export with 0
-    for every model: the days the export covers (a day without a social purchase is a
-    covered day with none), so the KPI's coverage is the export's."""
+    scope only). Beside them, one row per property, day of the GA4 event export and tracked
+    platform with 0 for every model: the days the export covers (a day without a social
+    purchase is a covered day with none, for every platform), so the KPI's coverage is
+    the export's at every scope."""
+    # DOUBLE, not EXACT: revenue times a rate has more decimals than EXACT keeps
     values = ", ".join(f"CAST(CASE WHEN d.model = '{m}' THEN d.revenue_reporting END "
-                       f"AS {EXACT}) AS {name}" for name, m in ATTRIBUTED_REVENUE.items())
-    zeros = ", ".join(f"CAST(0 AS {EXACT})" for _ in ATTRIBUTED_REVENUE)
+                       f"AS DOUBLE) AS {name}" for name, m in ATTRIBUTED_REVENUE.items())
+    zeros = ", ".join("CAST(0 AS DOUBLE)" for _ in ATTRIBUTED_REVENUE)
     social = ", ".join(f"'{c}'" for c in SOCIAL_CHANNELS)
+    tracked = ", ".join(f"'{p}'" for p in TRACKED_PLATFORMS)
     return f"""
     SELECT d.day AS report_date, {period_start('d.day', grain)} AS period_start, b.brand,
            nullif(d.platform, '') AS platform, NULL::VARCHAR AS account_id,
@@ -285,11 +290,12 @@ def _attribution(grain: str) -> str:
     WHERE d.conversion_type = 'purchase' AND d.channel IN ({social})
       AND d.day BETWEEN $lo AND $hi
     UNION ALL
-    SELECT e.report_date, {period_start('e.report_date', grain)}, b.brand, NULL, NULL, NULL,
-           NULL, {zeros}{day_masks(grain, ("web_events",), "web_events").replace(
+    SELECT e.report_date, {period_start('e.report_date', grain)}, b.brand, t.platform,
+           NULL, NULL, NULL, {zeros}{day_masks(grain, ("web_events",), "web_events").replace(
                "report_date", "e.report_date")}
     FROM (SELECT DISTINCT property_id, event_date AS report_date FROM normalized.web_events
           WHERE event_date BETWEEN $lo AND $hi) AS e
+    CROSS JOIN (SELECT unnest([{tracked}]) AS platform) AS t
     LEFT JOIN (SELECT property_id, any_value(brand) AS brand FROM normalized.web_daily
                GROUP BY property_id) AS b USING (property_id)"""
 
