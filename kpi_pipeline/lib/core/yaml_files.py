@@ -23,14 +23,16 @@ source and the line of the document's start, never any value of the document.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 MAX_NODES = 100_000
+M = TypeVar("M")
 MAX_BYTES = 5 * 1024 * 1024
 
 
@@ -132,3 +134,19 @@ def load_yaml_file(path: Path | str, *, encoding: str = "utf-8") -> Any:
     if path.stat().st_size > MAX_BYTES:
         raise YamlRefused(str(path), f"is larger than {MAX_BYTES // (1024 * 1024)} MB: refused")
     return load_yaml(path.read_text(encoding=encoding), str(path))
+
+
+def named_entries(entries: Mapping[str, Any], model: Callable[..., M],
+                     noun: str) -> tuple[dict[str, M], list[str]]:
+    """Each ``name: {fields}`` entry of a YAML mapping built as ``model(name=name, ...)``,
+    and every entry that fails as ``"<noun> 'name': <why>"``: a file's mistakes are all
+    reported at once (the KPI catalogue, the diagnostic and anomaly rules)."""
+    from pydantic import ValidationError
+
+    built, problems = {}, []
+    for name, body in entries.items():
+        try:
+            built[name] = model(name=name, **(body or {}))
+        except (ValidationError, TypeError) as exc:
+            problems.append(f"{noun} {name!r}: {exc}")
+    return built, problems

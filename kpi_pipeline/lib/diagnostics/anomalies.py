@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kpi_pipeline.lib.alerts import Alert
 from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
-from kpi_pipeline.lib.core.yaml_files import load_yaml_file
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file, named_entries
 from kpi_pipeline.lib.diagnostics.rules import RULES_PATH, SCHEMA
 from kpi_pipeline.lib.kpis.catalog import SCOPES, catalog
 from kpi_pipeline.lib.normalized.store import transaction
@@ -81,15 +81,10 @@ def load_anomaly_rules(path: Path | str = RULES_PATH) -> list[AnomalyRule]:
     """Read and validate the ``anomalies`` section; every invalid rule is reported at
     once. A file without the section has no anomaly rules."""
     raw = load_yaml_file(path) or {}
-    rules, problems = [], []
-    for name, body in (raw.get("anomalies") or {}).items():
-        try:
-            rules.append(AnomalyRule(name=name, **(body or {})))
-        except (ValidationError, TypeError) as exc:
-            problems.append(f"anomaly rule {name!r}: {exc}")
+    rules, problems = named_entries(raw.get("anomalies") or {}, AnomalyRule, "anomaly rule")
     if problems:
         raise ValueError(f"{path}: invalid anomaly rules\n" + "\n".join(problems))
-    return rules
+    return list(rules.values())
 
 
 @cache

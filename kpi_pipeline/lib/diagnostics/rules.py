@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kpi_pipeline.lib.core.package_data import data_file
 from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
-from kpi_pipeline.lib.core.yaml_files import load_yaml_file
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file, named_entries
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.normalized.store import transaction
 
@@ -57,12 +57,8 @@ class Rule(BaseModel):
 def load_rules(path: Path | str = RULES_PATH) -> list[Rule]:
     """Read and validate the rules file; every invalid rule is reported at once."""
     raw = load_yaml_file(path) or {}
-    rules, problems = [], []
-    for name, body in (raw.get("rules") or {}).items():
-        try:
-            rules.append(Rule(name=name, **(body or {})))
-        except (ValidationError, TypeError) as exc:
-            problems.append(f"rule {name!r}: {exc}")
+    built, problems = named_entries(raw.get("rules") or {}, Rule, "rule")
+    rules = list(built.values())
     if problems or not rules:
         raise ValueError(f"{path}: invalid diagnostic rules\n" + "\n".join(problems or
                                                                            ["no rules"]))

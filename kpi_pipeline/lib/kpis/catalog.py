@@ -13,11 +13,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kpi_pipeline.lib.core.package_data import data_file
 from kpi_pipeline.lib.core.periods import GRAINS
-from kpi_pipeline.lib.core.yaml_files import load_yaml_file
+from kpi_pipeline.lib.core.yaml_files import load_yaml_file, named_entries
 from kpi_pipeline.lib.kpis.facts import SOURCES
 
 CATALOG_PATH = data_file("kpi_catalog.yaml")
@@ -185,12 +185,7 @@ def load_catalog(path: Path | str = CATALOG_PATH) -> dict[str, Kpi]:
     entries = raw.get("kpis") if isinstance(raw, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise CatalogError(f"{path}: expected a mapping 'kpis:' of KPI name -> definition")
-    kpis, problems = {}, []
-    for name, body in entries.items():
-        try:
-            kpis[name] = Kpi(name=name, **(body or {}))
-        except (ValidationError, TypeError) as exc:
-            problems.append(f"kpi {name!r}: {exc}")
+    kpis, problems = named_entries(entries, Kpi, "kpi")
     if problems:
         raise CatalogError(f"{path}: {len(problems)} invalid KPI(s)\n" + "\n".join(problems))
     return kpis
