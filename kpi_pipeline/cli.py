@@ -107,8 +107,8 @@ def run_job(defs: dg.Definitions, job_name: str, first: str, last: str,
 
 
 def summary(warehouse: Warehouse, settings: Settings) -> str:
-    """What was built and where: the DuckDB file, row counts, the landing folder."""
-    lines = [f"DuckDB file:    {warehouse.path().resolve()}"]
+    """What was built and where: the store, row counts, the landing folder."""
+    lines = [f"Store:          {warehouse.describe()}"]
     with warehouse.get_connection(read_only=True) as conn:
         for table, count in table_counts(conn).items():
             lines.append(f"  {table:<32} {count:>10,} rows")
@@ -146,7 +146,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               flush=True)
     # the same values the runs' resources were given through dg.EnvVar
     settings = Settings(landing_dir=env.LANDING.value(), reports_dir=env.REPORTS.value())
-    print(summary(Warehouse(database=env.DUCKDB.value()), settings))
+    print(summary(Warehouse(database=env.DUCKDB.value(), store=env.STORE.value(),
+                            store_password=env.STORE_PASSWORD.value()), settings))
     index = settings.reports_root() / "index.html"
     if index.exists():
         print(f"Reports:        {index.resolve()} (open it in a browser)")

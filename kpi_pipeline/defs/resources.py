@@ -28,6 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from kpi_pipeline.defs import settings
 from kpi_pipeline.lib.core.platform_client import PlatformClient
+from kpi_pipeline.lib.core.postgres_store import PostgresTarget, attach
 from kpi_pipeline.lib.normalized.store_lock import lock_path, store_lock
 from kpi_pipeline.lib.sources.demo.client import DemoClient
 
@@ -39,14 +40,30 @@ CONNECT_FIRST_WAIT_SECONDS = 0.1
 
 
 class Warehouse(DuckDBResource):
-    """The DuckDB file every table lives in. Writers hold it briefly; readers open read-only.
+    """The store every table lives in: the DuckDB file (the default) or a PostgreSQL
+    database (``store``). Either way a connection is a DuckDB session running the
+    pipeline's one DuckDB-dialect SQL.
 
-    DuckDB lets one process at a time hold the file, so every connection, reader or
+    DuckDB lets one process at a time hold the file, so every connection to it, reader or
     writer, holds the store lock (``lib/normalized/store_lock.py``: an exclusive ``flock``
     on ``<database>.lock``) for its lifetime: other processes wait for it, up to
     ``lock_timeout_seconds``, instead of failing; a dead process's lock is released by
-    the kernel; nested opens in one process do not wait for themselves.
+    the kernel; nested opens in one process do not wait for themselves. On PostgreSQL
+    there is no such lock: the server's transactions keep concurrent writers apart
+    (``lib/core/postgres_store.py``).
     """
+
+    store: str = Field(
+        default=settings.STORE.default,
+        description=f"Empty: the DuckDB file (database). Or a PostgreSQL URL "
+                    f"postgresql://user@host:port/database, without the password "
+                    f"(${settings.STORE.name}).",
+    )
+
+    store_password: str = Field(
+        default=settings.STORE_PASSWORD.default,
+        description=f"The PostgreSQL store's password (${settings.STORE_PASSWORD.name}).",
+    )
 
     database: str = Field(
         default=settings.DUCKDB.default,
@@ -66,6 +83,17 @@ class Warehouse(DuckDBResource):
         description="How long a connection waits for another process to release the "
                     "file's lock (<database>.lock) before failing.",
     )
+
+    def postgres(self) -> PostgresTarget | None:
+        """The PostgreSQL store, or None for the DuckDB file."""
+        if not self.store:
+            return None
+        return PostgresTarget.parse(self.store, settings.STORE.name)
+
+    def describe(self) -> str:
+        """Where the tables are, without secrets: for summaries and messages."""
+        target = self.postgres()
+        return target.describe() if target else str(self.path().resolve())
 
     def path(self) -> Path:
         path = Path(self.database)
@@ -87,6 +115,11 @@ class Warehouse(DuckDBResource):
         Waits up to ``lock_timeout_seconds`` for another process to close its connection,
         then raises ``TimeoutError`` naming the lock file.
         """
+        target = self.postgres()
+        if target is not None:
+            with self._postgres_connection(target, read_only) as conn:
+                yield conn
+            return
         path = self.path()
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +138,23 @@ class Warehouse(DuckDBResource):
                 yield conn
             finally:
                 conn.close()
+
+    @contextmanager
+    def _postgres_connection(self, target: PostgresTarget,
+                             read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        config = {"custom_user_agent": "kpi_pipeline", **self.connection_config,
+                  "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        conn = duckdb.connect(":memory:", config=config)
+        try:
+            Retrying(
+                retry=retry_if_exception_type(duckdb.IOException),  # server restarting
+                stop=stop_after_attempt(CONNECT_ATTEMPTS),
+                wait=wait_exponential(multiplier=CONNECT_FIRST_WAIT_SECONDS, exp_base=2),
+                reraise=True,
+            )(attach, conn, target, self.store_password, read_only)
+            yield conn
+        finally:
+            conn.close()
 
 
 class Settings(dg.ConfigurableResource):
@@ -297,7 +347,8 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     if choice not in ("demo", "api"):
         raise ValueError(f"{settings.PLATFORMS.name}={choice!r}: expected 'demo' or 'api'")
     platforms = DemoPlatforms() if choice == "demo" else api_platforms_from_env()
-    warehouse = Warehouse(database=settings.DUCKDB.wired())
+    warehouse = Warehouse(database=settings.DUCKDB.wired(), store=settings.STORE.wired(),
+                          store_password=settings.STORE_PASSWORD.wired())
     paths = Settings(landing_dir=settings.LANDING.wired(), goals_file=settings.GOALS.wired(),
                      reports_dir=settings.REPORTS.wired(), exports_dir=settings.EXPORTS.wired(),
                      ga4_export_dir=settings.GA4_EXPORT.wired(),

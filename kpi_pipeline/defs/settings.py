@@ -51,6 +51,12 @@ START_DATE = Variable("KPI_PIPELINE_START_DATE", "2024-01-01",
                       "Read when the code location loads.")
 DUCKDB = Variable("KPI_PIPELINE_DUCKDB", "data/kpi_pipeline.duckdb",
                   "The DuckDB file every table lives in (the lock file sits beside it).")
+STORE = Variable("KPI_PIPELINE_STORE", "",
+                 "Where the tables live: empty for the DuckDB file (KPI_PIPELINE_DUCKDB), or "
+                 "a PostgreSQL URL postgresql://user@host:port/database (no password in it) "
+                 "for a store many processes on many machines share.")
+STORE_PASSWORD = Variable("KPI_PIPELINE_STORE_PASSWORD", "",
+                          "The PostgreSQL store's password (a secret: never logged).")
 LANDING = Variable("KPI_PIPELINE_LANDING", "data/landing",
                    "The landing folder of the raw pulls.")
 EXPORTS = Variable("KPI_PIPELINE_EXPORTS", "data/exports",
@@ -156,8 +162,9 @@ def credential_variables() -> dict[str, Variable]:
 
 def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
-    return [START_DATE, DUCKDB, LANDING, EXPORTS, GA4_EXPORT, ATTRIBUTION_LOOKBACK_DAYS,
-            ATTRIBUTION_HALF_LIFE_DAYS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
+    return [START_DATE, DUCKDB, STORE, STORE_PASSWORD, LANDING, EXPORTS, GA4_EXPORT,
+            ATTRIBUTION_LOOKBACK_DAYS, ATTRIBUTION_HALF_LIFE_DAYS, REPORTS, GOALS, ACCOUNTS,
+            PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
             UTM_LOST_SHARE, GOAL_PROBABILITY_ALERT, SCHEDULE_TIMEZONE, SLACK_CHANNEL,
             SLACK_TOKEN,

@@ -56,6 +56,7 @@ from datetime import date
 
 import duckdb
 
+from kpi_pipeline.lib.core.postgres_store import create_view
 from kpi_pipeline.lib.normalized.store import ensure_tables, transaction
 from kpi_pipeline.lib.normalized.web_events import ensure_web_tables
 
@@ -287,21 +288,23 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
     sums only (path length and time to conversion as totals beside their counts), so any
     roll-up of the rows is exact."""
     for grain, unit in (("weekly", "week"), ("monthly", "month"), ("quarterly", "quarter")):
-        conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.{grain} AS
+        create_view(conn, f"{SCHEMA}.{grain}", f"""
             SELECT CAST(date_trunc('{unit}', day) AS DATE) AS period_start, property_id,
                    conversion_type, model, channel, platform, campaign,
                    sum(conversions) AS conversions, sum(revenue) AS revenue, lookback_days
-            FROM {SCHEMA}.daily GROUP BY ALL""")
+            FROM {SCHEMA}.daily
+            GROUP BY 1, property_id, conversion_type, model, channel, platform, campaign,
+                     lookback_days""")
     # Money in the reporting currency: GA4 reports a property's revenue in the property's
     # own currency (a brand in euros, another in yen), so properties add up only once
     # converted. The property's currency is the one the GA4 Data API reports for it in
     # normalized.web_daily; the rate is the day's in normalized.fx_daily (1 for the
     # reporting currency itself). A property never seen in web_daily, or a day without a
     # rate, has no reporting-currency revenue (NULL), never an unconverted one.
-    conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.daily_reporting AS
+    create_view(conn, f"{SCHEMA}.daily_reporting", f"""
         WITH properties AS (
-            SELECT property_id, any_value(currency) AS currency,
-                   any_value(reporting_currency) AS reporting_currency
+            SELECT property_id, min(currency) AS currency,
+                   min(reporting_currency) AS reporting_currency
             FROM normalized.web_daily GROUP BY property_id)
         SELECT d.*, p.currency, p.reporting_currency,
                d.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
@@ -312,7 +315,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
                                        AND f.reporting_currency = p.reporting_currency""")
     for grain, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month"),
                         ("quarterly", "quarter")):
-        conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.journeys_{grain} AS
+        create_view(conn, f"{SCHEMA}.journeys_{grain}", f"""
             SELECT CAST(date_trunc('{unit}', conversion_date) AS DATE) AS period_start,
                    property_id, conversion_type,
                    count(*) AS conversions,
@@ -326,7 +329,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
                    sum(days_to_convert) / count(*) AS mean_days_to_convert,
                    median(days_to_convert) AS median_days_to_convert,
                    lookback_days
-            FROM {SCHEMA}.conversions GROUP BY ALL""")
+            FROM {SCHEMA}.conversions GROUP BY 1, property_id, conversion_type, lookback_days""")
 
 
 def ensure_attribution_tables(conn: duckdb.DuckDBPyConnection) -> None:

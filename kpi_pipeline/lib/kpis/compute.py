@@ -390,10 +390,11 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
               **{f"to{i}": hi for i, (_, hi) in enumerate(ranges)}}
     # A division by zero anywhere in a formula gives NULL, never infinity or NaN; the
     # caller's own settings come back afterwards.
-    saved = dict(zip(DIVISION_SETTINGS, conn.execute(
-        "SELECT " + ", ".join(f"current_setting('{name}')" for name in DIVISION_SETTINGS)
-    ).fetchone(), strict=True))
-    for name in DIVISION_SETTINGS:
+    # (DuckDB 1.4 has only the first setting; 2.0 added the second.)
+    saved = dict(conn.execute(
+        "SELECT name, value = 'true' FROM duckdb_settings() WHERE list_contains(?, name)",
+        [list(DIVISION_SETTINGS)]).fetchall())
+    for name in saved:
         conn.execute(f"SET {name} = false")
     try:
         with transaction(conn):

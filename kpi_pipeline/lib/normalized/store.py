@@ -237,36 +237,43 @@ def _add_post_increments(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
         conn.execute(f"ALTER TABLE {schema}.{rebuilt} RENAME TO {POST_DAILY.name}")
 
 
-# Marks (as the comment of post_daily's first increment column) a table whose increments
-# follow the first-seen rule (``_FIRST_SEEN_LATE``); a table without it was written when
-# every first snapshot counted whole.
+# The rule a post_daily's increments follow (``_FIRST_SEEN_LATE``), recorded as a row of
+# ``normalized.migrations`` once the table follows it; a table without that row was
+# written when every first snapshot counted whole. (DuckDB stores marked before the
+# table existed carry the same text as the comment of the first increment column; a
+# PostgreSQL store has no column comments through DuckDB, hence the table.)
 FIRST_SEEN_RULE = "increments: first-seen rule v1"
+MIGRATIONS = "migrations"
 
 
 def _apply_first_seen_rule(conn: duckdb.DuckDBPyConnection, schema: str) -> None:
     """Bring the increments of a post_daily written before the first-seen rule in line
     with it, once: only first snapshots can differ, so only the first snapshot of each post
     published before its first-seen day is updated (one row per post at most, small enough
-    for one transaction), then the table is marked. Idempotent; a store already marked
-    costs one catalog lookup."""
-    first_column = INCREMENT_COLUMNS[0]
+    for one transaction), then the migration is recorded. Idempotent; a store already
+    migrated costs one lookup."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{MIGRATIONS} "
+                 "(name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
     # fetchall: a result left unfinished would block the caller's next statement
+    if conn.execute(f"SELECT count(*) FROM {schema}.{MIGRATIONS} WHERE name = ?",
+                    [FIRST_SEEN_RULE]).fetchall()[0][0]:
+        return
     found = conn.execute(
         "SELECT comment FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
-        "AND column_name = ?", [schema, POST_DAILY.name, first_column]).fetchall()
-    if not found or found[0][0] == FIRST_SEEN_RULE:
-        return
+        "AND column_name = ?", [schema, POST_DAILY.name, INCREMENT_COLUMNS[0]]).fetchall()
     target, key = f"{schema}.{POST_DAILY.name}", ", ".join(POST_KEY)
     sets = ", ".join(f"{c} = CASE WHEN t.{m} IS NULL THEN NULL ELSE 0 END"
                      for m, c in zip(INCREMENT_METRICS, INCREMENT_COLUMNS, strict=True))
     with transaction(conn):
-        conn.execute(f"""
-            UPDATE {target} AS t SET {sets}
-            FROM (SELECT {key}, min(report_date) AS report_date FROM {target}
-                  GROUP BY {key}) AS f
-            WHERE {_on_key('t', 'f')} AND t.published_at
-                  < CAST(t.report_date AS TIMESTAMP) - INTERVAL {EARLIEST_UTC_OFFSET_HOURS} HOUR""")
-        conn.execute(f"COMMENT ON COLUMN {target}.{first_column} IS '{FIRST_SEEN_RULE}'")
+        if not found or found[0][0] != FIRST_SEEN_RULE:
+            conn.execute(f"""
+                UPDATE {target} AS t SET {sets}
+                FROM (SELECT {key}, min(report_date) AS report_date FROM {target}
+                      GROUP BY {key}) AS f
+                WHERE {_on_key('t', 'f')} AND t.published_at < CAST(t.report_date AS
+                      TIMESTAMP) - INTERVAL {EARLIEST_UTC_OFFSET_HOURS} HOUR""")
+        conn.execute(f"INSERT INTO {schema}.{MIGRATIONS} VALUES (?, now()::TIMESTAMP)",
+                     [FIRST_SEEN_RULE])
 
 
 def _insert(conn: duckdb.DuckDBPyConnection, table: Table, target: str,

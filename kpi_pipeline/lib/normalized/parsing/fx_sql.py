@@ -64,7 +64,7 @@ def _problems() -> str:
             WHEN r.asked IS NULL THEN w || ': request path ' || kp_quote(l.path)
                  || ' does not end in the asked date'
             {required['base']}
-            WHEN json_type({raw['base']}) <> 'VARCHAR' OR {raw['base']} ->> '$' <> '{FX_BASE}'
+            WHEN json_type({raw['base']}) <> 'VARCHAR' OR ({raw['base']} ->> '$') <> '{FX_BASE}'
                 THEN w || ': base is ' || {shown(raw['base'])}
                      || '; the cross rates assume {FX_BASE}'
             {required['amount']}

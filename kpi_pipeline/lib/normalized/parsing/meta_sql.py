@@ -65,14 +65,14 @@ def _count_ok(field: str, num: str = "") -> str:
     """The common case of a count (absent, null, "", or a whole non-negative number a
     platform can report), decided without binding the detailed check."""
     num = num or f"{field}_num"
-    return (f"({field} IS NULL OR json_type({field}) = 'NULL' OR {field} ->> '$' = '' OR "
+    return (f"({field} IS NULL OR json_type({field}) = 'NULL' OR ({field} ->> '$') = '' OR "
             f"{_plain(field)} AND {num} >= 0 AND {num} = trunc({num}) AND {num} <= 1e15)")
 
 
 def _money_ok(field: str, num: str = "") -> str:
     """The common case of an amount: absent, null, "" or a finite non-negative number."""
     num = num or f"{field}_num"
-    return (f"({field} IS NULL OR json_type({field}) = 'NULL' OR {field} ->> '$' = '' OR "
+    return (f"({field} IS NULL OR json_type({field}) = 'NULL' OR ({field} ->> '$') = '' OR "
             f"{_plain(field)} AND isfinite({num}) AND {num} >= 0)")
 
 

@@ -23,13 +23,12 @@ The model, per brand (one GA4 property each) and per month in which users first 
 Everything is vectorized with numpy per cohort, seeded by (seed, brand, month), so any
 window of days gives the same records whatever window was asked before, and a cohort is
 built once per run (bounded cache). The records are assembled and written by DuckDB
-(``COPY ... PARTITION_BY``), not by Python loops: two years of four brands are millions
-of events, and the ``make run`` path must stay cheap.
+(one ``COPY`` per day from a month's table), not by Python loops: two years of four
+brands are millions of events, and the ``make run`` path must stay cheap.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -294,7 +293,6 @@ def write_export(world: World, folder: Path, first: date, last: date,
         conn.register("channels", _channels_frame())
         for brand in world.brands:
             target = folder / dataset_name(brand.account("ga4_property").account_id)
-            staging = target / "_writing"
             for low, high in _month_chunks(first, last):
                 frame = sessions(world, brand.key, low, high, share)
                 if frame.empty:
@@ -302,19 +300,22 @@ def write_export(world: World, folder: Path, first: date, last: date,
                 earliest = min(frame["first_day"].min().date(), low)
                 conn.register("demo_sessions", frame)
                 conn.register("midnights", _midnights(brand.timezone, earliest, high))
-                shutil.rmtree(staging, ignore_errors=True)
                 target.mkdir(parents=True, exist_ok=True)
-                path = staging.as_posix().replace("'", "''")  # COPY takes no bound target
-                conn.execute(f"COPY ({_EVENTS_SQL}) TO '{path}' "
-                             f"({options}, PARTITION_BY (file_day))")
-                for part in sorted(staging.glob("file_day=*")):
-                    files = sorted(part.iterdir())
-                    if len(files) != 1:
-                        raise RuntimeError(f"expected one file per day in {part}, got {files}")
-                    destination = target / f"events_{part.name.split('=', 1)[1]}.{file_format}"
-                    files[0].replace(destination)
+                conn.execute(f"CREATE OR REPLACE TEMP TABLE month_events AS {_EVENTS_SQL}")
+                # One COPY per day (DuckDB 1.4 has no PARTITION_BY for JSON), each to a
+                # temporary name renamed into place, so a reader never meets half a file.
+                days = [d for (d,) in conn.execute(
+                    "SELECT DISTINCT file_day FROM month_events ORDER BY 1").fetchall()]
+                for day in days:
+                    if not day.isdigit():
+                        raise RuntimeError(f"unexpected export day {day!r}")
+                    destination = target / f"events_{day}.{file_format}"
+                    partial = destination.with_name(destination.name + ".writing")
+                    path = partial.as_posix().replace("'", "''")  # COPY takes no bound target
+                    conn.execute("COPY (SELECT * EXCLUDE (file_day) FROM month_events "
+                                 f"WHERE file_day = '{day}') TO '{path}' ({options})")
+                    partial.replace(destination)
                     written.append(destination)
-                shutil.rmtree(staging, ignore_errors=True)
                 conn.unregister("demo_sessions")
                 conn.unregister("midnights")
     finally:

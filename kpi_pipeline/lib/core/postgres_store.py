@@ -1,0 +1,140 @@
+"""A DuckDB session whose tables live in a PostgreSQL database.
+
+The pipeline's SQL is written once, in DuckDB's dialect. On a PostgreSQL store it still
+runs in DuckDB, in the process that asks, and the tables are PostgreSQL's: DuckDB's
+``postgres`` extension attaches the database as the session's default catalog, so
+``kpi.weekly`` is the server's table ``kpi.weekly``; scans, filters and writes go to the
+server. Each DuckDB transaction is one PostgreSQL transaction (REPEATABLE READ): a
+partition's delete and insert commit together, the server rolls back what a killed
+process left half-written, and many processes on many machines write at once with row
+locks instead of the DuckDB file's lock.
+
+The extension is DuckDB's own build, shipped on PyPI by ``duckdb-ext-postgres`` for
+DuckDB 1.4 (the LTS release the project pins for it); it is loaded from that package's
+folder and never downloaded. The password travels in a temporary DuckDB secret, which
+DuckDB redacts, never in the connection string that errors quote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import duckdb
+
+SCHEMES = ("postgresql", "postgres")
+CATALOG = "store"
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """Where the store is: ``postgresql://user@host:port/database[?sslmode=...]``."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, url: str, setting: str) -> PostgresTarget:
+        """Read the URL; ``setting`` names where it came from in the errors, which never
+        quote the URL (it may hold a password by mistake)."""
+        parts = urlsplit(url)
+        if parts.scheme not in SCHEMES:
+            raise ValueError(f"{setting}: expected postgresql://user@host:port/database, "
+                             f"got the scheme {parts.scheme!r}")
+        if parts.password is not None:
+            raise ValueError(f"{setting}: the URL holds a password; give it in the "
+                             f"password setting instead, which is never logged")
+        database = unquote(parts.path.lstrip("/"))
+        if not parts.hostname or not parts.username or not database:
+            raise ValueError(f"{setting}: the URL needs a user, a host and a database: "
+                             f"postgresql://user@host:port/database")
+        options = []
+        for pair in filter(None, parts.query.split("&")):
+            key, _, value = pair.partition("=")
+            if not key.isidentifier():
+                raise ValueError(f"{setting}: the query option {key!r} is not a libpq "
+                                 f"connection keyword")
+            options.append((key, unquote(value)))
+        return cls(parts.hostname, parts.port or 5432, database, unquote(parts.username),
+                   tuple(options))
+
+    def describe(self) -> str:
+        """The URL without secrets, for summaries and metadata."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+    def libpq(self) -> str:
+        """A libpq connection string without the password."""
+        pairs = [("host", self.host), ("port", str(self.port)), ("dbname", self.database),
+                 ("user", self.user), *self.options]
+        return " ".join(f"{key}={_libpq_quote(value)}" for key, value in pairs)
+
+
+def _libpq_quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def attach(conn: duckdb.DuckDBPyConnection, target: PostgresTarget, password: str,
+           read_only: bool) -> None:
+    """Load the extension, attach the database as ``store`` and make it the default
+    catalog, so unqualified ``schema.table`` names are the server's tables."""
+    import duckdb_ext  # the extension's folder; imported here: only this store needs it
+
+    conn.execute("SET extension_directory = ?", [duckdb_ext.get_extension_dir()])
+    conn.execute("LOAD postgres")
+    secret = ""
+    if password:
+        # DDL takes no bound parameters: the value is quoted as a SQL string literal.
+        conn.execute(f"CREATE TEMPORARY SECRET {CATALOG}_login "
+                     f"(TYPE postgres, PASSWORD {_sql_literal(password)})")
+        secret = f", SECRET {CATALOG}_login"
+    mode = ", READ_ONLY" if read_only else ""
+    conn.execute(f"ATTACH {_sql_literal(target.libpq())} AS {CATALOG} "
+                 f"(TYPE postgres{secret}{mode})")
+    conn.execute(f"USE {CATALOG}")
+
+
+def is_postgres(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the session's default catalog is a PostgreSQL store."""
+    return conn.execute("SELECT type = 'postgres' FROM duckdb_databases() "
+                        "WHERE database_name = current_database()").fetchall() == [(True,)]
+
+
+def create_view(conn: duckdb.DuckDBPyConnection, name: str, select: str) -> None:
+    """``CREATE OR REPLACE VIEW name AS select`` on either store, from one definition.
+
+    DuckDB hands a view on a PostgreSQL store to the server as written, so there the
+    SELECT (DuckDB's dialect) is transpiled to PostgreSQL's by sqlglot. The view is
+    replaced only when its definition changed (its fingerprint is the view's comment),
+    under a transaction-scoped advisory lock: many runs opening the store at once do not
+    drop and recreate the view under each other's readers.
+    """
+    if not is_postgres(conn):
+        conn.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
+        return
+    import sqlglot  # only a PostgreSQL store needs the transpiler
+    from sqlglot.errors import ErrorLevel
+
+    (body,) = sqlglot.transpile(select, read="duckdb", write="postgres",
+                                unsupported_level=ErrorLevel.RAISE)
+    fingerprint = "kpi_pipeline " + hashlib.sha256(body.encode()).hexdigest()[:16]
+    current = conn.execute(
+        "SELECT * FROM postgres_query(?, ?)",
+        [CATALOG, f"SELECT obj_description(to_regclass({_sql_literal(name)}), 'pg_class')"]
+    ).fetchall()
+    if current == [(fingerprint,)]:
+        return
+    lock = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
+    conn.execute("CALL postgres_execute(?, ?)", [CATALOG, (
+        f"BEGIN; SELECT pg_advisory_xact_lock({lock}); DROP VIEW IF EXISTS {name}; "
+        f"CREATE VIEW {name} AS {body}; "
+        f"COMMENT ON VIEW {name} IS {_sql_literal(fingerprint)}; COMMIT;")])
+    conn.execute("CALL pg_clear_cache()")
