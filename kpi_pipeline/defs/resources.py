@@ -146,12 +146,9 @@ class Warehouse(DuckDBResource):
                   "autoinstall_known_extensions": False, "autoload_known_extensions": False}
         conn = duckdb.connect(":memory:", config=config)
         try:
-            Retrying(
-                retry=retry_if_exception_type(duckdb.IOException),  # server restarting
-                stop=stop_after_attempt(CONNECT_ATTEMPTS),
-                wait=wait_exponential(multiplier=CONNECT_FIRST_WAIT_SECONDS, exp_base=2),
-                reraise=True,
-            )(attach, conn, target, self.store_password, read_only)
+            # No retries: a refused login or a missing database is not transient, and
+            # the error says which (never with the password).
+            attach(conn, target, self.store_password, read_only)
             yield conn
         finally:
             conn.close()

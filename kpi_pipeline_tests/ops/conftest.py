@@ -129,3 +129,16 @@ def postgres_server() -> Iterator[PostgresServer]:
             subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast",
                             "-w", "stop"], capture_output=True, timeout=60, cwd=root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_database(server: PostgresServer, name: str) -> str:
+    """An empty database ``name`` on the server (dropped first if a test left it), as the
+    store URL KPI_PIPELINE_STORE takes (without the password: ``server.password``)."""
+    conn = psycopg2.connect(host=server.host, port=server.port, user=server.user,
+                            password=server.password, dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return f"postgresql://{server.user}@{server.host}:{server.port}/{name}"
