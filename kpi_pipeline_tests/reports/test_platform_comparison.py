@@ -254,7 +254,7 @@ def test_hostile_caption_shows_as_text(report_store, tmp_path, open_report):
     copy = tmp_path / "escaping_store.duckdb"
     source = report_store.warehouse.path()
     with duckdb.connect(str(copy)) as conn:
-        conn.execute("ATTACH ? AS src (READ_ONLY)", [str(source)])
+        conn.execute(f"ATTACH '{source}' AS src (READ_ONLY)")  # ATTACH takes no parameter
         for schema, table in [("kpi", "weekly"), ("kpi", "monthly"), ("baseline", "weekly"),
                               ("baseline", "monthly"), ("normalized", "account_daily"),
                               ("normalized", "ad_daily"), ("normalized", "web_daily"),
