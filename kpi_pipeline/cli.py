@@ -20,7 +20,6 @@ import dagster as dg
 from kpi_pipeline.defs import settings as env
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
 from kpi_pipeline.defs.resources import Settings, Warehouse
-from kpi_pipeline.lib.core.landing import REJECTED_DIR
 from kpi_pipeline.lib.core.periods import (
     TABLE_FOR_GRAIN,
     first_period_from,
@@ -112,11 +111,11 @@ def summary(warehouse: Warehouse, settings: Settings) -> str:
     with warehouse.get_connection(read_only=True) as conn:
         for table, count in table_counts(conn).items():
             lines.append(f"  {table:<32} {count:>10,} rows")
-    root = settings.landing_root()
-    files = [f for f in root.rglob("*.json.gz") if REJECTED_DIR not in f.parts] \
-        if root.exists() else []
-    size = sum(f.stat().st_size for f in files)
-    lines.append(f"Landing folder: {root.resolve()} ({len(files):,} files, {size / 1e6:.1f} MB)")
+    store = settings.landing()
+    files = store.files()
+    size = sum(size for _, size in files)
+    where = store.local.resolve() if store.local is not None else store
+    lines.append(f"Landing folder: {where} ({len(files):,} files, {size / 1e6:.1f} MB)")
     return "\n".join(lines)
 
 

@@ -75,7 +75,7 @@ def _lags(platform: str) -> str:
 def source_freshness_checks(context: dg.AssetCheckExecutionContext, config: FreshnessConfig,
                             settings: Settings):
     today = _today(config)
-    root = settings.landing_root()
+    store = settings.landing()
     selected = {key.asset_key for key in context.selected_asset_check_keys}
     for platform in platforms():
         key = dg.AssetKey(["raw", platform])
@@ -85,12 +85,13 @@ def source_freshness_checks(context: dg.AssetCheckExecutionContext, config: Fres
         for stream in streams_for_platform(platform):
             lag = lag_days(stream.name)
             due = today - timedelta(days=lag)
-            newest = latest_landing_day(root, stream.name)
+            newest = latest_landing_day(store, stream.name)
             streams[stream.name] = {"latest_landing_day": str(newest) if newest else "none",
                                     "days_behind": (today - newest).days if newest else -1,
                                     "lag_days": lag, "expected_at_least": str(due)}
             if newest is None:
-                behind.append(f"{stream.name}: no landing file under {root / stream.name}")
+                behind.append(f"{stream.name}: no landing file under "
+                              f"{store.child(stream.name)}")
             elif newest < due:
                 behind.append(f"{stream.name}: newest landing file is for {newest}, "
                               f"{(today - newest).days} day(s) before {today}; expected "

@@ -27,6 +27,7 @@ from pydantic import Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from kpi_pipeline.defs import settings
+from kpi_pipeline.lib.core.landing import LandingStore
 from kpi_pipeline.lib.core.platform_client import PlatformClient
 from kpi_pipeline.lib.core.postgres_store import PostgresTarget, attach
 from kpi_pipeline.lib.normalized.store_lock import lock_path, store_lock
@@ -159,7 +160,8 @@ class Settings(dg.ConfigurableResource):
     goals file is read, and which currency money is reported in."""
 
     landing_dir: str = Field(default=settings.LANDING.default,
-                             description=f"Landing folder (${settings.LANDING.name}).")
+                             description=f"Landing folder, or an fsspec URL (s3://, gs://, "
+                                         f"file://) of one (${settings.LANDING.name}).")
     reporting_currency: str = Field(default="USD", description="ISO 4217 reporting currency")
     goals_file: str = Field(default=settings.GOALS.default,
                             description=f"Goals YAML (${settings.GOALS.name}); default: "
@@ -194,7 +196,7 @@ class Settings(dg.ConfigurableResource):
         fsspec URL (``s3://bucket/ga4``, ``gs://...``) stays a string: a ``Path`` would
         fold its ``//``."""
         if not self.ga4_export_dir:
-            return self.landing_root() / "ga4_export"
+            return self.landing().child("ga4_export")
         return self.ga4_export_dir if "://" in self.ga4_export_dir else Path(
             self.ga4_export_dir)
 
@@ -207,8 +209,15 @@ class Settings(dg.ConfigurableResource):
     def goals_path(self) -> Path:
         return Path(self.goals_file)
 
-    def landing_root(self) -> Path:
-        return Path(self.landing_dir)
+    def landing(self) -> LandingStore:
+        """The landing area: a local folder, or a folder on an fsspec filesystem."""
+        return LandingStore(self.landing_dir)
+
+    def landing_root(self) -> Path | str:
+        """The landing folder: a local path, or the URL of a folder elsewhere (a ``Path``
+        would fold its ``//``)."""
+        store = self.landing()
+        return store.local if store.local is not None else str(store)
 
 
 class PlatformsResource(dg.ConfigurableResource):

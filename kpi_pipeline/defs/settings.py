@@ -58,7 +58,9 @@ STORE = Variable("KPI_PIPELINE_STORE", "",
 STORE_PASSWORD = Variable("KPI_PIPELINE_STORE_PASSWORD", "",
                           "The PostgreSQL store's password (a secret: never logged).")
 LANDING = Variable("KPI_PIPELINE_LANDING", "data/landing",
-                   "The landing folder of the raw pulls.")
+                   "The landing folder of the raw pulls: a path, or an fsspec URL "
+                   "(s3://, gs://, file://) of a folder on object storage that pulls "
+                   "and normalizations on other machines reach.")
 EXPORTS = Variable("KPI_PIPELINE_EXPORTS", "data/exports",
                    "The drop folder of the platforms' export files and their exports.yaml.")
 GA4_EXPORT = Variable("KPI_PIPELINE_GA4_EXPORT", "",

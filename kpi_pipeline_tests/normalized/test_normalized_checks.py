@@ -25,6 +25,7 @@ from kpi_pipeline.defs.normalized.checks import (
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.core import schemas
+from kpi_pipeline.lib.core.landing import LandingStore
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
 
@@ -234,7 +235,7 @@ def test_the_volume_band_is_read_from_the_environment(monkeypatch):
 
 def test_chunks_cut_a_window_by_the_bytes_of_its_landing_files(tmp_path):
     days = [FIRST + timedelta(days=i) for i in range(5)]
-    files = {}
+    files, store = {}, LandingStore(tmp_path)
     for stream, sizes in (("a", [3, 3, 9, 1, 1]), ("b", [1, 1, 0, 1, 1])):
         files[stream] = []
         for day, size in zip(days, sizes, strict=True):
@@ -243,13 +244,13 @@ def test_chunks_cut_a_window_by_the_bytes_of_its_landing_files(tmp_path):
             files[stream].append((path, day))
     # per day: 4, 4, 9, 2, 2 bytes; a budget of 8 closes a chunk before it would pass 8, and
     # the 9-byte day, larger than the budget, is a chunk of its own
-    assert normalized_module.chunks(files, days[0], days[-1], budget=8) == [
+    assert normalized_module.chunks(files, days[0], days[-1], store, budget=8) == [
         (days[0], days[1]), (days[2], days[2]), (days[3], days[4])]
-    assert normalized_module.chunks(files, days[0], days[-1], budget=100) == [
+    assert normalized_module.chunks(files, days[0], days[-1], store, budget=100) == [
         (days[0], days[-1])]
     # days after the last landing file (a week in progress) join the last chunk
     assert normalized_module.chunks(files, days[0], days[-1] + timedelta(days=2),
-                                    budget=4) == [
+                                    store, budget=4) == [
         (days[0], days[0]), (days[1], days[1]), (days[2], days[2]),
         (days[3], days[-1] + timedelta(days=2))]
 

@@ -48,7 +48,7 @@ from kpi_pipeline.defs.normalized.reconciliation import (
 from kpi_pipeline.defs.partitions import ingest_weeks, window_bounds, window_days
 from kpi_pipeline.defs.resources import Settings, Warehouse
 from kpi_pipeline.defs.settings import QUARANTINE_THRESHOLD
-from kpi_pipeline.lib.core.landing import LandingError, landed_days, landing_path
+from kpi_pipeline.lib.core.landing import LandingError, LandingStore
 from kpi_pipeline.lib.core.schemas import (
     DUCKDB_TYPES,
     TABLES,
@@ -156,12 +156,12 @@ def build_table(table: Table, parsed: pd.DataFrame, conn: duckdb.DuckDBPyConnect
                  rejections)
 
 
-def landing_files(streams: tuple[Stream, ...], settings: Settings,
+def landing_files(streams: tuple[Stream, ...], store: LandingStore,
                   days: list[date]) -> tuple[dict[str, list[tuple]], date | None]:
-    """Each stream's landing files of ``days`` up to the last day any of them has one, and
-    that day (None: no file at all). A missing file before it is an error naming it."""
-    root = settings.landing_root()
-    present = {s.name: landed_days(root, s.name) & set(days) for s in streams}
+    """Each stream's landing files of ``days`` in ``store`` up to the last day any of them
+    has one, and that day (None: no file at all). A missing file before it is an error
+    naming it."""
+    present = {s.name: store.landed_days(s.name) & set(days) for s in streams}
     landed = set().union(*present.values())
     if not landed:
         return {s.name: [] for s in streams}, None
@@ -169,23 +169,23 @@ def landing_files(streams: tuple[Stream, ...], settings: Settings,
     for stream in streams:
         for day in days:
             if day <= last and day not in present[stream.name]:
-                path = landing_path(root, stream.name, day)
+                path = store.path(stream.name, day)
                 raise LandingError(f"{stream.name} {day}: no landing file at {path}. "
                                    f"Materialize raw/{stream.platform} for this partition "
                                    "first.")
-    return ({s.name: [(landing_path(root, s.name, d), d) for d in days if d <= last]
+    return ({s.name: [(store.path(s.name, d), d) for d in days if d <= last]
              for s in streams}, last)
 
 
-def chunks(files: dict[str, list[tuple]], start: date, end: date,
+def chunks(files: dict[str, list[tuple]], start: date, end: date, store: LandingStore,
            budget: int = CHUNK_BYTES) -> list[tuple[date, date]]:
     """``start``..``end`` cut into runs of consecutive days whose landing files (every
-    stream's, ``files`` as ``landing_files`` returns them) hold at most ``budget`` bytes;
-    a day larger than the budget is a chunk of its own."""
+    stream's, ``files`` as ``landing_files`` returns them, in ``store``) hold at most
+    ``budget`` bytes; a day larger than the budget is a chunk of its own."""
     size: dict[date, int] = {}
     for stream_files in files.values():
         for path, day in stream_files:
-            size[day] = size.get(day, 0) + path.stat().st_size
+            size[day] = size.get(day, 0) + store.size(path)
     found, first, held = [], start, 0
     day = start
     while day <= end:
@@ -343,7 +343,8 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
         failure_meta: dict[str, object] = {"partition_window": f"{start}..{days[-1]}"}
         try:
             threshold = quarantine_threshold(QUARANTINE_THRESHOLD.value())
-            files, last = landing_files(streams, settings, days)
+            store = settings.landing()
+            files, last = landing_files(streams, store, days)
         except ValueError as exc:
             raise dg.Failure(description=str(exc), metadata=failure_meta) from exc
         end = last or days[-1]
@@ -351,8 +352,9 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             ensure_tables(conn)
             _staging(conn, table)
+            store.expose_to(conn)
             with parse_threads(conn):
-                for chunk_start, chunk_end in chunks(files, start, end) if last else ():
+                for chunk_start, chunk_end in chunks(files, start, end, store) if last else ():
                     try:
                         _stage_chunk(conn, table, files, settings, window, chunk_start,
                                      chunk_end, run_id=context.run.run_id)

@@ -37,7 +37,7 @@ from kpi_pipeline.defs.conventions import puller
 from kpi_pipeline.defs.partitions import ingest_weeks, window_days
 from kpi_pipeline.defs.resources import PlatformsResource, Settings
 from kpi_pipeline.defs.schedules import schedule_today
-from kpi_pipeline.lib.core.landing import landed_days, rejected_path, write_envelope
+from kpi_pipeline.lib.core.landing import write_envelope
 from kpi_pipeline.lib.core.streams import Stream, platforms, streams_for_platform
 from kpi_pipeline.lib.sources.landing_checks import (
     META_OBJECTS,
@@ -146,24 +146,24 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
     def _raw(context: dg.AssetExecutionContext, config: PullConfig,
              platforms: PlatformsResource, settings: Settings) -> dg.MaterializeResult:
         client = platforms.client()
-        root = settings.landing_root()
+        store = settings.landing()
         today = schedule_today(client.now())
         days = window_days(context.partition_time_window)
         problems: list[Problem] = []
         pulled, kept, requests, size, rejected = {}, {}, 0, 0, 0
         for stream in streams:
-            landed = landed_days(root, stream.name) & set(days)
+            landed = store.landed_days(stream.name) & set(days)
             chosen = days_to_pull(stream, days, today, landed, config.repull,
                                   {date.fromisoformat(d) for d in config.days})
             for day in chosen:
                 envelope = client.pull_envelope(stream, day)
                 found = envelope_problems(stream, envelope, day,
-                                          rejected_path(root, stream.name, day))
-                path = write_envelope(root, envelope, rejected=bool(found))
+                                          store.rejected_path(stream.name, day))
+                path = write_envelope(store, envelope, rejected=bool(found))
                 problems += found
                 rejected += bool(found)
                 requests += sum(len(a["requests"]) for a in envelope["accounts"])
-                size += path.stat().st_size
+                size += store.size(path)
             pulled[stream.name] = len(chosen)
             kept[stream.name] = len(landed - set(chosen))
         closed = [day for day in days if day < today]
@@ -183,7 +183,7 @@ def raw_asset(platform: str) -> dg.AssetsDefinition:
                 "requests": requests,
                 "bytes_pulled": size,
                 "source": client.source,
-                "landing_dir": dg.MetadataValue.path(str(root)),
+                "landing_dir": dg.MetadataValue.path(str(store)),
             },
             check_results=[check_result(problems, first, last, files)])
 

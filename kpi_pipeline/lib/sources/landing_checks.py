@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from kpi_pipeline.lib.core.landing import Envelope, landed_days
+from kpi_pipeline.lib.core.landing import Envelope, LandingStore, landed_days
 from kpi_pipeline.lib.core.platforms.meta import MetricSpec, meta_catalog
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.core.streams import Stream
@@ -304,6 +304,6 @@ def _targets(spec: MetricSpec) -> str:
 
 
 # --------------------------------------------------------------------------- freshness
-def latest_landing_day(root: Path | str, stream: str) -> date | None:
+def latest_landing_day(root: LandingStore | Path | str, stream: str) -> date | None:
     """The newest day with a landing file of ``stream`` (temporary files ignored)."""
     return max(landed_days(root, stream), default=None)

@@ -22,12 +22,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from functools import cache
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from kpi_pipeline.lib.core.landing import Envelope, landing_path, write_envelope
+from kpi_pipeline.lib.core.landing import Envelope, LandingFile, landing_path, write_envelope
 from kpi_pipeline.lib.core.schemas import PANDAS_DTYPES, TABLES, coerce_frame
 from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
 
@@ -67,8 +66,8 @@ def _kept_tables() -> frozenset[str]:
 
 
 def parse_files(conn: duckdb.DuckDBPyConnection, stream: str,
-                files: Sequence[tuple[Path, date]], *, check_files: bool = True) -> str:
-    """Parse the landing ``files`` ((path, day) pairs) of a SQL stream into a temporary
+                files: Sequence[tuple[LandingFile, date]], *, check_files: bool = True) -> str:
+    """Parse the landing ``files`` ((path or URL, day) pairs) of a SQL stream into a temporary
     table of its table's parser columns; returns the table's name. Raises ``ParseError``
     (or ``LandingError``) naming the stream, partition, account, field and value."""
     from kpi_pipeline.lib.normalized.parsing.envelopes import load_landing

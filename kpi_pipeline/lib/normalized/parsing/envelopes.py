@@ -26,11 +26,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date
-from pathlib import Path
 
 import duckdb
 
-from kpi_pipeline.lib.core.landing import LandingError, read_envelope
+from kpi_pipeline.lib.core.landing import LandingError, LandingFile, LandingStore, read_envelope
 from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
 from kpi_pipeline.lib.core.values import MAX_COUNT, ParseError
 
@@ -141,13 +140,16 @@ def _any(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> bo
 
 
 def load_landing(conn: duckdb.DuckDBPyConnection, stream: str,
-                 files: Sequence[tuple[Path, date]], *, check_files: bool = True) -> None:
-    """Read the landing ``files`` of ``stream`` ((path, day) pairs) into the temporary
-    tables ``landing_accounts`` and ``landing_requests``; raise on a file that is not
-    what its name says or cannot be read. ``check_files=False`` skips what only a landing
-    file can get wrong (its stream, day and accounts' platform): for envelopes that never
-    were one (``parse`` of an envelope in memory)."""
+                 files: Sequence[tuple[LandingFile, date]], *, check_files: bool = True) -> None:
+    """Read the landing ``files`` of ``stream`` ((path, day) pairs: local paths, or URLs of
+    a landing area on another filesystem, which DuckDB then reads through fsspec) into the
+    temporary tables ``landing_accounts`` and ``landing_requests``; raise on a file that
+    is not what its name says or cannot be read. ``check_files=False`` skips what only a
+    landing file can get wrong (its stream, day and accounts' platform): for envelopes
+    that never were one (``parse`` of an envelope in memory)."""
     install_macros(conn)
+    if files:
+        LandingStore.of_file(files[0][0]).expose_to(conn)
     paths = [str(path) for path, _ in files]
     conn.execute("CREATE OR REPLACE TEMP TABLE landing_files AS SELECT unnest($files) AS file, "
                  "unnest($days) AS day",
@@ -229,17 +231,17 @@ _SHAPE_ERROR = re.compile(r'in file "(?P<file>[^"]+)".*?Expected (?P<expected>[A
                           r"but got (?P<got>[A-Z]+)", re.DOTALL)
 
 
-def _explain_unreadable(stream: str, files: Sequence[tuple[Path, date]],
+def _explain_unreadable(stream: str, files: Sequence[tuple[LandingFile, date]],
                         error: duckdb.Error) -> None:
     """Name the file DuckDB could not read, with why, by reading each one in Python."""
     if isinstance(error, duckdb.OutOfMemoryException):
         raise ParseError(f"{stream}: reading {len(files)} landing file(s) ran out of memory: "
                          f"{error}. Raise the warehouse's memory_limit "
                          "(warehouse.connection_config).") from None
-    root = _landing_root(files)
+    store = LandingStore.of_file(files[0][0])
     for _, day in files:
         try:
-            read_envelope(root, stream, day)
+            read_envelope(store, stream, day)
         except LandingError as exc:
             raise LandingError(str(exc)) from None
     # Every file is JSON, so a value has another JSON type than an envelope's field. Only
@@ -253,11 +255,6 @@ def _explain_unreadable(stream: str, files: Sequence[tuple[Path, date]],
     first, last = min(days.values()), max(days.values())
     raise ParseError(f"{stream} {first}..{last}: the landing files do not have the envelope "
                      f"shape ({type(error).__name__})") from None
-
-
-def _landing_root(files: Sequence[tuple[Path, date]]) -> Path:
-    """The landing root of ``<root>/<stream>/<year>/<file>`` paths."""
-    return Path(files[0][0]).parents[2]
 
 
 def typed_rows(conn: duckdb.DuckDBPyConnection, stream: str, select_sql: str,
