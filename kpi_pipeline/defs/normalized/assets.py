@@ -354,7 +354,10 @@ def normalized_asset(table: Table) -> dg.AssetsDefinition:
             _staging(conn, table)
             store.expose_to(conn)
             with parse_threads(conn):
-                for chunk_start, chunk_end in chunks(files, start, end, store) if last else ():
+                # the budget read when the run starts (a default argument would be fixed at
+                # import time)
+                spans = chunks(files, start, end, store, CHUNK_BYTES) if last else []
+                for chunk_start, chunk_end in spans:
                     try:
                         _stage_chunk(conn, table, files, settings, window, chunk_start,
                                      chunk_end, run_id=context.run.run_id)
