@@ -189,6 +189,11 @@ class Settings(dg.ConfigurableResource):
         default=int(settings.ATTRIBUTION_HALF_LIFE_DAYS.default), ge=1, le=365,
         description="Half-life of the time-decay attribution model, in whole days "
                     f"(${settings.ATTRIBUTION_HALF_LIFE_DAYS.name}).")
+    ltv_window_days: int = Field(
+        default=int(settings.LTV_WINDOW_DAYS.default), ge=1, le=3660,
+        description="Days from a customer's first purchase (that day included) whose "
+                    "purchases count in the cohort lifetime value "
+                    f"(${settings.LTV_WINDOW_DAYS.name}).")
 
     def ga4_export_root(self) -> str | Path:
         """The export folder; by default beside the raw pulls, in the landing folder, so
@@ -331,8 +336,8 @@ def api_platforms_from_env() -> ApiPlatforms:
 
 
 def _numbers_wired() -> dict[str, Any]:
-    """The attribution settings that are set, as typed ``dg.EnvVar`` references (read when
-    a run starts); unset ones keep the fields' defaults."""
+    """The attribution and lifetime-value settings that are set, as typed ``dg.EnvVar``
+    references (read when a run starts); unset ones keep the fields' defaults."""
     wired: dict[str, Any] = {}
     if settings.ATTRIBUTION_LOOKBACK_DAYS.is_set():
         wired["attribution_lookback_days"] = dg.EnvVar.int(
@@ -340,6 +345,8 @@ def _numbers_wired() -> dict[str, Any]:
     if settings.ATTRIBUTION_HALF_LIFE_DAYS.is_set():
         wired["attribution_half_life_days"] = dg.EnvVar.int(
             settings.ATTRIBUTION_HALF_LIFE_DAYS.name)
+    if settings.LTV_WINDOW_DAYS.is_set():
+        wired["ltv_window_days"] = dg.EnvVar.int(settings.LTV_WINDOW_DAYS.name)
     return wired
 
 

@@ -75,6 +75,10 @@ ATTRIBUTION_LOOKBACK_DAYS = Variable("KPI_PIPELINE_ATTRIBUTION_LOOKBACK_DAYS", "
 ATTRIBUTION_HALF_LIFE_DAYS = Variable("KPI_PIPELINE_ATTRIBUTION_HALF_LIFE_DAYS", "7",
                                       "Attribution: the time-decay model's half-life in whole "
                                       "days.")
+LTV_WINDOW_DAYS = Variable("KPI_PIPELINE_LTV_WINDOW_DAYS", "180",
+                           "Lifetime value: the days from a customer's first purchase (that "
+                           "day included) whose purchases count in their cohort's lifetime "
+                           "value (1..3660).")
 REPORTS = Variable("KPI_PIPELINE_REPORTS", "data/reports",
                    "The folder of the rendered HTML reports.")
 GOALS = Variable("KPI_PIPELINE_GOALS", str(data_file("goals.example.yaml")),
@@ -165,8 +169,8 @@ def credential_variables() -> dict[str, Variable]:
 def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
     return [START_DATE, DUCKDB, STORE, STORE_PASSWORD, LANDING, EXPORTS, GA4_EXPORT,
-            ATTRIBUTION_LOOKBACK_DAYS, ATTRIBUTION_HALF_LIFE_DAYS, REPORTS, GOALS, ACCOUNTS,
-            PLATFORMS,
+            ATTRIBUTION_LOOKBACK_DAYS, ATTRIBUTION_HALF_LIFE_DAYS, LTV_WINDOW_DAYS, REPORTS,
+            GOALS, ACCOUNTS, PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
             UTM_LOST_SHARE, GOAL_PROBABILITY_ALERT, SCHEDULE_TIMEZONE, SLACK_CHANNEL,
             SLACK_TOKEN,

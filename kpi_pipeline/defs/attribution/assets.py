@@ -171,7 +171,7 @@ _LOOKBACK = dg.TimeWindowPartitionMapping(start_offset=-LOOKBACK_WEEKS, end_offs
     deps=[dg.AssetDep(SESSIONS_KEY, partition_mapping=_LOOKBACK),
           dg.AssetDep(EVENTS_KEY)],
     kinds={"duckdb", "sql"},
-    code_version="2",
+    code_version="3",  # 3: customer cohorts (attribution.cohort_purchases)
     check_specs=[
         dg.AssetCheckSpec(CREDITS_SUM_TO_ONE, asset=ATTRIBUTION_KEY, blocking=True,
                           description="Every conversion of the window has credits under "
@@ -188,15 +188,17 @@ _LOOKBACK = dg.TimeWindowPartitionMapping(start_offset=-LOOKBACK_WEEKS, end_offs
                 "first touch, linear, position-based (40/20/40) and time decay, over each "
                 "conversion's journey within the lookback. Primary key: (day, property_id, "
                 "conversion_type, model, channel, platform, campaign). Beside it: "
-                "attribution.conversions (journeys), credits, assists_daily and the weekly "
-                "and monthly views.",
+                "attribution.conversions (journeys), credits, assists_daily, the weekly "
+                "and monthly views, and cohort_purchases (every customer's purchases within "
+                "the lifetime-value window from their first purchase, rebuilt whole).",
     metadata={"dagster/table_name": "attribution.daily"},
 )
 def attribution_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
                       settings: Settings) -> dg.MaterializeResult:
     first, last = window_bounds(context.partition_time_window)
     config = AttributionSettings(settings.attribution_lookback_days,
-                                 float(settings.attribution_half_life_days))
+                                 float(settings.attribution_half_life_days),
+                                 settings.ltv_window_days)
     with warehouse.get_connection() as conn:
         counts = replace_attribution_window(conn, first, last, config)
         problems = credit_sum_problems(conn, first, last)
@@ -231,6 +233,8 @@ def attribution_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
                   "conversions": counts["conversions"],
                   "lookback_days": config.lookback_days,
                   "half_life_days": config.half_life_days,
+                  "ltv_window_days": config.cohort_window_days,
+                  "cohort_purchases": counts["cohort_purchases"],
                   "social_touched_share": float(touched) if touched is not None else None,
                   "social_by_model": dg.MetadataValue.json(by_model)},
         check_results=checks)

@@ -35,11 +35,22 @@ Rules:
   had a social touch and the last non-direct click was not social.
 - Path length is the journey's touches; time to conversion is the days from its first
   touch to the conversion.
+- **Customer cohorts.** A customer is a user (as above) of one property; the purchase
+  that acquired them is their first stored purchase (by time, then conversion id), and
+  its last click (the session holding it) is their acquisition channel and platform. The
+  customer's window is ``cohort_window_days`` days from that purchase's local day, that
+  day included (default 180). ``cohort_purchases`` holds every purchase of a customer
+  within their window, the first one included, and is rebuilt whole from
+  ``conversions`` and ``credits`` with every window written, so a later purchase reaches
+  its customer's cohort whatever week it was attributed in. The KPI layer's cohort
+  lifetime value sums it (``lib/kpis/facts.py``).
 
 Tables in schema ``attribution``: ``conversions`` (one row per conversion: its journey),
 ``credits`` (conversion x touch x model), ``daily`` (conversion day x property x
 conversion type x model x channel x platform x campaign: attributed conversions and
-revenue), ``assists_daily`` (the same scopes: conversions touched and assisted), and
+revenue), ``assists_daily`` (the same scopes: conversions touched and assisted),
+``cohort_purchases`` (a customer's purchase within their window; with the view
+``cohort_purchases_reporting``, its revenue in the reporting currency), and
 views ``weekly`` / ``monthly`` / ``quarterly`` (ISO weeks from Monday, calendar months
 and quarters) and ``journeys_daily`` / ``_weekly`` / ``_monthly`` / ``_quarterly``, and
 ``daily_reporting``:
@@ -66,18 +77,24 @@ MODELS = ("last_click", "last_non_direct", "first_touch", "linear", "position_ba
 DEFAULT_LOOKBACK_DAYS = 30
 DEFAULT_HALF_LIFE_DAYS = 7.0
 SOCIAL_CHANNELS = ("organic_social", "paid_social")
+DEFAULT_COHORT_WINDOW_DAYS = 180
 
 
 @dataclass(frozen=True)
 class AttributionSettings:
-    """The journey window and the time-decay half-life; every row stores them."""
+    """The journey window and the time-decay half-life, which every row stores, and the
+    customers' lifetime-value window, which every cohort purchase stores."""
 
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+    cohort_window_days: int = DEFAULT_COHORT_WINDOW_DAYS
 
     def __post_init__(self) -> None:
         if not 1 <= self.lookback_days <= 365:
             raise ValueError(f"lookback_days {self.lookback_days}: expected 1..365 days")
+        if not 1 <= self.cohort_window_days <= 3660:
+            raise ValueError(f"cohort_window_days {self.cohort_window_days}: expected "
+                             "1..3660 days")
         if not 0 < self.half_life_days <= 365:
             raise ValueError(f"half_life_days {self.half_life_days}: expected a number of "
                              "days in (0, 365]")
@@ -138,6 +155,18 @@ DDL = (
         assisted_conversions BIGINT NOT NULL,  -- ... that did not get the last non-direct
         lookback_days INTEGER NOT NULL,
         PRIMARY KEY (day, property_id, conversion_type, channel, platform, campaign)
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.cohort_purchases (
+        conversion_id VARCHAR PRIMARY KEY,  -- a purchase within its customer's window
+        property_id VARCHAR NOT NULL,
+        user_key VARCHAR NOT NULL,          -- the customer (user of the property)
+        cohort_date DATE NOT NULL,          -- local day of the customer's first purchase
+        conversion_date DATE NOT NULL,      -- local day of this purchase
+        first_purchase BOOLEAN NOT NULL,    -- this purchase acquired the customer
+        revenue DOUBLE NOT NULL,            -- property currency
+        channel VARCHAR NOT NULL,           -- the first purchase's last click
+        platform VARCHAR,                   -- ... and its social platform, if any
+        window_days INTEGER NOT NULL        -- the window: cohort_date .. + window_days - 1
     )""",
 )
 
@@ -280,7 +309,43 @@ SELECT conversion_date, property_id, conversion_type, channel, platform, campaig
 FROM scoped GROUP BY ALL
 """
 
+# Every customer's purchases within their window, from every stored purchase: the first
+# purchase of a (property, user) by time then id, its last-click touch (credit 1 under
+# last_click) as the acquisition channel, and the purchases from its day to the window's
+# last day (parameter: $window).
+_COHORTS = f"""
+INSERT INTO {SCHEMA}.cohort_purchases
+WITH purchases AS (
+    SELECT conversion_id, property_id, user_key, conversion_date, revenue,
+           row_number() OVER (PARTITION BY property_id, user_key
+                              ORDER BY conversion_ts, conversion_id) AS nth
+    FROM {SCHEMA}.conversions WHERE conversion_type = 'purchase'
+),
+firsts AS (
+    SELECT p.property_id, p.user_key, p.conversion_id AS first_id,
+           p.conversion_date AS cohort_date, c.channel, c.platform
+    FROM purchases p
+    JOIN {SCHEMA}.credits c ON c.conversion_id = p.conversion_id
+     AND c.model = 'last_click' AND c.credit = 1
+    WHERE p.nth = 1
+)
+SELECT p.conversion_id, p.property_id, p.user_key, f.cohort_date, p.conversion_date,
+       p.conversion_id = f.first_id, p.revenue, f.channel, f.platform, $window
+FROM purchases p JOIN firsts f USING (property_id, user_key)
+WHERE p.conversion_date BETWEEN f.cohort_date
+                            AND f.cohort_date + CAST($window - 1 AS INTEGER)
+"""
+
 TABLES = ("conversions", "credits", "daily", "assists_daily")
+
+
+def replace_cohort_purchases(conn: duckdb.DuckDBPyConnection, window_days: int) -> int:
+    """Rebuild ``cohort_purchases`` whole from the stored conversions and credits, with
+    a window of ``window_days`` days (inside the caller's transaction, if any); return its
+    rows."""
+    conn.execute(f"DELETE FROM {SCHEMA}.cohort_purchases")
+    conn.execute(_COHORTS, {"window": int(window_days)})
+    return int(conn.execute(f"SELECT count(*) FROM {SCHEMA}.cohort_purchases").fetchall()[0][0])
 
 
 def _views(conn: duckdb.DuckDBPyConnection) -> None:
@@ -312,6 +377,20 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
         FROM {SCHEMA}.daily d
         LEFT JOIN properties p USING (property_id)
         LEFT JOIN normalized.fx_daily f ON f.report_date = d.day AND f.currency = p.currency
+                                       AND f.reporting_currency = p.reporting_currency""")
+    # the cohort purchases the same way, each at the rate of its own day
+    conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.cohort_purchases_reporting AS
+        WITH properties AS (
+            SELECT property_id, any_value(brand) AS brand, any_value(currency) AS currency,
+                   any_value(reporting_currency) AS reporting_currency
+            FROM normalized.web_daily GROUP BY property_id)
+        SELECT c.*, p.brand, p.currency, p.reporting_currency,
+               c.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
+                                ELSE f.rate END AS revenue_reporting
+        FROM {SCHEMA}.cohort_purchases c
+        LEFT JOIN properties p USING (property_id)
+        LEFT JOIN normalized.fx_daily f ON f.report_date = c.conversion_date
+                                       AND f.currency = p.currency
                                        AND f.reporting_currency = p.reporting_currency""")
     for grain, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month"),
                         ("quarterly", "quarter")):
@@ -347,7 +426,9 @@ def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, las
                                settings: AttributionSettings | None = None
                                ) -> dict[str, int]:
     """Attribute the conversions of the local days ``first``..``last`` and replace the
-    window's rows of every attribution table in one transaction; return rows written."""
+    window's rows of every attribution table in one transaction, rebuilding the customer
+    cohorts from every stored purchase in it; return rows written (the cohorts' rows in
+    all)."""
     settings = settings or AttributionSettings()
     ensure_attribution_tables(conn)
     params = {"first": first, "last": last, "lookback": settings.lookback_days,
@@ -366,11 +447,14 @@ def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, las
         conn.execute(_DAILY, {"first": first, "last": last,
                               "lookback": settings.lookback_days})
         conn.execute(_ASSISTS, {"lookback": settings.lookback_days})
+        replace_cohort_purchases(conn, settings.cohort_window_days)
     for table, column in (("conversions", "conversion_date"), ("credits", "conversion_date"),
                           ("daily", "day"), ("assists_daily", "day")):
         counts[table] = int(conn.execute(
             f"SELECT count(*) FROM {SCHEMA}.{table} WHERE {column} BETWEEN ? AND ?",
             [first, last]).fetchall()[0][0])
+    counts["cohort_purchases"] = int(conn.execute(
+        f"SELECT count(*) FROM {SCHEMA}.cohort_purchases").fetchall()[0][0])
     return counts
 
 
