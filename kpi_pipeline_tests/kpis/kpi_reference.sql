@@ -10,6 +10,7 @@
 --   $grain  'week' (ISO Monday-Sunday) or 'month' (calendar month)
 --   $first  first period start to return (a Monday / a 1st)
 --   $last   last period start to return
+--   $ltv_window_days  the lifetime-value window the attribution layer was run with
 -- Every period is computed whole from the data, whatever $first and $last are; previous
 -- and year-ago values come from the same computation, so no look-back window is needed.
 --
@@ -30,6 +31,12 @@
 --     every day of both periods; otherwise it is NULL.
 --   * A (period, scope) row exists when the KPI's source has at least one row for it on
 --     the KPI's platforms, even if every measure there is NULL (its value is then NULL).
+--   * lifetime_value is a cohort: the customers (a property's user as attribution keys
+--     them) whose earliest purchase falls in the period and whose journey to it ended in a
+--     social session (its last touch), each with every purchase of theirs up to
+--     $ltv_window_days - 1 days after that earliest purchase's day. Its coverage is the
+--     export's days of the period for which that many days later are in the export too
+--     (the property's last export day), so a cohort still open is not complete.
 
 WITH
 -- ------------------------------------------------------------------ calendar helpers
@@ -299,6 +306,92 @@ attr_kpis AS (
     LEFT JOIN attr_scoped AS s USING (period_start, scope, scope_key, model)
 ),
 
+-- ------------------------------------------------------------------ source: customer cohorts
+-- Every stored purchase (attribution.conversions) in the reporting currency at its own
+-- day's rate; a customer's first purchase is the one no purchase of the same user and
+-- property precedes (in time, then by id); its channel is the journey's last touch.
+ltv_purchases AS (
+    SELECT v.conversion_id, v.property_id, v.user_key, v.conversion_date, v.conversion_ts,
+           p.brand,
+           v.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1 ELSE f.rate END
+               AS revenue
+    FROM attribution.conversions AS v
+    LEFT JOIN attr_property AS p ON p.property_id = v.property_id
+    LEFT JOIN normalized.fx_daily AS f
+           ON f.report_date = v.conversion_date AND f.currency = p.currency
+          AND f.reporting_currency = p.reporting_currency
+    WHERE v.conversion_type = 'purchase'
+),
+ltv_first AS (
+    SELECT a.* FROM ltv_purchases AS a
+    WHERE NOT EXISTS (
+        SELECT 1 FROM ltv_purchases AS b
+        WHERE b.property_id = a.property_id AND b.user_key = a.user_key
+          AND (b.conversion_ts < a.conversion_ts
+               OR (b.conversion_ts = a.conversion_ts AND b.conversion_id < a.conversion_id)))
+),
+ltv_last_touch AS (
+    SELECT t.conversion_id, t.channel, t.platform
+    FROM attribution.credits AS t
+    WHERE t.model = 'linear'  -- linear credits every touch of the journey
+      AND t.touch = (SELECT max(u.touch) FROM attribution.credits AS u
+                     WHERE u.conversion_id = t.conversion_id AND u.model = 'linear')
+),
+ltv_customers AS (
+    SELECT c.period_start, f.conversion_date AS report_date, f.brand, l.platform,
+           (SELECT sum(x.revenue) FROM ltv_purchases AS x
+            WHERE x.property_id = f.property_id AND x.user_key = f.user_key
+              AND x.conversion_date >= f.conversion_date
+              AND x.conversion_date < f.conversion_date + $ltv_window_days) AS revenue
+    FROM ltv_first AS f
+    JOIN ltv_last_touch AS l ON l.conversion_id = f.conversion_id
+    JOIN calendar AS c ON c.day = f.conversion_date
+    WHERE l.channel IN ('organic_social', 'paid_social')
+),
+ltv_days AS (
+    -- the export's days whose cohort window the property's export reaches to its end
+    SELECT DISTINCT c.period_start, e.event_date AS report_date, p.brand
+    FROM normalized.web_events AS e
+    JOIN calendar AS c ON c.day = e.event_date
+    LEFT JOIN attr_property AS p ON p.property_id = e.property_id
+    WHERE e.event_date + $ltv_window_days - 1 <= (
+        SELECT max(z.event_date) FROM normalized.web_events AS z
+        WHERE z.property_id = e.property_id)
+),
+ltv_scoped AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, period_start, sum(revenue) AS revenue,
+           count(*) AS customers
+    FROM ltv_customers GROUP BY period_start
+    UNION ALL
+    SELECT 'brand', brand, period_start, sum(revenue), count(*)
+    FROM ltv_customers WHERE brand IS NOT NULL GROUP BY brand, period_start
+    UNION ALL
+    SELECT 'platform', platform, period_start, sum(revenue), count(*)
+    FROM ltv_customers WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
+    GROUP BY platform, period_start
+),
+ltv_closed AS (
+    SELECT 'all' AS scope, 'all' AS scope_key, period_start,
+           count(DISTINCT report_date) AS covered
+    FROM ltv_days GROUP BY period_start
+    UNION ALL
+    SELECT 'brand', brand, period_start, count(DISTINCT report_date)
+    FROM ltv_days WHERE brand IS NOT NULL GROUP BY brand, period_start
+    UNION ALL
+    SELECT 'platform', t.platform, d.period_start, count(DISTINCT d.report_date)
+    FROM ltv_days AS d
+    CROSS JOIN (SELECT unnest(['facebook', 'instagram', 'linkedin', 'tiktok']) AS platform) AS t
+    GROUP BY t.platform, d.period_start
+),
+-- every (period, scope) the export reaches (attr_coverage: the same days and scopes)
+ltv_kpis AS (
+    SELECT v.period_start, v.scope, v.scope_key, coalesce(s.revenue, 0) AS revenue,
+           coalesce(s.customers, 0) AS customers, coalesce(d.covered, 0) AS covered
+    FROM attr_coverage AS v
+    LEFT JOIN ltv_scoped AS s USING (period_start, scope, scope_key)
+    LEFT JOIN ltv_closed AS d USING (period_start, scope, scope_key)
+),
+
 -- ------------------------------------------------------------------ source: email lists
 -- Members are a level (like followers): the count on the period's last day and on the day
 -- before its first day; opt-ins are a daily flow.
@@ -551,12 +644,6 @@ kpis AS (
     FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
     GROUP BY period_start, scope, scope_key
     UNION ALL
-    SELECT period_start, scope, scope_key, 'lifetime_value', 'currency',
-           sum(revenue), sum(new_customers), true,
-           count(DISTINCT report_date)
-    FROM web_scoped WHERE platform IN ('facebook', 'instagram', 'linkedin', 'tiktok')
-    GROUP BY period_start, scope, scope_key
-    UNION ALL
     SELECT period_start, scope, scope_key, 'repeat_customer_rate', 'ratio',
            sum(orders) - sum(new_customers), sum(orders), true,
            count(DISTINCT report_date)
@@ -589,6 +676,12 @@ kpis AS (
     SELECT period_start, scope, scope_key, 'attributed_social_revenue_' || model, 'currency',
            revenue, NULL, false, covered
     FROM attr_kpis
+
+    -- ============================== cohort lifetime value: all, brand, platform
+    UNION ALL
+    SELECT period_start, scope, scope_key, 'lifetime_value', 'currency',
+           revenue, customers, true, covered
+    FROM ltv_kpis
 
     -- ============================== ads + web: all, brand
     UNION ALL

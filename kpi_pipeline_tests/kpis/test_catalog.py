@@ -81,7 +81,8 @@ def fields(name: str, **changes: object) -> dict[str, object]:
     ("returning_customer_revenue", {"numerator": "revenue * (orders - new_customers)",
                                     "denominator": "orders", "additive": False},
      "not a sum of measures.*reaggregable: false"),
-    ("lifetime_value", {"denominator": "new_customers + 1"}, "not a sum of measures"),
+    ("lifetime_value", {"denominator": "cohort_customers + 1"}, "not a sum of measures"),
+    ("lifetime_value", {"denominator": "new_customers"}, "source .cohorts. does not measure"),
 ])
 def test_catalogue_fields_are_validated(name, changes, message):
     with pytest.raises(ValidationError, match=message):

@@ -19,6 +19,9 @@ The fixture (week W = Mon 2025-03-03 .. Sun 2025-03-09, ISO):
   that must not count, and a row in W+1.
 - email: a list per brand with its member count on the Sunday before W and on W's Sunday;
   bolt's list starts W empty (zero denominator for the growth rate).
+- customers: purchases as the attribution layer stores them (conversions and their
+  journeys' credits), with a lifetime-value window of 10 days, GA4 export days from 1 to 16
+  March (and 20 February) and EUR rates for acme's purchases (see ``PURCHASES``).
 
 The weekly KPIs are computed the way the weekly asset does: first = Monday, last = Sunday
 (``window_bounds`` of the partition).
@@ -41,12 +44,16 @@ from kpi_pipeline.lib.core.schemas import (
     ACCOUNT_DAILY,
     AD_DAILY,
     EMAIL_DAILY,
+    FX_DAILY,
     POST_DAILY,
     WEB_DAILY,
     Table,
     coerce_frame,
 )
-from kpi_pipeline.lib.kpis.attribution import ensure_attribution_tables
+from kpi_pipeline.lib.kpis.attribution import (
+    ensure_attribution_tables,
+    replace_cohort_purchases,
+)
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import replace_kpis
 from kpi_pipeline.lib.normalized.store import ensure_tables, replace_window
@@ -56,6 +63,7 @@ SUN = MON + timedelta(days=6)
 PREV_MON = MON - timedelta(weeks=1)
 NEXT_MON = MON + timedelta(weeks=1)
 MARCH = date(2025, 3, 1)
+FEBRUARY = date(2025, 2, 1)
 ROW_META = {"source_stream": "hand_fixture", "api_version": "v0",
             "pulled_at": "2025-03-20T06:00:00Z"}
 
@@ -201,6 +209,68 @@ ATTRIBUTION_ROWS = [
 ]
 
 
+# Customers, as attribution.conversions and attribution.credits store them, for the cohort
+# lifetime value with a window of LTV_WINDOW days (the first purchase's day + 0 .. + 9).
+# Every purchase's journey has two touches: an Instagram social first touch, then the
+# session holding the purchase (its last click: the channel and platform below). The
+# cohort is chosen by the LAST click, so an Instagram first touch never makes a customer
+# social on its own.
+LTV_WINDOW = 10
+# (conversion id, property, user, local day, type, revenue in the property's currency,
+#  last-click channel, its platform)
+PURCHASES = (
+    # u1 (bolt, USD): acquired Wed 5 March through LinkedIn; buys again on the 10th (day 6,
+    # inside the window, by email) and the 15th (day 11: outside)
+    ("u1-a", "p-bolt", "u1", "2025-03-05", "purchase", 100.0, "organic_social", "linkedin"),
+    ("u1-b", "p-bolt", "u1", "2025-03-10", "purchase", 40.0, "email", None),
+    ("u1-c", "p-bolt", "u1", "2025-03-15", "purchase", 70.0, "direct", None),
+    # u2 (acme, EUR): acquired Mon 3 March through a paid Instagram session, 80 EUR at 1.25;
+    # buys again on the 12th, the window's last day (day 10), 20 EUR at that day's 1.5
+    ("u2-a", "p-acme", "u2", "2025-03-03", "purchase", 80.0, "paid_social", "instagram"),
+    ("u2-b", "p-acme", "u2", "2025-03-12", "purchase", 20.0, "organic_search", None),
+    # u3 (bolt): first bought on 20 February through Facebook (February's cohort); its
+    # social purchase of 6 March is a repeat purchase, outside its window: in no cohort
+    ("u3-a", "p-bolt", "u3", "2025-02-20", "purchase", 90.0, "paid_social", "facebook"),
+    ("u3-b", "p-bolt", "u3", "2025-03-06", "purchase", 500.0, "organic_social", "instagram"),
+    # u4 (bolt): a social lead on the 3rd, then a first purchase from search: not social
+    ("u4-l", "p-bolt", "u4", "2025-03-03", "lead", 0.0, "organic_social", "instagram"),
+    ("u4-a", "p-bolt", "u4", "2025-03-07", "purchase", 300.0, "organic_search", None),
+    # u5 (bolt): acquired on Saturday the 8th from a social site no platform is tracked for
+    ("u5-a", "p-bolt", "u5", "2025-03-08", "purchase", 60.0, "organic_social", None),
+)
+# The days the GA4 export holds for both properties: 20 February, 1 to 16 March.
+EXPORT_DAYS = (date(2025, 2, 20), *(date(2025, 3, 1) + timedelta(days=i) for i in range(16)))
+FX = {"2025-03-03": 1.25, "2025-03-12": 1.5}  # EUR -> USD; no other EUR purchase day
+
+
+def load_customers(conn: duckdb.DuckDBPyConnection, window: int = LTV_WINDOW) -> None:
+    """The export days, the purchases and their journeys, and the cohorts built from them."""
+    for table, rows in ((FX_DAILY, [dict(report_date=day, currency="EUR",
+                                         reporting_currency="USD", rate=rate,
+                                         fixing_date=day) for day, rate in FX.items()]),):
+        frame = coerce_frame(table, pd.DataFrame([{**ROW_META, **r} for r in rows]))
+        replace_window(conn, table, frame, date(2025, 3, 1), date(2025, 3, 31))
+    conn.executemany(
+        "INSERT INTO normalized.web_events (property_id, event_date, event_ts, event_name, "
+        "user_pseudo_id, ga_session_id, source_file, source_record) VALUES "
+        "(?, ?, ?, 'session_start', 'x', 1, ?, 1)",
+        [(prop, day, f"{day} 12:00:00", f"{prop}/{day}")
+         for prop in ("p-acme", "p-bolt") for day in EXPORT_DAYS])
+    for cid, prop, user, day, kind, revenue, channel, platform in PURCHASES:
+        conn.execute(
+            "INSERT INTO attribution.conversions VALUES (?, ?, ?, CAST(? AS TIMESTAMP), ?, ?, "
+            "?, 2, 1.0, true, false, false, 'path', 30, 7.0)",
+            [cid, prop, day, f"{day} 15:00:00", kind, revenue, user])
+        touches = ((1, "organic_social", "instagram"), (2, channel, platform))
+        for model, credited in (("last_click", 2), ("first_touch", 1)):
+            conn.executemany(
+                "INSERT INTO attribution.credits VALUES (?, ?, ?, ?, CAST(? AS TIMESTAMP), ?, "
+                "?, 'c', ?)",
+                [(cid, day, model, touch, f"{day} 1{touch}:00:00", ch, pl,
+                  1.0 if touch == credited else 0.0) for touch, ch, pl in touches])
+    replace_cohort_purchases(conn, window)
+
+
 @dataclass
 class Fixture:
     """The normalized rows of one test database; tests may append rows before loading."""
@@ -236,6 +306,7 @@ class Fixture:
         ensure_attribution_tables(conn)
         conn.executemany("INSERT INTO attribution.daily VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          ATTRIBUTION_ROWS)
+        load_customers(conn)
 
 
 # The fixture holds a few days of each week, far from whole weeks: the comparisons would
@@ -278,6 +349,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConn
     Fixture().load(conn)
     compute_week(conn, MON)
     compute_month(conn, MARCH)
+    compute_month(conn, FEBRUARY)
     yield conn
     conn.close()
 
@@ -392,8 +464,15 @@ WEEK_EXPECTED: list[Expect] = [
     Expect("social_revenue", "instagram", 500 + 50),
     Expect("average_order_value", "all", 500 + 50 + 0, 5 + 1 + 0),
     Expect("average_order_value", "instagram", 500 + 50, 5 + 1),
-    Expect("lifetime_value", "all", 500 + 50 + 0, 3 + 0 + 0),
-    Expect("lifetime_value", "instagram", 500 + 50, 3 + 0),
+    # cohort lifetime value, window 10 days: the customers first acquired in W through a
+    # social last click, u1 (5 March, LinkedIn: 100 + 40 on day 6; not 70 on day 11), u2
+    # (3 March, Instagram: 80 EUR x 1.25 + 20 EUR x 1.5 on day 10) and u5 (8 March, an
+    # untracked social site: 60); not u3 (first purchase in February), nor u4 (search)
+    Expect("lifetime_value", "all", (100 + 40) + (80 * 1.25 + 20 * 1.5) + 60, 3),
+    Expect("lifetime_value", "bolt", (100 + 40) + 60, 2),
+    Expect("lifetime_value", "acme", 80 * 1.25 + 20 * 1.5, 1),
+    Expect("lifetime_value", "linkedin", 100 + 40, 1),
+    Expect("lifetime_value", "instagram", 80 * 1.25 + 20 * 1.5, 1),
     Expect("repeat_customer_rate", "all", (5 + 1 + 0) - (3 + 0 + 0), 5 + 1 + 0),
     Expect("repeat_customer_rate", "instagram", (5 + 1) - (3 + 0), 5 + 1),
     # estimated row by row, then summed: 03-03 500 x (5 - 3) / 5, 03-04 50 x (1 - 0) / 1,
@@ -453,7 +532,7 @@ ZERO_DENOMINATORS = [
     ("cost_per_purchase", "meta/act-acme/c2", 30),
     ("lead_quality", "linkedin", 0),  # 0 qualified / 0 leads
     ("average_order_value", "linkedin", 0),
-    ("lifetime_value", "linkedin", 0),
+    ("lifetime_value", "facebook", 0),  # the export covers it, no customer acquired there
     ("repeat_customer_rate", "linkedin", 0 - 0),
     ("customer_acquisition_cost", "bolt", 200),  # bolt has spend, no social new customers
     ("conversion_cac", "bolt", 0),  # bolt's only campaign is a lead campaign
@@ -766,3 +845,104 @@ def test_a_kpi_table_made_before_coverage_gains_the_columns_and_keeps_working(
         assert PREV_MON in incomplete_periods(conn, "week")
     finally:
         conn.close()
+
+
+# ------------------------------------------------------------ cohort lifetime value
+
+def test_lifetime_value_is_the_cohort_of_the_period_over_its_window(
+        db: duckdb.DuckDBPyConnection) -> None:
+    """February's cohort is u3 alone, with its first purchase only (its social purchase of
+    6 March is outside its window 20 February .. 1 March); March's is W's (u1, u2, u5):
+    u3's March purchase is a repeat, in no cohort of March."""
+    february = fetch(db, "kpi.monthly", FEBRUARY, "lifetime_value", "all")
+    assert february is not None and february[:3] == (90.0, 1.0, 90.0)
+    assert fetch(db, "kpi.monthly", FEBRUARY, "lifetime_value", "facebook")[:3] == (90.0, 1.0,
+                                                                                    90.0)
+    march = fetch(db, "kpi.monthly", MARCH, "lifetime_value", "all")
+    assert march is not None
+    assert march[:2] == (pytest.approx((100 + 40) + (80 * 1.25 + 20 * 1.5) + 60), 3.0)
+
+
+def test_the_lifetime_value_row_names_its_window_and_cohort_rule(
+        db: duckdb.DuckDBPyConnection) -> None:
+    definition = weekly(db, "lifetime_value", "all")[7]
+    assert "within 10 days of the first purchase" in definition
+    assert "first acquired in the period" in definition
+    assert "{window_days}" not in definition
+
+
+def test_a_cohort_is_complete_once_the_window_of_its_last_day_has_closed(
+        tmp_path: Path) -> None:
+    """The export ends on 16 March, so with a 10-day window the cohorts of the days up to
+    7 March are final (7 + 9 = 16): 5 of W's days (3 to 7 March), 7 of March's (1 to 7),
+    February's one export day. Under the production rule an open cohort is compared with
+    no other period."""
+    conn = duckdb.connect(str(tmp_path / "hand.duckdb"))
+    try:
+        Fixture().load(conn)
+        compute_week(conn, PREV_MON, min_coverage_share=1.0)
+        compute_week(conn, MON, min_coverage_share=1.0)
+        compute_month(conn, FEBRUARY, min_coverage_share=1.0)
+        compute_month(conn, MARCH, min_coverage_share=1.0)
+
+        def coverage(table: str, start: date, key: str = "all") -> tuple:
+            return conn.execute(
+                f"SELECT coverage_days, period_days, previous_value FROM {table} "
+                "WHERE period_start = ? AND kpi = 'lifetime_value' AND scope_key = ?",
+                [start, key]).fetchone()
+
+        assert coverage("kpi.weekly", MON) == (5, 7, None)
+        assert coverage("kpi.weekly", MON, "linkedin") == (5, 7, None)
+        assert coverage("kpi.weekly", MON, "bolt")[:2] == (5, 7)
+        # the week before W: the export holds 1 and 2 March, both closed
+        assert coverage("kpi.weekly", PREV_MON)[:2] == (2, 7)
+        assert coverage("kpi.monthly", MARCH) == (7, 31, None)
+        assert coverage("kpi.monthly", FEBRUARY)[:2] == (1, 28)
+        # the export's days alone cover W whole: the attributed revenue says so
+        assert conn.execute(
+            "SELECT coverage_days FROM kpi.weekly WHERE period_start = ? AND scope_key = "
+            "'all' AND kpi = 'attributed_social_revenue_linear'", [MON]).fetchone() == (7,)
+    finally:
+        conn.close()
+
+
+def test_the_window_is_a_setting_of_the_cohorts(tmp_path: Path) -> None:
+    """Built with a 5-day window, u1 keeps only its first purchase (the 10th is day 6) and
+    u2 too (the 12th is day 10); the row says 5 days, and more of W's cohorts are final
+    (days up to 12 March: all 7)."""
+    conn = duckdb.connect(str(tmp_path / "hand.duckdb"))
+    try:
+        Fixture().load(conn)
+        replace_cohort_purchases(conn, 5)
+        compute_week(conn, MON)
+        row = conn.execute(
+            "SELECT numerator, denominator, definition, coverage_days FROM kpi.weekly "
+            "WHERE period_start = ? AND kpi = 'lifetime_value' AND scope_key = 'all'",
+            [MON]).fetchone()
+    finally:
+        conn.close()
+    assert row[:2] == (pytest.approx(100 + 80 * 1.25 + 60), 3.0)
+    assert "within 5 days" in row[2]
+    assert row[3] == 7
+
+
+def test_open_cohorts_do_not_make_a_report_period_incomplete(tmp_path: Path) -> None:
+    """A period's cohort stays open for the window after the period: its rows are marked,
+    but the report gate and the index judge the period by its other KPIs."""
+    from kpi_pipeline.lib.reports.coverage import incomplete_periods, summarize
+
+    conn = duckdb.connect(str(tmp_path / "hand.duckdb"))
+    try:
+        Fixture().load(conn)
+        compute_week(conn, MON)
+        conn.execute("UPDATE kpi.weekly SET coverage_days = period_days "
+                     "WHERE kpi <> 'lifetime_value'")
+        assert MON not in incomplete_periods(conn, "week")
+        rows = conn.execute(
+            "SELECT kpi, NULL AS source, coverage_days, period_days FROM kpi.weekly "
+            "WHERE period_start = ? AND scope = 'all'", [MON]).df().itertuples()
+        coverage = summarize(list(rows), catalog(), 7)
+    finally:
+        conn.close()
+    assert not coverage.kpis_incomplete
+    assert coverage.open_cohorts == (("lifetime_value", 5),)

@@ -29,6 +29,7 @@ import duckdb
 import pytest
 
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
+from kpi_pipeline.lib.kpis.attribution import replace_cohort_purchases
 from kpi_pipeline.lib.kpis.catalog import catalog
 from kpi_pipeline.lib.kpis.compute import replace_kpis
 from kpi_pipeline_tests.conftest import INGEST_ASSETS
@@ -38,6 +39,10 @@ pytestmark = pytest.mark.slow  # one raw -> normalized build of seven weeks (~15
 REFERENCE_SQL = Path(__file__).resolve().with_name("kpi_reference.sql")
 DEMO_FIRST_DAY, DEMO_LAST_DAY = date(2025, 1, 27), date(2025, 3, 16)
 DEMO_TODAY = "2025-03-20"
+# The lifetime-value window the chain runs with: short enough that the cohorts of the first
+# weeks close within the data (the export reaches 19 March: the days up to 6 March) and the
+# last ones do not, so both complete and open cohorts are compared.
+LTV_WINDOW_DAYS = 14
 
 # The periods compared: (first period start, last period start, last day of the last one).
 # The week of 27 January is not compared itself: it is the previous week of 3 February.
@@ -70,7 +75,8 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("kpi_reference")
     resources = {
         "warehouse": Warehouse(database=str(root / "warehouse.duckdb")),
-        "settings": Settings(landing_dir=str(root / "landing"), reporting_currency="USD"),
+        "settings": Settings(landing_dir=str(root / "landing"), reporting_currency="USD",
+                             ltv_window_days=LTV_WINDOW_DAYS),
         "platforms": DemoPlatforms(seed=7, brands=2, today=DEMO_TODAY),
     }
     result = dg.materialize(
@@ -101,6 +107,20 @@ def add_year_ago_history(conn: duckdb.DuckDBPyConnection, shift: timedelta) -> N
                      FROM normalized.web_events""")
     conn.execute(f"""INSERT INTO attribution.daily
                      SELECT * REPLACE (day - {days} AS day) FROM attribution.daily""")
+    # ... and their purchases by other customers (a customer of the history is not one of
+    # today's), with the cohorts built again from all of them
+    conn.execute(f"""INSERT INTO attribution.conversions
+                     SELECT * REPLACE (conversion_id || '~history' AS conversion_id,
+                                       conversion_date - {days} AS conversion_date,
+                                       conversion_ts - INTERVAL {days} DAY AS conversion_ts,
+                                       user_key || '~history' AS user_key)
+                     FROM attribution.conversions""")
+    conn.execute(f"""INSERT INTO attribution.credits
+                     SELECT * REPLACE (conversion_id || '~history' AS conversion_id,
+                                       conversion_date - {days} AS conversion_date,
+                                       session_start - INTERVAL {days} DAY AS session_start)
+                     FROM attribution.credits""")
+    replace_cohort_purchases(conn, LTV_WINDOW_DAYS)
 
 
 def production_kpis(conn: duckdb.DuckDBPyConnection, last: Literal["start", "day"]) -> None:
@@ -132,7 +152,8 @@ def reference_rows(conn: duckdb.DuckDBPyConnection, grain: str) -> dict[Key, Row
     """The reference formulation's rows for the compared periods of ``grain``."""
     first, last_start, _ = PERIODS[grain]
     cursor = conn.execute(REFERENCE_SQL.read_text(encoding="utf-8"),
-                          {"grain": grain, "first": first, "last": last_start})
+                          {"grain": grain, "first": first, "last": last_start,
+                           "ltv_window_days": LTV_WINDOW_DAYS})
     return _keyed(cursor)
 
 
@@ -434,3 +455,23 @@ def test_a_store_pulled_before_objectives_keeps_its_blended_cac(demo_db: Path,
     assert blended and [row for row in after if row[0] == "customer_acquisition_cost"] == blended
     conversion = [row for row in after if row[0] == "conversion_cac"]
     assert conversion and all(value is None for *_, value in conversion)
+
+
+def test_lifetime_value_compares_closed_and_open_cohorts(rows) -> None:
+    """The demo's GA4 export reaches 19 March (the days before its "today", 20 March) and
+    the window is 14 days: the cohorts of the days up to 6 March are closed (6 + 13 = 19),
+    so the weeks up to that of 24 February are complete, the week of 3 March covers 4 of
+    its days, the week of 10 March none; every week holds customers. Only complete weeks
+    are compared. (The numbers themselves are the reference's, above.)"""
+    production, _ = rows["week"]
+    ltv = {start: row for (start, kpi, key), row in production.items()
+           if kpi == "lifetime_value" and key == "all"}
+    coverage = {start: row["coverage_days"] for start, row in ltv.items()}
+    assert coverage == {date(2025, 2, 3): 7, date(2025, 2, 10): 7, date(2025, 2, 17): 7,
+                        date(2025, 2, 24): 7, date(2025, 3, 3): 4, date(2025, 3, 10): 0}
+    assert all(row["denominator"] and row["denominator"] > 0 for row in ltv.values())
+    assert all(row["value"] > 0 for row in ltv.values())
+    # the week of 3 February's previous one, from 27 January, is complete too
+    assert {start for start, row in ltv.items() if row["previous_value"] is not None} == {
+        date(2025, 2, 3), date(2025, 2, 10), date(2025, 2, 17), date(2025, 2, 24)}
+    assert "within 14 days of the first purchase" in ltv[date(2025, 2, 3)]["definition"]

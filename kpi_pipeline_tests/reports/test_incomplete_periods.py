@@ -59,3 +59,22 @@ def test_every_page_marks_a_period_the_data_covers_partly(report_store, store_co
         if expected:
             assert f"Incomplete {period.noun}" in opened.text()
         assert opened.console_errors == []
+
+
+def test_an_open_cohort_is_marked_on_its_row_and_leaves_the_period_complete(
+        store_conn, tmp_path):
+    """April's customers are followed for 180 days (the default window), past the store's
+    data: the lifetime value row says its cohort is still open, and April stays a complete
+    month (no incomplete box, the report gate would publish it)."""
+    from kpi_pipeline.lib.reports.coverage import incomplete_periods
+
+    period = ReportPeriod("month", REPORT_MONTH)
+    assert REPORT_MONTH not in incomplete_periods(store_conn, "month")
+    pages = render_period(store_conn, period, tmp_path, catalog(), PLAIN_CONTEXT)
+    marked = [page for page in pages
+              if 'data-kpi="lifetime_value"' in page.path.read_text(encoding="utf-8")]
+    assert marked
+    for page in marked:
+        html = page.path.read_text(encoding="utf-8")
+        assert "cohort still open, its window has closed for 0 of 30 days" in html
+        assert "Incomplete month" not in html

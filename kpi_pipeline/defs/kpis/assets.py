@@ -41,14 +41,17 @@ def incomplete_metadata(conn, table: str, first, last) -> list[dict[str, object]
     """The window's periods whose all-platform KPIs the data covers only partly, with the
     fewest days a KPI covers and the (first 10) least covered KPIs: what the reports will
     refuse unless asked for a partial one, shown on the materialization so the UI says it
-    too."""
+    too. A cohort KPI whose window is still open is not counted (it does not stop a
+    report; its rows say so)."""
+    cohorts = [name for name, kpi in catalog().items() if kpi.cohort]
     rows = conn.execute(
         f"""SELECT period_start, min(coverage_days), any_value(period_days),
                    list(kpi ORDER BY coverage_days, kpi)
                        FILTER (WHERE coverage_days < period_days)
             FROM {table} WHERE scope = 'all' AND period_start BETWEEN ? AND ?
+              AND NOT list_contains(?, kpi)
             GROUP BY period_start HAVING min(coverage_days) < any_value(period_days)
-            ORDER BY period_start""", [first, last]).fetchall()
+            ORDER BY period_start""", [first, last, cohorts]).fetchall()
     return [{"period_start": str(start), "fewest_days": int(fewest), "period_days": int(days),
              "kpis": kpis[:10]} for start, fewest, days, kpis in rows]
 

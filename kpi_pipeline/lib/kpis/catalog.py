@@ -90,7 +90,8 @@ class Kpi(BaseModel):
     name: str
     label: str
     description: str
-    source: Literal["post_activity", "account", "ads", "web", "ads_web", "email", "attribution"]
+    source: Literal["post_activity", "account", "ads", "web", "ads_web", "email", "attribution",
+                    "cohorts"]
     numerator: str
     denominator: str | None = None
     unit: Literal["count", "ratio", "multiple", "currency", "seconds"]
@@ -162,6 +163,15 @@ class Kpi(BaseModel):
         if self.headline and self.vanity:
             raise ValueError("a vanity metric is never a headline")
         return self
+
+    @property
+    def cohort(self) -> bool:
+        """A cohort figure (source ``cohorts``): its period is the customers first acquired
+        in it, followed over a window after the period, so its coverage counts the days
+        whose customers' window has closed. A period's cohort stays open for the window
+        after the period ends: its rows are marked incomplete and compared with no other
+        period, but an open cohort does not make a report period incomplete."""
+        return self.source == "cohorts"
 
     @property
     def computed_scopes(self) -> tuple[str, ...]:

@@ -358,16 +358,32 @@ WHERE c.period_start BETWEEN $lo AND $hi
 """
 
 
-def kpi_meta_frames(kpis: dict[str, Kpi] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Lookup tables the SQL joins: units and whether a KPI is a ratio; definitions."""
+# In a definition, the cohort window the stored cohorts were built with (days).
+WINDOW_PLACEHOLDER = "{window_days}"
+
+
+def cohort_window_days(conn: duckdb.DuckDBPyConnection) -> int | None:
+    """The window of the stored customer cohorts (``attribution.cohort_purchases``), None
+    when none is stored."""
+    found = conn.execute("SELECT max(window_days) FROM attribution.cohort_purchases").fetchall()
+    return None if found[0][0] is None else int(found[0][0])
+
+
+def kpi_meta_frames(kpis: dict[str, Kpi] | None = None, window_days: int | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Lookup tables the SQL joins: units and whether a KPI is a ratio; definitions, with
+    the cohort window (``window_days``) written into the cohort KPIs' wording."""
     kpis = kpis or catalog()
     meta = pd.DataFrame({"kpi": list(kpis), "unit": [k.unit for k in kpis.values()],
                          "has_denominator": [k.denominator is not None for k in kpis.values()]})
+    window = str(window_days) if window_days is not None else "N (no cohort stored yet)"
     rows = []
     for k in kpis.values():
         rows.append({"kpi": k.name, "platform": None, "definition": k.definition_for(None)})
         rows += [{"kpi": k.name, "platform": p, "definition": k.definition_for(p)}
                  for p in k.platforms]
+    for row in rows:
+        row["definition"] = row["definition"].replace(WINDOW_PLACEHOLDER, window)
     definitions = pd.DataFrame(rows).astype({"platform": "string"})
     return meta, definitions
 
@@ -380,7 +396,7 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
     ensure_tables(conn)  # a source added since the last pull reads as empty, not missing
     ensure_attribution_tables(conn)  # the attributed revenue reads attribution's view
     ensure_kpi_tables(conn)
-    meta, definitions = kpi_meta_frames(kpis)
+    meta, definitions = kpi_meta_frames(kpis, cohort_window_days(conn))
     conn.register("kpi_meta", meta)
     conn.register("kpi_definitions", definitions)
     table = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"

@@ -300,8 +300,55 @@ def _attribution(grain: str) -> str:
                GROUP BY property_id) AS b USING (property_id)"""
 
 
+# The measures of the cohort lifetime value, per customer acquired: 1 for the purchase
+# that acquired them, and the reporting-currency revenue of every purchase of theirs within
+# their window (the acquiring one included).
+COHORT_MEASURES = ("cohort_customers", "cohort_revenue")
+
+
+def _cohorts(grain: str) -> str:
+    """Customers acquired through a social session (the last click of their first
+    purchase), dated on the day of that first purchase: so a period's facts are its
+    cohort, the customers first acquired in it, with their revenue within their window
+    (``attribution.cohort_purchases``; the window is a setting of the attribution asset).
+    Brands come from the property's rows in web_daily, as for attributed revenue.
+
+    Beside them, one row per property, day of the GA4 event export and tracked platform
+    with zeros: its day bit is set when the window of a customer acquired that day has
+    closed, that is when the property's export reaches the window's last day (the day +
+    window - 1). So a period's coverage is the days whose cohort is final: the period is
+    complete once the window of its last day has closed (``compute.py`` compares only
+    complete periods). The window is the one the cohorts were built with."""
+    social = ", ".join(f"'{c}'" for c in SOCIAL_CHANNELS)
+    tracked = ", ".join(f"'{p}'" for p in TRACKED_PLATFORMS)
+    bit = day_bit(grain).replace("report_date", "e.report_date")
+    closed = (f", CASE WHEN e.report_date + w.window_days - 1 <= l.last_day THEN {bit} END "
+              f"AS {day_mask_column('web_events')}")
+    return f"""
+    SELECT c.cohort_date AS report_date, {period_start('c.cohort_date', grain)} AS period_start,
+           c.brand, c.platform, NULL::VARCHAR AS account_id, NULL::VARCHAR AS campaign_id,
+           NULL::VARCHAR AS media_type,
+           CAST(CASE WHEN c.first_purchase THEN 1 ELSE 0 END AS BIGINT) AS cohort_customers,
+           CAST(c.revenue_reporting AS DOUBLE) AS cohort_revenue
+           {day_masks(grain, ("web_events",), None)}
+    FROM attribution.cohort_purchases_reporting AS c
+    WHERE c.channel IN ({social}) AND c.cohort_date BETWEEN $lo AND $hi
+    UNION ALL
+    SELECT e.report_date, {period_start('e.report_date', grain)}, b.brand, t.platform,
+           NULL, NULL, NULL, CAST(0 AS BIGINT), CAST(0 AS DOUBLE){closed}
+    FROM (SELECT DISTINCT property_id, event_date AS report_date FROM normalized.web_events
+          WHERE event_date BETWEEN $lo AND $hi) AS e
+    JOIN (SELECT property_id, max(event_date) AS last_day FROM normalized.web_events
+          GROUP BY property_id) AS l USING (property_id)
+    CROSS JOIN (SELECT max(window_days) AS window_days
+                FROM attribution.cohort_purchases) AS w
+    CROSS JOIN (SELECT unnest([{tracked}]) AS platform) AS t
+    LEFT JOIN (SELECT property_id, any_value(brand) AS brand FROM normalized.web_daily
+               GROUP BY property_id) AS b USING (property_id)"""
+
+
 FACT_SQL = {"post_activity": _post_activity, "account": _account, "ads": _ads, "web": _web,
-            "attribution": _attribution,
+            "attribution": _attribution, "cohorts": _cohorts,
             "ads_web": _ads_web, "email": _email}
 
 # Exposure, per platform and per row: LinkedIn counts impressions; Meta and TikTok count
@@ -358,6 +405,8 @@ SOURCES: dict[str, Source] = {
     "attribution": Source("attribution", ("brand", "platform"), ("all", "brand", "platform"),
                           {name: name for name in ATTRIBUTED_REVENUE},
                           tables=("web_events",)),
+    "cohorts": Source("cohorts", ("brand", "platform"), ("all", "brand", "platform"),
+                      {m: m for m in COHORT_MEASURES}, tables=("web_events",)),
     "email": Source("email", ("brand",), ("all", "brand"),
                     {m: m for m in ("subscribers_end", "subscribers_start", *EMAIL_FLOWS)},
                     tables=("email_daily",), at_end=("subscribers_end",),
