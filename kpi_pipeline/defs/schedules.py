@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 
 from kpi_pipeline.defs.partitions import START_DATE, parse_day, range_tags, week_start
-from kpi_pipeline.defs.settings import SCHEDULE_TIMEZONE
-from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN
+from kpi_pipeline.defs.settings import SCHEDULE_TIMEZONE, ltv_window_days
+from kpi_pipeline.lib.core.periods import TABLE_FOR_GRAIN, period_first_day, period_last_day
 from kpi_pipeline.lib.core.streams import STREAMS, platforms
 
 TIMEZONE_ENV = SCHEDULE_TIMEZONE.name
@@ -156,6 +156,56 @@ def daily_ingest_schedule(timezone: str) -> dg.ScheduleDefinition:
     return _daily
 
 
+# The days a cohort schedule looks back for windows that closed: a tick missed (the daemon
+# down for a few days) is made up by the next one; run keys keep each period to one run.
+COHORT_CATCH_UP_DAYS = 7
+
+
+def cohort_close_requests(grain: str, yesterday: date, window_days: int
+                          ) -> list[dg.RunRequest]:
+    """The KPI runs of the periods of ``grain`` whose last customers' lifetime-value window
+    closed on ``yesterday`` or on one of the days before it (``COHORT_CATCH_UP_DAYS``):
+    computed again, their cohort lifetime value is final and complete (a period's KPIs are
+    otherwise computed once, when it closes, with its cohort still open). One run per
+    period, keyed by it, so each period is recomputed once."""
+    first_key = period_first_day(parse_day(START_DATE), grain)
+    requests = []
+    for back in range(COHORT_CATCH_UP_DAYS):
+        window_end = yesterday - timedelta(days=back)
+        last = window_end - timedelta(days=window_days - 1)  # the cohort's last day
+        if period_last_day(last, grain) != last or period_first_day(last, grain) < first_key:
+            continue
+        key = period_first_day(last, grain).isoformat()
+        requests.append(dg.RunRequest(
+            run_key=f"cohort/{grain}/{key}", partition_key=key,
+            asset_selection=[dg.AssetKey(["kpi", TABLE_FOR_GRAIN[grain]])],
+            tags={"kpi_pipeline/cohort_window_days": str(window_days)}))
+    return requests
+
+
+COHORT_JOBS = {"week": weekly_kpi_job, "month": monthly_kpi_job, "quarter": quarterly_kpi_job}
+
+
+def cohort_kpi_schedule(grain: str, timezone: str) -> dg.ScheduleDefinition:
+    noun = {"week": "weekly", "month": "monthly", "quarter": "quarterly"}[grain]
+
+    @dg.schedule(
+        name=f"{noun}_cohort_kpi_schedule",
+        job=COHORT_JOBS[grain],
+        cron_schedule="0 12 * * *",
+        execution_timezone=timezone,
+        description=f"Every day at noon: kpi/{TABLE_FOR_GRAIN[grain]} again for the {grain} "
+                    "whose customers' lifetime-value window closed the day before (its last "
+                    "day + KPI_PIPELINE_LTV_WINDOW_DAYS - 1), so its cohort lifetime value "
+                    "is final; each period once.",
+    )
+    def _cohort(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        today = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date()
+        return cohort_close_requests(grain, today - timedelta(days=1), ltv_window_days())
+
+    return _cohort
+
+
 #: When each period is over, in the schedules' time zone: from that tick an asset waits
 #: for its upstream data to be updated, then runs.
 PERIOD_CRONS = {"day": "0 0 * * *", "week": "0 0 * * 1", "month": "0 0 1 * *",
@@ -213,9 +263,11 @@ def with_period_automation(defs: dg.Definitions, timezone: str) -> dg.Definition
 
 
 def build_schedules(timezone: str) -> list[dg.ScheduleDefinition]:
-    """Every schedule of the project, ticking in ``timezone``: the morning pull. What
-    follows it runs on the assets' conditions (``period_conditions``)."""
-    return [daily_ingest_schedule(timezone)]
+    """Every schedule of the project, ticking in ``timezone``: the morning pull, and the
+    KPIs of the periods whose cohort window has just closed. What follows the pull runs on
+    the assets' conditions (``period_conditions``)."""
+    return [daily_ingest_schedule(timezone),
+            *(cohort_kpi_schedule(grain, timezone) for grain in TABLE_FOR_GRAIN)]
 
 
 @dg.definitions

@@ -152,6 +152,17 @@ def goal_probability_alert() -> float:
     return threshold
 
 
+def ltv_window_days() -> int:
+    """The lifetime-value window as the cohort schedules read it when they tick (the
+    variable, else its default; the attribution asset reads it through its resource); a
+    value that is not a number of days fails the tick with the variable named."""
+    raw = LTV_WINDOW_DAYS.value().strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 3660:
+        raise ValueError(f"{LTV_WINDOW_DAYS.name}={raw!r}: expected a number of days "
+                         "from 1 to 3660, such as 180")
+    return int(raw)
+
+
 def credential_variables() -> dict[str, Variable]:
     """The API connectors' token and key-file variables, by resource field name
     (``<connector>_token``, ``<connector>_credentials``); the connectors name them."""

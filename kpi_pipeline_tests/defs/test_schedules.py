@@ -1,5 +1,6 @@
 """The morning pull's schedule: which partitions each tick asks for, the re-read windows,
-and the configurable time zone (what follows the pull: test_automation.py)."""
+and the configurable time zone (what follows the pull: test_automation.py); the cohort
+schedules, which compute a period's KPIs again once its lifetime-value window closed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from kpi_pipeline.defs.schedules import (
     TIMEZONE_ENV,
     build_schedules,
+    cohort_close_requests,
     reread_requests,
     schedule_timezone,
     schedule_today,
@@ -157,3 +159,41 @@ def test_every_late_published_day_is_pulled_once_it_is_out():
         out = today - timedelta(days=stream.publish_lag_days)
         assert out in days_to_pull(stream, days, today, set(days)), stream.name
         assert min(r.tags[RANGE[0]] for r in requests) <= out.isoformat()
+
+
+# ------------------------------------------------------------------ cohort schedules
+def keys(requests: list[dg.RunRequest]) -> list[str]:
+    return [r.partition_key for r in requests]
+
+
+def test_a_period_is_computed_again_the_day_after_its_cohort_window_closed():
+    """180 days: January 2025's last customers (31 January) are followed to 29 July
+    (31 January + 179), so the tick of the 30th asks for January's KPIs; the fourth
+    quarter of 2024 closes on 28 June (31 December + 179); the week of 20 January, whose
+    Sunday is the 26th, on 24 July."""
+    january = cohort_close_requests("month", date(2025, 7, 29), 180)
+    assert keys(january) == ["2025-01-01"]
+    assert january[0].run_key == "cohort/month/2025-01-01"
+    assert january[0].asset_selection == [dg.AssetKey(["kpi", "monthly"])]
+    assert keys(cohort_close_requests("month", date(2025, 7, 28), 180)) == []
+    assert keys(cohort_close_requests("quarter", date(2025, 6, 28), 180)) == ["2024-10-01"]
+    assert keys(cohort_close_requests("week", date(2025, 7, 24), 180)) == ["2025-01-20"]
+    # a tick missed is made up within a week, under the same run key
+    assert keys(cohort_close_requests("month", date(2025, 8, 4), 180)) == ["2025-01-01"]
+    assert keys(cohort_close_requests("month", date(2025, 8, 5), 180)) == []
+    # a whole week of days looked back: one week closes each of them
+    assert len(cohort_close_requests("week", date(2025, 7, 24), 180)) == 1
+
+
+def test_the_cohort_schedules_tick_with_the_configured_window(monkeypatch):
+    monkeypatch.setenv("KPI_PIPELINE_LTV_WINDOW_DAYS", "30")
+    schedules = {s.name: s for s in build_schedules(schedule_timezone())}
+    # the window of 31 January ends on 1 March (+ 29 days): the tick of the 3rd looks back
+    tick = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+        monthly = schedules["monthly_cohort_kpi_schedule"](context)
+    assert keys(monthly) == ["2025-01-01"]
+    monkeypatch.setenv("KPI_PIPELINE_LTV_WINDOW_DAYS", "six months")
+    with (dg.build_schedule_context(scheduled_execution_time=tick) as context,
+          pytest.raises(ValueError, match="KPI_PIPELINE_LTV_WINDOW_DAYS='six months'")):
+        schedules["monthly_cohort_kpi_schedule"](context)
