@@ -946,3 +946,26 @@ def test_open_cohorts_do_not_make_a_report_period_incomplete(tmp_path: Path) -> 
         conn.close()
     assert not coverage.kpis_incomplete
     assert coverage.open_cohorts == (("lifetime_value", 5),)
+
+
+def test_cohort_purchases_hold_each_customers_purchases_within_the_window(
+        db: duckdb.DuckDBPyConnection) -> None:
+    """The stored cohorts, by hand: every customer with their first purchase and their
+    purchases up to day 10 (u1's 15 March and u3's 6 March are outside); u4's lead is no
+    purchase, so its search purchase acquired it; the channel is the last click's."""
+    rows = db.execute(
+        "SELECT conversion_id, user_key, cohort_date, first_purchase, channel, platform, "
+        "window_days FROM attribution.cohort_purchases ORDER BY conversion_id").fetchall()
+    d = date.fromisoformat
+    assert rows == [
+        ("u1-a", "u1", d("2025-03-05"), True, "organic_social", "linkedin", 10),
+        ("u1-b", "u1", d("2025-03-05"), False, "organic_social", "linkedin", 10),
+        ("u2-a", "u2", d("2025-03-03"), True, "paid_social", "instagram", 10),
+        ("u2-b", "u2", d("2025-03-03"), False, "paid_social", "instagram", 10),
+        ("u3-a", "u3", d("2025-02-20"), True, "paid_social", "facebook", 10),
+        ("u4-a", "u4", d("2025-03-07"), True, "organic_search", None, 10),
+        ("u5-a", "u5", d("2025-03-08"), True, "organic_social", None, 10),
+    ]
+    # each purchase in the reporting currency at its own day's rate
+    assert db.execute("SELECT revenue_reporting FROM attribution.cohort_purchases_reporting "
+                      "WHERE conversion_id = 'u2-b'").fetchone() == (20 * 1.5,)
