@@ -30,6 +30,7 @@ from kpi_pipeline.defs import settings
 from kpi_pipeline.lib.core.landing import LandingStore
 from kpi_pipeline.lib.core.platform_client import PlatformClient
 from kpi_pipeline.lib.core.postgres_store import PostgresTarget, attach
+from kpi_pipeline.lib.kpis.attribution import AttributionSettings
 from kpi_pipeline.lib.normalized.store_lock import lock_path, store_lock
 from kpi_pipeline.lib.sources.demo.client import DemoClient
 
@@ -180,20 +181,38 @@ class Settings(dg.ConfigurableResource):
                                             f"one analytics_<property> folder each "
                                             f"(${settings.GA4_EXPORT.name}; empty: "
                                             f"ga4_export in the landing folder).")
+    # The number settings have no bounds on the field: a field wired to its variable holds
+    # a placeholder (0) until a run starts, which a bound would refuse when the code
+    # location loads; ``attribution_settings`` checks them when the run uses them.
     attribution_lookback_days: int = Field(
-        default=int(settings.ATTRIBUTION_LOOKBACK_DAYS.default), ge=1, le=35,
+        default=int(settings.ATTRIBUTION_LOOKBACK_DAYS.default),
         description="Days before a conversion whose sessions are its touches "
-                    f"(${settings.ATTRIBUTION_LOOKBACK_DAYS.name}; at most 35: the "
+                    f"(${settings.ATTRIBUTION_LOOKBACK_DAYS.name}; 1 to 35: the "
                     "attribution asset reads the 5 ingest weeks before its own).")
     attribution_half_life_days: int = Field(
-        default=int(settings.ATTRIBUTION_HALF_LIFE_DAYS.default), ge=1, le=365,
-        description="Half-life of the time-decay attribution model, in whole days "
-                    f"(${settings.ATTRIBUTION_HALF_LIFE_DAYS.name}).")
+        default=int(settings.ATTRIBUTION_HALF_LIFE_DAYS.default),
+        description="Half-life of the time-decay attribution model, in whole days, 1 to "
+                    f"365 (${settings.ATTRIBUTION_HALF_LIFE_DAYS.name}).")
     ltv_window_days: int = Field(
-        default=int(settings.LTV_WINDOW_DAYS.default), ge=1, le=3660,
+        default=int(settings.LTV_WINDOW_DAYS.default),
         description="Days from a customer's first purchase (that day included) whose "
-                    "purchases count in the cohort lifetime value "
+                    "purchases count in the cohort lifetime value, 1 to 3660 "
                     f"(${settings.LTV_WINDOW_DAYS.name}).")
+
+    def attribution_settings(self) -> AttributionSettings:
+        """The attribution and lifetime-value settings of the run, each checked against its
+        range; one out of range fails the run with the field and its variable named."""
+        bounds = (("attribution_lookback_days", settings.ATTRIBUTION_LOOKBACK_DAYS, 35),
+                  ("attribution_half_life_days", settings.ATTRIBUTION_HALF_LIFE_DAYS, 365),
+                  ("ltv_window_days", settings.LTV_WINDOW_DAYS, 3660))
+        for field, variable, most in bounds:
+            value = getattr(self, field)
+            if not 1 <= value <= most:
+                raise ValueError(f"settings.{field} = {value} (${variable.name}): expected "
+                                 f"a whole number of days from 1 to {most}")
+        return AttributionSettings(self.attribution_lookback_days,
+                                   float(self.attribution_half_life_days),
+                                   self.ltv_window_days)
 
     def ga4_export_root(self) -> str | Path:
         """The export folder; by default beside the raw pulls, in the landing folder, so

@@ -140,3 +140,20 @@ def test_the_export_is_read_from_an_fsspec_url(built, tmp_path):
         expected = conn.execute(query).fetchall()
     with _store(tmp_path) as conn:
         assert conn.execute(query).fetchall() == expected
+
+
+def test_the_number_settings_come_from_their_variables(monkeypatch):
+    """Set, the attribution and lifetime-value variables reach the settings resource when a
+    run starts (the code location loads with them set); one out of range fails the run
+    with its variable named."""
+    from kpi_pipeline.defs.resources import default_resources
+    from kpi_pipeline.lib.kpis.attribution import AttributionSettings
+
+    monkeypatch.setenv("KPI_PIPELINE_LTV_WINDOW_DAYS", "90")
+    monkeypatch.setenv("KPI_PIPELINE_ATTRIBUTION_LOOKBACK_DAYS", "20")
+    settings = default_resources()["settings"].process_config_and_initialize()
+    assert settings.attribution_settings() == AttributionSettings(20, 7.0, 90)
+    monkeypatch.setenv("KPI_PIPELINE_LTV_WINDOW_DAYS", "0")
+    settings = default_resources()["settings"].process_config_and_initialize()
+    with pytest.raises(ValueError, match=r"\$KPI_PIPELINE_LTV_WINDOW_DAYS"):
+        settings.attribution_settings()

@@ -30,7 +30,6 @@ from kpi_pipeline.defs.resources import PlatformsResource, Settings, Warehouse
 from kpi_pipeline.defs.schedules import schedule_today
 from kpi_pipeline.lib.kpis.attribution import (
     MODELS,
-    AttributionSettings,
     credit_sum_problems,
     replace_attribution_window,
     unattributed_conversions,
@@ -196,9 +195,7 @@ _LOOKBACK = dg.TimeWindowPartitionMapping(start_offset=-LOOKBACK_WEEKS, end_offs
 def attribution_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
                       settings: Settings) -> dg.MaterializeResult:
     first, last = window_bounds(context.partition_time_window)
-    config = AttributionSettings(settings.attribution_lookback_days,
-                                 float(settings.attribution_half_life_days),
-                                 settings.ltv_window_days)
+    config = settings.attribution_settings()
     with warehouse.get_connection() as conn:
         counts = replace_attribution_window(conn, first, last, config)
         problems = credit_sum_problems(conn, first, last)
