@@ -348,6 +348,14 @@ def replace_cohort_purchases(conn: duckdb.DuckDBPyConnection, window_days: int) 
     return int(conn.execute(f"SELECT count(*) FROM {SCHEMA}.cohort_purchases").fetchall()[0][0])
 
 
+# Each GA4 property's brand and currencies, as the GA4 Data API reports them in
+# normalized.web_daily (one each per property; min() picks it in any dialect).
+_PROPERTIES = """properties AS (
+            SELECT property_id, min(brand) AS brand, min(currency) AS currency,
+                   min(reporting_currency) AS reporting_currency
+            FROM normalized.web_daily GROUP BY property_id)"""
+
+
 def _views(conn: duckdb.DuckDBPyConnection) -> None:
     """Weekly and monthly roll-ups of the daily tables, and journey summaries per grain:
     sums only (path length and time to conversion as totals beside their counts), so any
@@ -367,10 +375,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
     # reporting currency itself). A property never seen in web_daily, or a day without a
     # rate, has no reporting-currency revenue (NULL), never an unconverted one.
     create_view(conn, f"{SCHEMA}.daily_reporting", f"""
-        WITH properties AS (
-            SELECT property_id, min(currency) AS currency,
-                   min(reporting_currency) AS reporting_currency
-            FROM normalized.web_daily GROUP BY property_id)
+        WITH {_PROPERTIES}
         SELECT d.*, p.currency, p.reporting_currency,
                d.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
                                 ELSE f.rate END AS revenue_reporting
@@ -379,11 +384,8 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN normalized.fx_daily f ON f.report_date = d.day AND f.currency = p.currency
                                        AND f.reporting_currency = p.reporting_currency""")
     # the cohort purchases the same way, each at the rate of its own day
-    conn.execute(f"""CREATE OR REPLACE VIEW {SCHEMA}.cohort_purchases_reporting AS
-        WITH properties AS (
-            SELECT property_id, any_value(brand) AS brand, any_value(currency) AS currency,
-                   any_value(reporting_currency) AS reporting_currency
-            FROM normalized.web_daily GROUP BY property_id)
+    create_view(conn, f"{SCHEMA}.cohort_purchases_reporting", f"""
+        WITH {_PROPERTIES}
         SELECT c.*, p.brand, p.currency, p.reporting_currency,
                c.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
                                 ELSE f.rate END AS revenue_reporting
