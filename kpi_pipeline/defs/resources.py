@@ -305,6 +305,12 @@ class ApiPlatforms(PlatformsResource):
                     "property): its tokens renew themselves. Wins over ga4_token.")
     ga4_url: str = _url()
     fx_url: str = _url()
+    meta_attribution_windows: str = Field(
+        default=settings.META_ATTRIBUTION_WINDOWS.default,
+        description="The attribution windows Meta's ad conversions are counted in, asked "
+                    "explicitly (action_attribution_windows), comma-separated: 1d_click, "
+                    "7d_click, 28d_click, 1d_view, 1d_ev (7d_view and 28d_view retired on "
+                    f"2026-01-12) (${settings.META_ATTRIBUTION_WINDOWS.name}).")
     timeout_seconds: float = Field(default=30.0, gt=0, description="Per request")
     max_attempts: int = Field(default=8, ge=1, description="Tries per request")
     max_total_wait_seconds: float = Field(
@@ -319,6 +325,7 @@ class ApiPlatforms(PlatformsResource):
         return Path(self.accounts_file)
 
     def client(self) -> PlatformClient:
+        from kpi_pipeline.lib.core.platforms.meta import parse_attribution_windows
         from kpi_pipeline.lib.sources.api.accounts_file import load_accounts
         from kpi_pipeline.lib.sources.api.client import ApiClient
         from kpi_pipeline.lib.sources.api.connectors import CONNECTORS, fetchers, make_session
@@ -341,7 +348,8 @@ class ApiPlatforms(PlatformsResource):
             stream_fetchers.update(fetchers(connector))
         today = date.fromisoformat(self.today) if self.today else None
         return ApiClient(load_accounts(self.accounts_path()), sessions, stream_fetchers,
-                         today=today)
+                         today=today, meta_attribution_windows=parse_attribution_windows(
+                             self.meta_attribution_windows))
 
 
 def api_platforms_from_env() -> ApiPlatforms:
@@ -351,6 +359,8 @@ def api_platforms_from_env() -> ApiPlatforms:
     credentials = {field: variable.wired()
                    for field, variable in settings.credential_variables().items()
                    if variable.is_set()}
+    if settings.META_ATTRIBUTION_WINDOWS.is_set():
+        credentials["meta_attribution_windows"] = settings.META_ATTRIBUTION_WINDOWS.wired()
     return ApiPlatforms(accounts_file=settings.ACCOUNTS.wired(), **credentials)
 
 

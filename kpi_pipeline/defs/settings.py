@@ -79,6 +79,10 @@ LTV_WINDOW_DAYS = Variable("KPI_PIPELINE_LTV_WINDOW_DAYS", "180",
                            "Lifetime value: the days from a customer's first purchase (that "
                            "day included) whose purchases count in their cohort's lifetime "
                            "value (1..3660).")
+META_ATTRIBUTION_WINDOWS = Variable("KPI_PIPELINE_META_ATTRIBUTION_WINDOWS", "7d_click,1d_view",
+                                    "With api: the attribution windows Meta's ad conversions "
+                                    "are asked in (action_attribution_windows), comma-"
+                                    "separated.")
 REPORTS = Variable("KPI_PIPELINE_REPORTS", "data/reports",
                    "The folder of the rendered HTML reports.")
 GOALS = Variable("KPI_PIPELINE_GOALS", str(data_file("goals.example.yaml")),
@@ -180,8 +184,8 @@ def credential_variables() -> dict[str, Variable]:
 def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
     return [START_DATE, DUCKDB, STORE, STORE_PASSWORD, LANDING, EXPORTS, GA4_EXPORT,
-            ATTRIBUTION_LOOKBACK_DAYS, ATTRIBUTION_HALF_LIFE_DAYS, LTV_WINDOW_DAYS, REPORTS,
-            GOALS, ACCOUNTS, PLATFORMS,
+            ATTRIBUTION_LOOKBACK_DAYS, ATTRIBUTION_HALF_LIFE_DAYS, LTV_WINDOW_DAYS,
+            META_ATTRIBUTION_WINDOWS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
             UTM_LOST_SHARE, GOAL_PROBABILITY_ALERT, SCHEDULE_TIMEZONE, SLACK_CHANNEL,
             SLACK_TOKEN,

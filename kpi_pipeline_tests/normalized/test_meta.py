@@ -147,13 +147,22 @@ def test_instagram_media_equal_lifetime_snapshots(demo_world: World) -> None:
             assert pd.isna(row["video_views"]) and pd.isna(row["watch_time_seconds"])
 
 
-def test_meta_ads_equal_the_world_and_count_purchases_once(demo_world: World) -> None:
-    envelope = pull(demo_world, "meta_ads")
+@pytest.mark.parametrize(("day", "setting"), [
+    (date(2025, 11, 20), "7d_click,7d_view"),  # last re-read 2025-12-18: both windows served
+    (date(2025, 12, 14), "7d_click,7d_view"),  # last re-read 2026-01-11
+    (date(2025, 12, 15), "7d_click"),  # re-read on 2026-01-12, when Meta retired 7d_view
+    (DAY, "7d_click"),
+])
+def test_meta_ads_equal_the_world_and_count_purchases_once(demo_world: World, day: date,
+                                                           setting: str) -> None:
+    """The world's conversions, counted once, in the windows the pull asked: after Meta
+    retired 7-day view the one in five that came after a view is no longer counted."""
+    envelope = pull(demo_world, "meta_ads", day)
     df = parse(envelope)
     expected = 0
     for brand in demo_world.brands:
         for campaign in demo_world.campaigns(brand, "meta"):
-            truth = demo_world.ad_day(campaign, DAY, TODAY)
+            truth = demo_world.ad_day(campaign, day, TODAY)
             if truth is None:
                 continue
             expected += 1
@@ -161,10 +170,14 @@ def test_meta_ads_equal_the_world_and_count_purchases_once(demo_world: World) ->
             assert isinstance(row["spend"], float) and row["spend"] == truth["spend"]
             assert row["campaign_name"] == campaign.name
             assert row["currency"] == brand.currency and row["platform"] == "meta"
-            for column in ("impressions", "reach", "clicks", "link_clicks", "leads",
-                           "purchases", "video_views"):
+            assert row["attribution_setting"] == setting
+            for column in ("impressions", "reach", "clicks", "link_clicks", "video_views"):
                 assert row[column] == truth[column], column
-            assert row["revenue"] == pytest.approx(truth["revenue"])
+            counted = {c: truth[c] - (truth[c] // 5 if setting == "7d_click" else 0)
+                       for c in ("leads", "purchases")}
+            assert (row["leads"], row["purchases"]) == (counted["leads"], counted["purchases"])
+            share = counted["purchases"] / truth["purchases"] if truth["purchases"] else 0
+            assert row["revenue"] == pytest.approx(truth["revenue"] * share, abs=0.005)
     assert len(df) == expected
     raw = [item for a in envelope["accounts"] for r in a["requests"] for item in r["body"]["data"]]
     buying = [item for item in raw if "action_values" in item]
@@ -185,6 +198,19 @@ def ads_envelope(*items: dict[str, Any]) -> Envelope:
     request = {"method": "GET", "path": "/v24.0/act_1/insights", "params": {}, "status": 200,
                "body": {"data": list(items)}}
     return hand_envelope("meta_ads", [request], account_id="act_1")
+
+
+def test_the_attribution_setting_is_the_windows_the_request_asked() -> None:
+    """The windows in the request (Graph's JSON list, as the landing file keeps it) are
+    the row's setting; a request that named none leaves it unknown, never a default."""
+    asked = ads_envelope(ad_item())
+    asked["accounts"][0]["requests"][0]["params"] = {
+        "action_attribution_windows": '["7d_click","1d_view"]'}
+    assert parse(asked)["attribution_setting"].tolist() == ["7d_click,1d_view"]
+    assert parse(ads_envelope(ad_item()))["attribution_setting"].isna().all()
+    for odd in ('"7d_click"', "[]", "7d_click"):  # not a JSON list of windows: unknown
+        asked["accounts"][0]["requests"][0]["params"] = {"action_attribution_windows": odd}
+        assert parse(asked)["attribution_setting"].isna().all(), odd
 
 
 def test_purchase_priority_picks_one_action_type() -> None:

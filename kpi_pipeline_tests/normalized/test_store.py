@@ -61,13 +61,15 @@ def test_columns_must_match_the_table(conn):
 
 
 def test_a_store_made_before_the_objective_gains_it(tmp_path):
-    """An ad_daily written before campaign objectives were stored gains the column as its
-    last one (NULL on the old rows: not reported), and takes new rows with objectives."""
+    """An ad_daily written before campaign objectives and attribution settings were stored
+    gains the columns as its last ones (NULL on the old rows: not reported, unknown), and
+    takes new rows with them."""
     from dataclasses import replace
 
     from kpi_pipeline.lib.core.schemas import AD_DAILY, ddl
 
-    old = replace(AD_DAILY, columns=tuple(c for c in AD_DAILY.columns if c.name != "objective"))
+    old = replace(AD_DAILY, columns=tuple(c for c in AD_DAILY.columns
+                                          if c.name not in ("objective", "attribution_setting")))
     conn = duckdb.connect(str(tmp_path / "old.duckdb"))
     conn.execute("CREATE SCHEMA normalized")
     conn.execute(ddl(old))
@@ -85,12 +87,14 @@ def test_a_store_made_before_the_objective_gains_it(tmp_path):
         "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'normalized' "
         "AND table_name = 'ad_daily' ORDER BY column_index").fetchall()]
     assert columns == AD_DAILY.column_names
-    assert conn.execute("SELECT objective FROM normalized.ad_daily").fetchall() == [(None,)]
+    assert conn.execute("SELECT objective, attribution_setting "
+                        "FROM normalized.ad_daily").fetchall() == [(None, None)]
 
     new = coerce_frame(AD_DAILY, pd.DataFrame([{**row, "report_date": "2025-03-04",
-                                                 "objective": "conversions"}]))
+                                                 "objective": "conversions",
+                                                 "attribution_setting": "7d_click,1d_view"}]))
     replace_window(conn, AD_DAILY, new, date(2025, 3, 4), date(2025, 3, 4))
-    assert conn.execute("SELECT report_date, objective FROM normalized.ad_daily "
-                        "ORDER BY 1").fetchall() == [(date(2025, 3, 3), None),
-                                                     (date(2025, 3, 4), "conversions")]
+    assert conn.execute("SELECT report_date, objective, attribution_setting "
+                        "FROM normalized.ad_daily ORDER BY 1").fetchall() == [
+        (date(2025, 3, 3), None, None), (date(2025, 3, 4), "conversions", "7d_click,1d_view")]
     conn.close()

@@ -203,11 +203,16 @@ AD_DAILY = Table(
         Col("objective", "str", description="The campaign objective normalized to "
             "conversions, leads, traffic, awareness, engagement or other (the platform "
             "values' table: lib/core/platforms/objectives.py); NULL when not reported"),
+        Col("attribution_setting", "str", description="The attribution windows the "
+            "platform counted the row's leads, purchases and revenue in, as the pull asked "
+            "them (Meta's action_attribution_windows: '7d_click,1d_view'); NULL when "
+            "unknown: the request named none (a pull from before they were asked, an "
+            "export file) or the platform's report does not say (LinkedIn, TikTok)"),
     ),
     key=("platform", "ad_account_id", "campaign_id", "report_date"),
     description="One row per campaign per local day: delivery, conversions and spend in the "
-                "account currency and in the reporting currency, and the campaign's "
-                "objective.",
+                "account currency and in the reporting currency, the campaign's "
+                "objective and the attribution setting its conversions were counted in.",
     parser_excludes=("reporting_currency", "fx_rate", "spend_reporting", "revenue_reporting"),
 )
 

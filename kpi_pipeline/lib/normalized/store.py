@@ -66,7 +66,7 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, schema: str = SCHEMA) -> None
 # and new stores keep one column order), NULL on the rows already there (for ad_daily's
 # objective: not reported, which the conversion KPIs leave out). The next pull of a window
 # fills them.
-APPENDED = {"ad_daily": ("objective",)}
+APPENDED = {"ad_daily": ("objective", "attribution_setting")}
 
 
 def _add_appended_columns(conn: duckdb.DuckDBPyConnection, schema: str) -> None:

@@ -15,6 +15,7 @@ from pytest_httpserver import HTTPServer
 from kpi_pipeline.lib.sources.api.client import ApiClient
 from kpi_pipeline.lib.sources.api.connectors import CONNECTORS, fetchers, make_session
 from kpi_pipeline.lib.sources.api.session import RetryPolicy
+from kpi_pipeline.lib.sources.demo.payloads_meta import DEMO_ATTRIBUTION_WINDOWS
 from kpi_pipeline.lib.sources.demo.world import World
 from kpi_pipeline_tests.sources.api.replay import PlatformReplay
 
@@ -100,11 +101,14 @@ def waits() -> list[float]:
 def api_client(replay: PlatformReplay, accounts_file: Path,
                waits: list[float]) -> Callable[..., ApiClient]:
     """``api_client("meta", ...)``: a client with those connectors on the loopback server
-    (pulling as of ``today``, the replay world's date unless given)."""
+    (pulling as of ``today``, the replay world's date unless given), asking Meta's ad
+    conversions in the demo advertisers' attribution windows unless told others."""
     from kpi_pipeline.lib.sources.api.accounts_file import load_accounts
 
     def build(*connectors: str, policy: RetryPolicy | None = None,
-              today: date = REPLAY_TODAY) -> ApiClient:
+              today: date = REPLAY_TODAY,
+              meta_attribution_windows: tuple[str, ...] = DEMO_ATTRIBUTION_WINDOWS
+              ) -> ApiClient:
         policy = policy or RetryPolicy(timeout_seconds=2.0, max_attempts=5,
                                        max_total_wait_seconds=120.0)
         sessions, stream_fetchers = {}, {}
@@ -114,6 +118,7 @@ def api_client(replay: PlatformReplay, accounts_file: Path,
             session.sleep = waits.append
             sessions[name] = session
             stream_fetchers.update(fetchers(connector))
-        return ApiClient(load_accounts(accounts_file), sessions, stream_fetchers, today=today)
+        return ApiClient(load_accounts(accounts_file), sessions, stream_fetchers, today=today,
+                         meta_attribution_windows=meta_attribution_windows)
 
     return build

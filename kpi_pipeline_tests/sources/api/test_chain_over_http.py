@@ -21,6 +21,7 @@ from kpi_pipeline.defs.resources import ApiPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.core.streams import STREAMS
 from kpi_pipeline.lib.sources.api.connectors import CONNECTORS
+from kpi_pipeline.lib.sources.demo.payloads_meta import DEMO_ATTRIBUTION_WINDOWS
 from kpi_pipeline_tests.conftest import DEMO_TODAY
 from kpi_pipeline_tests.defs.test_chain import FIRST, LAST, materialize
 from kpi_pipeline_tests.sources.api.conftest import REPLAY_TODAY
@@ -40,6 +41,7 @@ def api_resources(tmp_path: Path, url: str, accounts_file: Path) -> dict[str, ob
         "warehouse": Warehouse(database=str(tmp_path / "api.duckdb")),
         "settings": Settings(landing_dir=str(tmp_path / "api_landing"), reporting_currency="USD"),
         "platforms": ApiPlatforms(accounts_file=str(accounts_file), today=REPLAY_TODAY.isoformat(),
+                                  meta_attribution_windows=",".join(DEMO_ATTRIBUTION_WINDOWS),
                                   **tokens, **urls),
     }
 

@@ -19,6 +19,10 @@ import pytest
 
 from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
+from kpi_pipeline.lib.core.platforms.meta import (
+    DEFAULT_ATTRIBUTION_WINDOWS,
+    parse_attribution_windows,
+)
 from kpi_pipeline.lib.core.platforms.objectives import normalize_objective
 from kpi_pipeline.lib.core.streams import STREAMS_BY_NAME
 from kpi_pipeline.lib.normalized.parsing import parse_window
@@ -404,3 +408,47 @@ def test_campaign_insights_ask_for_the_objective(replay, api_client, replay_worl
     assert all(truth[cid] == got for cid, got in zip(df["campaign_id"], df["objective"],
                                                      strict=True))
     assert set(df["objective"]) == {"conversions", "leads", "traffic"}
+
+
+# -------------------------------------------------------- attribution windows
+def _insights_windows(replay) -> list[list[str]]:
+    return [json.loads(s.query["action_attribution_windows"])
+            for s in replay.requests_to(r"/insights$")]
+
+
+def test_ad_insights_ask_the_attribution_windows_explicitly(replay, api_client, replay_world):
+    """Every page of the campaign insights asks the configured windows, so Meta's default
+    or an ad set's own setting never decides what a conversion is."""
+    replay.serve(["meta_ads"], [DAY])
+    assert_demo_rows(api_client("meta_ads"), replay_world, "meta_ads", DAY)
+    assert _insights_windows(replay) and all(
+        w == ["7d_click", "7d_view"] for w in _insights_windows(replay))
+
+
+def test_the_default_windows_are_metas_standard_setting(replay, api_client, replay_world):
+    account = first_account(replay_world, "meta_ads")
+    replay.fail_next(r"/insights$", respond({"data": []}))
+    api_client("meta_ads", meta_attribution_windows=DEFAULT_ATTRIBUTION_WINDOWS).fetch(
+        STREAMS_BY_NAME["meta_ads"], account, DAY)
+    assert _insights_windows(replay) == [["7d_click", "1d_view"]]
+
+
+@pytest.mark.parametrize(("today", "asked"), [
+    (date(2026, 1, 11), ["7d_click", "7d_view"]),
+    (date(2026, 1, 12), ["7d_click"]),  # Meta stopped serving 7-day view that day
+])
+def test_a_retired_window_is_dropped_before_asking(today, asked, replay, api_client,
+                                                   replay_world, caplog):
+    account = first_account(replay_world, "meta_ads")
+    replay.fail_next(r"/insights$", respond({"data": []}))
+    with caplog.at_level(logging.WARNING):
+        api_client("meta_ads", today=today).fetch(STREAMS_BY_NAME["meta_ads"], account, DAY)
+    assert _insights_windows(replay) == [asked]
+    assert ("no longer serves the attribution window(s) 7d_view" in caplog.text) == \
+        (asked == ["7d_click"])
+
+
+def test_unknown_attribution_windows_are_refused_naming_the_accepted_ones():
+    assert parse_attribution_windows(" 7d_click, 1d_view,7d_click") == ("7d_click", "1d_view")
+    with pytest.raises(ValueError, match=r"'7d_clicks'.*1d_click, 7d_click, 28d_click"):
+        parse_attribution_windows("7d_clicks")

@@ -24,6 +24,39 @@ from kpi_pipeline.lib.core.yaml_files import load_yaml_file
 AD_FIELDS = ("campaign_id,campaign_name,objective,account_currency,date_start,date_stop,spend,"
              "impressions,reach,clicks,inline_link_clicks,actions,action_values")
 
+#: The attribution windows the Marketing API counts conversions in (``action_attribution_windows``
+#: of the insights edge; each ``actions[]`` entry then carries a count per window beside
+#: ``value``, their sum). Asked explicitly on every request so that Meta's own default, or
+#: an ad set's setting, never decides silently what a conversion is. The default is Meta's
+#: standard setting: 7 days after a click or 1 day after a view.
+ATTRIBUTION_WINDOWS = ("1d_click", "7d_click", "28d_click", "1d_view", "7d_view", "28d_view",
+                       "1d_ev")
+DEFAULT_ATTRIBUTION_WINDOWS = ("7d_click", "1d_view")
+#: Windows Meta stopped serving, and from which day: on 2026-01-12 the Ads Insights API
+#: stopped returning 7-day and 28-day view (developers.facebook.com, "Ads Insights API
+#: Metric Availability Updates", 2025-10-16). A pull on or after that day drops them
+#: before asking, so the rows say which windows their conversions were really counted in.
+RETIRED_ATTRIBUTION_WINDOWS = {"7d_view": date(2026, 1, 12), "28d_view": date(2026, 1, 12)}
+
+
+def parse_attribution_windows(text: str) -> tuple[str, ...]:
+    """``"7d_click,1d_view"`` -> ``("7d_click", "1d_view")``: known windows, each once, in
+    the order given; anything else is an error naming the accepted windows."""
+    windows = tuple(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
+    unknown = [w for w in windows if w not in ATTRIBUTION_WINDOWS]
+    if unknown or not windows:
+        raise ValueError(f"Meta attribution windows {text!r}: expected a comma-separated list "
+                         f"of {', '.join(ATTRIBUTION_WINDOWS)}")
+    return windows
+
+
+def served_attribution_windows(windows: tuple[str, ...], day: date) -> tuple[str, ...]:
+    """The windows of ``windows`` Meta still serves on ``day`` (retired ones dropped)."""
+    return tuple(w for w in windows
+                 if not (w in RETIRED_ATTRIBUTION_WINDOWS
+                         and day >= RETIRED_ATTRIBUTION_WINDOWS[w]))
+
+
 GraphObject = Literal["page", "post", "ig_user", "ig_media"]
 Unit = Literal["count", "milliseconds"]
 

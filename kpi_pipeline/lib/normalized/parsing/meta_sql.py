@@ -51,6 +51,18 @@ AD_BODY = ('{"data": [{"campaign_id": "VARCHAR", "campaign_name": "VARCHAR", '
 AD_COUNTS = (("impressions", "impressions"), ("reach", "reach"), ("clicks", "clicks"),
              ("link_clicks", "inline_link_clicks"))
 AD_FIELDS = tuple(field for _, field in AD_COUNTS)
+# The attribution windows each request asked (``action_attribution_windows``, a JSON list
+# in the query, as Graph takes it; a paging link repeats it), comma-joined in the order
+# asked: the setting the answer's conversions are counted in. A request that named none,
+# or named them in another shape, leaves it NULL (unknown), never a guessed default.
+_WINDOWS = "params ->> '$.action_attribution_windows'"
+ATTRIBUTION_SETTING = f"""
+    SELECT file, account_no, request_no,
+           CASE WHEN json_valid({_WINDOWS}) AND json_type(({_WINDOWS})::JSON) = 'ARRAY'
+                THEN nullif(array_to_string(list_filter(
+                    from_json({_WINDOWS}, '["VARCHAR"]'), lambda w: w <> ''), ','), '')
+           END AS attribution_setting
+    FROM landing_requests"""
 
 
 
@@ -647,8 +659,10 @@ def parse_meta_ads(conn: duckdb.DuckDBPyConnection, stream: str = "meta_ads") ->
                a.account_id AS ad_account_id, a.brand, i.campaign_id, i.campaign_name,
                {objective_sql('meta', 'i.objective')} AS objective,
                a.currency, i.spend_num AS spend, {counts}, {picked},
+               w.attribution_setting,
                a.stream AS source_stream, a.api_version, a.pulled_at
         FROM ad_items i JOIN landing_accounts a USING (file, account_no)
+        JOIN ({ATTRIBUTION_SETTING}) w USING (file, account_no, request_no)
         LEFT JOIN (SELECT file, account_no, request_no, item_no, {actions}
                    FROM ad_picked GROUP BY ALL) p
              USING (file, account_no, request_no, item_no)

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
 from kpi_pipeline.lib.core.platform_client import PlatformClient
+from kpi_pipeline.lib.core.platforms.meta import DEFAULT_ATTRIBUTION_WINDOWS
 from kpi_pipeline.lib.core.streams import Stream
 from kpi_pipeline.lib.sources.api.session import ApiSession
 
@@ -48,11 +49,13 @@ STREAM_CONNECTORS: dict[str, str] = {
 @dataclass(frozen=True)
 class FetchContext:
     """What a fetcher may need beyond the session: the pull's date (UTC), every currency
-    the configured accounts use, and a logger."""
+    the configured accounts use, a logger, and the attribution windows Meta's ad
+    conversions are asked in."""
 
     today: date
     currencies: tuple[str, ...] = ()
     log: logging.Logger = field(default=log)
+    meta_attribution_windows: tuple[str, ...] = DEFAULT_ATTRIBUTION_WINDOWS
 
 
 Fetcher = Callable[[ApiSession, AccountRef, date, FetchContext], list[RequestRecord]]
@@ -66,11 +69,14 @@ class ApiClient(PlatformClient):
     def __init__(self, accounts: Mapping[str, list[AccountRef]],
                  sessions: Mapping[str, ApiSession],
                  fetchers: Mapping[str, Fetcher],
-                 today: date | None = None) -> None:
+                 today: date | None = None,
+                 meta_attribution_windows: tuple[str, ...] = DEFAULT_ATTRIBUTION_WINDOWS
+                 ) -> None:
         self._accounts = accounts
         self._sessions = sessions
         self._fetchers = fetchers
         self._today = today
+        self._meta_attribution_windows = meta_attribution_windows
 
     def today(self) -> date:
         return self._today or datetime.now(UTC).date()
@@ -106,7 +112,8 @@ class ApiClient(PlatformClient):
             raise ValueError(f"no API connector is configured for stream {stream.name!r} "
                              f"(connector {STREAM_CONNECTORS.get(stream.name)!r})")
         session = self._sessions[STREAM_CONNECTORS[stream.name]]
-        context = FetchContext(today=self.today(), currencies=self.currencies())
+        context = FetchContext(today=self.today(), currencies=self.currencies(),
+                               meta_attribution_windows=self._meta_attribution_windows)
         return self._fetchers[stream.name](session, account, day, context)
 
     def currencies(self) -> tuple[str, ...]:

@@ -42,7 +42,11 @@ import requests
 
 from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
-from kpi_pipeline.lib.core.platforms.meta import AD_FIELDS, meta_catalog
+from kpi_pipeline.lib.core.platforms.meta import (
+    AD_FIELDS,
+    meta_catalog,
+    served_attribution_windows,
+)
 from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS, STREAMS_BY_NAME
 from kpi_pipeline.lib.sources.api.client import FetchContext, Fetcher
 from kpi_pipeline.lib.sources.api.connectors import Connector
@@ -538,12 +542,26 @@ def instagram_media(session: ApiSession, account: AccountRef, day: date,
 def meta_ads(session: ApiSession, account: AccountRef, day: date,
              ctx: FetchContext) -> list[RequestRecord]:
     """Campaign insights of one local day (``time_range`` of one day, ``time_increment=1``),
-    every page."""
+    every page, with conversions counted in the configured attribution windows
+    (``action_attribution_windows``), never in Meta's default or the ad sets' own setting.
+    A window Meta no longer serves on the pull day is dropped with a warning, so the
+    request, kept in the landing file, says which windows the conversions are counted in."""
     _check_reachable(session, account, day, ctx, ADS_MONTHS_BACK)
+    windows = served_attribution_windows(ctx.meta_attribution_windows, ctx.today)
+    retired = [w for w in ctx.meta_attribution_windows if w not in windows]
+    if retired:
+        ctx.log.warning("%s: Meta no longer serves the attribution window(s) %s; asking %s",
+                        session.describe(account.account_id), ", ".join(retired),
+                        ", ".join(windows) or "none")
+    if not windows:
+        raise ApiError(f"{session.describe(account.account_id)}: none of the attribution "
+                       f"windows {', '.join(ctx.meta_attribution_windows)} is served any "
+                       "more; set platforms.meta_attribution_windows")
     time_range = json.dumps({"since": day.isoformat(), "until": day.isoformat()},
                             separators=(",", ":"))
     params = {"level": "campaign", "time_increment": 1, "time_range": time_range,
-              "fields": AD_FIELDS, "limit": LIST_LIMIT}
+              "fields": AD_FIELDS, "limit": LIST_LIMIT,
+              "action_attribution_windows": json.dumps(list(windows), separators=(",", ":"))}
     return _pages(session, f"/{_version('meta_ads')}/{account.account_id}/insights", params)
 
 

@@ -32,8 +32,8 @@ from urllib.parse import quote_plus
 
 from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
-from kpi_pipeline.lib.core.platforms.meta import AD_FIELDS
-from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS
+from kpi_pipeline.lib.core.platforms.meta import AD_FIELDS, served_attribution_windows
+from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS, STREAMS_BY_NAME
 from kpi_pipeline.lib.sources.demo.world import RECENT_DAYS, Brand, Post, World
 
 VERSION = "v24.0"
@@ -48,6 +48,12 @@ IG_KIND = {"photo": ("IMAGE", "FEED"), "carousel": ("CAROUSEL_ALBUM", "FEED"),
            "reel": ("VIDEO", "REELS")}
 PURCHASE_TYPES = ("offsite_conversion.fb_pixel_purchase", "purchase", "omni_purchase")
 LEAD_TYPES = ("lead", "offsite_conversion.fb_pixel_lead")
+#: The attribution windows the demo's advertisers ask for: a week after a click or a view.
+#: Meta stopped serving 7-day view on 2026-01-12, so from then their pulls ask 7d_click
+#: only, and the view-through conversions (a fifth of them) are no longer counted.
+DEMO_ATTRIBUTION_WINDOWS = ("7d_click", "7d_view")
+#: The share of the demo's conversions a view window counts (the rest come after a click).
+VIEW_SHARE = 5  # one in five, rounded down
 
 
 # ----------------------------------------------------------------------- shared shapes
@@ -346,20 +352,51 @@ def _actions(types: Iterable[str], value: str) -> list[dict[str, str]]:
     return [{"action_type": t, "value": value} for t in types]
 
 
+def _windowed(types: Iterable[str], by_window: dict[str, str], value: str
+              ) -> list[dict[str, str]]:
+    """Conversion actions as Meta answers ``action_attribution_windows``: ``value`` (the
+    requested windows together) and one count per window."""
+    return [{"action_type": t, "value": value, **by_window} for t in types]
+
+
+def attribution_windows(day: date, pulled_on: date) -> tuple[str, ...]:
+    """The windows the demo's pull of ``day`` asked: a daily pipeline last re-reads a day
+    28 days later, so a day is stored as that pull (or today's, if sooner) asked it."""
+    last_pull = min(pulled_on, day + timedelta(days=STREAMS_BY_NAME["meta_ads"].reread_days))
+    return served_attribution_windows(DEMO_ATTRIBUTION_WINDOWS, last_pull)
+
+
+def _split(count: int, revenue: float, windows: tuple[str, ...]
+           ) -> tuple[int, float, dict[str, str], dict[str, str]]:
+    """(count, revenue, counts by window, revenue by window) of the world's conversions under
+    ``windows``: a view window counts one in five, a click window the rest."""
+    view = count // VIEW_SHARE
+    shares = {w: (view if w.endswith(("_view", "_ev")) else count - view) for w in windows}
+    kinds = {w.rsplit("_", 1)[-1] for w in windows}
+    counted = (count - view if "click" in kinds else 0) + (view if kinds - {"click"} else 0)
+    per_unit = revenue / count if count else 0.0
+    counted_revenue = revenue if counted == count else round(counted * per_unit, 2)
+    return (counted, counted_revenue, {w: str(n) for w, n in shares.items()},
+            {w: f"{n * per_unit:.2f}" for w, n in shares.items()})
+
+
 def _ad_row(campaign_id: str, name: str, objective: str, currency: str, day: date,
-            d: dict[str, float]) -> dict[str, Any]:
+            d: dict[str, float], windows: tuple[str, ...]) -> dict[str, Any]:
     """One campaign-day as the insights edge returns it: numbers as strings, actions by type,
     the campaign's objective as Meta spells it (``OUTCOME_SALES``...).
 
     The purchase appears under three action types (the same events); zero actions are absent.
+    Leads and purchases carry a count per attribution window (``windows``, as asked).
     """
     actions = _actions(("link_click",), str(d["link_clicks"])) if d["link_clicks"] else []
     values: list[dict[str, str]] = []
-    if d["leads"]:
-        actions += _actions(LEAD_TYPES, str(d["leads"]))
-    if d["purchases"]:
-        actions += _actions(PURCHASE_TYPES, str(d["purchases"]))
-        values += _actions(PURCHASE_TYPES, f"{d['revenue']:.2f}")
+    leads, _, lead_windows, _ = _split(int(d["leads"]), 0.0, windows)
+    if leads:
+        actions += _windowed(LEAD_TYPES, lead_windows, str(leads))
+    purchases, revenue, bought, earned = _split(int(d["purchases"]), d["revenue"], windows)
+    if purchases:
+        actions += _windowed(PURCHASE_TYPES, bought, str(purchases))
+        values += _windowed(PURCHASE_TYPES, earned, f"{revenue:.2f}")
     row: dict[str, Any] = {
         "campaign_id": campaign_id, "campaign_name": name, "objective": objective,
         "account_currency": currency,
@@ -377,18 +414,25 @@ def _ad_row(campaign_id: str, name: str, objective: str, currency: str, day: dat
 
 def meta_ads(world: World, account: AccountRef, day: date,
              pulled_on: date) -> list[RequestRecord]:
-    """Campaign insights for one local day (``level=campaign&time_increment=1``)."""
+    """Campaign insights for one local day (``level=campaign&time_increment=1``), counted in
+    the attribution windows the pull asked (``action_attribution_windows``)."""
     brand = world.brand(account.brand)
+    windows = attribution_windows(day, pulled_on)
     rows = []
     for campaign in world.campaigns(brand, "meta"):
         delivery = world.ad_day(campaign, day, pulled_on)
         if delivery is not None:
             rows.append(_ad_row(campaign.campaign_id, campaign.name, campaign.objective,
-                                account.currency, day, delivery))
+                                account.currency, day, delivery, windows))
     params = {"level": "campaign", "time_increment": 1, "time_range": _time_range(day),
-              "fields": AD_FIELDS}
+              "fields": AD_FIELDS, "action_attribution_windows": _window_list(windows)}
     return _paginated(f"/{VERSION}/{account.account_id}/insights", params, rows,
                       id_key="campaign_id")
+
+
+def _window_list(windows: tuple[str, ...]) -> str:
+    """``action_attribution_windows`` as Graph takes a list: compact JSON."""
+    return json.dumps(list(windows), separators=(",", ":"))
 
 
 @lru_cache(maxsize=RECENT_DAYS)
