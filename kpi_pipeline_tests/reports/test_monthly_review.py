@@ -284,3 +284,88 @@ def test_a_cost_per_lead_finding_is_told_in_the_rule_s_words(report_store, tmp_p
                            "(against the baseline): Each lead costs more than it used to.")
     assert "Refresh the creative." in text
     assert callout.locator("a").get_attribute("href") == "diagnostics.html"
+
+
+# ------------------------------------------------------------ attribution settings
+SETTINGS = """
+SELECT platform, ad_account_id, coalesce(attribution_setting, 'unknown') AS setting,
+       min(report_date), max(report_date)
+FROM normalized.ad_daily WHERE report_date BETWEEN ? AND ?
+GROUP BY ALL ORDER BY ALL
+"""
+
+
+def _settings_rows(opened) -> list[tuple[str, str, str, str]]:
+    rows = opened.page.locator("table.ad-attribution tbody tr[data-account]")
+    return sorted((rows.nth(i).get_attribute("data-platform"),
+                   rows.nth(i).get_attribute("data-account"),
+                   rows.nth(i).get_attribute("data-setting"),
+                   rows.nth(i).locator("td").nth(4).inner_text().strip())
+                  for i in range(rows.count()))
+
+
+def test_the_attribution_setting_of_each_ad_account_is_shown(monthly_page, store_conn,
+                                                             open_report):
+    """Each ad account's conversions in the month with the windows they were counted in:
+    the demo's Meta advertisers ask 7d_click,7d_view (Meta served 7-day view until
+    2026-01-12); LinkedIn's and TikTok's reports name none, so theirs read unknown. No
+    setting changed, so nothing is flagged."""
+    opened = open_report(monthly_page, "monthly-review-attribution")
+    expected = store_conn.execute(SETTINGS, [PERIOD.start, PERIOD.end]).fetchall()
+    assert {p for p, *_ in expected} == {"meta", "linkedin", "tiktok"}
+    assert {(p, s) for p, _, s, *_ in expected} == {
+        ("meta", "7d_click,7d_view"), ("linkedin", "unknown"), ("tiktok", "unknown")}
+    assert _settings_rows(opened) == sorted(
+        (p, a, s, f"{first.isoformat()} to {last.isoformat()}")
+        for p, a, s, first, last in expected)
+    assert opened.page.locator("[data-attribution-change]").count() == 0
+    assert "(not named by the platform)" in opened.page.locator(
+        'table.ad-attribution tr[data-platform="linkedin"]').first.inner_text()
+
+
+def test_a_change_of_attribution_window_is_flagged(report_store, tmp_path, open_report):
+    """A copy of the store where Meta's conversions from 15 April are counted in 7d_click
+    only, and one LinkedIn account's from 20 March carry a setting with markup: each
+    change is flagged with its day, the settings before and after and the accounts, the
+    month's table splits at the change, and the markup shows as text."""
+    untrusted = '<b>30d_click</b><script>alert("window")</script>'
+    conn = _store_copy(report_store, tmp_path)
+    try:
+        conn.execute("UPDATE normalized.ad_daily SET attribution_setting = '7d_click' "
+                     "WHERE platform = 'meta' AND report_date >= DATE '2025-04-15'")
+        linkedin = conn.execute("SELECT min(ad_account_id) FROM normalized.ad_daily "
+                                "WHERE platform = 'linkedin'").fetchone()[0]
+        conn.execute("UPDATE normalized.ad_daily SET attribution_setting = ? "
+                     "WHERE ad_account_id = ? AND report_date >= DATE '2025-03-20'",
+                     [untrusted, linkedin])
+        meta_accounts = [a for (a,) in conn.execute(
+            "SELECT DISTINCT ad_account_id FROM normalized.ad_daily WHERE platform = 'meta' "
+            "AND report_date BETWEEN DATE '2025-04-14' AND DATE '2025-04-15' "
+            "ORDER BY 1").fetchall()]
+        path = render(conn, tmp_path / "reports")
+    finally:
+        conn.close()
+    html = path.read_text(encoding="utf-8")
+    assert "&lt;b&gt;30d_click&lt;/b&gt;" in html and "<b>30d_click" not in html
+    opened = open_report(path, "monthly-review-attribution-change")
+    meta = opened.page.locator('[data-attribution-change="meta"]')
+    assert meta.count() == 1 and meta.get_attribute("data-changed-on") == "2025-04-15"
+    text = " ".join(meta.inner_text().split())
+    assert text.startswith("Meta's attribution setting changed on 2025-04-15 from "
+                           "7d_click,7d_view to 7d_click ")
+    assert f"({len(meta_accounts)} ad accounts: {', '.join(meta_accounts)})" in text
+    assert "not comparable" in text and "April 2025 mixes two settings" in text
+    assert "a change against March 2025 may be the window's" in text
+    changed = " ".join(opened.page.locator(
+        '[data-attribution-change="linkedin"]').inner_text().split())
+    assert changed.startswith(f"LinkedIn's attribution setting changed on 2025-03-20 from "
+                              f"unknown to {untrusted} (1 ad account: {linkedin})")
+    assert "mixes two settings" not in changed  # the change was in March, before the month
+    shown = _settings_rows(opened)
+    for account in meta_accounts:
+        mine = [(s, days) for _, a, s, days in shown if a == account]
+        assert [s for s, _ in mine] == ["7d_click", "7d_click,7d_view"]
+        assert [days.split(" to ")[0] for s, days in sorted(mine, key=lambda m: m[1])] == \
+            ["2025-04-01", "2025-04-15"]
+    assert opened.page.locator("table.ad-attribution script, .callout script").count() == 0
+    assert opened.dialogs == [] and opened.console_errors == [] and opened.requests == []
