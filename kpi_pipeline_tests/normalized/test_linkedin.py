@@ -115,6 +115,48 @@ def test_ads_round_trip(demo_world: World) -> None:
             assert pd.isna(row["reach"])
     assert len(df) == expected > 0
     assert df["campaign_name"].str.contains("<Promo>").any()
+    # the windows of the account's one enabled conversion rule; its paused 90/30 rule counts
+    # nothing
+    assert set(df["attribution_setting"]) == {"30d_click,7d_view"}
+
+
+def _with_rules(envelope: Envelope, rules: list[dict[str, Any]] | None) -> Envelope:
+    """``envelope`` with every account's conversion rules replaced (None: not asked)."""
+    changed = copy.deepcopy(envelope)
+    for account in changed["accounts"]:
+        account["requests"] = [r for r in account["requests"]
+                               if r["path"] != linkedin_contract.CONVERSIONS_PATH]
+        if rules is not None:
+            account["requests"].append({
+                "method": "GET", "path": linkedin_contract.CONVERSIONS_PATH,
+                "params": {"q": "account"}, "status": 200, "body": {"elements": rules}})
+    return changed
+
+
+def _rule(click: Any, view: Any, enabled: Any = True) -> dict[str, Any]:
+    rule = {"enabled": enabled, "postClickAttributionWindowSize": click,
+            "viewThroughAttributionWindowSize": view}
+    return {k: v for k, v in rule.items() if v is not None}
+
+
+@pytest.mark.parametrize(("rules", "setting"), [
+    ([_rule(30, 7)], "30d_click,7d_view"),
+    ([_rule(7, 1), _rule(30, 7), _rule(30, 7)], "30d_click,7d_view / 7d_click,1d_view"),
+    ([_rule(30, 7), _rule(90, 30, enabled=False)], "30d_click,7d_view"),
+    ([_rule(30, None)], None),  # a window left out: LinkedIn's default is not assumed
+    ([_rule(30, 0)], None),
+    ([_rule(90, 30, enabled=False)], None),  # no enabled rule: nothing says
+    ([], None),
+    (None, None),  # a landing file from before the rules were asked
+])
+def test_the_attribution_setting_is_that_of_the_enabled_conversion_rules(
+        demo_world: World, rules: list[dict[str, Any]] | None, setting: str | None) -> None:
+    df = parse(_with_rules(pull(demo_world, "linkedin_ads"), rules))
+    assert len(df) > 0
+    if setting is None:
+        assert df["attribution_setting"].isna().all()
+    else:
+        assert set(df["attribution_setting"]) == {setting}
 
 
 # -------------------------------------------------------------- time zones

@@ -308,19 +308,21 @@ def test_the_attribution_setting_of_each_ad_account_is_shown(monthly_page, store
                                                              open_report):
     """Each ad account's conversions in the month with the windows they were counted in:
     the demo's Meta advertisers ask 7d_click,7d_view (Meta served 7-day view until
-    2026-01-12); LinkedIn's and TikTok's reports name none, so theirs read unknown. No
-    setting changed, so nothing is flagged."""
+    2026-01-12), the demo's LinkedIn accounts count in their website purchase rule's
+    windows (30 days after a click, 7 after a view); TikTok's report names none, so its
+    read unknown. No setting changed, so nothing is flagged."""
     opened = open_report(monthly_page, "monthly-review-attribution")
     expected = store_conn.execute(SETTINGS, [PERIOD.start, PERIOD.end]).fetchall()
     assert {p for p, *_ in expected} == {"meta", "linkedin", "tiktok"}
     assert {(p, s) for p, _, s, *_ in expected} == {
-        ("meta", "7d_click,7d_view"), ("linkedin", "unknown"), ("tiktok", "unknown")}
+        ("meta", "7d_click,7d_view"), ("linkedin", "30d_click,7d_view"),
+        ("tiktok", "unknown")}
     assert _settings_rows(opened) == sorted(
         (p, a, s, f"{first.isoformat()} to {last.isoformat()}")
         for p, a, s, first, last in expected)
     assert opened.page.locator("[data-attribution-change]").count() == 0
     assert "(not named by the platform)" in opened.page.locator(
-        'table.ad-attribution tr[data-platform="linkedin"]').first.inner_text()
+        'table.ad-attribution tr[data-platform="tiktok"]').first.inner_text()
 
 
 def test_a_change_of_attribution_window_is_flagged(report_store, tmp_path, open_report):
@@ -359,7 +361,7 @@ def test_a_change_of_attribution_window_is_flagged(report_store, tmp_path, open_
     changed = " ".join(opened.page.locator(
         '[data-attribution-change="linkedin"]').inner_text().split())
     assert changed.startswith(f"LinkedIn's attribution setting changed on 2025-03-20 from "
-                              f"unknown to {untrusted} (1 ad account: {linkedin})")
+                              f"30d_click,7d_view to {untrusted} (1 ad account: {linkedin})")
     assert "mixes two settings" not in changed  # the change was in March, before the month
     shown = _settings_rows(opened)
     for account in meta_accounts:

@@ -204,10 +204,11 @@ AD_DAILY = Table(
             "conversions, leads, traffic, awareness, engagement or other (the platform "
             "values' table: lib/core/platforms/objectives.py); NULL when not reported"),
         Col("attribution_setting", "str", description="The attribution windows the "
-            "platform counted the row's leads, purchases and revenue in, as the pull asked "
-            "them (Meta's action_attribution_windows: '7d_click,1d_view'); NULL when "
-            "unknown: the request named none (a pull from before they were asked, an "
-            "export file) or the platform's report does not say (LinkedIn, TikTok)"),
+            "platform counted the row's conversions in: as the pull asked them (Meta's "
+            "action_attribution_windows: '7d_click,1d_view'), or those of the ad account's "
+            "enabled conversion rules (LinkedIn: '30d_click,7d_view'); NULL when unknown: "
+            "a pull from before they were asked, an export file, or a report that does not "
+            "say (TikTok)"),
     ),
     key=("platform", "ad_account_id", "campaign_id", "report_date"),
     description="One row per campaign per local day: delivery, conversions and spend in the "

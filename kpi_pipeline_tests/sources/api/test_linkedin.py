@@ -89,7 +89,7 @@ def test_restli_values_travel_in_their_wire_form(replay, api_client):
     client.pull_envelope(stream("linkedin_organization"), DAYS[0])
     client.pull_envelope(stream("linkedin_ads"), DAYS[0])
     raw = [request.environ["RAW_URI"] for request, _ in replay.server.log]
-    assert replay.unmatched == [] and len(raw) == 10
+    assert replay.unmatched == [] and len(raw) == 12
     assert any("organizationalEntity=urn%3Ali%3Aorganization%3A" in uri
                and "&timeIntervals=(timeRange:(start:" in uri
                and ",timeGranularityType:DAY)" in uri for uri in raw)
@@ -98,6 +98,8 @@ def test_restli_values_travel_in_their_wire_form(replay, api_client):
                and "dateRange=(start:(year:2025,month:3,day:16),end:(year:2025,month:3,"
                    "day:16))" in uri and "fields=pivotValues,dateRange," in uri for uri in raw)
     assert any("search=(id:(values:List(urn%3Ali%3AsponsoredCampaign%3A" in uri
+               for uri in raw)
+    assert any(uri.startswith("/rest/conversions?q=account&account=urn%3Ali%3AsponsoredAccount%3A")
                for uri in raw)
 
 
@@ -353,3 +355,18 @@ def test_the_campaign_search_gives_each_campaign_its_objective(replay, api_clien
     assert replay.requests_to(CAMPAIGNS)
     assert len(df) > 0 and df["objective"].notna().all()
     assert set(df["objective"]) <= {"leads", "traffic"}
+
+
+def test_ad_analytics_come_with_the_conversion_rules_that_counted_them(replay, api_client):
+    """adAnalytics takes no attribution window: the client asks the ad account's conversion
+    rules, and each campaign day carries the windows of the enabled ones (the demo's
+    website purchase rule: 30 days after a click, 7 after a view)."""
+    replay.serve(["linkedin_ads"], DAYS[:1])
+    client = api_client("linkedin")
+    df = parse_window("linkedin_ads", [client.pull_envelope(stream("linkedin_ads"), DAYS[0])])
+    asked = replay.requests_to(r"^/rest/conversions$")
+    accounts = {a.account_id for a in client.accounts(stream("linkedin_ads"))}
+    assert sorted(s.query["account"] for s in asked) == sorted(
+        f"urn:li:sponsoredAccount:{a}" for a in accounts)
+    assert all(s.query["q"] == "account" for s in asked)
+    assert len(df) > 0 and set(df["attribution_setting"]) == {"30d_click,7d_view"}

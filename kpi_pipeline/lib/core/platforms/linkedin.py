@@ -17,6 +17,12 @@ FOLLOWER_STATISTICS_PATH = "/rest/organizationalEntityFollowerStatistics"
 NETWORK_SIZES_PATH = "/rest/networkSizes/"
 POSTS_PATH = "/rest/posts"
 AD_ANALYTICS_PATH = "/rest/adAnalytics"
+#: The ad account's conversion rules (``q=account``): each rule counts its website
+#: conversions within its own windows after a click and after a view
+#: (``postClickAttributionWindowSize``, ``viewThroughAttributionWindowSize``, in days);
+#: adAnalytics takes no window, so these are what its conversions were counted in.
+CONVERSIONS_PATH = "/rest/conversions"
+CONVERSIONS_PAGE_SIZE = 100
 
 #: The posts finder's ``count``; a module constant so tests can shrink it.
 POSTS_PAGE_SIZE = 25

@@ -53,6 +53,7 @@ PATH_KINDS: tuple[tuple[str, str], ...] = (
     ("/rest/posts", "posts"),
     ("/rest/adAnalytics", "ad_analytics"),
     ("/rest/adAccounts/", "ad_campaigns"),
+    ("/rest/conversions", "conversion_rules"),
 )
 # The kinds whose ``elements`` each stream reads; other known kinds are only checked to be
 # JSON objects.
@@ -72,6 +73,31 @@ FOLLOWER_GAIN_FIELDS = ("organicFollowerGain", "paidFollowerGain")
 AD_COUNT_FIELDS = {"impressions": "impressions", "clicks": "clicks",
                    "link_clicks": "landingPageClicks", "leads": "oneClickLeads",
                    "purchases": "externalWebsiteConversions", "video_views": "videoViews"}
+# The attribution setting of an ad account's campaign days: the windows of its enabled
+# conversion rules (``/rest/conversions``), each rule as '30d_click,7d_view'; rules with
+# different windows each, joined by ' / ' in text order. NULL (unknown) when the answer lists no
+# enabled rule, an enabled rule lacks a window (LinkedIn's defaults are not assumed), or
+# the landing file holds no conversion rules (pulled before they were asked).
+_RULE_WINDOW = ("CASE WHEN json_type(rule, '$.{field}') IN ('UBIGINT', 'BIGINT') "
+                "AND (rule ->> '$.{field}')::BIGINT > 0 THEN (rule ->> '$.{field}') END")
+CONVERSION_SETTINGS = f"""
+    SELECT file, account_no,
+           CASE WHEN bool_and(click IS NOT NULL AND view IS NOT NULL)
+                THEN string_agg(DISTINCT click || 'd_click,' || view || 'd_view', ' / '
+                                ORDER BY click || 'd_click,' || view || 'd_view')
+           END AS attribution_setting
+    FROM (SELECT file, account_no,
+                 {_RULE_WINDOW.format(field='postClickAttributionWindowSize')} AS click,
+                 {_RULE_WINDOW.format(field='viewThroughAttributionWindowSize')} AS view
+          FROM (SELECT file, account_no,
+                       unnest(CAST(json_extract(body, '$.elements') AS JSON[])) AS rule
+                FROM landing_requests
+                WHERE starts_with(path, '/rest/conversions')
+                  AND json_type(body, '$.elements') = 'ARRAY')
+          WHERE coalesce(json_type(rule, '$.enabled') <> 'BOOLEAN'
+                         OR (rule ->> '$.enabled')::BOOLEAN, true))
+    GROUP BY file, account_no"""
+
 # Posts API ``content`` -> our media type; a post without content is text.
 MEDIA_URN_TYPES = {"urn:li:image:": "photo", "urn:li:video:": "video"}
 
@@ -462,7 +488,8 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
     """ad_daily campaign days from adAnalytics, named from the campaign search answers.
 
     Leads are one-click (Lead Gen Form) leads, purchases external website conversions,
-    revenue their conversion value; all in the ad account currency.
+    revenue their conversion value; all in the ad account currency. The attribution
+    setting is that of the account's enabled conversion rules (``CONVERSION_SETTINGS``).
     """
     analytics = "i.kind = 'ad_analytics' AND i.elem_no IS NOT NULL"
     _items(conn, stream, ADS_BODY,
@@ -479,7 +506,9 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
                {_counts('i.e', AD_COUNT_FIELDS)},
                {_plain_counts('i.e', AD_COUNT_FIELDS)} AS plain""",
            ok=f"""CASE
-               WHEN elem_no IS NULL THEN kind IN ('ad_campaigns', 'ad_analytics') AND NOT no_list
+               WHEN elem_no IS NULL
+                   THEN kind IN ('ad_campaigns', 'ad_analytics', 'conversion_rules')
+                        AND NOT no_list
                WHEN kind = 'ad_campaigns' THEN campaign_id IS NOT NULL
                ELSE plain AND campaign_id IS NOT NULL AND date_start IS NOT NULL AND one_day
                     AND spend >= 0 AND isfinite(spend)
@@ -522,6 +551,9 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
                    kp_field({AT}, 'conversionValueInLocalCurrency',
                             kp_num_problem({_raw('conversionValueInLocalCurrency')}, false)))
                END""",
+           request_problem=f"""
+               WHEN x.kind = 'conversion_rules' AND x.no_list
+                   THEN {CTX} || ': required field ''elements'' is missing'""",
            account_suspect="a.account_id IS NULL OR a.brand IS NULL OR a.currency IS NULL",
            account_problem=f"CASE {_required('a', ('account_id', 'brand', 'currency'))} END")
     return typed_rows(conn, stream, f"""
@@ -529,8 +561,10 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "linkedin_ads") -> 
                a.account_id AS ad_account_id, a.brand, i.campaign_id, n.campaign_name,
                {objective_sql(PLATFORM, 'n.objective_type')} AS objective,
                a.currency, i.spend, {', '.join(f'i.{c}' for c in AD_COUNT_FIELDS)}, i.revenue,
+               w.attribution_setting,
                a.stream AS source_stream, a.api_version, a.pulled_at
         FROM li_items i JOIN landing_accounts a USING (file, account_no)
+        LEFT JOIN ({CONVERSION_SETTINGS}) w USING (file, account_no)
         LEFT JOIN (SELECT file, account_no, campaign_id,
                           arg_max_null(campaign_name, seq) AS campaign_name,
                           arg_max_null(objective_type, seq) AS objective_type

@@ -46,6 +46,7 @@ from kpi_pipeline.lib.core.landing import RequestRecord
 from kpi_pipeline.lib.core.platforms import linkedin as contract
 from kpi_pipeline.lib.core.platforms.linkedin import (
     AD_ANALYTICS_PATH,
+    CONVERSIONS_PATH,
     FOLLOWER_STATISTICS_PATH,
     NETWORK_SIZES_PATH,
     POSTS_PATH,
@@ -71,6 +72,7 @@ SCOPES: tuple[tuple[str, str], ...] = (
     (POSTS_PATH, "r_organization_social (an ADMINISTRATOR of the page)"),
     (AD_ANALYTICS_PATH, "r_ads_reporting (a user of the ad account)"),
     ("/rest/adAccounts/", "r_ads (a user of the ad account)"),
+    (CONVERSIONS_PATH, "r_ads (a user of the ad account)"),
 )
 
 _POST_URNS = {"urn:li:share:": "shares", "urn:li:ugcPost:": "ugcPosts"}
@@ -344,7 +346,8 @@ def _post_statistics_params(session: ApiSession, org: str,
 def linkedin_ads(session: ApiSession, account: AccountRef, day: date,
                  ctx: FetchContext) -> list[RequestRecord]:
     """Campaign analytics of one day (adAnalytics does not page), then the names of the
-    campaigns that delivered, through the campaign search finder."""
+    campaigns that delivered, through the campaign search finder, and the ad account's
+    conversion rules, whose windows its website conversions were counted in."""
     sponsored = f"urn:li:sponsoredAccount:{account.account_id}"
     analytics = session.get(AD_ANALYTICS_PATH, {
         "q": "analytics", "pivot": "CAMPAIGN", "timeGranularity": "DAILY",
@@ -356,7 +359,22 @@ def linkedin_ads(session: ApiSession, account: AccountRef, day: date,
         if isinstance(pivot, str) and pivot.startswith(contract.CAMPAIGN_URN)))
     if not campaigns:
         return [analytics]
-    return [analytics, *_campaign_search(session, account, campaigns)]
+    return [analytics, *_campaign_search(session, account, campaigns),
+            *_conversion_rules(session, sponsored)]
+
+
+def _conversion_rules(session: ApiSession, sponsored: str) -> list[RequestRecord]:
+    """The ad account's conversion rules, page by page (``start``/``count``)."""
+    size = contract.CONVERSIONS_PAGE_SIZE
+    records: list[RequestRecord] = []
+    start = 0
+    while True:
+        page = session.get(CONVERSIONS_PATH, {"q": "account", "account": sponsored,
+                                              "start": start, "count": size})
+        records.append(page)
+        if not _more_pages(page["body"], start, size, _elements(page, session)):
+            return records
+        start += size
 
 
 def _campaign_search(session: ApiSession, account: AccountRef,

@@ -240,7 +240,8 @@ def _campaign_element(campaign: Campaign, brand: Brand, sponsored: str, currency
 def build_ads(world: World, account: AccountRef, day: date,
               pulled_on: date) -> list[RequestRecord]:
     """Campaign analytics of one day (adAnalytics does not paginate), then the names of the
-    campaigns that delivered, looked up by id through the campaign search finder."""
+    campaigns that delivered, looked up by id through the campaign search finder, and the
+    ad account's conversion rules (one page)."""
     brand = world.brand(account.brand)
     sponsored = f"urn:li:sponsoredAccount:{account.account_id}"
     delivered = [(c, v) for c in world.campaigns(brand, "linkedin")
@@ -262,7 +263,35 @@ def build_ads(world: World, account: AccountRef, day: date,
                           for c, _ in delivered],
              "paging": {"start": 0, "count": 100, "links": [], "total": len(delivered)},
              "metadata": {}}))
+        rules = conversion_rules(account, world.campaigns(brand, "linkedin"))
+        records.append(_record(
+            contract.CONVERSIONS_PATH,
+            {"q": "account", "account": sponsored, "start": "0",
+             "count": str(contract.CONVERSIONS_PAGE_SIZE)},
+            {"elements": rules,
+             "paging": {"start": 0, "count": contract.CONVERSIONS_PAGE_SIZE, "links": [],
+                        "total": len(rules)}}))
     return records
+
+
+def conversion_rules(account: AccountRef, campaigns: list[Campaign]) -> list[dict[str, Any]]:
+    """The demo ad account's conversion rules, as the conversions finder lists them: the
+    website purchase rule its campaigns count (30 days after a click, 7 after a view,
+    LinkedIn's defaults) and a disabled sign-up rule with longer windows, which counts
+    nothing."""
+    sponsored = f"urn:li:sponsoredAccount:{account.account_id}"
+    base = int(account.account_id) * 10
+    urns = [f"{contract.CAMPAIGN_URN}{c.campaign_id}" for c in campaigns]
+    return [
+        {"id": base + 1, "name": "Website purchase", "account": sponsored, "type": "PURCHASE",
+         "enabled": True, "conversionMethod": "INSIGHT_TAG",
+         "attributionType": "LAST_TOUCH_BY_CAMPAIGN", "postClickAttributionWindowSize": 30,
+         "viewThroughAttributionWindowSize": 7, "campaigns": urns},
+        {"id": base + 2, "name": "Newsletter sign-up (paused)", "account": sponsored,
+         "type": "SIGN_UP", "enabled": False, "conversionMethod": "INSIGHT_TAG",
+         "attributionType": "LAST_TOUCH_BY_CAMPAIGN", "postClickAttributionWindowSize": 90,
+         "viewThroughAttributionWindowSize": 30, "campaigns": []},
+    ]
 
 
 BUILDERS: dict[str, Builder] = {
