@@ -98,7 +98,8 @@ def test_ads_over_several_pages_round_trip(demo_world: World,
     for brand, entry in zip(demo_world.brands, envelope["accounts"], strict=True):
         delivered = [(c, v) for c in demo_world.campaigns(brand, "tiktok")
                      if (v := demo_world.ad_day(c, DAY, TODAY)) is not None]
-        assert len(entry["requests"]) == len(delivered) > 1  # one campaign per page
+        report = [r for r in entry["requests"] if r["path"].endswith("/report/integrated/get/")]
+        assert len(report) == len(delivered) > 1  # one campaign per page
         assert (df["brand"] == brand.key).sum() == len(delivered)
         for campaign, truth in delivered:
             row = one(df, campaign_id=campaign.campaign_id)
@@ -111,12 +112,15 @@ def test_ads_over_several_pages_round_trip(demo_world: World,
             assert row["clicks"] == row["link_clicks"] == truth["link_clicks"]
             for column in ("impressions", "reach", "leads", "purchases", "video_views"):
                 assert row[column] == truth[column], column
+            # the windows of the campaign's ad group: 7 days after a click, 1 after a view
+            assert row["attribution_setting"] == "7d_click,1d_view"
     assert df["campaign_name"].str.contains("<Promo>").any()
 
 
 def test_default_report_page_size_pages_on_busy_days(demo_world: World) -> None:
     entry = pull(demo_world, "tiktok_ads")["accounts"][0]
-    info = [r["body"]["data"]["page_info"] for r in entry["requests"]]
+    info = [r["body"]["data"]["page_info"] for r in entry["requests"]
+            if r["path"].endswith("/report/integrated/get/")]
 
     assert [i["page"] for i in info] == [1, 2]
     assert {i["total_number"] for i in info} == {3}
@@ -149,7 +153,9 @@ def test_http_200_with_an_error_code_raises(demo_world: World, stream: str) -> N
 
 def test_a_report_missing_a_page_is_an_error(demo_world: World) -> None:
     envelope = pull(demo_world, "tiktok_ads")
-    envelope["accounts"][0]["requests"].pop()  # the client stopped after page 1 of 2
+    requests = envelope["accounts"][0]["requests"]
+    pages = [r for r in requests if r["path"].endswith("/report/integrated/get/")]
+    requests.remove(pages[-1])  # the client stopped after page 1 of 2
 
     with pytest.raises(ParseError, match="total_page=2"):
         parse(envelope)
@@ -199,3 +205,47 @@ def test_bad_values_name_the_field(demo_world: World, stream: str,
         parse(envelope)
 
     assert f"{stream} partition {DAY} account {account}" in str(caught.value)
+
+
+# ------------------------------------------------------------ attribution windows
+def _with_ad_groups(envelope: Envelope, groups: list[dict[str, Any]] | None) -> Envelope:
+    """The first account's ad groups replaced by ``groups`` for every campaign of its
+    report (None: not asked), on one page."""
+    changed = copy.deepcopy(envelope)
+    entry = changed["accounts"][0]
+    entry["requests"] = [r for r in entry["requests"] if not r["path"].endswith("/adgroup/get/")]
+    campaigns = [row["dimensions"]["campaign_id"] for r in entry["requests"]
+                 for row in r["body"]["data"]["list"]]
+    if groups is not None:
+        listed = [{**g, "campaign_id": c} for c in campaigns for g in groups]
+        entry["requests"].append({
+            "method": "GET", "path": "/open_api/v1.3/adgroup/get/", "params": {},
+            "status": 200, "body": {"code": 0, "message": "OK", "request_id": "1", "data": {
+                "list": listed, "page_info": {"page": 1, "total_page": 1}}}})
+    return changed
+
+
+@pytest.mark.parametrize(("groups", "setting"), [
+    ([{"click_attribution_window": "SEVEN_DAYS", "view_attribution_window": "ONE_DAY"}],
+     "7d_click,1d_view"),
+    ([{"click_attribution_window": "TWENTY_EIGHT_DAYS", "view_attribution_window": "OFF",
+       "engaged_view_attribution_window": "SEVEN_DAYS"}], "28d_click,7d_ev"),
+    ([{"click_attribution_window": "SEVEN_DAYS", "view_attribution_window": "ONE_DAY"},
+      {"click_attribution_window": "ONE_DAY", "view_attribution_window": "OFF"}],
+     "1d_click / 7d_click,1d_view"),
+    ([{"click_attribution_window": "SEVEN_DAYS"}], None),  # no view window: not assumed
+    ([{"click_attribution_window": "NINE_DAYS", "view_attribution_window": "ONE_DAY"}], None),
+    ([], None),
+    (None, None),  # a landing file from before the ad groups were asked
+])
+def test_the_attribution_setting_is_that_of_the_campaign_s_ad_groups(
+        demo_world: World, groups: list[dict[str, Any]] | None, setting: str | None) -> None:
+    df = parse(_with_ad_groups(pull(demo_world, "tiktok_ads"), groups))
+    first = df[df["ad_account_id"] == df["ad_account_id"].iloc[0]]
+    assert len(first) > 0
+    if setting is None:
+        assert first["attribution_setting"].isna().all()
+    else:
+        assert set(first["attribution_setting"]) == {setting}
+    others = df[df["ad_account_id"] != df["ad_account_id"].iloc[0]]
+    assert set(others["attribution_setting"]) == {"7d_click,1d_view"}  # the demo's own

@@ -309,27 +309,27 @@ def test_the_attribution_setting_of_each_ad_account_is_shown(monthly_page, store
     """Each ad account's conversions in the month with the windows they were counted in:
     the demo's Meta advertisers ask 7d_click,7d_view (Meta served 7-day view until
     2026-01-12), the demo's LinkedIn accounts count in their website purchase rule's
-    windows (30 days after a click, 7 after a view); TikTok's report names none, so its
-    read unknown. No setting changed, so nothing is flagged."""
+    windows (30 days after a click, 7 after a view), its TikTok campaigns in their ad
+    groups' (7 and 1). No setting changed, so nothing is flagged."""
     opened = open_report(monthly_page, "monthly-review-attribution")
     expected = store_conn.execute(SETTINGS, [PERIOD.start, PERIOD.end]).fetchall()
     assert {p for p, *_ in expected} == {"meta", "linkedin", "tiktok"}
     assert {(p, s) for p, _, s, *_ in expected} == {
         ("meta", "7d_click,7d_view"), ("linkedin", "30d_click,7d_view"),
-        ("tiktok", "unknown")}
+        ("tiktok", "7d_click,1d_view")}
     assert _settings_rows(opened) == sorted(
         (p, a, s, f"{first.isoformat()} to {last.isoformat()}")
         for p, a, s, first, last in expected)
     assert opened.page.locator("[data-attribution-change]").count() == 0
-    assert "(not named by the platform)" in opened.page.locator(
-        'table.ad-attribution tr[data-platform="tiktok"]').first.inner_text()
+    assert "(not named by the platform)" not in opened.text()
 
 
 def test_a_change_of_attribution_window_is_flagged(report_store, tmp_path, open_report):
     """A copy of the store where Meta's conversions from 15 April are counted in 7d_click
-    only, and one LinkedIn account's from 20 March carry a setting with markup: each
-    change is flagged with its day, the settings before and after and the accounts, the
-    month's table splits at the change, and the markup shows as text."""
+    only, one LinkedIn account's from 20 March carry a setting with markup and one TikTok
+    account's from 20 April have none (unknown): each change is flagged with its day, the
+    settings before and after and the accounts, the month's table splits at the change,
+    an unknown setting says so, and the markup shows as text."""
     untrusted = '<b>30d_click</b><script>alert("window")</script>'
     conn = _store_copy(report_store, tmp_path)
     try:
@@ -340,6 +340,10 @@ def test_a_change_of_attribution_window_is_flagged(report_store, tmp_path, open_
         conn.execute("UPDATE normalized.ad_daily SET attribution_setting = ? "
                      "WHERE ad_account_id = ? AND report_date >= DATE '2025-03-20'",
                      [untrusted, linkedin])
+        tiktok = conn.execute("SELECT min(ad_account_id) FROM normalized.ad_daily "
+                              "WHERE platform = 'tiktok'").fetchone()[0]
+        conn.execute("UPDATE normalized.ad_daily SET attribution_setting = NULL "
+                     "WHERE ad_account_id = ? AND report_date >= DATE '2025-04-20'", [tiktok])
         meta_accounts = [a for (a,) in conn.execute(
             "SELECT DISTINCT ad_account_id FROM normalized.ad_daily WHERE platform = 'meta' "
             "AND report_date BETWEEN DATE '2025-04-14' AND DATE '2025-04-15' "
@@ -363,6 +367,13 @@ def test_a_change_of_attribution_window_is_flagged(report_store, tmp_path, open_
     assert changed.startswith(f"LinkedIn's attribution setting changed on 2025-03-20 from "
                               f"30d_click,7d_view to {untrusted} (1 ad account: {linkedin})")
     assert "mixes two settings" not in changed  # the change was in March, before the month
+    unknown = " ".join(opened.page.locator(
+        '[data-attribution-change="tiktok"]').inner_text().split())
+    assert unknown.startswith(f"TikTok's attribution setting changed on 2025-04-20 from "
+                              f"7d_click,1d_view to unknown (1 ad account: {tiktok})")
+    assert "unknown (not named by the platform)" in opened.page.locator(
+        f'table.ad-attribution tr[data-account="{tiktok}"][data-setting="unknown"]'
+    ).inner_text()
     shown = _settings_rows(opened)
     for account in meta_accounts:
         mine = [(s, days) for _, a, s, days in shown if a == account]

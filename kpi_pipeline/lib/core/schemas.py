@@ -205,10 +205,10 @@ AD_DAILY = Table(
             "values' table: lib/core/platforms/objectives.py); NULL when not reported"),
         Col("attribution_setting", "str", description="The attribution windows the "
             "platform counted the row's conversions in: as the pull asked them (Meta's "
-            "action_attribution_windows: '7d_click,1d_view'), or those of the ad account's "
-            "enabled conversion rules (LinkedIn: '30d_click,7d_view'); NULL when unknown: "
-            "a pull from before they were asked, an export file, or a report that does not "
-            "say (TikTok)"),
+            "action_attribution_windows: '7d_click,1d_view'), those of the ad account's "
+            "enabled conversion rules (LinkedIn: '30d_click,7d_view') or of the campaign's "
+            "ad groups (TikTok); NULL when unknown: a pull from before they were asked, an "
+            "export file, or an answer that does not say"),
     ),
     key=("platform", "ad_account_id", "campaign_id", "report_date"),
     description="One row per campaign per local day: delivery, conversions and spend in the "

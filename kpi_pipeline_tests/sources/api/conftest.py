@@ -35,6 +35,8 @@ PAGE_SIZES = (
      "kpi_pipeline.lib.sources.demo.payloads_tiktok", "REPORT_PAGE_SIZE"),
     ("kpi_pipeline.lib.sources.api.tiktok", "VIDEO_PAGE_SIZE",
      "kpi_pipeline.lib.sources.demo.payloads_tiktok", "VIDEO_PAGE_SIZE"),
+    ("kpi_pipeline.lib.sources.api.tiktok", "ADGROUP_PAGE_SIZE",
+     "kpi_pipeline.lib.sources.demo.payloads_tiktok", "ADGROUP_PAGE_SIZE"),
     ("kpi_pipeline.lib.sources.api.ga4", "PAGE_SIZE", "kpi_pipeline.lib.sources.demo.payloads_ga4",
      "GA4_PAGE_SIZE"),
 )

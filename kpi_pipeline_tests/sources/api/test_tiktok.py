@@ -191,3 +191,24 @@ def test_the_report_asks_for_the_campaign_objective(replay, api_client, replay_w
                          "objective_type" in json.loads(s.query["metrics"]) for s in asked)
     assert len(df) > 0 and df["objective"].notna().all()
     assert set(df["objective"]) == {"conversions", "traffic"}
+
+
+def test_the_report_comes_with_its_campaigns_ad_groups_and_their_windows(replay, api_client,
+                                                                        waits):
+    """The report takes no attribution window: the client asks the ad groups of the
+    campaigns it names (every page), and each campaign day carries their windows (the
+    demo's: 7 days after a click, 1 after a view)."""
+    replay.serve(["tiktok_ads"], DAYS[1:2])
+    client = api_client("tiktok_ads")
+    df = parse_window("tiktok_ads", [client.pull_envelope(STREAMS_BY_NAME["tiktok_ads"],
+                                                          DAYS[1])])
+    asked = replay.requests_to(r"/adgroup/get/$")
+    assert replay.unmatched == [] and len(asked) > len({s.query["advertiser_id"]
+                                                        for s in asked})  # paged
+    for seen in asked:
+        assert "click_attribution_window" in json.loads(seen.query["fields"])
+        assert "view_attribution_window" in json.loads(seen.query["fields"])
+        reported = set(df.loc[df["ad_account_id"] == seen.query["advertiser_id"],
+                              "campaign_id"])
+        assert set(json.loads(seen.query["filtering"])["campaign_ids"]) == reported
+    assert len(df) > 0 and set(df["attribution_setting"]) == {"7d_click,1d_view"}

@@ -10,6 +10,15 @@ API = "/open_api/v1.3"
 REPORT_PATH = f"{API}/report/integrated/get/"
 BUSINESS_PATH = f"{API}/business/get/"
 VIDEO_LIST_PATH = f"{API}/business/video/list/"
+#: The ad groups of the campaigns a report names: each counts its conversions within its
+#: own click, view and engaged-view windows (the report takes no window), as
+#: ``ONE_DAY``, ``SEVEN_DAYS``... or ``OFF``.
+ADGROUP_PATH = f"{API}/adgroup/get/"
+ADGROUP_FIELDS = ("adgroup_id", "campaign_id", "click_attribution_window",
+                  "view_attribution_window", "engaged_view_attribution_window")
+#: TikTok's window values -> days (``OFF``: that window counts nothing).
+ATTRIBUTION_DAYS = {"ONE_DAY": 1, "SEVEN_DAYS": 7, "FOURTEEN_DAYS": 14,
+                    "TWENTY_EIGHT_DAYS": 28, "THIRTY_DAYS": 30}
 
 ACCOUNT_FIELDS = ("followers_count", "video_views", "profile_views", "likes", "comments",
                   "shares")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import duckdb
 
 from kpi_pipeline.lib.core.platforms.objectives import objective_sql
+from kpi_pipeline.lib.core.platforms.tiktok import ADGROUP_PATH, ATTRIBUTION_DAYS
 from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS
 from kpi_pipeline.lib.normalized.parsing.envelopes import fail_on, typed_rows
 from kpi_pipeline.lib.normalized.parsing.sql_values import shown
@@ -69,6 +70,43 @@ _AD_ITEM = _struct({
 
 
 # ------------------------------------------------------------------ values
+def _window(field: str, kind: str) -> str:
+    """An ad group's window as '<days>d_<kind>' ('' when OFF or absent for engaged view,
+    NULL when TikTok's value is not one we know, so the setting reads unknown)."""
+    days = " ".join(f"WHEN '{name}' THEN '{n}d_{kind}'"
+                    for name, n in ATTRIBUTION_DAYS.items())
+    absent = "''" if kind == "ev" else "NULL"
+    return (f"CASE WHEN json_type(g, '$.{field}') IS NULL OR json_type(g, '$.{field}') = 'NULL' "
+            f"THEN {absent} WHEN g ->> '$.{field}' = 'OFF' THEN '' "
+            f"ELSE CASE g ->> '$.{field}' {days} END END")
+
+
+# The attribution setting of a campaign's days: the windows of its ad groups
+# (``adgroup/get``), each as '7d_click,1d_view' (',Nd_ev' with an engaged-view window);
+# ad groups with different windows each, joined by ' / ' in text order. NULL (unknown)
+# when the campaign has no listed ad group, an ad group's click or view window is missing
+# or not a value TikTok documents, or the landing file holds no ad groups (pulled before
+# they were asked). An answer with a code other than 0 never reaches a landing file.
+_GROUP_SETTING = (f"concat_ws(',', nullif({_window('click_attribution_window', 'click')}, ''), "
+                  f"nullif({_window('view_attribution_window', 'view')}, ''), "
+                  f"nullif({_window('engaged_view_attribution_window', 'ev')}, ''))")
+ADGROUP_SETTINGS = f"""
+    SELECT file, account_no, campaign_id,
+           CASE WHEN bool_and(complete) THEN nullif(string_agg(DISTINCT setting, ' / '
+                                                               ORDER BY setting), '') END
+               AS attribution_setting
+    FROM (SELECT file, account_no, g ->> '$.campaign_id' AS campaign_id,
+                 {_GROUP_SETTING} AS setting,
+                 {_window('click_attribution_window', 'click')} IS NOT NULL
+                 AND {_window('view_attribution_window', 'view')} IS NOT NULL
+                 AND {_window('engaged_view_attribution_window', 'ev')} IS NOT NULL AS complete
+          FROM (SELECT file, account_no,
+                       unnest(CAST(json_extract(body, '$.data.list') AS JSON[])) AS g
+                FROM landing_requests
+                WHERE path = '{ADGROUP_PATH}' AND json_type(body, '$.data.list') = 'ARRAY'))
+    GROUP BY ALL"""
+
+
 def _num(text: str) -> str:
     """The number a value's text holds, NULL for anything else. Never raises: values are
     converted before they are checked."""
@@ -127,12 +165,13 @@ def _count_problems(fields: dict[str, str], prefix: str = "") -> str:
 # ------------------------------------------------------------------ walkers
 def _load(conn: duckdb.DuckDBPyConnection, key: str, item: str, columns: dict[str, str],
           ok: list[str], extra: dict[str, str] | None = None, extra_columns: str = "",
-          extra_ok: str = "true") -> None:
+          extra_ok: str = "true", skip_path: str | None = None) -> None:
     """``tiktok_requests``: per request its ``ok`` flag (code 0, ``data.<key>`` a list,
     ``extra_ok``) and ``extra_columns``; ``tiktok_items``: per item of ``data.<key>`` the
     typed ``columns`` (name -> SQL over the struct ``item``) and its ``ok`` flag, all of
     the tests ``ok`` (over ``item`` and the typed columns). Each body is transformed
-    once, each value converted once."""
+    once, each value converted once. Requests to ``skip_path`` are read elsewhere."""
+    skipped = f"WHERE path IS DISTINCT FROM '{skip_path}'" if skip_path else ""
     fields = {key: f"[{item}]", **(extra or {})}
     body = _struct({"code": _JSON, "data": _struct(fields)})
     conn.execute(f"""
@@ -142,7 +181,7 @@ def _load(conn: duckdb.DuckDBPyConnection, key: str, item: str, columns: dict[st
                         false) AS ok
         FROM (SELECT file, account_no, request_no, stopped_at_lookback,
                      json_transform(body, '{body}') AS b
-              FROM landing_requests)""")
+              FROM landing_requests {skipped})""")
     typed = ", ".join(f"{sql} AS {name}" for name, sql in columns.items())
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE tiktok_items AS
@@ -334,7 +373,8 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_ads") -> st
           extra_columns=f"TRY_CAST({_num(page)} AS BIGINT) AS page, "
                         f"TRY_CAST({_num(total)} AS BIGINT) AS total,",
           extra_ok=f"{_num(page)} IS NOT NULL AND {_num(total)} IS NOT NULL "
-                   f"AND {_count_ok(page, _num(page))} AND {_count_ok(total, _num(total))}")
+                   f"AND {_count_ok(page, _num(page))} AND {_count_ok(total, _num(total))}",
+          skip_path=ADGROUP_PATH)
     detail = f"""CASE {_required('dimensions')} {_required('metrics')}
         WHEN json_type(ri, '$.metrics') <> 'OBJECT' THEN w || ': ''metrics'' is not a JSON object'
         {_required('metrics.spend')}
@@ -383,8 +423,9 @@ def parse_ads(conn: duckdb.DuckDBPyConnection, stream: str = "tiktok_ads") -> st
     _check(conn, "list", detail, pages, page_detail)
     return typed_rows(conn, stream, f"""
         SELECT i.*, '{PLATFORM}' AS platform, a.account_id AS ad_account_id, a.brand,
-               a.currency, {_meta()}
+               a.currency, w.attribution_setting, {_meta()}
         FROM tiktok_items i JOIN landing_accounts a USING (file, account_no)
+        LEFT JOIN ({ADGROUP_SETTINGS}) w USING (file, account_no, campaign_id)
         ORDER BY i.file, i.account_no, i.request_no, i.item_no""")
 
 

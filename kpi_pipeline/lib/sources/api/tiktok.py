@@ -39,6 +39,7 @@ from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
 from kpi_pipeline.lib.core.platforms import tiktok as contract
 from kpi_pipeline.lib.core.platforms.tiktok import (
+    ADGROUP_PATH,
     BUSINESS_PATH,
     LOOKBACK_NOTE,
     REPORT_PATH,
@@ -59,9 +60,11 @@ RATE_LIMIT_CODES = frozenset({40100})
 #: System and service errors on TikTok's side (50000 "system error", 51xxx).
 SYSTEM_ERROR_CODES = range(50000, 52000)
 
-#: Page sizes: the report API allows 1000 rows per page, the video list 20 videos. (The
-#: demo pages reports by 2 so its paging is exercised; tests align these with the demo.)
+#: Page sizes: the report API allows 1000 rows per page, the ad group list 1000 ad groups,
+#: the video list 20 videos. (The demo pages reports and ad groups by 2 so its paging is
+#: exercised; tests align these with the demo.)
 REPORT_PAGE_SIZE = 1000
+ADGROUP_PAGE_SIZE = 1000
 VIDEO_PAGE_SIZE = 20
 
 #: The reporting API answers at most 30 days of ``stat_time_day`` per query.
@@ -197,7 +200,9 @@ def _reaches_before(data: dict[str, Any], oldest_wanted: int) -> bool:
 
 def tiktok_ads(session: ApiSession, account: AccountRef, day: date,
                ctx: FetchContext) -> list[RequestRecord]:
-    """The campaign-by-day report of one advertiser-local day, pages 1..total_page."""
+    """The campaign-by-day report of one advertiser-local day, pages 1..total_page, then
+    the ad groups of the campaigns it names, whose attribution windows its conversions
+    were counted in (the report takes none)."""
     start, end = report_window(day, day)
     records: list[RequestRecord] = []
     page = 1
@@ -211,16 +216,39 @@ def tiktok_ads(session: ApiSession, account: AccountRef, day: date,
         records.append(record)
         total = _total_page(record, session)
         if page >= total:
+            break
+        page += 1
+    campaigns = list(dict.fromkeys(
+        str(row["dimensions"]["campaign_id"]) for record in records
+        for row in _data(record, session).get("list") or []
+        if isinstance(row, dict) and isinstance(row.get("dimensions"), dict)
+        and row["dimensions"].get("campaign_id") is not None))
+    return records + (_ad_groups(session, account, campaigns) if campaigns else [])
+
+
+def _ad_groups(session: ApiSession, account: AccountRef,
+               campaigns: list[str]) -> list[RequestRecord]:
+    """The ad groups of ``campaigns`` with their attribution windows, pages 1..total_page."""
+    records: list[RequestRecord] = []
+    page = 1
+    while True:
+        params = {"advertiser_id": account.account_id,
+                  "fields": _json_list(contract.ADGROUP_FIELDS),
+                  "filtering": json.dumps({"campaign_ids": campaigns}, separators=(",", ":")),
+                  "page": page, "page_size": ADGROUP_PAGE_SIZE}
+        record = session.get(ADGROUP_PATH, params)
+        records.append(record)
+        if page >= _total_page(record, session, ADGROUP_PATH):
             return records
         page += 1
 
 
-def _total_page(record: RequestRecord, session: ApiSession) -> int:
-    """``data.page_info.total_page`` (0 for an empty report: page 1 was the only one)."""
+def _total_page(record: RequestRecord, session: ApiSession, path: str = REPORT_PATH) -> int:
+    """``data.page_info.total_page`` (0 for an empty answer: page 1 was the only one)."""
     info = _data(record, session).get("page_info")
     total = info.get("total_page") if isinstance(info, dict) else None
     if not isinstance(total, int):
-        raise ApiError(f"{session.describe(REPORT_PATH)}: answer without "
+        raise ApiError(f"{session.describe(path)}: answer without "
                        "data.page_info.total_page; cannot tell whether pages remain")
     return total
 

@@ -32,6 +32,7 @@ from kpi_pipeline.lib.core.accounts import AccountRef
 from kpi_pipeline.lib.core.landing import RequestRecord
 from kpi_pipeline.lib.core.platforms.tiktok import (
     ACCOUNT_FIELDS,
+    ADGROUP_FIELDS,
     API,
     REPORT_DIMENSIONS,
     REPORT_METRICS,
@@ -45,6 +46,7 @@ from kpi_pipeline.lib.sources.demo.world import Campaign, Post, World
 # over two pages and the pagination path is exercised on every demo run.
 VIDEO_PAGE_SIZE = 20
 REPORT_PAGE_SIZE = 2
+ADGROUP_PAGE_SIZE = 2
 
 Builder = Callable[[World, AccountRef, date, date], list[RequestRecord]]
 
@@ -183,6 +185,32 @@ def build_ads(world: World, account: AccountRef, day: date,
                               "total_page": total_page}}
         records.append(_record("/report/integrated/get/", params, data,
                                _request_id(pulled_on, account.account_id, "report", day, page)))
+    campaigns = [row["dimensions"]["campaign_id"] for row in rows]
+    if campaigns:
+        records += _ad_groups(account, campaigns, day, pulled_on)
+    return records
+
+
+def _ad_groups(account: AccountRef, campaigns: list[str], day: date,
+               pulled_on: date) -> list[RequestRecord]:
+    """The ad groups of the report's campaigns, as ``adgroup/get`` lists them page by page:
+    one per campaign, counting conversions 7 days after a click and 1 day after a view
+    (TikTok's default for website conversions), without an engaged-view window."""
+    groups = [{"adgroup_id": f"{c}01", "campaign_id": c,
+               "click_attribution_window": "SEVEN_DAYS", "view_attribution_window": "ONE_DAY"}
+              for c in campaigns]
+    size = ADGROUP_PAGE_SIZE
+    total_page = math.ceil(len(groups) / size)
+    filtering = json.dumps({"campaign_ids": campaigns}, separators=(",", ":"))
+    records = []
+    for page in range(1, total_page + 1):
+        params = {"advertiser_id": account.account_id, "fields": _json_list(ADGROUP_FIELDS),
+                  "filtering": filtering, "page": str(page), "page_size": str(size)}
+        data = {"list": groups[(page - 1) * size:page * size],
+                "page_info": {"page": page, "page_size": size, "total_number": len(groups),
+                              "total_page": total_page}}
+        records.append(_record("/adgroup/get/", params, data,
+                               _request_id(pulled_on, account.account_id, "adgroups", day, page)))
     return records
 
 
