@@ -67,7 +67,9 @@ def test_meta_objectives_by_hand() -> None:
 
 
 def _tiktok_rows(envelope: Envelope) -> list[dict[str, Any]]:
+    """The report rows (the ad groups listed after them are not campaign days)."""
     return [row for account in envelope["accounts"] for request in account["requests"]
+            if request["path"].endswith("/report/integrated/get/")
             for row in request["body"]["data"]["list"]]
 
 
@@ -85,6 +87,7 @@ def test_tiktok_objectives_by_hand(demo_world: World) -> None:
     got = [one(df, campaign_id=row["dimensions"]["campaign_id"],
                ad_account_id=account["account_id"])["objective"]
            for account in envelope["accounts"] for request in account["requests"]
+           if request["path"].endswith("/report/integrated/get/")
            for row in request["body"]["data"]["list"]][:4]
     assert got[:3] == ["leads", "awareness", "other"] and pd.isna(got[3])
 
