@@ -89,6 +89,41 @@ def trailing_start(as_of: date, grain: str, periods: int) -> date:
     return shift_period(as_of, grain, -periods)
 
 
+SNAPSHOT_WINDOWS_SQL = ("CREATE OR REPLACE TEMP TABLE snapshot_windows AS "
+                        "SELECT CAST(as_of AS DATE) AS as_of, CAST(first AS DATE) AS first "
+                        "FROM snapshot_windows_all")
+
+
+def snapshot_insert_sql(grain: str) -> str:
+    """The INSERT taking the snapshots of the dates in ``snapshot_windows`` between $lo and
+    $hi (their windows start at $first or later), $periods trailing periods each.
+
+    Each date's window is [first, as_of): the KPI rows of the periods before it. A snapshot
+    already stored (same as_of, kpi, scope_key: the key) is kept as it was: the NOT EXISTS
+    leaves the stored row out of the insert, so it is never overwritten (an anti-join
+    rather than DuckDB's INSERT OR IGNORE, so the statement reads the same in every
+    warehouse's SQL)."""
+    table = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"
+    return f"""
+INSERT INTO {table}
+SELECT w.as_of, '{grain}', k.kpi, k.scope, k.scope_key, any_value(k.unit),
+       $periods, w.first, max(k.period_start),
+       count(k.value), avg(k.value), median(k.value), stddev_samp(k.value),
+       min(k.value), max(k.value),
+       CASE WHEN bool_and(k.denominator IS NULL) THEN NULL
+            WHEN sum(k.denominator) = 0 THEN NULL
+            ELSE sum(k.numerator) / sum(k.denominator) END,
+       mad(k.value)
+FROM snapshot_windows w
+JOIN kpi.{TABLE_FOR_GRAIN[grain]} k ON k.period_start >= w.first AND k.period_start < w.as_of
+WHERE w.as_of BETWEEN $lo AND $hi
+  AND k.period_start >= $first AND k.period_start < $hi
+  AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.as_of = w.as_of AND s.kpi = k.kpi
+                                            AND s.scope_key = k.scope_key)
+GROUP BY w.as_of, w.first, k.kpi, k.scope, k.scope_key
+HAVING count(k.value) > 0"""
+
+
 SNAPSHOTS_PER_STATEMENT = 13  # as-of dates per INSERT: a quarter of weeks, bounded memory
 
 
@@ -107,7 +142,6 @@ def take_snapshots(conn: duckdb.DuckDBPyConnection, grain: str, as_of_dates: lis
     ensure_baseline_tables(conn)
     periods = periods or TRAILING_PERIODS[grain]
     table = f"{SCHEMA}.{TABLE_FOR_GRAIN[grain]}"
-    source = f"kpi.{TABLE_FOR_GRAIN[grain]}"
     dates = sorted(set(as_of_dates))
     if not dates:
         return 0, 0
@@ -118,35 +152,15 @@ def take_snapshots(conn: duckdb.DuckDBPyConnection, grain: str, as_of_dates: lis
     conn.register("snapshot_windows_all", windows)
     try:
         with transaction(conn):
-            conn.execute("CREATE OR REPLACE TEMP TABLE snapshot_windows AS "
-                         "SELECT CAST(as_of AS DATE) AS as_of, CAST(first AS DATE) AS first "
-                         "FROM snapshot_windows_all")
+            conn.execute(SNAPSHOT_WINDOWS_SQL)
             bounds = {"lo": dates[0], "hi": dates[-1]}
             kept = conn.execute(f"SELECT count(*) FROM {table} WHERE {taken}",
                                 bounds).fetchone()[0]
             for i in range(0, len(dates), SNAPSHOTS_PER_STATEMENT):
                 batch = dates[i:i + SNAPSHOTS_PER_STATEMENT]
-                # Each date's window is [first, as_of): the KPI rows of the periods before
-                # it. A snapshot already stored (same as_of, kpi, scope_key: the key) is
-                # kept as it was: OR IGNORE leaves the stored row, never overwrites it.
-                conn.execute(f"""
-                    INSERT OR IGNORE INTO {table}
-                    SELECT w.as_of, '{grain}', k.kpi, k.scope, k.scope_key, any_value(k.unit),
-                           $periods, w.first, max(k.period_start),
-                           count(k.value), avg(k.value), median(k.value), stddev_samp(k.value),
-                           min(k.value), max(k.value),
-                           CASE WHEN bool_and(k.denominator IS NULL) THEN NULL
-                                WHEN sum(k.denominator) = 0 THEN NULL
-                                ELSE sum(k.numerator) / sum(k.denominator) END,
-                           mad(k.value)
-                    FROM snapshot_windows w
-                    JOIN {source} k ON k.period_start >= w.first AND k.period_start < w.as_of
-                    WHERE w.as_of BETWEEN $lo AND $hi
-                      AND k.period_start >= $first AND k.period_start < $hi
-                    GROUP BY w.as_of, w.first, k.kpi, k.scope, k.scope_key
-                    HAVING count(k.value) > 0""",
-                    {"periods": periods, "lo": batch[0], "hi": batch[-1],
-                     "first": trailing_start(batch[0], grain, periods)})
+                conn.execute(snapshot_insert_sql(grain),
+                             {"periods": periods, "lo": batch[0], "hi": batch[-1],
+                              "first": trailing_start(batch[0], grain, periods)})
             total = conn.execute(f"SELECT count(*) FROM {table} WHERE {taken}",
                                  bounds).fetchone()[0]
             conn.execute("DROP TABLE snapshot_windows")

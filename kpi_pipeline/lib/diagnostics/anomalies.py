@@ -162,6 +162,12 @@ FROM judged
 WHERE base >= $min_base AND {beyond}"""
 
 
+def anomalies_insert_sql(rule: AnomalyRule, grain: str) -> str:
+    """The INSERT of the rule's anomalies for periods in [$lo, $hi] into the grain's
+    anomaly table (parameters as ``anomaly_sql``'s)."""
+    return f"INSERT INTO {anomalies_table(grain)} {anomaly_sql(rule, grain)}"
+
+
 def _params(rule: AnomalyRule, first: date, last: date) -> dict[str, object]:
     return {"lo": first, "hi": last, "name": rule.name, "direction": rule.direction,
             "deviations": rule.deviations, "min_relative_change": rule.min_relative_change,
@@ -179,7 +185,7 @@ def replace_anomalies(conn: duckdb.DuckDBPyConnection, grain: str, first: date, 
     with transaction(conn):
         conn.execute(f"DELETE FROM {target} WHERE period_start BETWEEN ? AND ?", [first, last])
         for rule in anomaly_rules() if rule_set is None else rule_set:
-            conn.execute(f"INSERT INTO {target} {anomaly_sql(rule, grain)}",
+            conn.execute(anomalies_insert_sql(rule, grain),
                          _params(rule, first, last))
         count = conn.execute(f"SELECT count(*) FROM {target} WHERE period_start BETWEEN ? "
                              "AND ?", [first, last]).fetchall()[0][0]

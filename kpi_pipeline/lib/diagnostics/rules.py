@@ -107,6 +107,12 @@ WHERE k0.kpi = '{rule.when[0].kpi}' AND k0.scope IN ({scopes})
   AND {' AND '.join(checks)}"""
 
 
+def findings_insert_sql(rule: Rule, grain: str) -> str:
+    """The INSERT of the rule's findings for periods in [$lo, $hi] into the grain's table
+    (parameters as ``rule_sql``'s)."""
+    return f"INSERT INTO {SCHEMA}.{TABLE_FOR_GRAIN[grain]} {rule_sql(rule, grain)}"
+
+
 def replace_findings(conn: duckdb.DuckDBPyConnection, grain: str, first, last,
                      rule_set: tuple[Rule, ...] | None = None) -> int:
     """Re-evaluate every rule for the periods starting in [first, last]."""
@@ -116,7 +122,7 @@ def replace_findings(conn: duckdb.DuckDBPyConnection, grain: str, first, last,
     with transaction(conn):
         conn.execute(f"DELETE FROM {target} WHERE period_start BETWEEN ? AND ?", [first, last])
         for rule in rule_set or rules():
-            conn.execute(f"INSERT INTO {target} {rule_sql(rule, grain)}",
+            conn.execute(findings_insert_sql(rule, grain),
                          {"lo": first, "hi": last, "name": rule.name, "title": rule.title,
                           "diagnosis": rule.diagnosis, "action": rule.action})
         count = conn.execute(f"SELECT count(*) FROM {target} WHERE period_start BETWEEN ? AND ?",

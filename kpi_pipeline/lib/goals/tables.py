@@ -50,6 +50,13 @@ def ensure_goal_tables(conn: duckdb.DuckDBPyConnection) -> None:
                          f"{SQL_TYPES[str(f.type)]}")
 
 
+def baseline_sql(column: str) -> str:
+    """The SELECT of a goal's baseline: ``column`` of the latest weekly snapshot of KPI ?
+    at scope key ? taken on or before day ?."""
+    return (f"SELECT {column} FROM baseline.weekly WHERE kpi = ? AND scope_key = ? "
+            "AND as_of <= ? ORDER BY as_of DESC LIMIT 1")
+
+
 def baseline_for(conn: duckdb.DuckDBPyConnection, goal: Goal, kpi: Kpi) -> float | None:
     """The goal's baseline: the weekly snapshot taken at its start, or the latest before.
     Ratios use the pooled value (sum over sum), counts and money the mean week."""
@@ -58,9 +65,7 @@ def baseline_for(conn: duckdb.DuckDBPyConnection, goal: Goal, kpi: Kpi) -> float
                           "AND table_name = 'weekly'").fetchone()[0]
     if not exists:
         return None
-    row = conn.execute(f"""SELECT {column} FROM baseline.weekly
-                           WHERE kpi = ? AND scope_key = ? AND as_of <= ?
-                           ORDER BY as_of DESC LIMIT 1""",
+    row = conn.execute(baseline_sql(column),
                        [goal.kpi, goal.scope.scope_key, goal.start]).fetchone()
     return None if row is None else row[0]
 

@@ -247,23 +247,10 @@ def kpi_range(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date
     return row if row else (None, None, None)
 
 
-def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date,
-                scope_key: str, restart: str | None = None, window: int | None = None,
-                scope: str | None = None) -> dict[date, float | None]:
-    """The KPI's value over [first, t] for every day t in [first, last], at one scope.
-
-    Measures are summed per day once and accumulated before the formula is applied, so
-    the value on each day is exactly ``kpi_range(first, t)``; levels (followers, list
-    members) are not accumulated but read on t (``Source.at_end``) or on the day before
-    the range (``Source.at_start``). With ``restart`` ("week" or "month") the
-    accumulation starts again at each period (recurring targets); with ``window`` it
-    covers only the last ``window`` days up to t (trends). One query for all days.
-
-    ``scope`` (the kind of ``scope_key``: brand, platform, ...) lets DuckDB read only that
-    scope's facts (a brand's or a platform's rows) instead of rolling up every scope and
-    keeping one; without it every scope the KPI is computed for is searched for the key.
-    """
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+def kpi_running_sql(kpi: Kpi, restart: str | None = None, window: int | None = None,
+                    scope: str | None = None) -> str:
+    """The SELECT of ``kpi_running``: (through, value) for every day of [$lo, $hi] at the
+    scope key $key (see ``kpi_running`` for ``restart``, ``window`` and ``scope``)."""
     source = SOURCES[kpi.source]
     denominator = summed_formula(kpi.denominator) if kpi.denominator else "NULL"
     platforms = ", ".join(f"'{p}'" for p in kpi.platforms)
@@ -280,7 +267,7 @@ def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: da
     scopes_read = (scope,) if scope is not None else None
     # one scope reads base once: left inline, the scope key's filter reaches the scan
     base = "" if scope is not None else "MATERIALIZED "
-    rows = conn.execute(f"""
+    return f"""
         WITH facts_{source.name} AS ({source.select("day")}),
         base_{source.name} AS {base}({_base(source)}),
         agg AS ({_aggregate(source, "day", scopes_read)}),
@@ -300,7 +287,28 @@ def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: da
                                    else 'FALSE'} THEN NULL
                         WHEN {'TRUE' if kpi.denominator else 'FALSE'}
                           THEN numerator / denominator ELSE numerator END
-        FROM running""", {"lo": first, "hi": last, "key": scope_key}).fetchall()
+        FROM running"""
+
+
+def kpi_running(conn: duckdb.DuckDBPyConnection, kpi: Kpi, first: date, last: date,
+                scope_key: str, restart: str | None = None, window: int | None = None,
+                scope: str | None = None) -> dict[date, float | None]:
+    """The KPI's value over [first, t] for every day t in [first, last], at one scope.
+
+    Measures are summed per day once and accumulated before the formula is applied, so
+    the value on each day is exactly ``kpi_range(first, t)``; levels (followers, list
+    members) are not accumulated but read on t (``Source.at_end``) or on the day before
+    the range (``Source.at_start``). With ``restart`` ("week" or "month") the
+    accumulation starts again at each period (recurring targets); with ``window`` it
+    covers only the last ``window`` days up to t (trends). One query for all days.
+
+    ``scope`` (the kind of ``scope_key``: brand, platform, ...) lets DuckDB read only that
+    scope's facts (a brand's or a platform's rows) instead of rolling up every scope and
+    keeping one; without it every scope the KPI is computed for is searched for the key.
+    """
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    rows = conn.execute(kpi_running_sql(kpi, restart, window, scope),
+                        {"lo": first, "hi": last, "key": scope_key}).fetchall()
     values = dict.fromkeys(days)
     values.update({through: value for through, value in rows})
     return values
@@ -356,6 +364,18 @@ LEFT JOIN kpi_definitions d ON d.kpi = c.kpi AND d.platform = c.platform
 JOIN kpi_definitions g ON g.kpi = c.kpi AND g.platform IS NULL
 WHERE c.period_start BETWEEN $lo AND $hi
 """
+
+
+def kpi_insert_sql(grain: str, kpis: dict[str, Kpi] | None = None, ranges: int = 2,
+                   min_coverage_share: float = MIN_COVERAGE_SHARE) -> str:
+    """The INSERT of ``replace_kpis``: ``kpi_sql``'s rows into the grain's table, every
+    column named on both sides (what DuckDB's INSERT ... BY NAME does, in SQL other
+    warehouses read too), so a table that gained the coverage columns late is filled by
+    name."""
+    columns = ", ".join(name for name, _ in KPI_COLUMNS)
+    return (f"INSERT INTO {SCHEMA}.{TABLE_FOR_GRAIN[grain]} ({columns})\n"
+            f"SELECT {columns} FROM ({kpi_sql(grain, kpis, ranges, min_coverage_share)}) "
+            "AS computed")
 
 
 # In a definition, the cohort window the stored cohorts were built with (days).
@@ -416,8 +436,8 @@ def replace_kpis(conn: duckdb.DuckDBPyConnection, grain: str, first: date, last:
         with transaction(conn):
             conn.execute(f"DELETE FROM {table} WHERE period_start BETWEEN ? AND ?",
                          [first, last])
-            sql = kpi_sql(grain, kpis, len(ranges), min_coverage_share)
-            conn.execute(f"INSERT INTO {table} BY NAME {sql}", params)
+            conn.execute(kpi_insert_sql(grain, kpis, len(ranges), min_coverage_share),
+                         params)
             count = conn.execute(f"SELECT count(*) FROM {table} WHERE period_start "
                                  "BETWEEN ? AND ?", [first, last]).fetchone()[0]
     finally:
