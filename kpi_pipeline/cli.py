@@ -5,6 +5,10 @@ partitions (every asset has a single-run backfill policy) with the in-process ex
 records the runs and every materialization and check in the Dagster instance under
 DAGSTER_HOME (so ``make ui`` shows them; ``--ephemeral`` leaves no trace), and ends by
 printing what it built and where.
+
+``python -m kpi_pipeline.cli compile-sql --dialect bigquery --out DIR`` writes the KPI,
+baseline, diagnostic and goal SQL compiled to BigQuery's (Snowflake's, PostgreSQL's)
+dialect, one file per statement with the gaps it has; compiled and parsed, not run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from kpi_pipeline.lib.core.periods import (
     period_first_day,
     shift_period,
 )
+from kpi_pipeline.lib.dialects import DIALECTS, compile_all, write_compiled
 from kpi_pipeline.lib.normalized.store import table_counts
 from kpi_pipeline.lib.reports.render import ReportPeriod
 
@@ -122,6 +127,7 @@ def summary(warehouse: Warehouse, settings: Settings) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from kpi_pipeline.definitions import defs as load_defs
 
+    Path("data").mkdir(exist_ok=True)
     defs = load_defs()
     first, last = daily_range(args.days, parse_day(args.end) if args.end else None)
     # Dagster records every asset and partition a run materializes (about 30 ms each in the
@@ -153,6 +159,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile_sql(args: argparse.Namespace) -> int:
+    """The KPI, baseline, diagnostic and goal SQL in a warehouse's dialect: one file per
+    statement under --out, or every statement on stdout. Compiled and parsed, not run."""
+    compiled = compile_all((args.dialect,))[args.dialect]
+    gaps = sorted({gap for c in compiled for gap in c.gaps})
+    if args.out:
+        written = write_compiled(compiled, Path(args.out))
+        print(f"{len(written)} statements compiled to {args.dialect} in "
+              f"{Path(args.out).resolve()}")
+    else:
+        for c in compiled:
+            print(f"-- {c.statement.layer}/{c.statement.name}")
+            print(*(f"-- GAP: {gap}" for gap in c.gaps), sep="\n", end="\n" if c.gaps else "")
+            print(f"{c.sql};\n")
+    if gaps:
+        print(f"{args.dialect} cannot express (see the GAP lines):", *gaps, sep="\n  ",
+              file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kpi_pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,8 +195,14 @@ def main(argv: list[str] | None = None) -> int:
                           "month of the history, say), marked as partial reports; without "
                           "it such a period fails the report run")
     run.set_defaults(func=cmd_run)
+    compile_sql = sub.add_parser(
+        "compile-sql", help="print the KPI, baseline, diagnostic and goal SQL in a "
+                            "warehouse's dialect (compiled with sqlglot, not executed)")
+    compile_sql.add_argument("--dialect", required=True, choices=DIALECTS)
+    compile_sql.add_argument("--out", help="write one .sql file per statement under this "
+                                           "folder (default: print them)")
+    compile_sql.set_defaults(func=cmd_compile_sql)
     args = parser.parse_args(argv)
-    Path("data").mkdir(exist_ok=True)
     return args.func(args)
 
 

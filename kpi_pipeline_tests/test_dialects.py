@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlglot import exp
 
+from kpi_pipeline import cli
 from kpi_pipeline.lib import dialects
 from kpi_pipeline.lib.dialects import DIALECTS, KNOWN_GAPS, compile_all, statements
 
@@ -109,3 +110,24 @@ def test_the_gaps_are_exactly_the_known_ones(compiled, dialect):
                                              for t in ("monthly", "quarterly", "weekly")]
     assert {name.split("/")[1].split(".")[0] for name in by_gap[dialects.ISFINITE]} == {
         "weekly_anomalies", "monthly_anomalies", "quarterly_anomalies"}
+
+
+def test_the_cli_writes_one_file_per_statement(compiled, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "compile_all", lambda chosen: {d: compiled[d] for d in chosen})
+    assert cli.main(["compile-sql", "--dialect", "snowflake", "--out", str(tmp_path)]) == 0
+    files = sorted(tmp_path.rglob("*.sql"))
+    assert len(files) == sum(EXPECTED.values())
+    weekly = (tmp_path / "kpi" / "weekly.insert.sql").read_text(encoding="utf-8")
+    assert weekly.startswith("-- kpi/weekly.insert: compiled from DuckDB to snowflake")
+    assert f"-- GAP: {dialects.DIVISION_GAP}" in weekly
+    assert "INSERT INTO kpi.weekly" in weekly and ":lo" in weekly
+    err = capsys.readouterr().err
+    assert all(gap in err for gap in KNOWN_GAPS["snowflake"])
+
+
+def test_the_cli_prints_the_statements_without_out(compiled, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "compile_all", lambda chosen: {d: compiled[d] for d in chosen})
+    assert cli.main(["compile-sql", "--dialect", "bigquery"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n-- goal/") + out.startswith("-- goal/") == EXPECTED["goal"]
+    assert "@lo" in out and "-- GAP: " in out
