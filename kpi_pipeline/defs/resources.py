@@ -64,6 +64,7 @@ class Warehouse(DuckDBResource):
 
     store_password: str = Field(
         default=settings.STORE_PASSWORD.default,
+        repr=False,  # a secret: never in a log line that prints the resource
         description=f"The PostgreSQL store's password (${settings.STORE_PASSWORD.name}).",
     )
 

@@ -8,7 +8,8 @@ checks the new rows are visible to the transaction, then kills the child with SI
 Afterwards: the interrupted table holds exactly its old content, every other table is
 wholly old or wholly new, the file lock is free (the kernel drops a dead process's
 flock), and re-running the write completes with the new content. The same is repeated
-for the KPI layer's replace.
+for the KPI layer's replace. Both on a DuckDB file and on a PostgreSQL store, where the
+server rolls back the dead process's transaction (and there is no file lock to check).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
+from kpi_pipeline_tests.ops.conftest import fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +59,8 @@ import kpi_pipeline.lib.normalized.store as store
 from kpi_pipeline.defs.kpis.assets import kpi_weekly
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 
-database, landing, seed, brands, today, first, last, week, jobs = sys.argv[1:]
-resources = {"warehouse": Warehouse(database=database),
+warehouse, landing, seed, brands, today, first, last, week, jobs = sys.argv[1:]
+resources = {"warehouse": Warehouse(**json.loads(warehouse)),
              "settings": Settings(landing_dir=landing, reporting_currency="USD"),
              "platforms": DemoPlatforms(seed=int(seed), brands=int(brands), today=today)}
 committing = store.transaction
@@ -110,8 +112,8 @@ for kind, table, go, ready in json.loads(jobs):
 """
 
 
-def resources_for(database: Path, landing: Path, seed: int) -> dict[str, object]:
-    return {"warehouse": Warehouse(database=str(database)),
+def resources_for(store: dict[str, str], landing: Path, seed: int) -> dict[str, object]:
+    return {"warehouse": Warehouse(**store),
             "settings": Settings(landing_dir=str(landing), reporting_currency="USD"),
             "platforms": DemoPlatforms(seed=seed, brands=DEMO_BRANDS,
                                        today=DEMO_TODAY.isoformat())}
@@ -133,6 +135,9 @@ def hashes(warehouse: Warehouse) -> dict[str, str]:
 
 
 def lock_is_free(warehouse: Warehouse) -> bool:
+    """Whether the DuckDB file's lock is free (a PostgreSQL store has none: True)."""
+    if warehouse.postgres() is not None:
+        return True
     fd = os.open(warehouse.lock_path(), os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -154,7 +159,8 @@ def kill_inside_the_write(child: subprocess.Popen, log: Path, kind: str, go: Pat
         assert time.monotonic() < deadline, "the child never reached the stalled write"
         time.sleep(0.05)
     stalled = json.loads(ready.read_text())
-    assert not lock_is_free(warehouse), "the writer holds the lock during its transaction"
+    if warehouse.postgres() is None:
+        assert not lock_is_free(warehouse), "the writer holds the lock during its transaction"
     os.kill(stalled["pid"], signal.SIGKILL)
     while f"EXIT {kind} {-signal.SIGKILL}" not in log.read_text():  # reaped by its parent
         assert time.monotonic() < deadline, f"the killed {kind} job was not reaped"
@@ -162,9 +168,18 @@ def kill_inside_the_write(child: subprocess.Popen, log: Path, kind: str, go: Pat
     return stalled["hash"]
 
 
+@pytest.fixture(params=["duckdb", "postgres"])
+def store(request, tmp_path: Path) -> dict[str, str]:
+    """The Warehouse fields of the store under test: a DuckDB file, or a database on the
+    throwaway PostgreSQL server (where the server's transaction is what rolls back)."""
+    if request.param == "duckdb":
+        return {"database": str(tmp_path / "warehouse.duckdb")}
+    server = request.getfixturevalue("postgres_server")
+    return {"store": fresh_database(server, "kpi_crash"), "store_password": server.password}
+
+
 def test_a_sigkilled_write_leaves_the_previous_content_and_a_rerun_completes(
-        tmp_path: Path) -> None:
-    database = tmp_path / "warehouse.duckdb"
+        tmp_path: Path, store: dict[str, str]) -> None:
     old_landing, new_landing = tmp_path / "landing-old", tmp_path / "landing-new"
     script = tmp_path / "child.py"
     script.write_text(textwrap.dedent(CHILD))
@@ -174,13 +189,13 @@ def test_a_sigkilled_write_leaves_the_previous_content_and_a_rerun_completes(
     # Started first so that its imports overlap the builds below; it waits for "go".
     with child_log.open("w") as out:
         child = subprocess.Popen(
-            [sys.executable, str(script), str(database), str(new_landing), str(NEW_SEED),
+            [sys.executable, str(script), json.dumps(store), str(new_landing), str(NEW_SEED),
              str(DEMO_BRANDS), DEMO_TODAY.isoformat(), FIRST, LAST, WEEK, json.dumps(jobs)],
             stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONWARNINGS": "ignore"})
     try:
-        old = resources_for(database, old_landing, DEMO_SEED)
-        new = resources_for(database, new_landing, NEW_SEED)
+        old = resources_for(store, old_landing, DEMO_SEED)
+        new = resources_for(store, new_landing, NEW_SEED)
         warehouse = old["warehouse"]
         build(old, [*raw_assets, *normalized_assets])
         assert dg.materialize([kpi_weekly], resources=old, partition_key=WEEK).success

@@ -49,13 +49,16 @@ def chain_definitions(warehouse: Warehouse, root: Path) -> dg.Definitions:
                                               today=DEMO_TODAY.isoformat())})
 
 
-def run_chain(warehouse: Warehouse, root: Path) -> None:
+def run_chain(warehouse: Warehouse, root: Path) -> str:
+    """Run the plan; return the text of every event the runs recorded."""
     defs = chain_definitions(warehouse, root)
     instance = dg.DagsterInstance.ephemeral()
     for job, lo, hi in plan(FIRST, LAST, 1):
         result = run_job(defs, job, lo.isoformat(), hi.isoformat(), instance,
                          partial_reports=True)
         assert result.success, job
+    return "\n".join(repr(entry) for run in instance.get_runs()
+                     for entry in instance.all_logs(run.run_id))
 
 
 def contents(warehouse: Warehouse) -> dict[str, tuple[list[str], list[tuple]]]:
@@ -91,18 +94,18 @@ def same_value(a: object, b: object) -> bool:
 
 
 @pytest.fixture(scope="module")
-def both(postgres_server: PostgresServer, tmp_path_factory) -> tuple[dict, dict]:
+def both(postgres_server: PostgresServer, tmp_path_factory) -> tuple[dict, dict, str]:
     root = tmp_path_factory.mktemp("chain")
     duck = Warehouse(database=str(root / "warehouse.duckdb"))
     pg = Warehouse(store=fresh_database(postgres_server, "kpi_chain"),
                    store_password=postgres_server.password)
     run_chain(duck, root)
-    run_chain(pg, root)
-    return contents(duck), contents(pg)
+    events = run_chain(pg, root)
+    return contents(duck), contents(pg), events
 
 
 def test_the_chain_on_postgres_holds_what_it_holds_on_duckdb(both) -> None:
-    duck, pg = both
+    duck, pg, _ = both
     assert sorted(pg) == sorted(duck)
     # the chain reached every layer, the report's inputs included
     for name in ("normalized.post_daily", "attribution.daily", "kpi.weekly",
@@ -114,6 +117,12 @@ def test_the_chain_on_postgres_holds_what_it_holds_on_duckdb(both) -> None:
         assert len(pg_rows) == len(rows), name
         for row, pg_row in zip(rows, pg_rows, strict=True):
             assert all(map(same_value, row, pg_row)), (name, row, pg_row)
+
+
+def test_the_password_is_in_no_event_of_the_runs(both, postgres_server) -> None:
+    events = both[2]
+    assert "kpi_chain" in events  # the store's URL is there: the events were read
+    assert postgres_server.password not in events
 
 
 def test_the_url_is_refused_with_a_password_and_never_quoted() -> None:
