@@ -90,6 +90,12 @@ GOALS = Variable("KPI_PIPELINE_GOALS", str(data_file("goals.example.yaml")),
 ACCOUNTS = Variable("KPI_PIPELINE_ACCOUNTS", "",
                     "The accounts YAML the API platforms pull (required with "
                     "KPI_PIPELINE_PLATFORMS=api; see data/accounts.example.yaml).")
+EXECUTOR = Variable("KPI_PIPELINE_EXECUTOR", "in_process",
+                    "How a run executes its steps: 'in_process' (one process, the default: "
+                    "the DuckDB file admits one writer anyway) or 'multiprocess' (each step "
+                    "in its own process, forked from a server that imported the code "
+                    "location once; for the PostgreSQL store, where steps write side by "
+                    "side). Read when the code location loads.")
 PLATFORMS = Variable("KPI_PIPELINE_PLATFORMS", "demo",
                      "Where raw data comes from: 'demo' (the seeded simulator) or 'api' "
                      "(the platforms' APIs). Read when the code location loads.")
@@ -185,7 +191,7 @@ def variables() -> list[Variable]:
     """Every variable the pipeline reads."""
     return [START_DATE, DUCKDB, STORE, STORE_PASSWORD, LANDING, EXPORTS, GA4_EXPORT,
             ATTRIBUTION_LOOKBACK_DAYS, ATTRIBUTION_HALF_LIFE_DAYS, LTV_WINDOW_DAYS,
-            META_ATTRIBUTION_WINDOWS, REPORTS, GOALS, ACCOUNTS, PLATFORMS,
+            META_ATTRIBUTION_WINDOWS, REPORTS, GOALS, ACCOUNTS, EXECUTOR, PLATFORMS,
             QUARANTINE_THRESHOLD, VOLUME_BAND, ANOMALY_DEVIATIONS, ANOMALY_MIN_BASE,
             UTM_LOST_SHARE, GOAL_PROBABILITY_ALERT, SCHEDULE_TIMEZONE, SLACK_CHANNEL,
             SLACK_TOKEN,

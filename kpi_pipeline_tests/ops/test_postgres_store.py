@@ -12,7 +12,12 @@ migration applied) may differ. The server is the throwaway one of ``conftest.py`
 from __future__ import annotations
 
 import math
-from datetime import date
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,8 +26,10 @@ import pytest
 
 from kpi_pipeline.cli import plan, run_job
 from kpi_pipeline.definitions import defs as load_defs
+from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.core.postgres_store import PostgresTarget
+from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
 from kpi_pipeline_tests.ops.conftest import PostgresServer, fresh_database
 
@@ -145,3 +152,109 @@ def test_a_wrong_password_fails_without_showing_it(postgres_server: PostgresServ
         pass
     assert "password authentication failed" in str(failed.value)
     assert wrong not in str(failed.value)
+
+
+# --- four backfills at once, each step in its own process -------------------------------
+
+BACKFILL_FIRST = date(2025, 1, 6)  # a Monday: four ingest weeks, closed on the demo clock
+BACKFILLS = 4
+BACKFILL_DEADLINE_SECONDS = 300
+CONFLICTS = re.compile(r"could not serialize|deadlock|lock timeout|conflicting lock|"
+                       r"duplicate key|tuple concurrently", re.IGNORECASE)
+
+# One backfill run of the ingest's raw and normalized assets over one ingest week, with the
+# code location's resources and executor as a deployment loads them from the environment
+# (the multiprocess executor: every step in its own process).
+BACKFILL = """
+import os
+import sys
+
+import dagster as dg
+from kpi_pipeline.definitions import executor
+from kpi_pipeline.defs.normalized.assets import normalized_assets
+from kpi_pipeline.defs.raw.assets import raw_assets
+from kpi_pipeline.defs.resources import DemoPlatforms, default_resources
+
+
+def ingest_job():
+    # the code location's resources and executor, from the environment; one demo brand
+    assets = [*raw_assets, *normalized_assets]
+    resources = {**default_resources(), "platforms": DemoPlatforms(
+        brands=1, today=os.environ["DEMO_TODAY"])}
+    job = dg.define_asset_job("ingest", selection=assets, executor_def=executor())
+    return dg.Definitions(assets=assets, jobs=[job], resources=resources
+                          ).resolve_job_def("ingest")
+
+
+if __name__ == "__main__":  # step processes import this file again: run only here
+    week = sys.argv[1]
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(
+            dg.reconstructable(ingest_job), instance=instance,
+            tags={"dagster/asset_partition_range_start": week,
+                  "dagster/asset_partition_range_end": week})
+        steps = {event.step_key for event in result.all_events if event.is_step_start}
+        print(f"STEPS {len(steps)}", flush=True)
+        print("RUN_SUCCESS" if result.success else "RUN_FAILED", flush=True)
+"""
+
+
+def normalized_rows(warehouse: Warehouse) -> dict[str, list[tuple]]:
+    with warehouse.get_connection(read_only=True) as conn:
+        return {name: conn.execute(f"SELECT * FROM normalized.{name} ORDER BY ALL").fetchall()
+                for name in TABLES}
+
+
+def test_four_backfills_at_once_each_step_in_its_own_process(
+        postgres_server: PostgresServer, tmp_path: Path) -> None:
+    url = fresh_database(postgres_server, "kpi_backfills")
+    landing, home = tmp_path / "landing", tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_config(str(home)):
+        pass  # its SQLite files created once, not by four processes at the same moment
+    script = tmp_path / "backfill.py"
+    script.write_text(textwrap.dedent(BACKFILL))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "DAGSTER_HOME": str(home),
+           "KPI_PIPELINE_STORE": url, "KPI_PIPELINE_STORE_PASSWORD": postgres_server.password,
+           "KPI_PIPELINE_LANDING": str(landing), "KPI_PIPELINE_EXECUTOR": "multiprocess",
+           "KPI_PIPELINE_REPORTS": str(tmp_path / "reports"),
+           "DEMO_TODAY": DEMO_TODAY.isoformat()}
+    env.pop("KPI_PIPELINE_DUCKDB", None)
+    weeks = [BACKFILL_FIRST + timedelta(weeks=i) for i in range(BACKFILLS)]
+    logs = [tmp_path / f"backfill{i}.log" for i in range(BACKFILLS)]
+    procs = []
+    for week, log in zip(weeks, logs, strict=True):
+        with log.open("w") as out:
+            procs.append(subprocess.Popen([sys.executable, str(script), week.isoformat()],
+                                          stdout=out, stderr=subprocess.STDOUT, env=env))
+    try:
+        for proc in procs:
+            proc.wait(timeout=BACKFILL_DEADLINE_SECONDS)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for proc, log in zip(procs, logs, strict=True):
+        output = log.read_text()
+        assert proc.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
+        assert not CONFLICTS.findall(output), output[-4000:]
+        steps = int(re.search(r"STEPS (\d+)", output)[1])
+        assert steps > 1  # each step its own process: several of them
+
+    # The same weeks one after another, in one process, from the same landing files.
+    serial = Warehouse(store=fresh_database(postgres_server, "kpi_serial"),
+                       store_password=postgres_server.password)
+    result = dg.materialize(normalized_assets, resources={
+        "warehouse": serial,
+        "settings": Settings(landing_dir=str(landing), reporting_currency="USD"),
+        "platforms": DemoPlatforms()},
+        tags={"dagster/asset_partition_range_start": weeks[0].isoformat(),
+              "dagster/asset_partition_range_end": weeks[-1].isoformat()})
+    assert result.success
+    shared = Warehouse(store=url, store_password=postgres_server.password)
+    assert normalized_rows(shared) == normalized_rows(serial)
+    with shared.get_connection(read_only=True) as conn:
+        days = conn.execute("SELECT DISTINCT report_date FROM normalized.post_daily "
+                            "ORDER BY 1").fetchall()
+    assert [d for (d,) in days] == [weeks[0] + timedelta(days=i) for i in range(7 * BACKFILLS)]
