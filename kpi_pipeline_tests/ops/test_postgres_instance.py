@@ -156,3 +156,30 @@ def test_runs_wait_in_the_queue_under_the_shipped_limits(instance):
     assert blocked({"dagster/schedule_name": "daily_ingest_schedule"})  # no self-overlap
     assert not blocked({"dagster/sensor_name": "period_automation_sensor"})
     assert not blocked({})
+
+
+SHARED_STORE = SHIPPED.parents[1] / "shared-store" / "dagster.yaml"
+
+
+def test_the_shared_store_instance_queues_runs_for_containers(
+        postgres_server: PostgresServer, tmp_path: Path, monkeypatch) -> None:
+    """deploy/shared-store/dagster.yaml loads as Dagster loads it: PostgreSQL storage, the
+    run queue, Docker's run launcher given the store's variables by name only."""
+    home = tmp_path / "dagster_home_shared"
+    home.mkdir()
+    shutil.copy(SHARED_STORE, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for name, value in postgres_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KPI_PIPELINE_IMAGE", "kpi_pipeline:test")
+    text = SHARED_STORE.read_text()
+    assert postgres_server.password not in text and "password: {env:" in text
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        launcher = instance.run_launcher
+        assert type(launcher).__name__ == "DockerRunLauncher"
+        assert launcher.image == "kpi_pipeline:test"
+        assert {"KPI_PIPELINE_STORE", "KPI_PIPELINE_STORE_PASSWORD", "KPI_PIPELINE_LANDING",
+                "KPI_PIPELINE_EXECUTOR"} <= set(launcher.env_vars)
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert instance.get_runs() == []  # the tables were created on the server
