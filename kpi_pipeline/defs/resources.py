@@ -93,10 +93,22 @@ class Warehouse(DuckDBResource):
             return None
         return PostgresTarget.parse(self.store, settings.STORE.name)
 
+    def motherduck(self) -> bool:
+        """Whether ``database`` names a MotherDuck database (``md:<name>``, its token in
+        the ``motherduck_token`` variable, which DuckDB's motherduck extension reads): the
+        same DuckDB SQL in MotherDuck's cloud, which keeps its own concurrency, so no
+        local lock file is taken. Documented as a configuration; not reachable from the
+        tests."""
+        return self.database.startswith("md:")
+
     def describe(self) -> str:
         """Where the tables are, without secrets: for summaries and messages."""
         target = self.postgres()
-        return target.describe() if target else str(self.path().resolve())
+        if target:
+            return target.describe()
+        if self.motherduck():
+            return self.database.split("?", 1)[0]  # a token in the query stays out
+        return str(self.path().resolve())
 
     def path(self) -> Path:
         path = Path(self.database)
@@ -124,11 +136,12 @@ class Warehouse(DuckDBResource):
                 yield conn
             return
         path = self.path()
-        if not read_only:
+        if not read_only and not self.motherduck():
             path.parent.mkdir(parents=True, exist_ok=True)
         # A read-only open of a missing folder takes no lock: DuckDB reports the missing file.
         lock = (store_lock(self.lock_path(), self.lock_timeout_seconds)
-                if not read_only or path.parent.exists() else nullcontext())
+                if not self.motherduck() and (not read_only or path.parent.exists())
+                else nullcontext())
         config = {"custom_user_agent": "kpi_pipeline", **self.connection_config}
         with lock:
             conn = Retrying(
@@ -136,7 +149,8 @@ class Warehouse(DuckDBResource):
                 stop=stop_after_attempt(CONNECT_ATTEMPTS),
                 wait=wait_exponential(multiplier=CONNECT_FIRST_WAIT_SECONDS, exp_base=2),
                 reraise=True,
-            )(duckdb.connect, database=str(path), read_only=read_only, config=config)
+            )(duckdb.connect, database=self.database if self.motherduck() else str(path),
+              read_only=read_only, config=config)
             try:
                 yield conn
             finally:
