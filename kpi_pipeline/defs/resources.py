@@ -74,10 +74,14 @@ class Warehouse(DuckDBResource):
     )
 
     connection_config: dict[str, Any] = Field(
-        default={"memory_limit": "200MB"},
+        default={"memory_limit": "200MB", "allocator_background_threads": True,
+                 "allocator_flush_threshold": "8MB",
+                 "allocator_bulk_deallocation_flush_threshold": "8MB"},
         description="DuckDB settings. The memory limit makes DuckDB spill to disk instead of "
-                    "growing, so a run's memory does not grow with the history it reads "
-                    "(see benchmarks/RESULTS.md); raise it on a large machine for speed.",
+                    "growing, so a run's memory does not grow with the history it reads; "
+                    "the allocator settings hand freed memory back to the system soon "
+                    "(see benchmarks/RESULTS.md). Raise the limit on a large machine for "
+                    "speed.",
     )
 
     lock_timeout_seconds: float = Field(
