@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+import kpi_pipeline.lib.normalized.store as store
 from kpi_pipeline.lib.core.schemas import FX_DAILY, coerce_frame
 from kpi_pipeline.lib.normalized.store import ensure_tables, replace_window
 
@@ -98,3 +99,37 @@ def test_a_store_made_before_the_objective_gains_it(tmp_path):
                         "FROM normalized.ad_daily ORDER BY 1").fetchall() == [
         (date(2025, 3, 3), None, None), (date(2025, 3, 4), "conversions", "7d_click,1d_view")]
     conn.close()
+
+
+def test_a_serialization_failure_is_rolled_back_and_run_again(conn, monkeypatch):
+    """The PostgreSQL store aborts one of two transactions writing the same rows at once
+    ("could not serialize access"): the window's write is rolled back whole and run
+    again; any other error is raised at once."""
+    replace_window(conn, FX_DAILY, fx_rows("2025-03-03", 1.05), date(2025, 3, 3),
+                   date(2025, 3, 3))
+    real, calls = store._insert, []
+
+    def aborted_once(conn, table, target, frame):
+        calls.append(target)
+        real(conn, table, target, frame)  # inserted, then the server aborts the commit
+        if len(calls) == 1:
+            raise duckdb.TransactionException(
+                "could not serialize access due to concurrent update")
+
+    monkeypatch.setattr(store, "_insert", aborted_once)
+    monkeypatch.setattr(store, "wait_random_exponential", lambda **_: lambda state: 0)
+    replace_window(conn, FX_DAILY, fx_rows("2025-03-03", 1.07), date(2025, 3, 3),
+                   date(2025, 3, 3))
+    assert len(calls) == 2
+    assert rates(conn) == [(date(2025, 3, 3), 1.07)]  # one copy: the first try rolled back
+
+    def broken(conn, table, target, frame):
+        calls.append(target)
+        raise duckdb.ConstraintException("a real error")
+
+    monkeypatch.setattr(store, "_insert", broken)
+    with pytest.raises(duckdb.ConstraintException):
+        replace_window(conn, FX_DAILY, fx_rows("2025-03-03", 1.09), date(2025, 3, 3),
+                       date(2025, 3, 3))
+    assert len(calls) == 3
+    assert rates(conn) == [(date(2025, 3, 3), 1.07)]

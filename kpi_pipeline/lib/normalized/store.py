@@ -21,6 +21,12 @@ from datetime import date
 
 import duckdb
 import pandas as pd
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from kpi_pipeline.lib.core.schemas import (
     DUCKDB_TYPES,
@@ -328,9 +334,33 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
     return len(frame)
 
 
+# On the PostgreSQL store, of two transactions that change the same rows at once (a run
+# refreshing the first increments after its window while another run writes the next
+# window), the server aborts one with a serialization failure; it is run again, as
+# PostgreSQL's documentation prescribes for REPEATABLE READ. A DuckDB file never raises
+# these: its writers take turns under the store lock.
+SERIALIZATION_FAILURES = ("could not serialize access", "deadlock detected")
+WRITE_ATTEMPTS = 6
+
+
+def _serialization_failure(error: BaseException) -> bool:
+    return isinstance(error, duckdb.Error) and any(
+        text in str(error) for text in SERIALIZATION_FAILURES)
+
+
 def _replace(conn: duckdb.DuckDBPyConnection, table: Table, start: date, end: date,
              schema: str, sources: tuple[str, ...] | None, quarantine: pd.DataFrame | None,
              insert: Callable[[str], None]) -> None:
+    """``_replace_once``, again after a serialization failure (rolled back whole)."""
+    Retrying(retry=retry_if_exception(_serialization_failure),
+             stop=stop_after_attempt(WRITE_ATTEMPTS),
+             wait=wait_random_exponential(multiplier=0.2, max=5), reraise=True)(
+        _replace_once, conn, table, start, end, schema, sources, quarantine, insert)
+
+
+def _replace_once(conn: duckdb.DuckDBPyConnection, table: Table, start: date, end: date,
+                  schema: str, sources: tuple[str, ...] | None,
+                  quarantine: pd.DataFrame | None, insert: Callable[[str], None]) -> None:
     """DELETE the window (of ``sources``), ``insert`` the new rows, and for post_daily
     refresh the increments the window moved, all in one transaction."""
     target = f"{schema}.{table.name}"
