@@ -114,7 +114,9 @@ def compare(attribution_store: Path, floor_store: Path) -> dict[str, float]:
     import duckdb
 
     with duckdb.connect(str(attribution_store), read_only=True) as conn:
-        conn.execute("ATTACH ? AS f (READ_ONLY)", [str(floor_store)])
+        # ATTACH takes no bound parameter in DuckDB 1.4: the path as a quoted literal
+        path = str(floor_store).replace("'", "''")
+        conn.execute(f"ATTACH '{path}' AS f (READ_ONLY)")
         rows, floor_rows, matched, conv, rev, conversions = conn.execute("""
             WITH a AS (SELECT day, property_id, conversion_type, model, channel, platform,
                               campaign, conversions, revenue FROM attribution.daily),
