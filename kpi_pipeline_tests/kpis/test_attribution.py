@@ -17,9 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpi_pipeline.lib.kpis.attribution import (
+    KEYS,
     MODELS,
     AttributionSettings,
     credit_sum_problems,
+    duplicate_keys,
+    ensure_attribution_tables,
     replace_attribution_window,
     unattributed_conversions,
 )
@@ -268,3 +271,73 @@ def test_the_session_holding_the_conversion_ends_the_journey():
     assert _credits(conn, sale, "linear") == [("organic_search:", 0.5), ("email:", 0.5)]
     assert credit_sum_problems(conn, DAY, DAY) == []
     conn.close()
+
+
+def _keyed_store() -> tuple[duckdb.DuckDBPyConnection, list]:
+    """A store attributed once, its tables then rebuilt the way they were made when they
+    declared primary keys (same rows), as an older store holds them."""
+    conn = duckdb.connect()
+    ensure_web_tables(conn)
+    _session(conn, "k1", 1, NOON - _days(4), "instagram")
+    _session(conn, "k1", 2, NOON, "email")
+    _conversion(conn, "k1", 2, NOON, "purchase", 40.0, "K1")
+    replace_attribution_window(conn, DAY, DAY, AttributionSettings(30, 7.0))
+    rows = [conn.execute(f"SELECT * FROM attribution.{t} ORDER BY ALL").fetchall()
+            for t in KEYS]
+    for table, key in KEYS.items():
+        conn.execute(f"CREATE TABLE attribution.{table}_old AS "
+                     f"SELECT * FROM attribution.{table}")
+        conn.execute(f"DROP TABLE attribution.{table}")
+        conn.execute(f"ALTER TABLE attribution.{table}_old RENAME TO {table}")
+        conn.execute(f"ALTER TABLE attribution.{table} ADD PRIMARY KEY ({', '.join(key)})")
+    return conn, rows
+
+
+def _primary_keys(conn) -> list:
+    return conn.execute("SELECT table_name FROM duckdb_constraints() WHERE schema_name = "
+                        "'attribution' AND constraint_type = 'PRIMARY KEY'").fetchall()
+
+
+def test_a_store_with_primary_keys_loses_them_and_keeps_its_rows():
+    conn, rows = _keyed_store()
+    assert len(_primary_keys(conn)) == len(KEYS)
+    ensure_attribution_tables(conn)
+    assert _primary_keys(conn) == []
+    assert [conn.execute(f"SELECT * FROM attribution.{t} ORDER BY ALL").fetchall()
+            for t in KEYS] == rows
+    assert conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = "
+                        "'attribution' AND table_name LIKE '%unkeyed'").fetchall() == [(0,)]
+    # again: nothing left to do, the same rows; the views read the new tables
+    ensure_attribution_tables(conn)
+    assert [conn.execute(f"SELECT * FROM attribution.{t} ORDER BY ALL").fetchall()
+            for t in KEYS] == rows
+    assert conn.execute("SELECT sum(conversions) FROM attribution.weekly").fetchall() == [
+        (6.0,)]
+    conn.close()
+
+
+def test_a_crash_before_the_swap_leaves_the_keyed_tables_and_the_next_run_finishes():
+    conn, rows = _keyed_store()
+    # a copy left half-built by an interrupted run
+    conn.execute("CREATE TABLE attribution.credits__unkeyed AS "
+                 "SELECT * FROM attribution.credits LIMIT 1")
+    ensure_attribution_tables(conn)
+    assert _primary_keys(conn) == []
+    assert [conn.execute(f"SELECT * FROM attribution.{t} ORDER BY ALL").fetchall()
+            for t in KEYS] == rows
+    conn.close()
+
+
+def test_a_row_written_twice_is_named_with_its_table_and_key(store):
+    conn, _, _ = store
+    assert duplicate_keys(conn, DAY, DAY) == []
+    copy = duckdb.connect()
+    ensure_web_tables(copy)
+    ensure_attribution_tables(copy)
+    copy.execute("INSERT INTO attribution.credits VALUES ('f:1', ?, 'linear', 1, ?, "
+                 "'email', NULL, 'digest', 1.0)", [DAY, NOON])
+    copy.execute("INSERT INTO attribution.credits SELECT * FROM attribution.credits")
+    assert duplicate_keys(copy, DAY, DAY) == [
+        ("attribution.credits", "(conversion_id, model, touch)", 1)]
+    assert duplicate_keys(copy, DAY + timedelta(days=1), DAY + timedelta(days=1)) == []
+    copy.close()

@@ -258,3 +258,33 @@ def test_four_backfills_at_once_each_step_in_its_own_process(
         days = conn.execute("SELECT DISTINCT report_date FROM normalized.post_daily "
                             "ORDER BY 1").fetchall()
     assert [d for (d,) in days] == [weeks[0] + timedelta(days=i) for i in range(7 * BACKFILLS)]
+
+
+# --- the attribution tables of a store made when they declared primary keys -------------
+
+def test_the_attribution_tables_lose_their_primary_keys_on_postgres(
+        postgres_server: PostgresServer) -> None:
+    from kpi_pipeline.lib.kpis.attribution import KEYS, ensure_attribution_tables
+
+    warehouse = Warehouse(store=fresh_database(postgres_server, "kpi_keyed"),
+                          store_password=postgres_server.password)
+    with warehouse.get_connection() as conn:
+        ensure_attribution_tables(conn)
+        conn.execute("INSERT INTO attribution.conversions VALUES ('f:1', 'p', DATE "
+                     "'2025-03-20', TIMESTAMP '2025-03-20 12:00:00', 'purchase', 40.0, 'u', "
+                     "2, 4.0, true, false, true, 'instagram > email', 30, 7.0)")
+        for table, key in KEYS.items():
+            conn.execute("CALL postgres_execute('store', ?)",
+                         [f"ALTER TABLE attribution.{table} ADD PRIMARY KEY ({', '.join(key)})"])
+        found = "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND " \
+                "connamespace = 'attribution'::regnamespace"
+        assert conn.execute("SELECT * FROM postgres_query('store', ?)",
+                            [found]).fetchall() == [(len(KEYS),)]
+        ensure_attribution_tables(conn)
+        ensure_attribution_tables(conn)  # again: nothing left to drop
+        assert conn.execute("SELECT * FROM postgres_query('store', ?)",
+                            [found]).fetchall() == [(0,)]
+        assert conn.execute("SELECT conversion_id, revenue FROM attribution.conversions"
+                            ).fetchall() == [("f:1", 40.0)]
+        assert conn.execute("SELECT count(*) FROM attribution.journeys_daily").fetchall() == [
+            (1,)]

@@ -67,7 +67,7 @@ from datetime import date
 
 import duckdb
 
-from kpi_pipeline.lib.core.postgres_store import create_view
+from kpi_pipeline.lib.core.postgres_store import CATALOG, create_view, is_postgres
 from kpi_pipeline.lib.normalized.store import ensure_tables, transaction
 from kpi_pipeline.lib.normalized.web_events import ensure_web_tables
 
@@ -100,10 +100,27 @@ class AttributionSettings:
                              "days in (0, 365]")
 
 
+# Each table's key. None is declared: DuckDB builds and checks an index per declared key
+# on every insert and writes it at commit, which cost more than the attribution itself,
+# while every write replaces a window (or, for cohort_purchases, the table) whole from
+# rows unique by construction. ``duplicate_keys`` proves them unique after a write.
+KEYS = {
+    "conversions": ("conversion_id",),
+    "credits": ("conversion_id", "model", "touch"),
+    "daily": ("day", "property_id", "conversion_type", "model", "channel", "platform",
+              "campaign"),
+    "assists_daily": ("day", "property_id", "conversion_type", "channel", "platform",
+                      "campaign"),
+    "cohort_purchases": ("conversion_id",),
+}
+# the column of the local day a window is replaced by (cohort_purchases: rebuilt whole)
+WINDOW_COLUMNS = {"conversions": "conversion_date", "credits": "conversion_date",
+                  "daily": "day", "assists_daily": "day"}
+
 DDL = (
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.conversions (
-        conversion_id VARCHAR PRIMARY KEY,  -- the event's file and record
+        conversion_id VARCHAR NOT NULL,     -- key: the event's file and record
         property_id VARCHAR NOT NULL,
         conversion_date DATE NOT NULL,      -- local day of the conversion event
         conversion_ts TIMESTAMP NOT NULL,   -- UTC
@@ -128,8 +145,7 @@ DDL = (
         channel VARCHAR NOT NULL,
         platform VARCHAR,
         campaign VARCHAR NOT NULL,
-        credit DOUBLE NOT NULL,
-        PRIMARY KEY (conversion_id, model, touch)
+        credit DOUBLE NOT NULL
     )""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.daily (
         day DATE NOT NULL,
@@ -141,8 +157,7 @@ DDL = (
         campaign VARCHAR NOT NULL,
         conversions DOUBLE NOT NULL,        -- attributed: sum of credits
         revenue DOUBLE NOT NULL,            -- attributed: sum of credit x revenue
-        lookback_days INTEGER NOT NULL,
-        PRIMARY KEY (day, property_id, conversion_type, model, channel, platform, campaign)
+        lookback_days INTEGER NOT NULL
     )""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.assists_daily (
         day DATE NOT NULL,
@@ -153,11 +168,10 @@ DDL = (
         campaign VARCHAR NOT NULL,
         touched_conversions BIGINT NOT NULL,   -- journeys with a touch of the scope
         assisted_conversions BIGINT NOT NULL,  -- ... that did not get the last non-direct
-        lookback_days INTEGER NOT NULL,
-        PRIMARY KEY (day, property_id, conversion_type, channel, platform, campaign)
+        lookback_days INTEGER NOT NULL
     )""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.cohort_purchases (
-        conversion_id VARCHAR PRIMARY KEY,  -- a purchase within its customer's window
+        conversion_id VARCHAR NOT NULL,     -- key: a purchase within its customer's window
         property_id VARCHAR NOT NULL,
         user_key VARCHAR NOT NULL,          -- the customer (user of the property)
         cohort_date DATE NOT NULL,          -- local day of the customer's first purchase
@@ -170,6 +184,8 @@ DDL = (
     )""",
 )
 
+_TABLE_DDL = dict(zip(KEYS, DDL[1:], strict=True))
+
 _SOCIAL = "(" + ", ".join(f"'{c}'" for c in SOCIAL_CHANNELS) + ")"
 
 # The journeys of the conversions of the days $first..$last (parameters: also $lookback,
@@ -179,18 +195,22 @@ CREATE OR REPLACE TEMP TABLE journey_touches AS
 WITH stitched AS (
     SELECT property_id, user_pseudo_id, max(user_id) AS user_id
     FROM normalized.web_sessions
-    WHERE session_date BETWEEN $first - ($lookback + 1) AND $last
+    WHERE session_date BETWEEN $first - ($lookback + 1) AND $last AND user_id IS NOT NULL
     GROUP BY ALL
 ),
 conv_events AS (
-    SELECT e.*, e.source_file || ':' || CAST(e.source_record AS VARCHAR) AS conversion_id,
+    SELECT e.property_id, e.user_pseudo_id, e.user_id, e.ga_session_id, e.event_date,
+           e.event_ts, e.conversion_type, e.revenue, e.transaction_id,
+           e.source_file || ':' || CAST(e.source_record AS VARCHAR) AS conversion_id,
            row_number() OVER (PARTITION BY e.property_id, e.transaction_id
                               ORDER BY e.event_ts, e.source_file, e.source_record) AS copy
     FROM normalized.web_events e
     WHERE e.conversion_type IS NOT NULL AND e.event_date BETWEEN $first AND $last
 ),
 touches AS (
-    SELECT w.*, coalesce(w.user_id, s.user_id, w.user_pseudo_id) AS user_key
+    SELECT w.property_id, w.user_pseudo_id, w.ga_session_id, w.session_start, w.channel,
+           w.platform, w.campaign, w.is_paid,
+           coalesce(w.user_id, s.user_id, w.user_pseudo_id) AS user_key
     FROM normalized.web_sessions w
     LEFT JOIN stitched s USING (property_id, user_pseudo_id)
     WHERE w.session_date BETWEEN $first - ($lookback + 1) AND $last
@@ -416,12 +436,72 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
 def ensure_attribution_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the schema, its tables and views if they do not exist yet (and the
     normalized tables they read: the web events and sessions, and the web and rate tables
-    of the reporting-currency view)."""
+    of the reporting-currency view), and drop the primary keys of a store's tables made
+    when they had them."""
     ensure_tables(conn)
     ensure_web_tables(conn)
     for statement in DDL:
         conn.execute(statement)
+    _drop_primary_keys(conn)
     _views(conn)
+
+
+def _drop_primary_keys(conn: duckdb.DuckDBPyConnection) -> None:
+    """Bring tables made with a declared primary key to the keyless shape of ``DDL``, with
+    their rows. Idempotent: a store without keys costs one catalogue lookup.
+
+    A PostgreSQL store drops the constraints (its views stay bound to the same tables) in
+    one server transaction. DuckDB cannot drop a table's key, so each keyed table is
+    copied first, beside the old one, committed, and a short final transaction drops the
+    old tables and renames the copies (DuckDB binds views by name when read): a crash
+    before it leaves the old tables as they were, and the next attempt copies again.
+    """
+    if is_postgres(conn):
+        keyed = [(table.split(".")[-1], name) for table, name in conn.execute(
+            "SELECT * FROM postgres_query(?, ?)",
+            [CATALOG, "SELECT c.conrelid::regclass::text, c.conname::text FROM pg_constraint c "
+                      "JOIN pg_namespace n ON n.oid = c.connamespace "
+                      f"WHERE n.nspname = '{SCHEMA}' AND c.contype = 'p'"]).fetchall()]
+        drops = [f'ALTER TABLE {SCHEMA}.{table} DROP CONSTRAINT IF EXISTS "{name}";'
+                 for table, name in keyed if table in KEYS]
+        if drops:
+            conn.execute("CALL postgres_execute(?, ?)",
+                         [CATALOG, f"BEGIN; {' '.join(drops)} COMMIT;"])
+            conn.execute("CALL pg_clear_cache()")
+        return
+    keyed = {table for (table,) in conn.execute(
+        "SELECT DISTINCT table_name FROM duckdb_constraints() "
+        "WHERE database_name = current_database() AND schema_name = ? "
+        "AND constraint_type = 'PRIMARY KEY'", [SCHEMA]).fetchall()}
+    tables = [table for table in KEYS if table in keyed]
+    for table in tables:
+        copy = f"{table}__unkeyed"
+        conn.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{copy}")
+        conn.execute(_TABLE_DDL[table].replace(f"{SCHEMA}.{table} (", f"{SCHEMA}.{copy} (", 1))
+        conn.execute(f"INSERT INTO {SCHEMA}.{copy} BY NAME SELECT * FROM {SCHEMA}.{table}")
+    if tables:
+        with transaction(conn):
+            for table in tables:
+                conn.execute(f"DROP TABLE {SCHEMA}.{table}")
+                conn.execute(f"ALTER TABLE {SCHEMA}.{table}__unkeyed RENAME TO {table}")
+
+
+def duplicate_keys(conn: duckdb.DuckDBPyConnection, first: date, last: date
+                   ) -> list[tuple[str, str, int]]:
+    """(table, key, number of key values held by more than one row) of every attribution
+    table whose rows of the days ``first``..``last`` (cohort_purchases: all of them) are
+    not unique on its key (``KEYS``): nothing declares the keys, so this proves them."""
+    found = []
+    for table, key in KEYS.items():
+        column = WINDOW_COLUMNS.get(table)
+        where, params = (f"WHERE {column} BETWEEN ? AND ?", [first, last]) if column else ("", [])
+        columns = ", ".join(key)
+        (duplicated,), = conn.execute(
+            f"SELECT count(*) FROM (SELECT {columns} FROM {SCHEMA}.{table} {where} "
+            f"GROUP BY {columns} HAVING count(*) > 1)", params).fetchall()
+        if duplicated:
+            found.append((f"{SCHEMA}.{table}", f"({columns})", int(duplicated)))
+    return found
 
 
 def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, last: date,
@@ -438,9 +518,7 @@ def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, las
     conn.execute(_JOURNEYS, params)
     counts = {}
     with transaction(conn):
-        for table, column in (("conversions", "conversion_date"),
-                              ("credits", "conversion_date"),
-                              ("daily", "day"), ("assists_daily", "day")):
+        for table, column in WINDOW_COLUMNS.items():
             conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE {column} BETWEEN ? AND ?",
                          [first, last])
         conn.execute(_CONVERSIONS, {"lookback": settings.lookback_days,
@@ -450,8 +528,7 @@ def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, las
                               "lookback": settings.lookback_days})
         conn.execute(_ASSISTS, {"lookback": settings.lookback_days})
         replace_cohort_purchases(conn, settings.cohort_window_days)
-    for table, column in (("conversions", "conversion_date"), ("credits", "conversion_date"),
-                          ("daily", "day"), ("assists_daily", "day")):
+    for table, column in WINDOW_COLUMNS.items():
         counts[table] = int(conn.execute(
             f"SELECT count(*) FROM {SCHEMA}.{table} WHERE {column} BETWEEN ? AND ?",
             [first, last]).fetchall()[0][0])
