@@ -74,7 +74,9 @@ def build(store: Path, weeks: int, brands: int, share: float) -> dict[str, float
     world = World(seed=7, n_brands=brands, today=last + timedelta(days=1))
     write_export(world, folder, first, last, share=share)
     files = export_files(folder, first, last)
-    with duckdb.connect(str(store), config=_config()) as conn:
+    # not timed: more memory than the warehouse's 200 MB, which the normalized tables of
+    # two years at share 0.25 outgrow when read in one window (the assets read a week)
+    with duckdb.connect(str(store), config={**_config(), "memory_limit": "2GB"}) as conn:
         counts = replace_web_window(conn, files, first, last)
         conversions = conn.execute("SELECT count(*) FROM normalized.web_events "
                                    "WHERE conversion_type IS NOT NULL").fetchall()[0][0]
