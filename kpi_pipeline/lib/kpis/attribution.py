@@ -266,21 +266,26 @@ SELECT * FROM marked
 
 # A conversion with no touch at all (its session's events arrived, its session_start did
 # not: a file missing from the export) cannot be attributed; the check counts them.
+# Each model's credit of a touch of ``journey_touches``.
+_CREDIT_OF = {
+    "last_click": "CASE WHEN touch = n THEN 1.0 ELSE 0.0 END",
+    "last_non_direct": "CASE WHEN touch = last_non_direct_touch THEN 1.0 ELSE 0.0 END",
+    "first_touch": "CASE WHEN touch = 1 THEN 1.0 ELSE 0.0 END",
+    "linear": "1.0 / n",
+    "position_based": """CASE WHEN n = 1 THEN 1.0
+                              WHEN n = 2 THEN 0.5
+                              WHEN touch = 1 OR touch = n THEN 0.4
+                              ELSE 0.2 / (n - 2) END""",
+    "time_decay": "decay / decay_total",
+}
+assert tuple(_CREDIT_OF) == MODELS
+
 _CREDITS = f"""
 INSERT INTO {SCHEMA}.credits
 SELECT conversion_id, conversion_date, m.model, touch, session_start, channel, platform,
        campaign,
        CASE m.model
-         WHEN 'last_click' THEN CASE WHEN touch = n THEN 1.0 ELSE 0.0 END
-         WHEN 'last_non_direct' THEN CASE WHEN touch = last_non_direct_touch THEN 1.0
-                                          ELSE 0.0 END
-         WHEN 'first_touch' THEN CASE WHEN touch = 1 THEN 1.0 ELSE 0.0 END
-         WHEN 'linear' THEN 1.0 / n
-         WHEN 'position_based' THEN CASE WHEN n = 1 THEN 1.0
-                                         WHEN n = 2 THEN 0.5
-                                         WHEN touch = 1 OR touch = n THEN 0.4
-                                         ELSE 0.2 / (n - 2) END
-         WHEN 'time_decay' THEN decay / decay_total
+         {" ".join(f"WHEN '{model}' THEN {credit}" for model, credit in _CREDIT_OF.items())}
        END AS credit
 FROM journey_touches, (SELECT unnest($models) AS model) m
 """
@@ -304,16 +309,32 @@ GROUP BY conversion_id, property_id, conversion_date, conversion_ts, conversion_
          revenue, user_key, n
 """
 
-# Rounded (to 1e-9 conversions, 1e-6 money) so a rerun stores the same numbers whatever
-# order DuckDB's threads add the credits in.
+# Summed from the journeys in memory, each scope's touches once with every model's credit
+# side by side, then one row per model (the credits of a touch as ``credits`` stores
+# them: DOUBLE). Rounded (to 1e-9 conversions, 1e-6 money) so a rerun stores the same
+# numbers whatever order DuckDB's threads add the credits in.
 _DAILY = f"""
 INSERT INTO {SCHEMA}.daily
-SELECT c.conversion_date, v.property_id, v.conversion_type, c.model, c.channel,
-       coalesce(c.platform, ''), c.campaign,
-       round(fsum(c.credit), 9), round(fsum(c.credit * v.revenue), 6), $lookback
-FROM {SCHEMA}.credits c JOIN {SCHEMA}.conversions v USING (conversion_id)
-WHERE c.conversion_date BETWEEN $first AND $last
-GROUP BY ALL
+WITH credited AS (
+    SELECT conversion_date, property_id, conversion_type, channel,
+           coalesce(platform, '') AS platform, campaign, revenue,
+           {", ".join(f"CAST({credit} AS DOUBLE) AS {model}"
+                      for model, credit in _CREDIT_OF.items())}
+    FROM journey_touches
+),
+sums AS (
+    SELECT conversion_date, property_id, conversion_type, channel, platform, campaign,
+           {", ".join(f"round(fsum({m}), 9) AS {m}_c, round(fsum({m} * revenue), 6) AS {m}_r"
+                      for m in _CREDIT_OF)}
+    FROM credited GROUP BY ALL
+),
+long AS (
+    UNPIVOT sums ON {", ".join(f"({m}_c, {m}_r) AS {m}" for m in _CREDIT_OF)}
+    INTO NAME model VALUE conversions, revenue
+)
+SELECT conversion_date, property_id, conversion_type, model, channel, platform, campaign,
+       conversions, revenue, $lookback
+FROM long
 """
 
 _ASSISTS = f"""
@@ -524,8 +545,7 @@ def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, las
         conn.execute(_CONVERSIONS, {"lookback": settings.lookback_days,
                                     "half_life": float(settings.half_life_days)})
         conn.execute(_CREDITS, {"models": list(MODELS)})
-        conn.execute(_DAILY, {"first": first, "last": last,
-                              "lookback": settings.lookback_days})
+        conn.execute(_DAILY, {"lookback": settings.lookback_days})
         conn.execute(_ASSISTS, {"lookback": settings.lookback_days})
         replace_cohort_purchases(conn, settings.cohort_window_days)
     for table, column in WINDOW_COLUMNS.items():
