@@ -227,8 +227,10 @@ conversions AS (
            c.user_pseudo_id AS holding_browser
     FROM conv_events c
     LEFT JOIN stitched s USING (property_id, user_pseudo_id)
-    LEFT JOIN touches h ON h.property_id = c.property_id
+    -- the sessions table itself, not touches: read once, touches is not materialized
+    LEFT JOIN normalized.web_sessions h ON h.property_id = c.property_id
      AND h.user_pseudo_id = c.user_pseudo_id AND h.ga_session_id = c.ga_session_id
+     AND h.session_date BETWEEN $first - ($lookback + 1) AND $last
     WHERE c.transaction_id IS NULL OR c.copy = 1
 ),
 joined AS (
@@ -261,7 +263,10 @@ marked AS (
            sum(decay) OVER (PARTITION BY conversion_id) AS decay_total
     FROM ordered
 )
-SELECT * FROM marked
+SELECT conversion_id, property_id, conversion_date, conversion_ts, conversion_type, revenue,
+       user_key, touch, n, session_start, channel, platform, campaign, is_paid, age_days,
+       decay, decay_total, last_non_direct_touch
+FROM marked
 """
 
 # A conversion with no touch at all (its session's events arrived, its session_start did
