@@ -57,7 +57,8 @@ and quarters) and ``journeys_daily`` / ``_weekly`` / ``_monthly`` / ``_quarterly
 ``daily`` with its revenue in the reporting currency (``revenue_reporting``: the
 property's currency as GA4's Data API reports it in ``normalized.web_daily``, converted at
 the day's rate in ``normalized.fx_daily``). A window of conversion days is replaced whole
-in one transaction.
+in one transaction. No table declares its key (``KEYS``); ``duplicate_keys`` proves them
+after a write.
 """
 
 from __future__ import annotations
