@@ -307,8 +307,11 @@ SELECT conversion_id, property_id, conversion_date, conversion_ts, conversion_ty
        bool_or(channel IN {_SOCIAL}) AND NOT bool_or(touch = last_non_direct_touch
                                                      AND channel IN {_SOCIAL})
            AS social_assisted,
-       string_agg(coalesce(platform || CASE WHEN is_paid THEN ' (paid)' ELSE '' END,
-                           channel), ' > ' ORDER BY touch) AS path,
+       -- the touches' labels in touch order (sorting each journey's short list costs
+       -- about half of an ordered string_agg over the journeys' touches)
+       array_to_string(list_transform(list_sort(list({{'t': touch, 'p': coalesce(
+           platform || CASE WHEN is_paid THEN ' (paid)' ELSE '' END, channel)}})),
+           lambda x: x.p), ' > ') AS path,
        $lookback, $half_life
 FROM journey_touches
 GROUP BY conversion_id, property_id, conversion_date, conversion_ts, conversion_type,
