@@ -248,21 +248,22 @@ joined AS (
 ),
 ordered AS (
     SELECT *,
-           row_number() OVER j AS touch,
-           count(*) OVER (PARTITION BY conversion_id) AS n,
-           max(CASE WHEN channel <> 'direct' THEN 1 ELSE 0 END)
-               OVER (PARTITION BY conversion_id) AS has_non_direct,
+           row_number() OVER (PARTITION BY conversion_id
+                              ORDER BY session_start, ga_session_id, user_pseudo_id)
+               AS touch,
            pow(2.0, -age_days / $half_life) AS decay
     FROM joined
-    WINDOW j AS (PARTITION BY conversion_id
-                 ORDER BY session_start, ga_session_id, user_pseudo_id)
 ),
+-- one pass over each journey (the same window for all four): its length, its last
+-- non-direct touch (a direct-only journey's last touch) and its decay weights' total
 marked AS (
     SELECT *,
-           max(CASE WHEN channel <> 'direct' OR has_non_direct = 0 THEN touch END)
-               OVER (PARTITION BY conversion_id) AS last_non_direct_touch,
-           sum(decay) OVER (PARTITION BY conversion_id) AS decay_total
+           count(*) OVER p AS n,
+           coalesce(max(CASE WHEN channel <> 'direct' THEN touch END) OVER p,
+                    count(*) OVER p) AS last_non_direct_touch,
+           sum(decay) OVER p AS decay_total
     FROM ordered
+    WINDOW p AS (PARTITION BY conversion_id)
 )
 SELECT conversion_id, property_id, conversion_date, conversion_ts, conversion_type, revenue,
        user_key, touch, n, session_start, channel, platform, campaign, is_paid, age_days,
