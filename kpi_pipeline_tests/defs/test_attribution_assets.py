@@ -157,3 +157,32 @@ def test_the_number_settings_come_from_their_variables(monkeypatch):
     settings = default_resources()["settings"].process_config_and_initialize()
     with pytest.raises(ValueError, match=r"\$KPI_PIPELINE_LTV_WINDOW_DAYS"):
         settings.attribution_settings()
+
+
+def test_a_row_written_twice_fails_the_asset_naming_table_and_key(built, monkeypatch):
+    """The tables declare no key: the asset proves them after its write and fails, naming
+    the table and the key, when a bug wrote a row twice."""
+    from kpi_pipeline.defs.attribution import assets
+
+    _, resources, _ = built
+    week, real = "2025-03-03", assets.replace_attribution_window
+
+    def twice(conn, first, last, settings=None):
+        counts = real(conn, first, last, settings)
+        conn.execute("INSERT INTO attribution.assists_daily SELECT * FROM "
+                     "attribution.assists_daily WHERE day BETWEEN ? AND ? LIMIT 1",
+                     [first, last])
+        return counts
+
+    monkeypatch.setattr(assets, "replace_attribution_window", twice)
+    try:
+        result = dg.materialize([attribution_daily], resources=resources,
+                                partition_key=week, raise_on_error=False)
+    finally:
+        monkeypatch.undo()
+        assert dg.materialize([attribution_daily], resources=resources,
+                              partition_key=week).success  # the window rewritten whole
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert ("attribution.assists_daily (day, property_id, conversion_type, channel, "
+            "platform, campaign): 1 key value(s) on more than one row") in failure

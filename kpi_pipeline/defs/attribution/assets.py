@@ -206,7 +206,7 @@ def attribution_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
             # writing a row twice stops the run here, before anything reads the window
             raise dg.Failure(
                 description="attribution rows not unique on their key: " + "; ".join(
-                    f"{table} {key}: {n} key values held twice or more"
+                    f"{table} {key}: {n} key value(s) on more than one row"
                     for table, key, n in duplicated),
                 metadata={"partition_window": f"{first}..{last}",
                           "duplicated": dg.MetadataValue.json(
