@@ -3,7 +3,7 @@
 Started the way a shell starts a background job (SIGINT and SIGQUIT ignored, its own
 process group), with a scratch DAGSTER_HOME and store under tmp_path on a free port: once
 the webserver answers, one signal must take down the whole process group (make, dg dev,
-the webserver, the daemon, the code server) within 20 s and free the port. Before
+the webserver, the daemon, the code server) within a minute and free the port. Before
 ``kpi_pipeline/ui.py``, dg dev ignored both signals and the test timed out with every
 process still up. About 10 s to start and 10 s to stop on the 2-core machine: slow.
 """
@@ -25,7 +25,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 120  # s; about 10 s on the 2-core machine
-STOP_TIMEOUT = 20  # s
+# A hang check, not a speed target (those live in benchmarks/): about 5 s here, even with
+# both cores busy, but over 20 s in CI while the other worker ran the four concurrent
+# backfills (every step its own process).
+STOP_TIMEOUT = 60  # s
 
 pytestmark = [
     pytest.mark.slow,
