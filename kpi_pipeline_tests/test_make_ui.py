@@ -71,9 +71,24 @@ def group_members(pgid: int) -> list[str]:
 
 
 def as_background_job() -> None:
-    """What a non-interactive shell does to ``cmd &``: SIGINT and SIGQUIT ignored."""
+    """What a non-interactive shell does to ``cmd &``: SIGINT and SIGQUIT ignored, SIGTERM
+    at its default (not whatever the test worker's process happens to have: an ignored
+    signal stays ignored across exec)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def ignored_signals(pid: int) -> str:
+    """The signals process ``pid`` ignores (its SigIgn mask), for a failure's message."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "gone"
+    mask = int(next(line.split()[1] for line in status.splitlines()
+                    if line.startswith("SigIgn:")), 16)
+    return ", ".join(signal.Signals(n).name for n in range(1, 32)
+                     if mask >> (n - 1) & 1 and n in signal.Signals._value2member_map_)
 
 
 def answers(port: int) -> bool:
@@ -123,7 +138,8 @@ def test_make_ui_stops_on_a_signal(tmp_path, signum, to_group):
             make.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             pytest.fail(f"make ui still running {STOP_TIMEOUT} s after {signum.name}: "
-                        f"{group_members(pgid)}")
+                        f"{group_members(pgid)}; ignored by make: "
+                        f"{ignored_signals(make.pid)}; log:\n{log.read_text()[-3000:]}")
         while group_members(pgid) and time.monotonic() - stopping < STOP_TIMEOUT:
             time.sleep(0.2)
         stopped_after = time.monotonic() - stopping
