@@ -139,32 +139,35 @@ class Warehouse(DuckDBResource):
             with self._postgres_connection(target, read_only) as conn:
                 yield conn
             return
-        path = self.path()
-        if not read_only and not self.motherduck():
+        path, remote = self.path(), self.motherduck()
+        if not read_only and not remote:
             path.parent.mkdir(parents=True, exist_ok=True)
         # A read-only open of a missing folder takes no lock: DuckDB reports the missing file.
         lock = (store_lock(self.lock_path(), self.lock_timeout_seconds)
-                if not self.motherduck() and (not read_only or path.parent.exists())
-                else nullcontext())
-        config = {"custom_user_agent": "kpi_pipeline", **self.connection_config}
+                if not remote and (not read_only or path.parent.exists()) else nullcontext())
+        config = self._duckdb_config()
         with lock:
             conn = Retrying(
                 retry=retry_if_exception_type((RuntimeError, duckdb.IOException)),
                 stop=stop_after_attempt(CONNECT_ATTEMPTS),
                 wait=wait_exponential(multiplier=CONNECT_FIRST_WAIT_SECONDS, exp_base=2),
                 reraise=True,
-            )(duckdb.connect, database=self.database if self.motherduck() else str(path),
+            )(duckdb.connect, database=self.database if remote else str(path),
               read_only=read_only, config=config)
             try:
                 yield conn
             finally:
                 conn.close()
 
+    def _duckdb_config(self) -> dict[str, Any]:
+        """The session's settings on either store: the user agent and ``connection_config``."""
+        return {"custom_user_agent": "kpi_pipeline", **self.connection_config}
+
     @contextmanager
     def _postgres_connection(self, target: PostgresTarget,
                              read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        config = {"custom_user_agent": "kpi_pipeline", **self.connection_config,
-                  "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        config = {**self._duckdb_config(), "autoinstall_known_extensions": False,
+                  "autoload_known_extensions": False}
         conn = duckdb.connect(":memory:", config=config)
         try:
             # No retries: a refused login or a missing database is not transient, and
