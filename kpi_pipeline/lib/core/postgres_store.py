@@ -4,10 +4,14 @@ The pipeline's SQL is written once, in DuckDB's dialect. On a PostgreSQL store i
 runs in DuckDB, in the process that asks, and the tables are PostgreSQL's: DuckDB's
 ``postgres`` extension attaches the database as the session's default catalog, so
 ``kpi.weekly`` is the server's table ``kpi.weekly``; scans, filters and writes go to the
-server. Each DuckDB transaction is one PostgreSQL transaction (REPEATABLE READ): a
+server. Each DuckDB transaction is one PostgreSQL transaction, SERIALIZABLE: a
 partition's delete and insert commit together, the server rolls back what a killed
-process left half-written, and many processes on many machines write at once with row
-locks instead of the DuckDB file's lock.
+process left half-written, and many processes on many machines write at once instead of
+taking turns at the DuckDB file's lock. SERIALIZABLE rather than the extension's default
+REPEATABLE READ: two runs writing adjacent windows of post_daily each read the other's
+boundary rows (a post's increments depend on its previous snapshot); under REPEATABLE
+READ both could commit and leave those increments computed from neither, where
+SERIALIZABLE aborts one, which the writer runs again (``lib/normalized/store.py``).
 
 The extension is DuckDB's own build, shipped on PyPI by ``duckdb-ext-postgres`` for
 DuckDB 1.4 (the LTS release the project pins for it); it is loaded from that package's
@@ -98,7 +102,7 @@ def attach(conn: duckdb.DuckDBPyConnection, target: PostgresTarget, password: st
         secret = f", SECRET {CATALOG}_login"
     mode = ", READ_ONLY" if read_only else ""
     conn.execute(f"ATTACH {_sql_literal(target.libpq())} AS {CATALOG} "
-                 f"(TYPE postgres{secret}{mode})")
+                 f"(TYPE postgres, ISOLATION_LEVEL 'SERIALIZABLE'{secret}{mode})")
     conn.execute(f"USE {CATALOG}")
 
 
@@ -126,15 +130,24 @@ def create_view(conn: duckdb.DuckDBPyConnection, name: str, select: str) -> None
     (body,) = sqlglot.transpile(select, read="duckdb", write="postgres",
                                 unsupported_level=ErrorLevel.RAISE)
     fingerprint = "kpi_pipeline " + hashlib.sha256(body.encode()).hexdigest()[:16]
-    current = conn.execute(
-        "SELECT * FROM postgres_query(?, ?)",
-        [CATALOG, f"SELECT obj_description(to_regclass({_sql_literal(name)}), 'pg_class')"]
-    ).fetchall()
+    current = query_server(
+        conn, f"SELECT obj_description(to_regclass({_sql_literal(name)}), 'pg_class')")
     if current == [(fingerprint,)]:
         return
     lock = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
-    conn.execute("CALL postgres_execute(?, ?)", [CATALOG, (
-        f"BEGIN; SELECT pg_advisory_xact_lock({lock}); DROP VIEW IF EXISTS {name}; "
-        f"CREATE VIEW {name} AS {body}; "
-        f"COMMENT ON VIEW {name} IS {_sql_literal(fingerprint)}; COMMIT;")])
+    run_on_server(conn, f"SELECT pg_advisory_xact_lock({lock}); DROP VIEW IF EXISTS {name}; "
+                        f"CREATE VIEW {name} AS {body}; "
+                        f"COMMENT ON VIEW {name} IS {_sql_literal(fingerprint)};")
+
+
+def query_server(conn: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    """The rows of ``sql`` (PostgreSQL's dialect) run by the server itself: for its own
+    catalogue, which DuckDB's attached view of the database does not show."""
+    return conn.execute("SELECT * FROM postgres_query(?, ?)", [CATALOG, sql]).fetchall()
+
+
+def run_on_server(conn: duckdb.DuckDBPyConnection, statements: str) -> None:
+    """Run ``statements`` (PostgreSQL's dialect) on the server in one transaction, then
+    drop DuckDB's cached picture of the database's catalogue, which they may change."""
+    conn.execute("CALL postgres_execute(?, ?)", [CATALOG, f"BEGIN; {statements} COMMIT;"])
     conn.execute("CALL pg_clear_cache()")

@@ -68,7 +68,12 @@ from datetime import date
 
 import duckdb
 
-from kpi_pipeline.lib.core.postgres_store import CATALOG, create_view, is_postgres
+from kpi_pipeline.lib.core.postgres_store import (
+    create_view,
+    is_postgres,
+    query_server,
+    run_on_server,
+)
 from kpi_pipeline.lib.normalized.store import ensure_tables, transaction
 from kpi_pipeline.lib.normalized.web_events import ensure_web_tables
 
@@ -492,17 +497,14 @@ def _drop_primary_keys(conn: duckdb.DuckDBPyConnection) -> None:
     before it leaves the old tables as they were, and the next attempt copies again.
     """
     if is_postgres(conn):
-        keyed = [(table.split(".")[-1], name) for table, name in conn.execute(
-            "SELECT * FROM postgres_query(?, ?)",
-            [CATALOG, "SELECT c.conrelid::regclass::text, c.conname::text FROM pg_constraint c "
-                      "JOIN pg_namespace n ON n.oid = c.connamespace "
-                      f"WHERE n.nspname = '{SCHEMA}' AND c.contype = 'p'"]).fetchall()]
+        keyed = [(table.split(".")[-1], name) for table, name in query_server(
+            conn, "SELECT c.conrelid::regclass::text, c.conname::text FROM pg_constraint c "
+                  "JOIN pg_namespace n ON n.oid = c.connamespace "
+                  f"WHERE n.nspname = '{SCHEMA}' AND c.contype = 'p'")]
         drops = [f'ALTER TABLE {SCHEMA}.{table} DROP CONSTRAINT IF EXISTS "{name}";'
                  for table, name in keyed if table in KEYS]
         if drops:
-            conn.execute("CALL postgres_execute(?, ?)",
-                         [CATALOG, f"BEGIN; {' '.join(drops)} COMMIT;"])
-            conn.execute("CALL pg_clear_cache()")
+            run_on_server(conn, " ".join(drops))
         return
     keyed = {table for (table,) in conn.execute(
         "SELECT DISTINCT table_name FROM duckdb_constraints() "
