@@ -334,11 +334,11 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
     return len(frame)
 
 
-# On the PostgreSQL store, of two transactions that change the same rows at once (a run
-# refreshing the first increments after its window while another run writes the next
-# window), the server aborts one with a serialization failure; it is run again, as
-# PostgreSQL's documentation prescribes for REPEATABLE READ. A DuckDB file never raises
-# these: its writers take turns under the store lock.
+# On the PostgreSQL store (SERIALIZABLE transactions), of two runs that depend on each
+# other's rows at once (one refreshing the first increments after its window while another
+# writes the next window, each reading what the other changes), the server aborts one with
+# a serialization failure; it is run again, as PostgreSQL's documentation prescribes. A
+# DuckDB file never raises these: its writers take turns under the store lock.
 SERIALIZATION_FAILURES = ("could not serialize access", "deadlock detected")
 WRITE_ATTEMPTS = 6
 
