@@ -35,8 +35,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 run: install
 	$(BIN)/python -m kpi_pipeline.cli run --days $(HISTORY_DAYS) --report-periods $(REPORT_PERIODS) $(if $(EPHEMERAL),--ephemeral,) $(if $(PARTIAL_REPORTS),--partial-reports,)
 
-# Both cores: tests are spread by file (module fixtures stay in one worker).
-PYTEST_PARALLEL ?= -n 2 --dist loadfile
+# Both cores: tests are spread by file (module fixtures stay in one worker), in the order
+# they are collected: the files holding slow tests first (kpi_pipeline_tests/conftest.py).
+PYTEST_PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)

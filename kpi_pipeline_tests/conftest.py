@@ -24,6 +24,15 @@ DEMO_BRANDS = 2
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.hookimpl(trylast=True)  # after the folders' hooks have marked their slow tests
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a slow test run first. ``make test`` spreads whole files over the
+    cores, two files ahead per core; a long file handed out last keeps one core busy while
+    the other has nothing left (the order is stable: files stay whole)."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture
 def world() -> World:
     """The same demo world the resources below simulate (for hand-computed expectations)."""

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -20,7 +21,7 @@ from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.lib.core.landing import landing_path
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.core.streams import POST_LOOKBACK_DAYS
-from kpi_pipeline_tests.conftest import DEMO_TODAY
+from kpi_pipeline_tests.conftest import DEMO_TODAY, copy_of, demo_resources
 
 FIRST, LAST = date(2025, 3, 3), date(2025, 3, 9)  # one ingest week, closed on the demo clock
 RANGE_TAGS = {"dagster/asset_partition_range_start": FIRST.isoformat(),
@@ -43,12 +44,18 @@ def content_hash(resources) -> str:
     return hashlib.sha256(repr(table_snapshot(resources)).encode()).hexdigest()
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """The whole raw -> normalized chain for one week, in one run, once for the module."""
+    root = tmp_path_factory.mktemp("chain")
+    assert materialize(demo_resources(root)).success
+    return root
+
+
 @pytest.fixture
-def built(resources):
-    """The whole raw -> normalized chain for one week, in one run."""
-    result = materialize(resources)
-    assert result.success
-    return resources
+def built(template: Path, tmp_path: Path):
+    """The built week's store and landing files, copied for one test that may change them."""
+    return demo_resources(copy_of(template, tmp_path))
 
 
 def query(resources, sql: str, params=()) -> list[tuple]:

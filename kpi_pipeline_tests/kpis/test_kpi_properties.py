@@ -29,6 +29,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,7 @@ from kpi_pipeline.lib.kpis.compute import replace_kpis
 from kpi_pipeline.lib.kpis.facts import POST_METRICS
 from kpi_pipeline.lib.normalized.store import ensure_tables, replace_window
 
+pytestmark = pytest.mark.slow  # 100 generated stores, each through the KPI SQL
 MON = date(2025, 3, 3)
 BRANDS = ("acme", "bolt")
 ROW_META = {"source_stream": "hypothesis", "api_version": "v0",

@@ -31,6 +31,7 @@ from kpi_pipeline.defs.normalized.assets import normalized_assets
 from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline_tests.ops.conftest import PostgresServer
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server started, runs recorded in it
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "postgres" / "dagster.yaml"
 DAY = "2025-03-03"  # an ingest week (Monday), closed on the demo clock
 JOB = "daily_ingest_job"
