@@ -13,6 +13,7 @@ simulator is the embedded default; real API clients implement the same
 
 from __future__ import annotations
 
+import random
 from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -29,7 +30,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from kpi_pipeline.defs import settings
 from kpi_pipeline.lib.core.landing import LandingStore
 from kpi_pipeline.lib.core.platform_client import PlatformClient
-from kpi_pipeline.lib.core.postgres_store import PostgresTarget, attach
+from kpi_pipeline.lib.core.postgres_store import PostgresTarget, attach, serialization_failure
 from kpi_pipeline.lib.kpis.attribution import AttributionSettings
 from kpi_pipeline.lib.normalized.store_lock import lock_path, store_lock
 from kpi_pipeline.lib.sources.demo.client import DemoClient
@@ -39,6 +40,10 @@ RESERVED_NAMES = frozenset({"normalized", "kpi", "baseline", "goal", "report"})
 # (a DuckDB shell, a process closing): 11 tries, 0.1 s doubling between them (~100 s).
 CONNECT_ATTEMPTS = 11
 CONNECT_FIRST_WAIT_SECONDS = 0.1
+# A step the PostgreSQL server aborted (a serialization failure) runs again up to 5 times,
+# after a random wait that keeps two aborted runs from meeting again at once.
+STEP_RETRIES = 5
+STEP_RETRY_WAIT_SECONDS = (0.5, 3.0)
 
 
 class Warehouse(DuckDBResource):
@@ -132,12 +137,23 @@ class Warehouse(DuckDBResource):
         """Open the file while holding its inter-process lock (see the class docstring).
 
         Waits up to ``lock_timeout_seconds`` for another process to close its connection,
-        then raises ``TimeoutError`` naming the lock file.
+        then raises ``TimeoutError`` naming the lock file. On the PostgreSQL store, a
+        write the server aborts to keep two runs' transactions serializable fails the
+        step with a request to run it again (``dg.RetryRequested``): the step's writes
+        replace whole partitions, so running it again is safe.
         """
         target = self.postgres()
         if target is not None:
             with self._postgres_connection(target, read_only) as conn:
-                yield conn
+                try:
+                    yield conn
+                except duckdb.Error as error:
+                    if serialization_failure(error):
+                        raise dg.RetryRequested(
+                            max_retries=STEP_RETRIES,
+                            seconds_to_wait=random.uniform(*STEP_RETRY_WAIT_SECONDS),
+                        ) from error
+                    raise
             return
         path, remote = self.path(), self.motherduck()
         if not read_only and not remote:

@@ -293,3 +293,50 @@ def test_the_attribution_tables_lose_their_primary_keys_on_postgres(
                             ).fetchall() == [("f:1", 40.0)]
         assert conn.execute("SELECT count(*) FROM attribution.journeys_daily").fetchall() == [
             (1,)]
+
+
+# --- a step the server aborts runs again ------------------------------------------------
+
+def test_a_step_whose_transaction_the_server_aborts_runs_again(
+        postgres_server: PostgresServer) -> None:
+    """Two transactions that each read what the other writes (write skew): SERIALIZABLE
+    aborts the second to commit. Any layer's step that meets this runs again; an error of
+    another kind fails the step at once."""
+    warehouse = Warehouse(store=fresh_database(postgres_server, "kpi_step_retry"),
+                          store_password=postgres_server.password)
+    with warehouse.get_connection() as conn:
+        conn.execute("CREATE TABLE ledger (attempt INTEGER, total INTEGER)")
+        conn.execute("INSERT INTO ledger VALUES (0, 1)")
+    attempts: list[int] = []
+
+    @dg.asset
+    def balance(warehouse: Warehouse) -> None:
+        attempts.append(len(attempts) + 1)
+        with warehouse.get_connection() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            [(total,)] = conn.execute("SELECT sum(total) FROM ledger").fetchall()
+            if len(attempts) == 1:  # another run reads and writes the same rows meanwhile
+                with warehouse.get_connection() as other:
+                    other.execute("BEGIN TRANSACTION")
+                    other.execute("SELECT sum(total) FROM ledger").fetchall()
+                    other.execute("INSERT INTO ledger VALUES (-1, 1)")
+                    other.execute("COMMIT")
+            conn.execute("INSERT INTO ledger VALUES (?, ?)", [len(attempts), total])
+            conn.execute("COMMIT")
+
+    result = dg.materialize([balance], resources={"warehouse": warehouse})
+    assert result.success and attempts == [1, 2]
+    assert [e.event_type_value for e in result.all_events].count("STEP_UP_FOR_RETRY") == 1
+    with warehouse.get_connection(read_only=True) as conn:  # the first attempt left nothing
+        assert conn.execute("SELECT * FROM ledger ORDER BY attempt").fetchall() == [
+            (-1, 1), (0, 1), (2, 2)]
+
+    @dg.asset
+    def broken(warehouse: Warehouse) -> None:
+        attempts.append(len(attempts) + 1)
+        with warehouse.get_connection() as conn:
+            conn.execute("INSERT INTO ledger VALUES (NULL, 'not a number')")
+
+    attempts.clear()
+    result = dg.materialize([broken], resources={"warehouse": warehouse}, raise_on_error=False)
+    assert not result.success and attempts == [1]

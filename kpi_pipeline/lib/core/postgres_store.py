@@ -11,7 +11,8 @@ taking turns at the DuckDB file's lock. SERIALIZABLE rather than the extension's
 REPEATABLE READ: two runs writing adjacent windows of post_daily each read the other's
 boundary rows (a post's increments depend on its previous snapshot); under REPEATABLE
 READ both could commit and leave those increments computed from neither, where
-SERIALIZABLE aborts one, which the writer runs again (``lib/normalized/store.py``).
+SERIALIZABLE aborts one, which is run again: a normalized window's write at once
+(``lib/normalized/store.py``), any other layer's step by Dagster (``Warehouse``).
 
 The extension is DuckDB's own build, shipped on PyPI by ``duckdb-ext-postgres`` for
 DuckDB 1.4 (the LTS release the project pins for it); it is loaded from that package's
@@ -28,6 +29,10 @@ from urllib.parse import unquote, urlsplit
 import duckdb
 
 SCHEMES = ("postgresql", "postgres")
+# What the server says when it aborts one of two transactions that depend on each other's
+# rows; the aborted one is to be run again, as PostgreSQL's documentation prescribes. A
+# DuckDB file never raises these: its writers take turns under the store lock.
+SERIALIZATION_FAILURES = ("could not serialize access", "deadlock detected")
 CATALOG = "store"
 
 
@@ -104,6 +109,12 @@ def attach(conn: duckdb.DuckDBPyConnection, target: PostgresTarget, password: st
     conn.execute(f"ATTACH {_sql_literal(target.libpq())} AS {CATALOG} "
                  f"(TYPE postgres, ISOLATION_LEVEL 'SERIALIZABLE'{secret}{mode})")
     conn.execute(f"USE {CATALOG}")
+
+
+def serialization_failure(error: BaseException) -> bool:
+    """Whether ``error`` is the server aborting a transaction to keep it serializable."""
+    return isinstance(error, duckdb.Error) and any(
+        text in str(error) for text in SERIALIZATION_FAILURES)
 
 
 def is_postgres(conn: duckdb.DuckDBPyConnection) -> bool:

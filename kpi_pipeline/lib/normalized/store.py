@@ -28,6 +28,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from kpi_pipeline.lib.core.postgres_store import serialization_failure
 from kpi_pipeline.lib.core.schemas import (
     DUCKDB_TYPES,
     INCREMENT_COLUMNS,
@@ -337,22 +338,16 @@ def replace_window(conn: duckdb.DuckDBPyConnection, table: Table, frame: pd.Data
 # On the PostgreSQL store (SERIALIZABLE transactions), of two runs that depend on each
 # other's rows at once (one refreshing the first increments after its window while another
 # writes the next window, each reading what the other changes), the server aborts one with
-# a serialization failure; it is run again, as PostgreSQL's documentation prescribes. A
-# DuckDB file never raises these: its writers take turns under the store lock.
-SERIALIZATION_FAILURES = ("could not serialize access", "deadlock detected")
+# a serialization failure; the window's write is run again here, without rerunning the
+# step's parsing.
 WRITE_ATTEMPTS = 6
-
-
-def _serialization_failure(error: BaseException) -> bool:
-    return isinstance(error, duckdb.Error) and any(
-        text in str(error) for text in SERIALIZATION_FAILURES)
 
 
 def _replace(conn: duckdb.DuckDBPyConnection, table: Table, start: date, end: date,
              schema: str, sources: tuple[str, ...] | None, quarantine: pd.DataFrame | None,
              insert: Callable[[str], None]) -> None:
     """``_replace_once``, again after a serialization failure (rolled back whole)."""
-    Retrying(retry=retry_if_exception(_serialization_failure),
+    Retrying(retry=retry_if_exception(serialization_failure),
              stop=stop_after_attempt(WRITE_ATTEMPTS),
              wait=wait_random_exponential(multiplier=0.2, max=5), reraise=True)(
         _replace_once, conn, table, start, end, schema, sources, quarantine, insert)
