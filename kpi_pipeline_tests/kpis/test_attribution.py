@@ -319,8 +319,8 @@ def test_a_store_with_primary_keys_loses_them_and_keeps_its_rows():
 def test_a_crash_before_the_swap_leaves_the_keyed_tables_and_the_next_run_finishes():
     conn, rows = _keyed_store()
     # a copy left half-built by an interrupted run
-    conn.execute("CREATE TABLE attribution.credits__unkeyed AS "
-                 "SELECT * FROM attribution.credits LIMIT 1")
+    conn.execute("CREATE TABLE attribution.touch_credits__unkeyed AS "
+                 "SELECT * FROM attribution.touch_credits LIMIT 1")
     ensure_attribution_tables(conn)
     assert _primary_keys(conn) == []
     assert [conn.execute(f"SELECT * FROM attribution.{t} ORDER BY ALL").fetchall()
@@ -334,10 +334,41 @@ def test_a_row_written_twice_is_named_with_its_table_and_key(store):
     copy = duckdb.connect()
     ensure_web_tables(copy)
     ensure_attribution_tables(copy)
-    copy.execute("INSERT INTO attribution.credits VALUES ('f:1', ?, 'linear', 1, ?, "
-                 "'email', NULL, 'digest', 1.0)", [DAY, NOON])
-    copy.execute("INSERT INTO attribution.credits SELECT * FROM attribution.credits")
+    copy.execute("INSERT INTO attribution.touch_credits VALUES ('f:1', ?, 1, ?, "
+                 "'email', NULL, 'digest', 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)", [DAY, NOON])
+    copy.execute("INSERT INTO attribution.touch_credits SELECT * FROM attribution.touch_credits")
     assert duplicate_keys(copy, DAY, DAY) == [
-        ("attribution.credits", "(conversion_id, model, touch)", 1)]
+        ("attribution.touch_credits", "(conversion_id, touch)", 1)]
     assert duplicate_keys(copy, DAY + timedelta(days=1), DAY + timedelta(days=1)) == []
     copy.close()
+
+
+def test_a_store_with_the_credits_table_one_row_per_model_moves_them_to_columns():
+    """A store made when ``credits`` was a table of one row per touch and model (with its
+    key, as the oldest stores have it) gets those rows as ``touch_credits``, one row per
+    touch, and the view ``credits`` shows them as before; a second run has nothing to do."""
+    conn = duckdb.connect()
+    ensure_web_tables(conn)
+    _session(conn, "m1", 1, NOON - _days(4), "instagram")
+    _session(conn, "m1", 2, NOON - _days(1), "direct")
+    _session(conn, "m1", 3, NOON, "email")
+    _conversion(conn, "m1", 3, NOON, "purchase", 40.0, "M1")
+    replace_attribution_window(conn, DAY, DAY, AttributionSettings(30, 7.0))
+    long_rows = conn.execute("SELECT * FROM attribution.credits ORDER BY ALL").fetchall()
+    wide_rows = conn.execute("SELECT * FROM attribution.touch_credits ORDER BY ALL").fetchall()
+    assert (len(long_rows), len(wide_rows)) == (3 * len(MODELS), 3)
+    conn.execute("CREATE TABLE attribution.credits_old AS SELECT * FROM attribution.credits")
+    conn.execute("DROP VIEW attribution.credits")
+    conn.execute("ALTER TABLE attribution.credits_old RENAME TO credits")
+    conn.execute("ALTER TABLE attribution.credits ADD PRIMARY KEY (conversion_id, model, touch)")
+    conn.execute("DELETE FROM attribution.touch_credits")
+    ensure_attribution_tables(conn)
+    assert conn.execute("SELECT table_type FROM information_schema.tables WHERE table_schema "
+                        "= 'attribution' AND table_name = 'credits'").fetchall() == [("VIEW",)]
+    assert conn.execute("SELECT * FROM attribution.touch_credits ORDER BY ALL").fetchall() == (
+        wide_rows)
+    assert conn.execute("SELECT * FROM attribution.credits ORDER BY ALL").fetchall() == long_rows
+    ensure_attribution_tables(conn)
+    assert conn.execute("SELECT * FROM attribution.credits ORDER BY ALL").fetchall() == long_rows
+    assert credit_sum_problems(conn, DAY, DAY) == []
+    conn.close()

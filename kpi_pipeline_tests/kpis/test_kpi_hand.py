@@ -209,7 +209,7 @@ ATTRIBUTION_ROWS = [
 ]
 
 
-# Customers, as attribution.conversions and attribution.credits store them, for the cohort
+# Customers, as attribution.conversions and attribution.touch_credits store them, for the cohort
 # lifetime value with a window of LTV_WINDOW days (the first purchase's day + 0 .. + 9).
 # Every purchase's journey has two touches: an Instagram social first touch, then the
 # session holding the purchase (its last click: the channel and platform below). The
@@ -262,12 +262,13 @@ def load_customers(conn: duckdb.DuckDBPyConnection, window: int = LTV_WINDOW) ->
             "?, 2, 1.0, true, false, false, 'path', 30, 7.0)",
             [cid, prop, day, f"{day} 15:00:00", kind, revenue, user])
         touches = ((1, "organic_social", "instagram"), (2, channel, platform))
-        for model, credited in (("last_click", 2), ("first_touch", 1)):
-            conn.executemany(
-                "INSERT INTO attribution.credits VALUES (?, ?, ?, ?, CAST(? AS TIMESTAMP), ?, "
-                "?, 'c', ?)",
-                [(cid, day, model, touch, f"{day} 1{touch}:00:00", ch, pl,
-                  1.0 if touch == credited else 0.0) for touch, ch, pl in touches])
+        # credits (the six models' columns): last click the second touch, first touch
+        # the first, the others half each
+        conn.executemany(
+            "INSERT INTO attribution.touch_credits VALUES (?, ?, ?, CAST(? AS TIMESTAMP), ?, "
+            "?, 'c', ?, ?, ?, 0.5, 0.5, 0.5)",
+            [(cid, day, touch, f"{day} 1{touch}:00:00", ch, pl, float(touch == 2),
+              float(touch == 2), float(touch == 1)) for touch, ch, pl in touches])
     replace_cohort_purchases(conn, window)
 
 

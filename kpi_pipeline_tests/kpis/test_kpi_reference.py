@@ -115,11 +115,11 @@ def add_year_ago_history(conn: duckdb.DuckDBPyConnection, shift: timedelta) -> N
                                        conversion_ts - INTERVAL {days} DAY AS conversion_ts,
                                        user_key || '~history' AS user_key)
                      FROM attribution.conversions""")
-    conn.execute(f"""INSERT INTO attribution.credits
+    conn.execute(f"""INSERT INTO attribution.touch_credits
                      SELECT * REPLACE (conversion_id || '~history' AS conversion_id,
                                        conversion_date - {days} AS conversion_date,
                                        session_start - INTERVAL {days} DAY AS session_start)
-                     FROM attribution.credits""")
+                     FROM attribution.touch_credits""")
     replace_cohort_purchases(conn, LTV_WINDOW_DAYS)
 
 

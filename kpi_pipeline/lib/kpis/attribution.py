@@ -41,18 +41,19 @@ Rules:
   customer's window is ``cohort_window_days`` days from that purchase's local day, that
   day included (default 180). ``cohort_purchases`` holds every purchase of a customer
   within their window, the first one included, and is rebuilt whole from
-  ``conversions`` and ``credits`` with every window written, so a later purchase reaches
+  ``conversions`` and ``touch_credits`` with every window written, so a later purchase reaches
   its customer's cohort whatever week it was attributed in. The KPI layer's cohort
   lifetime value sums it (``lib/kpis/facts.py``).
 
 Tables in schema ``attribution``: ``conversions`` (one row per conversion: its journey),
-``credits`` (conversion x touch x model), ``daily`` (conversion day x property x
-conversion type x model x channel x platform x campaign: attributed conversions and
-revenue), ``assists_daily`` (the same scopes: conversions touched and assisted),
-``cohort_purchases`` (a customer's purchase within their window; with the view
-``cohort_purchases_reporting``, its revenue in the reporting currency), and
-views ``weekly`` / ``monthly`` / ``quarterly`` (ISO weeks from Monday, calendar months
-and quarters) and ``journeys_daily`` / ``_weekly`` / ``_monthly`` / ``_quarterly``, and
+``touch_credits`` (conversion x touch: the touch and its credit under each model, one
+column per model; the view ``credits`` reads it as conversion x touch x model), ``daily``
+(conversion day x property x conversion type x model x channel x platform x campaign:
+attributed conversions and revenue), ``assists_daily`` (the same scopes: conversions
+touched and assisted), ``cohort_purchases`` (a customer's purchase within their window;
+with the view ``cohort_purchases_reporting``, its revenue in the reporting currency), and
+views ``weekly`` / ``monthly`` / ``quarterly`` (ISO weeks from Monday, calendar months and
+quarters) and ``journeys_daily`` / ``_weekly`` / ``_monthly`` / ``_quarterly``, and
 ``daily_reporting``:
 ``daily`` with its revenue in the reporting currency (``revenue_reporting``: the
 property's currency as GA4's Data API reports it in ``normalized.web_daily``, converted at
@@ -112,7 +113,7 @@ class AttributionSettings:
 # rows unique by construction. ``duplicate_keys`` proves them unique after a write.
 KEYS = {
     "conversions": ("conversion_id",),
-    "credits": ("conversion_id", "model", "touch"),
+    "touch_credits": ("conversion_id", "touch"),
     "daily": ("day", "property_id", "conversion_type", "model", "channel", "platform",
               "campaign"),
     "assists_daily": ("day", "property_id", "conversion_type", "channel", "platform",
@@ -120,7 +121,7 @@ KEYS = {
     "cohort_purchases": ("conversion_id",),
 }
 # the column of the local day a window is replaced by (cohort_purchases: rebuilt whole)
-WINDOW_COLUMNS = {"conversions": "conversion_date", "credits": "conversion_date",
+WINDOW_COLUMNS = {"conversions": "conversion_date", "touch_credits": "conversion_date",
                   "daily": "day", "assists_daily": "day"}
 
 DDL = (
@@ -142,16 +143,17 @@ DDL = (
         lookback_days INTEGER NOT NULL,
         half_life_days DOUBLE NOT NULL
     )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.credits (
+    # one row per touch, the six models' credits side by side (a row per touch and model
+    # wrote six times the rows, each repeating the touch, for the same figures)
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.touch_credits (
         conversion_id VARCHAR NOT NULL,
         conversion_date DATE NOT NULL,
-        model VARCHAR NOT NULL,
         touch INTEGER NOT NULL,             -- 1 = first touch of the journey
         session_start TIMESTAMP NOT NULL,
         channel VARCHAR NOT NULL,
         platform VARCHAR,
         campaign VARCHAR NOT NULL,
-        credit DOUBLE NOT NULL
+        {", ".join(f"{model} DOUBLE NOT NULL" for model in MODELS)}  -- credits (MODELS)
     )""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.daily (
         day DATE NOT NULL,
@@ -297,14 +299,21 @@ _CREDIT_OF = {
 assert tuple(_CREDIT_OF) == MODELS
 
 _CREDITS = f"""
-INSERT INTO {SCHEMA}.credits
-SELECT conversion_id, conversion_date, m.model, touch, session_start, channel, platform,
-       campaign,
-       CASE m.model
-         {" ".join(f"WHEN '{model}' THEN {credit}" for model, credit in _CREDIT_OF.items())}
-       END AS credit
-FROM journey_touches, (SELECT unnest($models) AS model) m
+INSERT INTO {SCHEMA}.touch_credits
+SELECT conversion_id, conversion_date, touch, session_start, channel, platform, campaign,
+       {", ".join(f"CAST({credit} AS DOUBLE)" for credit in _CREDIT_OF.values())}
+FROM journey_touches
 """
+
+# ``credits``, the view: one row per touch and model, as the table was before the models'
+# credits became columns of ``touch_credits`` (portable SQL: PostgreSQL stores it too).
+_CREDITS_VIEW = f"""
+    SELECT t.conversion_id, t.conversion_date, m.model, t.touch, t.session_start,
+           t.channel, t.platform, t.campaign,
+           CASE m.model {" ".join(f"WHEN '{model}' THEN t.{model}" for model in MODELS)}
+           END AS credit
+    FROM {SCHEMA}.touch_credits t
+    CROSS JOIN (VALUES {", ".join(f"('{model}')" for model in MODELS)}) AS m(model)"""
 
 _CONVERSIONS = f"""
 INSERT INTO {SCHEMA}.conversions
@@ -329,7 +338,7 @@ GROUP BY conversion_id, property_id, conversion_date, conversion_ts, conversion_
 """
 
 # Summed from the journeys in memory, each scope's touches once with every model's credit
-# side by side, then one row per model (the credits of a touch as ``credits`` stores
+# side by side, then one row per model (the credits of a touch as ``touch_credits`` stores
 # them: DOUBLE). Rounded (to 1e-9 conversions, 1e-6 money) so a rerun stores the same
 # numbers whatever order DuckDB's threads add the credits in.
 _DAILY = f"""
@@ -385,8 +394,8 @@ firsts AS (
     SELECT p.property_id, p.user_key, p.conversion_id AS first_id,
            p.conversion_date AS cohort_date, c.channel, c.platform
     FROM purchases p
-    JOIN {SCHEMA}.credits c ON c.conversion_id = p.conversion_id
-     AND c.model = 'last_click' AND c.credit = 1
+    JOIN {SCHEMA}.touch_credits c ON c.conversion_id = p.conversion_id
+     AND c.last_click = 1
     WHERE p.nth = 1
 )
 SELECT p.conversion_id, p.property_id, p.user_key, f.cohort_date, p.conversion_date,
@@ -396,11 +405,11 @@ WHERE p.conversion_date BETWEEN f.cohort_date
                             AND f.cohort_date + CAST($window - 1 AS INTEGER)
 """
 
-TABLES = ("conversions", "credits", "daily", "assists_daily")
+TABLES = ("conversions", "touch_credits", "daily", "assists_daily")
 
 
 def replace_cohort_purchases(conn: duckdb.DuckDBPyConnection, window_days: int) -> int:
-    """Rebuild ``cohort_purchases`` whole from the stored conversions and credits, with
+    """Rebuild ``cohort_purchases`` whole from the stored conversions and touch credits, with
     a window of ``window_days`` days (inside the caller's transaction, if any); return its
     rows."""
     conn.execute(f"DELETE FROM {SCHEMA}.cohort_purchases")
@@ -417,9 +426,10 @@ _PROPERTIES = """properties AS (
 
 
 def _views(conn: duckdb.DuckDBPyConnection) -> None:
-    """Weekly and monthly roll-ups of the daily tables, and journey summaries per grain:
-    sums only (path length and time to conversion as totals beside their counts), so any
-    roll-up of the rows is exact."""
+    """The credits one row per touch and model, weekly and monthly roll-ups of the daily
+    tables, and journey summaries per grain: sums only (path length and time to
+    conversion as totals beside their counts), so any roll-up of the rows is exact."""
+    create_view(conn, f"{SCHEMA}.credits", _CREDITS_VIEW)
     for grain, unit in (("weekly", "week"), ("monthly", "month"), ("quarterly", "quarter")):
         create_view(conn, f"{SCHEMA}.{grain}", f"""
             SELECT CAST(date_trunc('{unit}', day) AS DATE) AS period_start, property_id,
@@ -482,8 +492,37 @@ def ensure_attribution_tables(conn: duckdb.DuckDBPyConnection) -> None:
     ensure_web_tables(conn)
     for statement in DDL:
         conn.execute(statement)
+    _credits_to_columns(conn)
     _drop_primary_keys(conn)
     _views(conn)
+
+
+def _credits_to_columns(conn: duckdb.DuckDBPyConnection) -> None:
+    """Move the rows of a store's ``credits`` table, one per touch and model as it was made
+    before the models' credits became columns, into ``touch_credits`` (one per touch), and
+    drop it, in one transaction: the view of that name takes its place. Idempotent: a
+    store without the table costs one catalogue lookup."""
+    if is_postgres(conn):
+        # DuckDB's view of the server's catalogue may be cached: ask the server
+        found = query_server(
+            conn, "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON "
+                  f"n.oid = c.relnamespace WHERE n.nspname = '{SCHEMA}' "
+                  "AND c.relname = 'credits'") == [("r",)]
+    else:
+        found = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = 'credits'", [SCHEMA]).fetchall() == [(1,)]
+    if not found:
+        return
+    touch = "conversion_id, conversion_date, touch, session_start, channel, platform, campaign"
+    with transaction(conn):
+        conn.execute(f"""
+            INSERT INTO {SCHEMA}.touch_credits
+            SELECT {touch},
+                   {", ".join(f"max(credit) FILTER (WHERE model = '{model}')"
+                              for model in MODELS)}
+            FROM {SCHEMA}.credits GROUP BY {touch}""")
+        conn.execute(f"DROP TABLE {SCHEMA}.credits")
 
 
 def _drop_primary_keys(conn: duckdb.DuckDBPyConnection) -> None:
@@ -560,7 +599,7 @@ def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, las
                          [first, last])
         conn.execute(_CONVERSIONS, {"lookback": settings.lookback_days,
                                     "half_life": float(settings.half_life_days)})
-        conn.execute(_CREDITS, {"models": list(MODELS)})
+        conn.execute(_CREDITS)
         conn.execute(_DAILY, {"lookback": settings.lookback_days})
         conn.execute(_ASSISTS, {"lookback": settings.lookback_days})
         replace_cohort_purchases(conn, settings.cohort_window_days)
