@@ -70,7 +70,7 @@ from datetime import date
 import duckdb
 
 from kpi_pipeline.lib.core.postgres_store import (
-    create_view,
+    create_views,
     is_postgres,
     query_server,
     run_on_server,
@@ -428,10 +428,16 @@ _PROPERTIES = """properties AS (
 def _views(conn: duckdb.DuckDBPyConnection) -> None:
     """The credits one row per touch and model, weekly and monthly roll-ups of the daily
     tables, and journey summaries per grain: sums only (path length and time to
-    conversion as totals beside their counts), so any roll-up of the rows is exact."""
-    create_view(conn, f"{SCHEMA}.credits", _CREDITS_VIEW)
+    conversion as totals beside their counts), so any roll-up of the rows is exact. Each is
+    made again only when its definition changed (``create_views``)."""
+    views: dict[str, str] = {}
+
+    def view(name: str, select: str) -> None:
+        views[name] = select
+
+    view(f"{SCHEMA}.credits", _CREDITS_VIEW)
     for grain, unit in (("weekly", "week"), ("monthly", "month"), ("quarterly", "quarter")):
-        create_view(conn, f"{SCHEMA}.{grain}", f"""
+        view(f"{SCHEMA}.{grain}", f"""
             SELECT CAST(date_trunc('{unit}', day) AS DATE) AS period_start, property_id,
                    conversion_type, model, channel, platform, campaign,
                    sum(conversions) AS conversions, sum(revenue) AS revenue, lookback_days
@@ -444,7 +450,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
     # normalized.web_daily; the rate is the day's in normalized.fx_daily (1 for the
     # reporting currency itself). A property never seen in web_daily, or a day without a
     # rate, has no reporting-currency revenue (NULL), never an unconverted one.
-    create_view(conn, f"{SCHEMA}.daily_reporting", f"""
+    view(f"{SCHEMA}.daily_reporting", f"""
         WITH {_PROPERTIES}
         SELECT d.*, p.currency, p.reporting_currency,
                d.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
@@ -454,7 +460,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN normalized.fx_daily f ON f.report_date = d.day AND f.currency = p.currency
                                        AND f.reporting_currency = p.reporting_currency""")
     # the cohort purchases the same way, each at the rate of its own day
-    create_view(conn, f"{SCHEMA}.cohort_purchases_reporting", f"""
+    view(f"{SCHEMA}.cohort_purchases_reporting", f"""
         WITH {_PROPERTIES}
         SELECT c.*, p.brand, p.currency, p.reporting_currency,
                c.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
@@ -466,7 +472,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
                                        AND f.reporting_currency = p.reporting_currency""")
     for grain, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month"),
                         ("quarterly", "quarter")):
-        create_view(conn, f"{SCHEMA}.journeys_{grain}", f"""
+        view(f"{SCHEMA}.journeys_{grain}", f"""
             SELECT CAST(date_trunc('{unit}', conversion_date) AS DATE) AS period_start,
                    property_id, conversion_type,
                    count(*) AS conversions,
@@ -481,6 +487,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
                    median(days_to_convert) AS median_days_to_convert,
                    lookback_days
             FROM {SCHEMA}.conversions GROUP BY 1, property_id, conversion_type, lookback_days""")
+    create_views(conn, views)
 
 
 def ensure_attribution_tables(conn: duckdb.DuckDBPyConnection) -> None:
