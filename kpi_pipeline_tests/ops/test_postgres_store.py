@@ -340,3 +340,48 @@ def test_a_step_whose_transaction_the_server_aborts_runs_again(
     attempts.clear()
     result = dg.materialize([broken], resources={"warehouse": warehouse}, raise_on_error=False)
     assert not result.success and attempts == [1]
+
+
+def test_the_credits_table_one_row_per_model_moves_to_columns_on_postgres(
+        postgres_server: PostgresServer) -> None:
+    """A PostgreSQL store whose ``attribution.credits`` is the table of one row per touch and
+    model (with its key) gets those rows as ``touch_credits`` and the view in its place."""
+    from kpi_pipeline.lib.kpis.attribution import MODELS, ensure_attribution_tables
+
+    warehouse = Warehouse(store=fresh_database(postgres_server, "kpi_credits"),
+                          store_password=postgres_server.password)
+    with warehouse.get_connection() as conn:
+        conn.execute("CREATE SCHEMA attribution")
+        conn.execute("CALL postgres_execute('store', ?)", [
+            "CREATE TABLE attribution.credits (conversion_id VARCHAR NOT NULL, "
+            "conversion_date DATE NOT NULL, model VARCHAR NOT NULL, touch INTEGER NOT NULL, "
+            "session_start TIMESTAMP NOT NULL, channel VARCHAR NOT NULL, platform VARCHAR, "
+            "campaign VARCHAR NOT NULL, credit DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (conversion_id, model, touch))"])
+        conn.execute("CALL pg_clear_cache()")
+        rows = [("f:1", 1, "organic_social", "instagram", {"last_click": 0.0,
+                 "last_non_direct": 0.0, "first_touch": 1.0, "linear": 0.5,
+                 "position_based": 0.5, "time_decay": 0.25}),
+                ("f:1", 2, "email", None, {"last_click": 1.0, "last_non_direct": 1.0,
+                 "first_touch": 0.0, "linear": 0.5, "position_based": 0.5,
+                 "time_decay": 0.75})]
+        long_rows = sorted(
+            (cid, date(2025, 3, 20), model, touch, f"2025-03-{17 + touch} 12:00:00", channel,
+             platform, "c", credits[model])
+            for cid, touch, channel, platform, credits in rows for model in MODELS)
+        conn.executemany("INSERT INTO attribution.credits VALUES (?, ?, ?, ?, "
+                         "CAST(? AS TIMESTAMP), ?, ?, ?, ?)", long_rows)
+        ensure_attribution_tables(conn)
+        ensure_attribution_tables(conn)  # again: nothing left to move
+        kind = "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = " \
+               "c.relnamespace WHERE n.nspname = 'attribution' AND c.relname = 'credits'"
+        assert conn.execute("SELECT * FROM postgres_query('store', ?)",
+                            [kind]).fetchall() == [("v",)]
+        assert conn.execute("SELECT touch, channel, " + ", ".join(MODELS) + " FROM "
+                            "attribution.touch_credits ORDER BY touch").fetchall() == [
+            (touch, channel, *(credits[m] for m in MODELS))
+            for _, touch, channel, _, credits in rows]
+        again = conn.execute("SELECT conversion_id, conversion_date, model, touch, "
+                             "CAST(session_start AS VARCHAR), channel, platform, campaign, "
+                             "credit FROM attribution.credits ORDER BY ALL").fetchall()
+        assert again == long_rows
