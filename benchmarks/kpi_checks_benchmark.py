@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
 
                 def expectations(grain=grain, table=table, first=first, last=last,
                                  window=window) -> None:
-                    frame = checks.load_window(warehouse, table, first, last)
-                    empty = checks.empty_source_tables(warehouse, grain, window)
+                    with warehouse.get_connection(read_only=True) as conn:
+                        frame = checks.load_window(conn, table, first, last)
+                        empty = checks.empty_source_tables(conn, grain, window)
                     outcome = expectations.validate_kpi_window(frame, catalog(), grain, window,
                                                            empty_tables=empty)
                     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
 
                 def jumps(grain=grain, table=table, first=first, last=last,
                           window=window) -> None:
-                    frame = checks.load_window(warehouse, table, first, last)
+                    with warehouse.get_connection(read_only=True) as conn:
+                        frame = checks.load_window(conn, table, first, last)
                     expectations.validate_kpi_jumps(frame, grain, window)
 
                 steps = {"compute": compute, "expectations": expectations, "jumps": jumps}

@@ -92,19 +92,18 @@ def check_window(context: dg.AssetCheckExecutionContext,
                          partitions_def.time_window_for_partition_key(keys.end).end)
 
 
-def load_window(warehouse: Warehouse, table: str, first, last) -> pd.DataFrame:
-    """The window's KPI rows, read-only; a table not built yet reads as no rows."""
+def load_window(conn: duckdb.DuckDBPyConnection, table: str, first, last) -> pd.DataFrame:
+    """The window's KPI rows; a table not built yet reads as no rows."""
     columns = ", ".join(expectations.KPI_COLUMNS)
-    with warehouse.get_connection(read_only=True) as conn:
-        try:
-            return conn.execute(
-                f"SELECT {columns} FROM kpi.{table} WHERE period_start BETWEEN ? AND ? "
-                "ORDER BY period_start, kpi, scope_key", [first, last]).df()
-        except duckdb.CatalogException:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in expectations.KPI_COLUMNS})
+    try:
+        return conn.execute(
+            f"SELECT {columns} FROM kpi.{table} WHERE period_start BETWEEN ? AND ? "
+            "ORDER BY period_start, kpi, scope_key", [first, last]).df()
+    except duckdb.CatalogException:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in expectations.KPI_COLUMNS})
 
 
-def empty_source_tables(warehouse: Warehouse, grain: str,
+def empty_source_tables(conn: duckdb.DuckDBPyConnection, grain: str,
                         periods: list) -> dict[object, frozenset[str]]:
     """Per period, the normalized tables the KPI sources read that hold no row for it
     (a source the deployment does not pull cannot produce its KPIs)."""
@@ -114,28 +113,26 @@ def empty_source_tables(warehouse: Warehouse, grain: str,
     first, last = min(periods), period_last_day(max(periods), grain)
     unit = PERIOD_UNITS[grain]
     have: dict[object, set[str]] = {p: set() for p in periods}
-    with warehouse.get_connection(read_only=True) as conn:
-        for name in tables:
-            try:
-                day = day_column(name)
-                starts = conn.execute(
-                    f"SELECT DISTINCT date_trunc('{unit}', {day})::DATE "
-                    f"FROM normalized.{name} WHERE {day} BETWEEN ? AND ?",
-                    [first, last]).fetchall()
-            except duckdb.CatalogException:
-                continue
-            for (start,) in starts:
-                if start in have:
-                    have[start].add(name)
+    for name in tables:
+        try:
+            day = day_column(name)
+            starts = conn.execute(
+                f"SELECT DISTINCT date_trunc('{unit}', {day})::DATE "
+                f"FROM normalized.{name} WHERE {day} BETWEEN ? AND ?",
+                [first, last]).fetchall()
+        except duckdb.CatalogException:
+            continue
+        for (start,) in starts:
+            if start in have:
+                have[start].add(name)
     return {p: frozenset(set(tables) - present) for p, present in have.items()}
 
 
-def utm_hygiene_sections(warehouse: Warehouse, grain: str, periods: list) -> dict:
+def utm_hygiene_sections(conn: duckdb.DuckDBPyConnection, grain: str, periods: list) -> dict:
     """Per period, the UTM hygiene section of its data-quality page (the web and ad tables
-    over the period's days), read-only."""
-    with warehouse.get_connection(read_only=True) as conn:
-        return {p: render_section(hygiene_report(conn, p, period_last_day(p, grain)))
-                for p in periods}
+    over the period's days)."""
+    return {p: render_section(hygiene_report(conn, p, period_last_day(p, grain)))
+            for p in periods}
 
 
 def page_path(settings: Settings, grain: str, period) -> Path:
@@ -180,9 +177,12 @@ def kpi_expectations_check(grain: str,
                       settings: Settings) -> dg.AssetCheckResult:
         window = check_window(context, partitions_def)
         first, last = window_bounds(window)
-        frame = load_window(warehouse, table, first, last)
         periods = period_starts(window, grain)
-        empty = empty_source_tables(warehouse, grain, periods)
+        # everything the check reads, in one read-only connection, before the validation
+        with warehouse.get_connection(read_only=True) as conn:
+            frame = load_window(conn, table, first, last)
+            empty = empty_source_tables(conn, grain, periods)
+            hygiene = utm_hygiene_sections(conn, grain, periods)
         outcome = expectations.validate_kpi_window(frame, catalog(), grain, periods,
                                                empty_tables=empty)
         validations = outcome.periods
@@ -190,8 +190,6 @@ def kpi_expectations_check(grain: str,
                              "kpis": expectations.unsourced(catalog(), grain, tables)}
                     for p, tables in empty.items() if tables}
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        hygiene = utm_hygiene_sections(warehouse, grain,
-                                       [v.period for v in validations])
         pages = {}
         for validation in validations:
             path = page_path(settings, grain, validation.period)
@@ -235,7 +233,8 @@ def kpi_jumps_check(grain: str,
                warehouse: Warehouse) -> dg.AssetCheckResult:
         window = check_window(context, partitions_def)
         first, last = window_bounds(window)
-        frame = load_window(warehouse, table, first, last)
+        with warehouse.get_connection(read_only=True) as conn:
+            frame = load_window(conn, table, first, last)
         jumps = expectations.validate_kpi_jumps(
             frame, grain, period_starts(window, grain), band=config.max_abs_change,
             scopes=config.scopes)
