@@ -13,7 +13,11 @@ simulator is the embedded default; real API clients implement the same
 
 from __future__ import annotations
 
+import atexit
+import os
 import random
+import threading
+import time
 from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -24,7 +28,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from kpi_pipeline.defs import settings
@@ -44,6 +48,62 @@ CONNECT_FIRST_WAIT_SECONDS = 0.1
 # after a random wait that keeps two aborted runs from meeting again at once.
 STEP_RETRIES = 5
 STEP_RETRY_WAIT_SECONDS = (0.5, 3.0)
+
+
+class _Kept:
+    """A DuckDB file this process keeps open between the connections of a run's steps,
+    with the store lock held: one database (one ``duckdb.connect`` of the file) whose
+    connections are cursors of ``conn``, each with its own session state."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, lock: Any, read_only: bool,
+                 config: dict[str, Any]) -> None:
+        self.conn, self.lock, self.read_only, self.config = conn, lock, read_only, config
+        self.pid = os.getpid()
+        self.opened = time.monotonic()
+        self.users = 0
+        self.timer: threading.Timer | None = None
+
+    def close(self) -> None:
+        """Close the database (its checkpoint included), then release the lock."""
+        if self.timer is not None:
+            self.timer.cancel()
+        try:
+            self.conn.close()
+        finally:
+            self.lock.__exit__(None, None, None)
+
+
+# The files kept open, by resolved path; guarded by _KEEP_GUARD (the in-process executor
+# runs one step at a time, but a timer closes an idle file from its own thread).
+_KEPT: dict[str, _Kept] = {}
+_KEEP_GUARD = threading.RLock()
+# A forked child keeps its parent's objects referenced and never uses them: closing an
+# inherited database would checkpoint the parent's file from the child (the store lock
+# itself is never inherited: store_lock).
+_INHERITED: list[_Kept] = []
+
+
+def _forget_in_child() -> None:
+    _INHERITED.extend(_KEPT.values())
+    _KEPT.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _close_kept(key: str, kept: _Kept) -> None:
+    """Close ``kept`` if it is still the file kept under ``key`` and no step uses it."""
+    with _KEEP_GUARD:
+        if _KEPT.get(key) is kept and kept.users == 0:
+            del _KEPT[key]
+            kept.close()
+
+
+@atexit.register
+def _close_all_kept() -> None:
+    with _KEEP_GUARD:
+        for key, kept in list(_KEPT.items()):
+            _close_kept(key, kept)
 
 
 class Warehouse(DuckDBResource):
@@ -95,6 +155,37 @@ class Warehouse(DuckDBResource):
         description="How long a connection waits for another process to release the "
                     "file's lock (<database>.lock) before failing.",
     )
+
+    keep_open_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Inside a run, how long the DuckDB file stays open (its lock held) "
+                    "after a step's connection closes, so the run's next step that uses "
+                    "the store reuses it instead of opening the file again; 0: every "
+                    "connection opens and closes the file.")
+
+    keep_open_most_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="The longest a run keeps the DuckDB file open from one step to the "
+                    "next, counted from its opening: past it, the file closes at the end "
+                    "of the step's connection and the lock goes to a waiting process.")
+
+    # Set while the resource serves a run (setup_for_execution): only then is the file
+    # kept open between connections; scripts, tests and sensors open and close it each time.
+    _in_run: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._in_run = True
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._in_run = False
+        if self.postgres() is None and not self.motherduck():
+            key = str(self.path().resolve())
+            with _KEEP_GUARD:
+                kept = _KEPT.get(key)
+                if kept is not None:
+                    _close_kept(key, kept)
 
     def postgres(self) -> PostgresTarget | None:
         """The PostgreSQL store, or None for the DuckDB file."""
@@ -158,22 +249,109 @@ class Warehouse(DuckDBResource):
         path, remote = self.path(), self.motherduck()
         if not read_only and not remote:
             path.parent.mkdir(parents=True, exist_ok=True)
+        config = self._duckdb_config()
+        if self._in_run and self.keep_open_seconds > 0 and not remote:
+            with self._kept_connection(path, read_only, config) as conn:
+                yield conn
+            return
         # A read-only open of a missing folder takes no lock: DuckDB reports the missing file.
         lock = (store_lock(self.lock_path(), self.lock_timeout_seconds)
                 if not remote and (not read_only or path.parent.exists()) else nullcontext())
-        config = self._duckdb_config()
         with lock:
-            conn = Retrying(
-                retry=retry_if_exception_type((RuntimeError, duckdb.IOException)),
-                stop=stop_after_attempt(CONNECT_ATTEMPTS),
-                wait=wait_exponential(multiplier=CONNECT_FIRST_WAIT_SECONDS, exp_base=2),
-                reraise=True,
-            )(duckdb.connect, database=self.database if remote else str(path),
-              read_only=read_only, config=config)
+            conn = self._connect(self.database if remote else str(path), read_only, config)
             try:
                 yield conn
             finally:
                 conn.close()
+
+    def _connect(self, database: str, read_only: bool,
+                 config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+        return Retrying(
+            retry=retry_if_exception_type((RuntimeError, duckdb.IOException)),
+            stop=stop_after_attempt(CONNECT_ATTEMPTS),
+            wait=wait_exponential(multiplier=CONNECT_FIRST_WAIT_SECONDS, exp_base=2),
+            reraise=True,
+        )(duckdb.connect, database=database, read_only=read_only, config=config)
+
+    @contextmanager
+    def _kept_connection(self, path: Path, read_only: bool,
+                         config: dict[str, Any]) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection on the file this process keeps open during a run.
+
+        The file, opened read-write (or read-only when the first step asking for it only
+        reads), stays open with its lock for ``keep_open_seconds`` after the last
+        connection on it closes, and the next connection is a cursor of it: a fresh
+        session (settings, temporary tables, registered frames) on the same database,
+        without opening the file, reading its catalogue and checkpointing again. A
+        read-only connection on a file kept read-write runs in a READ ONLY transaction
+        (a write fails naming the database) that is rolled back at its end. The file
+        closes (checkpoint, then the lock released) when the idle time passes, at the end
+        of a connection once ``keep_open_most_seconds`` have passed since it opened, when
+        a step fails, when a read-write connection follows a read-only opening, and when
+        the run ends."""
+        key = str(path.resolve())
+        with _KEEP_GUARD:
+            kept = _KEPT.get(key)
+            if kept is not None and kept.users == 0 and (
+                    kept.config != config or (kept.read_only and not read_only)):
+                _close_kept(key, kept)
+                kept = None
+            if kept is not None and kept.read_only and not read_only:
+                kept = None  # in use read-only by an outer connection: as without keeping
+            if kept is None and key not in _KEPT:
+                if read_only and not path.parent.exists():
+                    kept = None  # DuckDB reports the missing file, as without keeping
+                else:
+                    lock = store_lock(self.lock_path(), self.lock_timeout_seconds)
+                    lock.__enter__()
+                    try:
+                        conn = self._connect(str(path), read_only, config)
+                    except BaseException:
+                        lock.__exit__(None, None, None)
+                        raise
+                    kept = _KEPT[key] = _Kept(conn, lock, read_only, config)
+            if kept is not None:
+                kept.users += 1
+                if kept.timer is not None:
+                    kept.timer.cancel()
+                    kept.timer = None
+        if kept is None:  # nested in another mode: the plain path
+            with store_lock(self.lock_path(), self.lock_timeout_seconds):
+                conn = self._connect(str(path), read_only, config)
+                try:
+                    yield conn
+                finally:
+                    conn.close()
+            return
+        failed = False
+        try:
+            cursor = kept.conn.cursor()
+            try:
+                if read_only and not kept.read_only:
+                    cursor.execute("BEGIN TRANSACTION READ ONLY")
+                yield cursor
+            finally:
+                try:
+                    if read_only and not kept.read_only:
+                        cursor.execute("ROLLBACK")
+                except duckdb.TransactionException:
+                    pass  # the reader ended the transaction itself: nothing to undo
+                finally:
+                    cursor.close()
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            with _KEEP_GUARD:
+                kept.users -= 1
+                if kept.users == 0:
+                    if failed or time.monotonic() - kept.opened >= self.keep_open_most_seconds:
+                        _close_kept(key, kept)
+                    else:
+                        kept.timer = threading.Timer(self.keep_open_seconds, _close_kept,
+                                                     (key, kept))
+                        kept.timer.daemon = True
+                        kept.timer.start()
 
     def _duckdb_config(self) -> dict[str, Any]:
         """The session's settings on either store: the user agent and ``connection_config``."""

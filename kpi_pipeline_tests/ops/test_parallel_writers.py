@@ -292,3 +292,112 @@ def test_a_forked_child_neither_inherits_nor_keeps_the_lock(tmp_path: Path):
         os.write(release_w, b"x")
         os.waitpid(pid, 0)
     assert outcome == b"timeout", "the forked child did not wait for its parent's lock"
+
+
+def _lock_is_free(lock_file: Path) -> bool:
+    """Whether another open of the lock file (as another process makes) gets the lock."""
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing the descriptor releases a lock it took
+    return True
+
+
+def test_a_run_opens_the_file_once_for_its_steps_and_releases_it_at_its_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Consecutive steps of a run that use the store share one opening of the file; a
+    read-only connection on it cannot write; the run's end closes the file, so any
+    process (or a plain connection with other settings) opens it at once."""
+    import duckdb
+
+    database = tmp_path / "warehouse.duckdb"
+    opened: list[str] = []
+    connect = duckdb.connect
+
+    def counting(*args, **kwargs):
+        opened.append(str(kwargs.get("database", args[0] if args else "")))
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counting)
+
+    @dg.asset
+    def first(warehouse: Warehouse) -> None:
+        with warehouse.get_connection() as conn:
+            conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+
+    @dg.asset(deps=[first])
+    def reader(warehouse: Warehouse) -> None:
+        with warehouse.get_connection(read_only=True) as conn:
+            assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
+            with pytest.raises(duckdb.Error, match="read-only"):
+                conn.execute("INSERT INTO t VALUES (2)")
+
+    @dg.asset(deps=[reader])
+    def second(warehouse: Warehouse) -> None:
+        with warehouse.get_connection() as conn:
+            conn.execute("INSERT INTO t VALUES (3)")
+            with warehouse.get_connection() as nested:  # a nested open joins the same file
+                assert nested.execute("SELECT sum(x) FROM t").fetchone() == (4,)
+
+    warehouse = Warehouse(database=str(database), keep_open_seconds=60,
+                          keep_open_most_seconds=60)
+    assert dg.materialize([first, reader, second],
+                          resources={"warehouse": warehouse}).success
+    assert opened == [str(database)]
+    assert _lock_is_free(warehouse.lock_path())
+    with connect(str(database), read_only=True) as conn:  # DuckDB's default settings
+        assert conn.execute("SELECT sum(x) FROM t").fetchone() == (4,)
+
+
+def test_a_file_kept_open_goes_to_a_waiting_process_after_the_idle_time(tmp_path: Path):
+    """Between two steps the file stays open at most keep_open_seconds, and never past
+    keep_open_most_seconds from its opening: then another process gets the lock."""
+    database = tmp_path / "warehouse.duckdb"
+    warehouse = Warehouse(database=str(database), keep_open_seconds=0.3,
+                          keep_open_most_seconds=60)
+    warehouse.setup_for_execution(dg.build_init_resource_context())
+    try:
+        with warehouse.get_connection() as conn:
+            conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+        assert not _lock_is_free(warehouse.lock_path())  # kept for the next step
+        deadline = time.monotonic() + 10
+        while not _lock_is_free(warehouse.lock_path()):
+            assert time.monotonic() < deadline, "the idle file was never closed"
+            time.sleep(0.05)
+    finally:
+        warehouse.teardown_after_execution(dg.build_init_resource_context())
+
+    capped = Warehouse(database=str(database), keep_open_seconds=60,
+                       keep_open_most_seconds=0)
+    capped.setup_for_execution(dg.build_init_resource_context())
+    try:
+        with capped.get_connection() as conn:
+            assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
+        assert _lock_is_free(capped.lock_path())  # held past the most: closed at once
+    finally:
+        capped.teardown_after_execution(dg.build_init_resource_context())
+
+
+def test_a_failed_step_closes_the_file_it_kept(tmp_path: Path):
+    """A step that fails while using the store leaves nothing kept open: its uncommitted
+    work is discarded with the file's closing, as without keeping."""
+    database = tmp_path / "warehouse.duckdb"
+    warehouse = Warehouse(database=str(database), keep_open_seconds=60,
+                          keep_open_most_seconds=60)
+    warehouse.setup_for_execution(dg.build_init_resource_context())
+    try:
+        with warehouse.get_connection() as conn:
+            conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+        with pytest.raises(RuntimeError, match="step failed"), \
+                warehouse.get_connection() as conn:
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO t VALUES (2)")
+            raise RuntimeError("step failed")
+        assert _lock_is_free(warehouse.lock_path())
+    finally:
+        warehouse.teardown_after_execution(dg.build_init_resource_context())
+    with warehouse.get_connection(read_only=True) as conn:
+        assert conn.execute("SELECT sum(x) FROM t").fetchone() == (1,)
