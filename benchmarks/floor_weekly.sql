@@ -17,6 +17,8 @@
 -- Not in the floor (a few dozen rows, no data-sized work): the definition texts of the KPI
 -- rows, the findings' diagnosis/action/evidence texts, the attainment statuses and
 -- projections (Python arithmetic on the values below), the HTML pages of the checks.
+-- The cohort lifetime value has no rows: the dataset holds no GA4 event export, so no
+-- cohort (the chain writes none either).
 --
 -- Parameters: $week, the Monday of the week; $goal_start, the goals' first day.
 -- Statements are separated by semicolons; no string literal holds one.
@@ -151,20 +153,26 @@ FROM (SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, *
              OR report_date BETWEEN CAST($week AS DATE) - 364 AND CAST($week AS DATE) - 358))
 GROUP BY GROUPING SETS ((week), (week, brand), (week, platform));
 
--- Customer acquisition cost: all ad spend over first-time purchasers from social sessions.
+-- Customer acquisition cost: all ad spend over first-time purchasers from social sessions;
+-- the conversion campaigns' CAC: the spend of campaigns whose objective is conversions
+-- (0 for another objective, unknown when none is stored) over the same purchasers.
 CREATE OR REPLACE TEMP TABLE cac_scoped AS
 SELECT week, CASE WHEN grouping(brand) = 0 THEN 'brand' ELSE 'all' END AS scope, brand,
-       sum(spend) AS spend, sum(new_customers) AS new_customers,
+       sum(spend) AS spend, sum(conversion_spend) AS conversion_spend,
+       sum(new_customers) AS new_customers,
        -- the days holding both ad rows and social sessions
        list_intersect(list_distinct(list(ad_day)), list_distinct(list(web_day))) AS days
 FROM (SELECT CAST(date_trunc('week', report_date) AS DATE) AS week, brand,
-             spend_reporting AS spend, NULL::BIGINT AS new_customers,
+             spend_reporting AS spend,
+             CASE WHEN objective = 'conversions' THEN spend_reporting
+                  WHEN objective IS NOT NULL THEN 0 END AS conversion_spend,
+             NULL::BIGINT AS new_customers,
              report_date AS ad_day, NULL::DATE AS web_day
       FROM normalized.ad_daily
       WHERE report_date BETWEEN CAST($week AS DATE) - 7 AND CAST($week AS DATE) + 6
          OR report_date BETWEEN CAST($week AS DATE) - 364 AND CAST($week AS DATE) - 358
       UNION ALL
-      SELECT CAST(date_trunc('week', report_date) AS DATE), brand, NULL, new_customers,
+      SELECT CAST(date_trunc('week', report_date) AS DATE), brand, NULL, NULL, new_customers,
              NULL, report_date
       FROM normalized.web_daily
       WHERE is_social
@@ -321,14 +329,14 @@ UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
        'average_order_value', 'currency', revenue, orders, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
-       'lifetime_value', 'currency', revenue, new_customers, TRUE, days FROM web
-UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
        'repeat_customer_rate', 'ratio', orders - new_customers, orders, TRUE, days FROM web
 UNION ALL SELECT week, scope, scope_key, brand, platform, NULL, NULL, NULL,
        'returning_customer_revenue', 'currency', returning_revenue, NULL, FALSE, days FROM web
 -- customer acquisition cost, email
 UNION ALL SELECT week, scope, scope_key, brand, NULL, NULL, NULL, NULL,
        'customer_acquisition_cost', 'currency', spend, new_customers, TRUE, days FROM cac
+UNION ALL SELECT week, scope, scope_key, brand, NULL, NULL, NULL, NULL,
+       'conversion_cac', 'currency', conversion_spend, new_customers, TRUE, days FROM cac
 UNION ALL SELECT week, scope, scope_key, brand, NULL, NULL, NULL, NULL,
        'email_list_growth_rate', 'ratio', members_end - members_start, members_start, TRUE, days
        FROM mail
@@ -393,10 +401,11 @@ expected(kpi, source_table, other_table) AS (VALUES
     ('leads', 'web_daily', NULL), ('qualified_leads', 'web_daily', NULL),
     ('lead_quality', 'web_daily', NULL), ('booked_calls', 'web_daily', NULL),
     ('order_conversion_rate', 'web_daily', NULL), ('social_revenue', 'web_daily', NULL),
-    ('average_order_value', 'web_daily', NULL), ('lifetime_value', 'web_daily', NULL),
+    ('average_order_value', 'web_daily', NULL),
     ('repeat_customer_rate', 'web_daily', NULL),
     ('returning_customer_revenue', 'web_daily', NULL),
     ('customer_acquisition_cost', 'ad_daily', 'web_daily'),
+    ('conversion_cac', 'ad_daily', 'web_daily'),
     ('email_list_growth_rate', 'email_daily', NULL), ('email_opt_ins', 'email_daily', NULL))
 SELECT 'rate between 0 and 1' AS rule, kpi, count(*) AS rows_broken
 FROM scratch.floor_kpi

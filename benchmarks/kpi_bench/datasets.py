@@ -22,7 +22,7 @@ START = date(2024, 1, 1)  # the project's first partition (a Monday): data must 
 POST_LIFETIME_DAYS = 28  # a post is snapshotted for 28 days after publishing, then stops
 SOCIAL = ("facebook", "instagram", "linkedin", "tiktok")
 AD_PLATFORMS = ("meta", "linkedin", "tiktok")
-DATASET_FORMAT = 6  # bump when the generator changes so cached datasets are rebuilt
+DATASET_FORMAT = 7  # bump when the generator changes so cached datasets are rebuilt
 
 # (source, medium, campaign, platform, is_social, is_paid, share of a property's sessions)
 # pinterest / social is social traffic from a platform the pipeline does not track
@@ -252,7 +252,8 @@ def account_daily_sql(ds: Dataset) -> str:
 
 
 def ad_daily_sql(ds: Dataset) -> str:
-    """One row per campaign and day, money in the account currency and in USD."""
+    """One row per campaign and day, money in the account currency and in USD; a quarter
+    of the campaigns have the conversions objective (conversion_cac's spend)."""
     first = f"DATE '{ds.first_day}'"
     currencies = ("USD", "EUR", "GBP", "JPY", "BRL", "SEK")
     rates = "[1.0, 1.08, 1.27, 0.0067, 0.19, 0.095]"
@@ -271,7 +272,9 @@ def ad_daily_sql(ds: Dataset) -> str:
     SELECT {first} + CAST(d AS INTEGER) AS report_date, platform,
            'ad_' || platform || '_' || a AS ad_account_id,
            'brand_' || lpad(CAST(a % {ds.n_brands} AS VARCHAR), 3, '0') AS brand,
-           'cmp_' || c AS campaign_id, 'Campaign ' || c AS campaign_name, currency, spend,
+           'cmp_' || c AS campaign_id, 'Campaign ' || c AS campaign_name,
+           ['conversions', 'traffic', 'leads', 'awareness'][c // 3 % 4 + 1] AS objective,
+           currency, spend,
            CAST(spend * 90 AS BIGINT) AS impressions, CAST(spend * 60 AS BIGINT) AS reach,
            CAST(spend * 1.1 AS BIGINT) AS clicks, CAST(spend * 0.8 AS BIGINT) AS link_clicks,
            CAST(spend * 0.05 AS BIGINT) AS leads, CAST(spend * 0.02 AS BIGINT) AS purchases,
