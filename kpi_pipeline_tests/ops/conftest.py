@@ -12,6 +12,7 @@ Without the binaries the tests skip with the reason; under ``CI=true`` they fail
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import pwd
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+
+from kpi_pipeline.defs.resources import Warehouse
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 USER, PASSWORD, DATABASE = "dagster", "dagster-test-password", "dagster"
@@ -142,3 +145,17 @@ def fresh_database(server: PostgresServer, name: str) -> str:
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
     return f"postgresql://{server.user}@{server.host}:{server.port}/{name}"
+
+
+def lock_is_free(warehouse: Warehouse) -> bool:
+    """Whether the DuckDB file's lock is free (a PostgreSQL store has none: True)."""
+    if warehouse.postgres() is not None:
+        return True
+    fd = os.open(warehouse.lock_path(), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # also releases the lock if it was taken
+    return True

@@ -14,7 +14,6 @@ server rolls back the dead process's transaction (and there is no file lock to c
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -34,7 +33,7 @@ from kpi_pipeline.defs.raw.assets import raw_assets
 from kpi_pipeline.defs.resources import DemoPlatforms, Settings, Warehouse
 from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline_tests.conftest import DEMO_BRANDS, DEMO_SEED, DEMO_TODAY
-from kpi_pipeline_tests.ops.conftest import fresh_database
+from kpi_pipeline_tests.ops.conftest import fresh_database, lock_is_free
 
 pytestmark = pytest.mark.slow
 
@@ -132,20 +131,6 @@ def hashes(warehouse: Warehouse) -> dict[str, str]:
         return {name: hashlib.sha256(repr(conn.execute(
             f"SELECT * FROM {name} ORDER BY ALL").fetchall()).encode()).hexdigest()
             for name in names}
-
-
-def lock_is_free(warehouse: Warehouse) -> bool:
-    """Whether the DuckDB file's lock is free (a PostgreSQL store has none: True)."""
-    if warehouse.postgres() is not None:
-        return True
-    fd = os.open(warehouse.lock_path(), os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # also releases the lock if it was taken
-    return True
 
 
 def kill_inside_the_write(child: subprocess.Popen, log: Path, kind: str, go: Path,

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from kpi_pipeline.lib.core.schemas import TABLES
 from kpi_pipeline.lib.core.streams import STREAMS
 from kpi_pipeline.lib.normalized.store import ensure_tables
 from kpi_pipeline_tests.conftest import DEMO_SEED, DEMO_TODAY
+from kpi_pipeline_tests.ops.conftest import lock_is_free
 
 pytestmark = pytest.mark.slow
 
@@ -294,16 +297,15 @@ def test_a_forked_child_neither_inherits_nor_keeps_the_lock(tmp_path: Path):
     assert outcome == b"timeout", "the forked child did not wait for its parent's lock"
 
 
-def _lock_is_free(lock_file: Path) -> bool:
-    """Whether another open of the lock file (as another process makes) gets the lock."""
-    fd = os.open(lock_file, os.O_RDWR)
+@contextmanager
+def serving_a_run(warehouse: Warehouse) -> Iterator[Warehouse]:
+    """``warehouse`` as a run's resource between its setup and its teardown."""
+    context = dg.build_init_resource_context()
+    warehouse.setup_for_execution(context)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
+        yield warehouse
     finally:
-        os.close(fd)  # closing the descriptor releases a lock it took
-    return True
+        warehouse.teardown_after_execution(context)
 
 
 def test_a_run_opens_the_file_once_for_its_steps_and_releases_it_at_its_end(
@@ -347,7 +349,7 @@ def test_a_run_opens_the_file_once_for_its_steps_and_releases_it_at_its_end(
     assert dg.materialize([first, reader, second],
                           resources={"warehouse": warehouse}).success
     assert opened == [str(database)]
-    assert _lock_is_free(warehouse.lock_path())
+    assert lock_is_free(warehouse)
     with connect(str(database), read_only=True) as conn:  # DuckDB's default settings
         assert conn.execute("SELECT sum(x) FROM t").fetchone() == (4,)
 
@@ -358,27 +360,21 @@ def test_a_file_kept_open_goes_to_a_waiting_process_after_the_idle_time(tmp_path
     database = tmp_path / "warehouse.duckdb"
     warehouse = Warehouse(database=str(database), keep_open_seconds=0.3,
                           keep_open_most_seconds=60)
-    warehouse.setup_for_execution(dg.build_init_resource_context())
-    try:
+    with serving_a_run(warehouse):
         with warehouse.get_connection() as conn:
             conn.execute("CREATE TABLE t AS SELECT 1 AS x")
-        assert not _lock_is_free(warehouse.lock_path())  # kept for the next step
+        assert not lock_is_free(warehouse)  # kept for the next step
         deadline = time.monotonic() + 10
-        while not _lock_is_free(warehouse.lock_path()):
+        while not lock_is_free(warehouse):
             assert time.monotonic() < deadline, "the idle file was never closed"
             time.sleep(0.05)
-    finally:
-        warehouse.teardown_after_execution(dg.build_init_resource_context())
 
     capped = Warehouse(database=str(database), keep_open_seconds=60,
                        keep_open_most_seconds=0)
-    capped.setup_for_execution(dg.build_init_resource_context())
-    try:
+    with serving_a_run(capped):
         with capped.get_connection() as conn:
             assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
-        assert _lock_is_free(capped.lock_path())  # held past the most: closed at once
-    finally:
-        capped.teardown_after_execution(dg.build_init_resource_context())
+        assert lock_is_free(capped)  # held past the most: closed at once
 
 
 def test_a_failed_step_closes_the_file_it_kept(tmp_path: Path):
@@ -387,8 +383,7 @@ def test_a_failed_step_closes_the_file_it_kept(tmp_path: Path):
     database = tmp_path / "warehouse.duckdb"
     warehouse = Warehouse(database=str(database), keep_open_seconds=60,
                           keep_open_most_seconds=60)
-    warehouse.setup_for_execution(dg.build_init_resource_context())
-    try:
+    with serving_a_run(warehouse):
         with warehouse.get_connection() as conn:
             conn.execute("CREATE TABLE t AS SELECT 1 AS x")
         with pytest.raises(RuntimeError, match="step failed"), \
@@ -396,8 +391,6 @@ def test_a_failed_step_closes_the_file_it_kept(tmp_path: Path):
             conn.execute("BEGIN")
             conn.execute("INSERT INTO t VALUES (2)")
             raise RuntimeError("step failed")
-        assert _lock_is_free(warehouse.lock_path())
-    finally:
-        warehouse.teardown_after_execution(dg.build_init_resource_context())
+        assert lock_is_free(warehouse)
     with warehouse.get_connection(read_only=True) as conn:
         assert conn.execute("SELECT sum(x) FROM t").fetchone() == (1,)
