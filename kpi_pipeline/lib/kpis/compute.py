@@ -347,6 +347,17 @@ def kpi_sql(grain: str, kpis: dict[str, Kpi] | None = None, ranges: int = 2,
     value = ("CASE WHEN r.denominator IS NULL AND k.has_denominator THEN NULL "
              "WHEN k.has_denominator AND r.denominator = 0 THEN NULL "
              "WHEN k.has_denominator THEN r.numerator / r.denominator ELSE r.numerator END")
+
+    def compared(alias: str, shift: str) -> str:
+        # The start of the period row ``alias`` is compared with, NULL (matching no row)
+        # when ``alias`` is not complete enough. Tested in the join key rather than as a
+        # condition of its own: a LEFT JOIN condition on the left side alone makes DuckDB
+        # 1.4 join every row with every row (a blockwise nested-loop join, quadratic in
+        # the KPI rows: two thirds of a weekly run at 10M post-days, and minutes per 13
+        # weeks of history there), where an equality of both sides is a hash join.
+        return (f"CASE WHEN {complete_sql(alias, min_coverage_share)} "
+                f"THEN CAST({alias}.period_start - {shift} AS DATE) END")
+
     return f"""
 WITH {ctes},
 valued AS (
@@ -370,11 +381,9 @@ SELECT c.period_start, {end.replace('period_start', 'c.period_start')} AS period
 FROM valued c
 -- comparisons only between periods both complete enough (MIN_COVERAGE_SHARE)
 LEFT JOIN valued p ON p.kpi = c.kpi AND p.scope_key = c.scope_key
-     AND p.period_start = CAST(c.period_start - {step} AS DATE)
-     AND {complete_sql('c', min_coverage_share)} AND {complete_sql('p', min_coverage_share)}
+     AND p.period_start = {compared('c', step)} AND {complete_sql('p', min_coverage_share)}
 LEFT JOIN valued y ON y.kpi = c.kpi AND y.scope_key = c.scope_key
-     AND y.period_start = CAST(c.period_start - {year} AS DATE)
-     AND {complete_sql('c', min_coverage_share)} AND {complete_sql('y', min_coverage_share)}
+     AND y.period_start = {compared('c', year)} AND {complete_sql('y', min_coverage_share)}
 LEFT JOIN kpi_definitions d ON d.kpi = c.kpi AND d.platform = c.platform
 JOIN kpi_definitions g ON g.kpi = c.kpi AND g.platform IS NULL
 WHERE c.period_start BETWEEN $lo AND $hi
