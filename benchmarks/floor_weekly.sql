@@ -360,11 +360,12 @@ SELECT c.week AS period_start, c.week + 6 AS period_end, c.kpi, c.scope, c.scope
        CASE WHEN y.value <> 0 THEN c.value / y.value - 1 END AS change_vs_year_ago,
        c.coverage_days, 7 AS period_days
 FROM valued c
--- a week is compared only with a week, and only when both have rows on all 7 days
-LEFT JOIN valued p ON p.kpi = c.kpi AND p.scope_key = c.scope_key AND p.week = c.week - 7
-     AND c.coverage_days = 7 AND p.coverage_days = 7
-LEFT JOIN valued y ON y.kpi = c.kpi AND y.scope_key = c.scope_key AND y.week = c.week - 364
-     AND c.coverage_days = 7 AND y.coverage_days = 7
+-- a week is compared only with a week, and only when both have rows on all 7 days (c's
+-- test inside the key: a condition on c alone makes DuckDB 1.4 nest the loops)
+LEFT JOIN valued p ON p.kpi = c.kpi AND p.scope_key = c.scope_key
+     AND p.week = CASE WHEN c.coverage_days = 7 THEN c.week - 7 END AND p.coverage_days = 7
+LEFT JOIN valued y ON y.kpi = c.kpi AND y.scope_key = c.scope_key
+     AND y.week = CASE WHEN c.coverage_days = 7 THEN c.week - 364 END AND y.coverage_days = 7
 WHERE c.week = CAST($week AS DATE);
 
 -- ====================================================================== 2. checks
