@@ -268,9 +268,13 @@ def _graph_cells(conn: duckdb.DuckDBPyConnection, obj: str) -> None:
                k.field, k.bucket_column,
                coalesce(CASE WHEN k.is_total THEN t.raw ELSE k.v -> k.bucket END, '0'::JSON)
         FROM bucketed k LEFT JOIN total_buckets t
-             ON k.is_total AND t.file = k.file AND t.account_no = k.account_no
-            AND t.request_no = k.request_no AND t.entry_no = k.entry_no
-            AND t.bucket = k.bucket""", {"obj": obj})
+             -- only a total's cells have buckets: a NULL key (not a total) matches
+             -- nothing. Tested inside the key, not as a condition of its own: a LEFT
+             -- JOIN condition on the left side alone makes DuckDB 1.4 join every row
+             -- with every row (a blockwise nested-loop join) instead of hashing.
+             ON t.file = CASE WHEN k.is_total THEN k.file END
+            AND t.account_no = k.account_no AND t.request_no = k.request_no
+            AND t.entry_no = k.entry_no AND t.bucket = k.bucket""", {"obj": obj})
 
 
 def _convert_cells(conn: duckdb.DuckDBPyConnection, relation: str) -> None:
