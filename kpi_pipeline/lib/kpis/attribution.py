@@ -430,27 +430,22 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
     tables, and journey summaries per grain: sums only (path length and time to
     conversion as totals beside their counts), so any roll-up of the rows is exact. Each is
     made again only when its definition changed (``create_views``)."""
-    views: dict[str, str] = {}
-
-    def view(name: str, select: str) -> None:
-        views[name] = select
-
-    view(f"{SCHEMA}.credits", _CREDITS_VIEW)
+    views: dict[str, str] = {f"{SCHEMA}.credits": _CREDITS_VIEW}
     for grain, unit in (("weekly", "week"), ("monthly", "month"), ("quarterly", "quarter")):
-        view(f"{SCHEMA}.{grain}", f"""
+        views[f"{SCHEMA}.{grain}"] = f"""
             SELECT CAST(date_trunc('{unit}', day) AS DATE) AS period_start, property_id,
                    conversion_type, model, channel, platform, campaign,
                    sum(conversions) AS conversions, sum(revenue) AS revenue, lookback_days
             FROM {SCHEMA}.daily
             GROUP BY 1, property_id, conversion_type, model, channel, platform, campaign,
-                     lookback_days""")
+                     lookback_days"""
     # Money in the reporting currency: GA4 reports a property's revenue in the property's
     # own currency (a brand in euros, another in yen), so properties add up only once
     # converted. The property's currency is the one the GA4 Data API reports for it in
     # normalized.web_daily; the rate is the day's in normalized.fx_daily (1 for the
     # reporting currency itself). A property never seen in web_daily, or a day without a
     # rate, has no reporting-currency revenue (NULL), never an unconverted one.
-    view(f"{SCHEMA}.daily_reporting", f"""
+    views[f"{SCHEMA}.daily_reporting"] = f"""
         WITH {_PROPERTIES}
         SELECT d.*, p.currency, p.reporting_currency,
                d.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
@@ -458,9 +453,9 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
         FROM {SCHEMA}.daily d
         LEFT JOIN properties p USING (property_id)
         LEFT JOIN normalized.fx_daily f ON f.report_date = d.day AND f.currency = p.currency
-                                       AND f.reporting_currency = p.reporting_currency""")
+                                       AND f.reporting_currency = p.reporting_currency"""
     # the cohort purchases the same way, each at the rate of its own day
-    view(f"{SCHEMA}.cohort_purchases_reporting", f"""
+    views[f"{SCHEMA}.cohort_purchases_reporting"] = f"""
         WITH {_PROPERTIES}
         SELECT c.*, p.brand, p.currency, p.reporting_currency,
                c.revenue * CASE WHEN p.currency = p.reporting_currency THEN 1.0
@@ -469,10 +464,10 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN properties p USING (property_id)
         LEFT JOIN normalized.fx_daily f ON f.report_date = c.conversion_date
                                        AND f.currency = p.currency
-                                       AND f.reporting_currency = p.reporting_currency""")
+                                       AND f.reporting_currency = p.reporting_currency"""
     for grain, unit in (("daily", "day"), ("weekly", "week"), ("monthly", "month"),
                         ("quarterly", "quarter")):
-        view(f"{SCHEMA}.journeys_{grain}", f"""
+        views[f"{SCHEMA}.journeys_{grain}"] = f"""
             SELECT CAST(date_trunc('{unit}', conversion_date) AS DATE) AS period_start,
                    property_id, conversion_type,
                    count(*) AS conversions,
@@ -486,7 +481,7 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
                    sum(days_to_convert) / count(*) AS mean_days_to_convert,
                    median(days_to_convert) AS median_days_to_convert,
                    lookback_days
-            FROM {SCHEMA}.conversions GROUP BY 1, property_id, conversion_type, lookback_days""")
+            FROM {SCHEMA}.conversions GROUP BY 1, property_id, conversion_type, lookback_days"""
     create_views(conn, views)
 
 
