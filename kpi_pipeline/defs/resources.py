@@ -58,7 +58,6 @@ class _Kept:
     def __init__(self, conn: duckdb.DuckDBPyConnection, lock: Any, read_only: bool,
                  config: dict[str, Any]) -> None:
         self.conn, self.lock, self.read_only, self.config = conn, lock, read_only, config
-        self.pid = os.getpid()
         self.opened = time.monotonic()
         self.users = 0
         self.timer: threading.Timer | None = None
@@ -254,6 +253,13 @@ class Warehouse(DuckDBResource):
             with self._kept_connection(path, read_only, config) as conn:
                 yield conn
             return
+        with self._opened(path, read_only, config, remote) as conn:
+            yield conn
+
+    @contextmanager
+    def _opened(self, path: Path, read_only: bool, config: dict[str, Any],
+                remote: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The file opened for this connection alone, under the store lock, and closed."""
         # A read-only open of a missing folder takes no lock: DuckDB reports the missing file.
         lock = (store_lock(self.lock_path(), self.lock_timeout_seconds)
                 if not remote and (not read_only or path.parent.exists()) else nullcontext())
@@ -315,13 +321,9 @@ class Warehouse(DuckDBResource):
                 if kept.timer is not None:
                     kept.timer.cancel()
                     kept.timer = None
-        if kept is None:  # nested in another mode: the plain path
-            with store_lock(self.lock_path(), self.lock_timeout_seconds):
-                conn = self._connect(str(path), read_only, config)
-                try:
-                    yield conn
-                finally:
-                    conn.close()
+        if kept is None:  # nested in another mode, or a missing folder: as without keeping
+            with self._opened(path, read_only, config, remote=False) as conn:
+                yield conn
             return
         failed = False
         try:
