@@ -18,6 +18,7 @@ import dagster as dg
 import psycopg2
 import pytest
 import yaml
+from dagster._core.instance.config import PoolGranularity
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES, RunsFilter
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 from dagster_postgres import (
@@ -133,6 +134,7 @@ def test_runs_wait_in_the_queue_under_the_shipped_limits(instance):
     assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
     config = instance.get_concurrency_config()
     assert config.pool_config.default_pool_limit == 1  # the "duckdb" pool: one writer
+    assert config.pool_config.pool_granularity == PoolGranularity.RUN  # the queue enforces
     queue = config.run_queue_config
     assert queue is not None
     assert queue.max_concurrent_runs == shipped["runs"]["max_concurrent_runs"] == 4
@@ -177,6 +179,9 @@ def test_the_shared_store_instance_queues_runs_for_containers(
     assert postgres_server.password not in text and "password: {env:" in text
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        # its runs' steps run side by side (multiprocess): the pools bound each step
+        assert instance.get_concurrency_config().pool_config.pool_granularity == \
+            PoolGranularity.OP
         launcher = instance.run_launcher
         assert type(launcher).__name__ == "DockerRunLauncher"
         assert launcher.image == "kpi_pipeline:test"
