@@ -83,6 +83,17 @@ def test_a_page_renders_its_query_rows(site, tmp_path):
     assert "Week 16 2025 (14\u201320 Apr)" in html
 
 
+def test_an_edited_template_renders_as_edited_not_as_compiled_before(site, tmp_path):
+    """Compiled templates are kept between processes (Jinja's bytecode cache): an entry
+    serves only the source it was compiled from, even at the same path."""
+    root, _ = site
+    page = root / "test_page.html.j2"
+    assert '<p class="thing">' in render(site, tmp_path / "first")[0].path.read_text()
+    page.write_text(page.read_text().replace('class="thing"', 'class="item"'))
+    html = render(site, tmp_path / "second")[0].path.read_text()
+    assert '<p class="item">a=1,234</p>' in html and 'class="thing"' not in html
+
+
 def test_a_missing_column_fails_the_render_naming_page_and_line(site, tmp_path):
     root, _ = site
     page = root / "test_page.html.j2"

@@ -89,15 +89,23 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if match is None:
         return {}, text
     meta = load_yaml(match.group(1), "front matter") or {}
-    return meta, "\n" * match.group(0).count("\n") + text[match.end():]
+    return meta, _body(text, match)
+
+
+def _body(text: str, match: re.Match[str]) -> str:
+    """The template without its front matter, its lines where they were (so Jinja's
+    errors name the line of the file)."""
+    return "\n" * match.group(0).count("\n") + text[match.end():]
 
 
 class FrontMatterLoader(FileSystemLoader):
-    """A file loader that hides each template's front matter from Jinja."""
+    """A file loader that hides each template's front matter from Jinja (without reading
+    it: ``load_page`` validates it)."""
 
     def get_source(self, environment, template):
         source, filename, uptodate = super().get_source(environment, template)
-        return split_front_matter(source)[1], filename, uptodate
+        match = FRONT_MATTER.match(source)
+        return (source if match is None else _body(source, match)), filename, uptodate
 
 
 def load_page(path: Path, kpis: Mapping[str, Kpi], root: Path = TEMPLATES_DIR) -> PageSpec:
