@@ -169,8 +169,8 @@ def test_a_row_written_twice_fails_the_asset_naming_table_and_key(built, monkeyp
 
     def twice(conn, first, last, settings=None):
         counts = real(conn, first, last, settings)
-        conn.execute("INSERT INTO attribution.assists_daily SELECT * FROM "
-                     "attribution.assists_daily WHERE day BETWEEN ? AND ? LIMIT 1",
+        conn.execute("INSERT INTO attribution.daily SELECT * FROM "
+                     "attribution.daily WHERE day BETWEEN ? AND ? LIMIT 1",
                      [first, last])
         return counts
 
@@ -184,5 +184,5 @@ def test_a_row_written_twice_fails_the_asset_naming_table_and_key(built, monkeyp
                               partition_key=week).success  # the window rewritten whole
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error.message
-    assert ("attribution.assists_daily (day, property_id, conversion_type, channel, "
+    assert ("attribution.daily (day, property_id, conversion_type, model, channel, "
             "platform, campaign): 1 key value(s) on more than one row") in failure

@@ -372,3 +372,42 @@ def test_a_store_with_the_credits_table_one_row_per_model_moves_them_to_columns(
     assert conn.execute("SELECT * FROM attribution.credits ORDER BY ALL").fetchall() == long_rows
     assert credit_sum_problems(conn, DAY, DAY) == []
     conn.close()
+
+
+def test_a_store_with_the_assists_table_gets_the_view_with_the_same_rows():
+    """A store made when ``assists_daily`` was a table written on every run (with its key,
+    as the oldest stores have it) loses the table and reads the same rows from the view,
+    derived from the stored touches and conversions; a second run has nothing to do."""
+    conn = duckdb.connect()
+    ensure_web_tables(conn)
+    _session(conn, "a1", 1, NOON - _days(4), "instagram")
+    _session(conn, "a1", 2, NOON - _days(1), "direct")
+    _session(conn, "a1", 3, NOON, "email")
+    _conversion(conn, "a1", 3, NOON, "purchase", 40.0, "A1")
+    _session(conn, "a2", 1, NOON - _days(2), "tiktok_paid")
+    _session(conn, "a2", 2, NOON, "direct")
+    _conversion(conn, "a2", 2, NOON, "sign_up")
+    replace_attribution_window(conn, DAY, DAY, AttributionSettings(30, 7.0))
+    rows = conn.execute("SELECT * FROM attribution.assists_daily ORDER BY ALL").fetchall()
+    # (type, channel, platform, touched, assisted): the purchase's last non-direct click
+    # is the newsletter, the sign-up's the paid TikTok one
+    assert [(r[2], r[3], r[4], r[6], r[7]) for r in rows] == [
+        ("purchase", "direct", "", 1, 1), ("purchase", "email", "", 1, 0),
+        ("purchase", "organic_social", "instagram", 1, 1), ("sign_up", "direct", "", 1, 1),
+        ("sign_up", "paid_social", "tiktok", 1, 0)]
+    conn.execute("CREATE TABLE attribution.assists_old AS "
+                 "SELECT * FROM attribution.assists_daily")
+    conn.execute("DROP VIEW attribution.assists_daily")
+    conn.execute("ALTER TABLE attribution.assists_old RENAME TO assists_daily")
+    conn.execute("ALTER TABLE attribution.assists_daily ADD PRIMARY KEY "
+                 "(day, property_id, conversion_type, channel, platform, campaign)")
+    ensure_attribution_tables(conn)
+    assert conn.execute("SELECT table_type FROM information_schema.tables WHERE table_schema "
+                        "= 'attribution' AND table_name = 'assists_daily'").fetchall() == [
+        ("VIEW",)]
+    assert conn.execute("SELECT * FROM attribution.assists_daily ORDER BY ALL").fetchall() == (
+        rows)
+    ensure_attribution_tables(conn)
+    assert conn.execute("SELECT * FROM attribution.assists_daily ORDER BY ALL").fetchall() == (
+        rows)
+    conn.close()

@@ -385,3 +385,42 @@ def test_the_credits_table_one_row_per_model_moves_to_columns_on_postgres(
                              "CAST(session_start AS VARCHAR), channel, platform, campaign, "
                              "credit FROM attribution.credits ORDER BY ALL").fetchall()
         assert again == long_rows
+
+
+def test_the_assists_table_becomes_the_view_on_postgres(
+        postgres_server: PostgresServer) -> None:
+    """A PostgreSQL store whose ``attribution.assists_daily`` is the table written on every
+    run (with its key) loses it; the view in its place counts the stored journeys' touched
+    and assisted conversions."""
+    from kpi_pipeline.lib.kpis.attribution import ensure_attribution_tables
+
+    warehouse = Warehouse(store=fresh_database(postgres_server, "kpi_assists"),
+                          store_password=postgres_server.password)
+    with warehouse.get_connection() as conn:
+        conn.execute("CREATE SCHEMA attribution")
+        conn.execute("CALL postgres_execute('store', ?)", [
+            "CREATE TABLE attribution.assists_daily (day DATE NOT NULL, property_id VARCHAR "
+            "NOT NULL, conversion_type VARCHAR NOT NULL, channel VARCHAR NOT NULL, "
+            "platform VARCHAR NOT NULL, campaign VARCHAR NOT NULL, touched_conversions "
+            "BIGINT NOT NULL, assisted_conversions BIGINT NOT NULL, lookback_days INTEGER "
+            "NOT NULL, PRIMARY KEY (day, property_id, conversion_type, channel, platform, "
+            "campaign))"])
+        conn.execute("CALL pg_clear_cache()")
+        ensure_attribution_tables(conn)
+        ensure_attribution_tables(conn)  # again: nothing left to drop
+        kind = "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = " \
+               "c.relnamespace WHERE n.nspname = 'attribution' AND c.relname = 'assists_daily'"
+        assert conn.execute("SELECT * FROM postgres_query('store', ?)",
+                            [kind]).fetchall() == [("v",)]
+        conn.execute("INSERT INTO attribution.conversions VALUES ('f:1', 'p', DATE "
+                     "'2025-03-20', TIMESTAMP '2025-03-20 12:00:00', 'purchase', 40.0, 'u', "
+                     "2, 4.0, true, false, true, 'instagram > email', 30, 7.0)")
+        conn.execute("INSERT INTO attribution.touch_credits VALUES "
+                     "('f:1', DATE '2025-03-20', 1, TIMESTAMP '2025-03-16 12:00:00', "
+                     "'organic_social', 'instagram', 'c', 0, 0, 1, 0.5, 0.5, 0.25), "
+                     "('f:1', DATE '2025-03-20', 2, TIMESTAMP '2025-03-20 12:00:00', "
+                     "'email', NULL, 'c', 1, 1, 0, 0.5, 0.5, 0.75)")
+        assert conn.execute("SELECT channel, platform, touched_conversions, "
+                            "assisted_conversions, lookback_days FROM "
+                            "attribution.assists_daily ORDER BY channel").fetchall() == [
+            ("email", "", 1, 0, 30), ("organic_social", "instagram", 1, 1, 30)]

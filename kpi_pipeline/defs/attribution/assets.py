@@ -12,9 +12,10 @@ normalized layers, so a backfill of ``weekly_attribution_job`` is one run over a
   validated by DuckDB, then written in one transaction (``lib/normalized/web_events.py``).
 - ``attribution/daily``: the week's conversions attributed under every model over their
   journeys (lookback ``settings.attribution_lookback_days``, so the five ingest weeks
-  before are read too), written with the ``attribution.conversions``, ``touch_credits``
-  (the view ``credits`` shows them one row per touch and model) and ``assists_daily``
-  tables (``lib/kpis/attribution.py``). A blocking check proves every
+  before are read too), written with the ``attribution.conversions`` and
+  ``touch_credits`` tables (the view ``credits`` shows them one row per touch and model;
+  the view ``assists_daily`` counts the conversions each scope touched and assisted)
+  (``lib/kpis/attribution.py``). A blocking check proves every
   conversion's credits sum to 1 under every model; the run fails, naming the table and
   key, if a table's rows of the window are not unique on its key (no key is declared).
 
@@ -192,7 +193,8 @@ _LOOKBACK = dg.TimeWindowPartitionMapping(start_offset=-LOOKBACK_WEEKS, end_offs
                 "conversion_type, model, channel, platform, campaign). Beside it: "
                 "attribution.conversions (journeys), touch_credits (each touch's credit "
                 "under every model; the view credits: one row per touch and model), "
-                "assists_daily, the weekly "
+                "the view assists_daily (conversions each scope touched and assisted), "
+                "the weekly "
                 "and monthly views, and cohort_purchases (every customer's purchases within "
                 "the lifetime-value window from their first purchase, rebuilt whole).",
     metadata={"dagster/table_name": "attribution.daily"},

@@ -49,8 +49,9 @@ Tables in schema ``attribution``: ``conversions`` (one row per conversion: its j
 ``touch_credits`` (conversion x touch: the touch and its credit under each model, one
 column per model; the view ``credits`` reads it as conversion x touch x model), ``daily``
 (conversion day x property x conversion type x model x channel x platform x campaign:
-attributed conversions and revenue), ``assists_daily`` (the same scopes: conversions
-touched and assisted), ``cohort_purchases`` (a customer's purchase within their window;
+attributed conversions and revenue), the view ``assists_daily`` (the same scopes but the
+model: conversions touched and assisted, read from ``touch_credits`` and ``conversions``),
+``cohort_purchases`` (a customer's purchase within their window;
 with the view ``cohort_purchases_reporting``, its revenue in the reporting currency), and
 views ``weekly`` / ``monthly`` / ``quarterly`` (ISO weeks from Monday, calendar months and
 quarters) and ``journeys_daily`` / ``_weekly`` / ``_monthly`` / ``_quarterly``, and
@@ -116,13 +117,11 @@ KEYS = {
     "touch_credits": ("conversion_id", "touch"),
     "daily": ("day", "property_id", "conversion_type", "model", "channel", "platform",
               "campaign"),
-    "assists_daily": ("day", "property_id", "conversion_type", "channel", "platform",
-                      "campaign"),
     "cohort_purchases": ("conversion_id",),
 }
 # the column of the local day a window is replaced by (cohort_purchases: rebuilt whole)
 WINDOW_COLUMNS = {"conversions": "conversion_date", "touch_credits": "conversion_date",
-                  "daily": "day", "assists_daily": "day"}
+                  "daily": "day"}
 
 DDL = (
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
@@ -165,17 +164,6 @@ DDL = (
         campaign VARCHAR NOT NULL,
         conversions DOUBLE NOT NULL,        -- attributed: sum of credits
         revenue DOUBLE NOT NULL,            -- attributed: sum of credit x revenue
-        lookback_days INTEGER NOT NULL
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.assists_daily (
-        day DATE NOT NULL,
-        property_id VARCHAR NOT NULL,
-        conversion_type VARCHAR NOT NULL,
-        channel VARCHAR NOT NULL,
-        platform VARCHAR NOT NULL,
-        campaign VARCHAR NOT NULL,
-        touched_conversions BIGINT NOT NULL,   -- journeys with a touch of the scope
-        assisted_conversions BIGINT NOT NULL,  -- ... that did not get the last non-direct
         lookback_days INTEGER NOT NULL
     )""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.cohort_purchases (
@@ -365,18 +353,25 @@ SELECT conversion_date, property_id, conversion_type, model, channel, platform, 
 FROM long
 """
 
-_ASSISTS = f"""
-INSERT INTO {SCHEMA}.assists_daily
-WITH scoped AS (
-    SELECT conversion_id, conversion_date, property_id, conversion_type, channel,
-           coalesce(platform, '') AS platform, campaign,
-           bool_or(touch = last_non_direct_touch) AS got_last_non_direct
-    FROM journey_touches GROUP BY ALL
-)
-SELECT conversion_date, property_id, conversion_type, channel, platform, campaign,
-       count(*), count(*) FILTER (WHERE NOT got_last_non_direct), $lookback
-FROM scoped GROUP BY ALL
-"""
+# ``assists_daily``, the view: per day and scope (channel, platform, campaign) the
+# conversions whose journey had a touch of the scope (touched) and those of them whose
+# last non-direct click was not the scope's (assisted: no touch of the scope has credit 1
+# under last_non_direct), from the stored touches and conversions. It was a table written
+# beside them on every run, for the same figures (portable SQL: PostgreSQL stores it too).
+_ASSISTS_VIEW = f"""
+    SELECT t.conversion_date AS day, v.property_id, v.conversion_type, t.channel,
+           t.platform, t.campaign, count(*) AS touched_conversions,
+           count(*) FILTER (WHERE NOT t.got_last_non_direct) AS assisted_conversions,
+           v.lookback_days
+    FROM (SELECT conversion_id, conversion_date, channel,
+                 coalesce(platform, '') AS platform, campaign,
+                 bool_or(last_non_direct = 1) AS got_last_non_direct
+          FROM {SCHEMA}.touch_credits
+          GROUP BY conversion_id, conversion_date, channel, coalesce(platform, ''),
+                   campaign) AS t
+    JOIN {SCHEMA}.conversions AS v ON v.conversion_id = t.conversion_id
+    GROUP BY t.conversion_date, v.property_id, v.conversion_type, t.channel, t.platform,
+             t.campaign, v.lookback_days"""
 
 # Every customer's purchases within their window, from every stored purchase: the first
 # purchase of a (property, user) by time then id, its last-click touch (credit 1 under
@@ -405,7 +400,7 @@ WHERE p.conversion_date BETWEEN f.cohort_date
                             AND f.cohort_date + CAST($window - 1 AS INTEGER)
 """
 
-TABLES = ("conversions", "touch_credits", "daily", "assists_daily")
+TABLES = ("conversions", "touch_credits", "daily")
 
 
 def replace_cohort_purchases(conn: duckdb.DuckDBPyConnection, window_days: int) -> int:
@@ -430,7 +425,8 @@ def _views(conn: duckdb.DuckDBPyConnection) -> None:
     tables, and journey summaries per grain: sums only (path length and time to
     conversion as totals beside their counts), so any roll-up of the rows is exact. Each is
     made again only when its definition changed (``create_views``)."""
-    views: dict[str, str] = {f"{SCHEMA}.credits": _CREDITS_VIEW}
+    views: dict[str, str] = {f"{SCHEMA}.credits": _CREDITS_VIEW,
+                             f"{SCHEMA}.assists_daily": _ASSISTS_VIEW}
     for grain, unit in (("weekly", "week"), ("monthly", "month"), ("quarterly", "quarter")):
         views[f"{SCHEMA}.{grain}"] = f"""
             SELECT CAST(date_trunc('{unit}', day) AS DATE) AS period_start, property_id,
@@ -494,27 +490,33 @@ def ensure_attribution_tables(conn: duckdb.DuckDBPyConnection) -> None:
     ensure_web_tables(conn)
     for statement in DDL:
         conn.execute(statement)
-    _credits_to_columns(conn)
+    _tables_to_views(conn)
     _drop_primary_keys(conn)
     _views(conn)
 
 
-def _credits_to_columns(conn: duckdb.DuckDBPyConnection) -> None:
-    """Move the rows of a store's ``credits`` table, one per touch and model as it was made
-    before the models' credits became columns, into ``touch_credits`` (one per touch), and
-    drop it, in one transaction: the view of that name takes its place. Idempotent: a
-    store without the table costs one catalogue lookup."""
+def _tables_to_views(conn: duckdb.DuckDBPyConnection) -> None:
+    """Bring a store's tables that are views now to their view, in one transaction each:
+    ``credits``, one row per touch and model as it was made before the models' credits
+    became columns, has its rows moved into ``touch_credits`` (one per touch) and is
+    dropped; ``assists_daily``, derived from the stored touches and conversions, is
+    dropped. The views of those names (``_views``) take their places. Idempotent: a store
+    without either table costs one catalogue lookup."""
     if is_postgres(conn):
         # DuckDB's view of the server's catalogue may be cached: ask the server
-        found = query_server(
-            conn, "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON "
+        found = {name for (name,) in query_server(
+            conn, "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON "
                   f"n.oid = c.relnamespace WHERE n.nspname = '{SCHEMA}' "
-                  "AND c.relname = 'credits'") == [("r",)]
+                  "AND c.relname IN ('credits', 'assists_daily') AND c.relkind = 'r'")}
     else:
-        found = conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = ? AND table_name = 'credits'", [SCHEMA]).fetchall() == [(1,)]
-    if not found:
+        found = {name for (name,) in conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = "
+            "current_database() AND schema_name = ? "
+            "AND table_name IN ('credits', 'assists_daily')", [SCHEMA]).fetchall()}
+    if "assists_daily" in found:
+        with transaction(conn):
+            conn.execute(f"DROP TABLE {SCHEMA}.assists_daily")
+    if "credits" not in found:
         return
     touch = "conversion_id, conversion_date, touch, session_start, channel, platform, campaign"
     with transaction(conn):
@@ -603,7 +605,6 @@ def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, las
                                     "half_life": float(settings.half_life_days)})
         conn.execute(_CREDITS)
         conn.execute(_DAILY, {"lookback": settings.lookback_days})
-        conn.execute(_ASSISTS, {"lookback": settings.lookback_days})
         replace_cohort_purchases(conn, settings.cohort_window_days)
     for table, column in WINDOW_COLUMNS.items():
         counts[table] = int(conn.execute(
