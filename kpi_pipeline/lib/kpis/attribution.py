@@ -408,8 +408,7 @@ def replace_cohort_purchases(conn: duckdb.DuckDBPyConnection, window_days: int) 
     a window of ``window_days`` days (inside the caller's transaction, if any); return its
     rows."""
     conn.execute(f"DELETE FROM {SCHEMA}.cohort_purchases")
-    conn.execute(_COHORTS, {"window": int(window_days)})
-    return int(conn.execute(f"SELECT count(*) FROM {SCHEMA}.cohort_purchases").fetchall()[0][0])
+    return _inserted(conn, _COHORTS, {"window": int(window_days)})
 
 
 # Each GA4 property's brand and currencies, as the GA4 Data API reports them in
@@ -601,18 +600,22 @@ def replace_attribution_window(conn: duckdb.DuckDBPyConnection, first: date, las
         for table, column in WINDOW_COLUMNS.items():
             conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE {column} BETWEEN ? AND ?",
                          [first, last])
-        conn.execute(_CONVERSIONS, {"lookback": settings.lookback_days,
-                                    "half_life": float(settings.half_life_days)})
-        conn.execute(_CREDITS)
-        conn.execute(_DAILY, {"lookback": settings.lookback_days})
-        replace_cohort_purchases(conn, settings.cohort_window_days)
-    for table, column in WINDOW_COLUMNS.items():
-        counts[table] = int(conn.execute(
-            f"SELECT count(*) FROM {SCHEMA}.{table} WHERE {column} BETWEEN ? AND ?",
-            [first, last]).fetchall()[0][0])
-    counts["cohort_purchases"] = int(conn.execute(
-        f"SELECT count(*) FROM {SCHEMA}.cohort_purchases").fetchall()[0][0])
+        # the window emptied first, the rows each INSERT reports are the window's
+        counts["conversions"] = _inserted(conn, _CONVERSIONS, {
+            "lookback": settings.lookback_days,
+            "half_life": float(settings.half_life_days)})
+        counts["touch_credits"] = _inserted(conn, _CREDITS)
+        counts["daily"] = _inserted(conn, _DAILY, {"lookback": settings.lookback_days})
+        counts["cohort_purchases"] = replace_cohort_purchases(conn,
+                                                              settings.cohort_window_days)
     return counts
+
+
+def _inserted(conn: duckdb.DuckDBPyConnection, insert: str,
+              params: dict[str, object] | None = None) -> int:
+    """Run ``insert`` and return the rows it wrote, as DuckDB reports them (on either
+    store) instead of a count read back."""
+    return int(conn.execute(insert, params).fetchall()[0][0])
 
 
 def credit_sum_problems(conn: duckdb.DuckDBPyConnection, first: date, last: date,
