@@ -41,7 +41,7 @@ GATHERED = {"kpi_ddl", "kpi_insert_sql", "kpi_running_sql", "baseline_ddl",
 # alerts' read-back, and the attribution tables and views (their own layer), with their
 # key checks. A statement added to a layer changes
 # a count here: gather it, or say why it is left out.
-NOT_GATHERED = {"kpis/attribution.py": 24, "kpis/compute.py": 9, "baselines/snapshots.py": 10,
+NOT_GATHERED = {"kpis/attribution.py": 18, "kpis/compute.py": 9, "baselines/snapshots.py": 10,
                 "diagnostics/rules.py": 3, "diagnostics/anomalies.py": 4,
                 "goals/tables.py": 6, "goals/stored.py": 9}
 
