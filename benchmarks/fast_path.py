@@ -23,7 +23,8 @@ in the same run, on the same machine, and the ratio of the two:
    two schedules (the daily ingest, freshness) and the runs the automation sensor asks
    for, tick by tick from the week's close to the last run after the pull (weekly
    baselines, goal definitions, weekly KPIs and diagnostics, attainment, weekly reports),
-   each run executed in one process with the code location's executor, recorded.
+   each run executed in one process with the code location's executor, recorded;
+   ``--monday-repeats`` Mondays (3), each on a fresh copy, and their median.
 4. Memory: the peak RSS of the ingest alone (``daily_ingest_job``) over 90 days and over
    ``--days``.
 5. Sensors: a first and later ticks of the two alert sensors and the report gate of the
@@ -279,19 +280,24 @@ print(json.dumps({{"runs": runs}}))
 """
 
 
-def monday(work: Path, end: date) -> dict:
-    """Step 3: the runs of the store's last Monday, on a copy of the store."""
+def monday(work: Path, end: date, repeats: int) -> dict:
+    """Step 3: the runs of the store's last Monday, each time on a fresh copy of the store
+    (``repeats`` times: the shared host moves one Monday by a second or two within
+    minutes, so the figure is the median, with every sample kept)."""
     day = end + timedelta(days=1)
     day -= timedelta(days=day.weekday())
     folder = work / "monday"
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.copytree(work / "run", folder)
-    env = paths(folder)
-    result = measured(MONDAY.format(monday=day.isoformat()), env, folder)
-    runs = result["runs"]
-    return {"monday": day.isoformat(), "runs": runs,
-            "work_cpu": sum(r["cpu"] for r in runs), "process_cpu": result["cpu"],
-            "executors": sorted({r["executor"] for r in runs})}
+    samples = []
+    for _ in range(repeats):
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(work / "run", folder)
+        result = measured(MONDAY.format(monday=day.isoformat()), paths(folder), folder)
+        samples.append({"runs": result["runs"], "process_cpu": result["cpu"],
+                        "work_cpu": sum(r["cpu"] for r in result["runs"])})
+    median = sorted(samples, key=lambda sample: sample["work_cpu"])[(repeats - 1) // 2]
+    return {"monday": day.isoformat(), **median,
+            "samples": [sample["work_cpu"] for sample in samples],
+            "executors": sorted({r["executor"] for s in samples for r in s["runs"]})}
 
 
 INGEST = """
@@ -395,6 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "kpi-fast-path")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--monday-repeats", type=int, default=3,
+                        help="Mondays run, each on a fresh copy of the store (median shown)")
     parser.add_argument("--steps", nargs="+",
                         default=["run", "normalize", "monday", "memory", "sensors"])
     args = parser.parse_args(argv)
@@ -415,7 +423,7 @@ def main(argv: list[str] | None = None) -> None:
                                                  week_start(last))
         report_normalization(results["normalization"])
     if "monday" in args.steps:
-        results["monday"] = monday(args.workdir, last)
+        results["monday"] = monday(args.workdir, last, args.monday_repeats)
         report_monday(results["monday"])
     if "memory" in args.steps:
         results["memory"] = memory(args.workdir, args.days, end)
@@ -451,13 +459,15 @@ def report_normalization(found: dict) -> None:
 
 
 def report_monday(found: dict) -> None:
-    print(f"\n## The runs of Monday {found['monday']}\n")
+    print(f"\n## The runs of Monday {found['monday']} (the median of "
+          f"{len(found['samples'])})\n")
     print("| asked by | job | executor | CPU s |")
     print("|---|---|---|---:|")
     for run in found["runs"]:
         print(f"| {run['origin']} | {run['job']} | {run['executor']} | {run['cpu']:.1f} |")
     print(f"\nwork {found['work_cpu']:.1f} s in {len(found['runs'])} run(s) (target <= 10 s; "
-          "one process per run: executors " + ", ".join(found["executors"]) + ")")
+          "one process per run: executors " + ", ".join(found["executors"]) + "); every "
+          "Monday: " + ", ".join(f"{work:.1f}" for work in found["samples"]))
 
 
 def report_memory(found: dict) -> None:
