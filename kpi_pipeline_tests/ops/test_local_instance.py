@@ -50,13 +50,16 @@ def startable(instance: dg.DagsterInstance, queued: list[dg.DagsterRun]) -> list
     daemon's own counter; its first pass gives new pools their default limit)."""
     config = instance.get_concurrency_config().pool_config
     in_progress = instance.get_run_records(RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES))
-    counter = None
-    for _ in range(2):
-        counter = GlobalOpConcurrencyLimitsCounter(
+
+    def daemon_pass() -> GlobalOpConcurrencyLimitsCounter:
+        return GlobalOpConcurrencyLimitsCounter(
             instance, queued, in_progress,
             concurrency_keys=instance.event_log_storage.get_concurrency_keys(),
             pool_limits=instance.event_log_storage.get_pool_limits(),
             pool_granularity=config.pool_granularity)
+
+    daemon_pass()  # the first gives the queued runs' new pools their default limit
+    counter = daemon_pass()
     return [not counter.is_blocked(run) for run in queued]
 
 
