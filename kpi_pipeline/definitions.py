@@ -23,6 +23,7 @@ import dagster as dg
 
 from kpi_pipeline.defs import settings
 from kpi_pipeline.defs.schedules import schedule_timezone, with_period_automation
+from kpi_pipeline.lib.core.long_lived import freeze_long_lived
 
 EXECUTORS = {
     "in_process": dg.in_process_executor,
@@ -45,4 +46,6 @@ def defs() -> dg.Definitions:
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(executor=executor()),
     )
-    return with_period_automation(loaded, schedule_timezone())
+    definitions = with_period_automation(loaded, schedule_timezone())
+    freeze_long_lived(after="definitions")  # they live as long as the process
+    return definitions

@@ -38,17 +38,20 @@ network) and its progress bars off.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from kpi_pipeline.lib.core.long_lived import freeze_long_lived
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.facts import SOURCES
 
@@ -184,10 +187,27 @@ def _example_text(example: dict[str, Any]) -> str:
     return f"{example.get('kpi')} at {example.get('scope_key')} = {shown}"
 
 
+@cache
+def great_expectations() -> ModuleType:
+    """Great Expectations, imported by the first validation rather than when the code
+    location loads (about 2 CPU s, paid only by a run that validates), then frozen with
+    everything else alive: its expectation classes live as long as the process, and every
+    full garbage collection of the run walked them again (``lib/core/long_lived.py``)."""
+    collecting = gc.isenabled()
+    gc.disable()  # what the import makes is frozen below: no collection walks it meanwhile
+    try:
+        import great_expectations as gx
+    finally:
+        if collecting:
+            gc.enable()
+    freeze_long_lived(after="great_expectations")
+    return gx
+
+
 def _context():
     """An ephemeral GX context: in memory, no temporary docs site, no analytics, no
     progress bars."""
-    import great_expectations as gx
+    gx = great_expectations()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -270,7 +290,7 @@ def _kpi_rules(gx, kpis: dict[str, Kpi], grain: str, periods: Sequence[date],
 
 def _run_suite(name: str, expectations: list, frame: pd.DataFrame) -> dict[str, Any]:
     """One GX validation of ``frame`` (one batch, the whole frame) against a suite."""
-    import great_expectations as gx
+    gx = great_expectations()
 
     context = _context()
     suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
@@ -290,7 +310,7 @@ def validate_kpi_window(frame: pd.DataFrame, kpis: dict[str, Kpi], grain: str,
     """The blocking KPI rules over every period of a window (rows of ``KPI_COLUMNS``) in
     one GX validation, split into one ``PeriodValidation`` per period. ``empty_tables``
     names, per period, the normalized tables holding no row for it."""
-    import great_expectations as gx
+    gx = great_expectations()
 
     periods = list(periods)
     rows = prepared_frame(frame, periods)
