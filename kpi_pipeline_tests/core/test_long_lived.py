@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 from kpi_pipeline.definitions import defs
-from kpi_pipeline.lib.core.long_lived import freeze_long_lived
+from kpi_pipeline.lib.core.long_lived import FULL_COLLECTION_EVERY, freeze_long_lived
 from kpi_pipeline.lib.kpis.expectations import great_expectations
 
 
@@ -16,8 +16,10 @@ def tracked(obj: object) -> bool:
 
 def test_the_first_load_of_the_definitions_is_frozen_and_later_loads_are_not():
     freeze_long_lived.cache_clear()  # as in a fresh run process
+    gc.set_threshold(700, 10, 10)  # Python's own
     first = defs()
     assert not tracked(first)
+    assert gc.get_threshold() == (700, 10, FULL_COLLECTION_EVERY)
     again = defs()  # a process loading them again keeps collecting what it drops
     assert tracked(again)
 
