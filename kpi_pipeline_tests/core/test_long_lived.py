@@ -5,7 +5,11 @@ from __future__ import annotations
 import gc
 
 from kpi_pipeline.definitions import defs
-from kpi_pipeline.lib.core.long_lived import FULL_COLLECTION_EVERY, freeze_long_lived
+from kpi_pipeline.lib.core.long_lived import (
+    FULL_COLLECTION_EVERY,
+    freeze_long_lived,
+    import_long_lived,
+)
 from kpi_pipeline.lib.kpis.expectations import great_expectations
 
 
@@ -30,7 +34,7 @@ def test_great_expectations_is_frozen_once_imported_and_the_collector_left_as_fo
     assert gc.isenabled()
     gc.disable()  # a caller that turned the collector off keeps it off
     try:
-        great_expectations.__wrapped__()
+        import_long_lived("great_expectations")
         assert not gc.isenabled()
     finally:
         gc.enable()

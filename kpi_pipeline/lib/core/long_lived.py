@@ -19,7 +19,9 @@ what it was.
 from __future__ import annotations
 
 import gc
+import importlib
 from functools import cache
+from types import ModuleType
 
 FULL_COLLECTION_EVERY = 100  # middle-generation collections per full one (Python: 10)
 
@@ -27,9 +29,25 @@ FULL_COLLECTION_EVERY = 100  # middle-generation collections per full one (Pytho
 @cache
 def freeze_long_lived(after: str) -> None:
     """Freeze every object alive now, once per process for each ``after`` (what was just
-    loaded: "definitions", "great_expectations"). Once: a frozen object is never
+    loaded: "definitions", or a module's name). Once: a frozen object is never
     collected, so a process that loads the definitions again and again (a test session)
     would otherwise keep the cyclic garbage alive at each load."""
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+
+
+def import_long_lived(name: str) -> ModuleType:
+    """The module ``name``, imported with collections off (what the import makes is frozen
+    right after, so no collection needs to walk it meanwhile) and then frozen; for a
+    library imported by the first function that needs it rather than when the code
+    location loads. The collector is left as the caller had it."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        module = importlib.import_module(name)
+    finally:
+        if collecting:
+            gc.enable()
+    freeze_long_lived(after=name)
+    return module

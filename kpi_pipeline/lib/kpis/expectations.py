@@ -38,7 +38,6 @@ network) and its progress bars off.
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from kpi_pipeline.lib.core.long_lived import freeze_long_lived
+from kpi_pipeline.lib.core.long_lived import import_long_lived
 from kpi_pipeline.lib.kpis.catalog import Kpi
 from kpi_pipeline.lib.kpis.facts import SOURCES
 
@@ -187,21 +186,12 @@ def _example_text(example: dict[str, Any]) -> str:
     return f"{example.get('kpi')} at {example.get('scope_key')} = {shown}"
 
 
-@cache
 def great_expectations() -> ModuleType:
     """Great Expectations, imported by the first validation rather than when the code
-    location loads (about 2 CPU s, paid only by a run that validates), then frozen with
-    everything else alive: its expectation classes live as long as the process, and every
-    full garbage collection of the run walked them again (``lib/core/long_lived.py``)."""
-    collecting = gc.isenabled()
-    gc.disable()  # what the import makes is frozen below: no collection walks it meanwhile
-    try:
-        import great_expectations as gx
-    finally:
-        if collecting:
-            gc.enable()
-    freeze_long_lived(after="great_expectations")
-    return gx
+    location loads (about 2 CPU s, paid only by a run that validates), and kept out of the
+    garbage collector's walks: its expectation classes live as long as the process
+    (``lib/core/long_lived.py``)."""
+    return import_long_lived("great_expectations")
 
 
 def _context():
