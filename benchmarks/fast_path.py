@@ -30,6 +30,12 @@ in the same run, on the same machine, and the ratio of the two:
 5. Sensors: a first and later ticks of the two alert sensors and the report gate of the
    last closed week, against step 1's recorded instance (every run, materialization and
    check of ``make run``), while another process holds the store's lock.
+6. Load: the code location loaded in a fresh process, as Dagster's own
+   ``dagster definitions validate`` loads it and as a run process does (the definitions
+   and every job, schedule and sensor resolved), ``--load-repeats`` times (3); its floor is
+   the same fresh process importing Dagster alone. Lists the libraries that cost seconds
+   to import (Great Expectations, matplotlib, scipy) when the load imported one of them:
+   those belong inside the functions that use them.
 
 Prints Markdown tables; ``--json`` keeps every number.
 """
@@ -54,9 +60,16 @@ MEMORY_DAYS = 90
 
 
 def measured(code: str, env: dict[str, str], cwd: Path) -> dict:
-    """``child`` with the CPU and peak RSS of the child process from ``os.wait4``."""
+    """Python ``code`` in a child process: its last JSON line, with the CPU and peak RSS
+    of the child from ``os.wait4``."""
+    return measured_command([PYTHON, "-c", textwrap.dedent(code)], env, cwd)
+
+
+def measured_command(argv: list[str], env: dict[str, str], cwd: Path) -> dict:
+    """``argv`` as a child process: its last JSON line, with the CPU and peak RSS of the
+    child from ``os.wait4``."""
     started = time.perf_counter()
-    proc = subprocess.Popen([PYTHON, "-c", textwrap.dedent(code)], cwd=cwd,
+    proc = subprocess.Popen(argv, cwd=cwd,
                             env={**os.environ, **env, "PYTHONWARNINGS": "ignore"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read()
@@ -393,6 +406,38 @@ def report_sensors(found: dict) -> None:
     print(f"| report gate, week {gate['week']} (median) | {gate['median']:.3f} |")
 
 
+HEAVY_IMPORTS = ("great_expectations", "matplotlib", "scipy")
+LOAD = """
+import json, sys
+from kpi_pipeline.definitions import defs
+defs().get_repository_def().load_all_definitions()
+print(json.dumps({{"heavy": sorted(m for m in {heavy} if m in sys.modules)}}))
+"""
+
+
+def load(work: Path, repeats: int) -> dict:
+    """Step 6: the code location loaded in fresh processes (Dagster's validate command, a
+    run process's load) against Dagster's own import, medians of ``repeats``."""
+    folder = work / "load"
+    env = paths(folder)
+    validate = [str(Path(PYTHON).with_name("dagster")), "definitions", "validate",
+                "-m", "kpi_pipeline.definitions"]
+    samples: dict[str, list[dict]] = {"dagster": [], "definitions": [], "validate": []}
+    for _ in range(repeats):  # interleaved, so a slow minute hurts every step alike
+        samples["dagster"].append(measured("import dagster", env, ROOT))
+        samples["definitions"].append(
+            measured(LOAD.format(heavy=HEAVY_IMPORTS), env, ROOT))
+        samples["validate"].append(measured_command(validate, env, ROOT))
+
+    def median(step: str, key: str) -> float:
+        values = sorted(sample[key] for sample in samples[step])
+        return values[(len(values) - 1) // 2]
+
+    return {step: {"cpu": median(step, "cpu"), "wall": median(step, "wall")}
+            for step in samples} | {
+        "heavy_imports": sorted({m for s in samples["definitions"] for m in s["heavy"]})}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=728)
@@ -403,8 +448,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--monday-repeats", type=int, default=3,
                         help="Mondays run, each on a fresh copy of the store (median shown)")
+    parser.add_argument("--load-repeats", type=int, default=3,
+                        help="fresh processes loading the code location (median shown)")
     parser.add_argument("--steps", nargs="+",
-                        default=["run", "normalize", "monday", "memory", "sensors"])
+                        default=["run", "normalize", "monday", "memory", "sensors", "load"])
     args = parser.parse_args(argv)
     end = (date.fromisoformat(args.end) if args.end
            else datetime.now(UTC).date() - timedelta(days=1))
@@ -431,6 +478,9 @@ def main(argv: list[str] | None = None) -> None:
     if "sensors" in args.steps:
         results["sensors"] = sensors(args.workdir, last)
         report_sensors(results["sensors"])
+    if "load" in args.steps:
+        results["load"] = load(args.workdir, args.load_repeats)
+        report_load(results["load"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
 
@@ -479,5 +529,21 @@ def report_memory(found: dict) -> None:
     print("\ntarget: under 600 MB for both")
 
 
+def report_load(found: dict) -> None:
+    print("\n## Loading the code location in a fresh process (median)\n")
+    print("| load | wall s | CPU s | target |")
+    print("|---|---:|---:|---|")
+    print(f"| floor: `import dagster` | {found['dagster']['wall']:.1f} | "
+          f"{found['dagster']['cpu']:.1f} | |")
+    print(f"| the definitions, every job, schedule and sensor resolved | "
+          f"{found['definitions']['wall']:.1f} | {found['definitions']['cpu']:.1f} | < 10 s |")
+    print(f"| `dagster definitions validate -m kpi_pipeline.definitions` | "
+          f"{found['validate']['wall']:.1f} | {found['validate']['cpu']:.1f} | < 10 s |")
+    heavy = ", ".join(found["heavy_imports"]) or "none"
+    print(f"\nimported by the load of the ones that cost seconds ({', '.join(HEAVY_IMPORTS)}): "
+          f"{heavy}")
+
+
 if __name__ == "__main__":
     main()
+
