@@ -87,6 +87,24 @@ def test_the_ingest_job_backfills_a_range_in_one_run_in_one_process():
     assert "source_fresh" not in checks and "landing_files_valid" in checks
 
 
+# Libraries whose import costs tenths of a CPU second to seconds, which only some runs need
+HEAVY_IMPORTS = ("great_expectations", "matplotlib", "scipy")
+
+
+def test_loading_the_code_location_imports_none_of_the_heavy_libraries():
+    """Every run process loads the code location: Great Expectations (about 2 CPU s, with
+    scipy) and matplotlib (about 0.3) are imported by the check and the chart that use
+    them, not by the load. A fresh process, as a run's."""
+    probe = ("import json, sys\n"
+             "from kpi_pipeline.definitions import defs\n"
+             "defs().get_repository_def().load_all_definitions()\n"
+             f"print(json.dumps(sorted(m for m in {HEAVY_IMPORTS!r} if m in sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def _dg_check_defs(project: Path, home: Path) -> subprocess.CompletedProcess[str]:
     """`dg check defs` as the README runs it: the dg installed beside this interpreter, from
     the project's root, against a scratch instance (the project's dagster.yaml: telemetry

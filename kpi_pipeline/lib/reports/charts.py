@@ -13,15 +13,16 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import date
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers; must precede pyplot
-import matplotlib.pyplot as plt
 from markupsafe import Markup
-from matplotlib.ticker import FuncFormatter
 
 from kpi_pipeline.lib.reports.formats import for_unit
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STYLE = {
     "svg.fonttype": "none",          # text as <text>, not paths
@@ -50,12 +51,26 @@ CHART_WIDTH = 10.0
 _SIZE = re.compile(r'^(<svg[^>]*?) width="[^"]+" height="[^"]+"')
 
 
-def _svg(fig: plt.Figure) -> Markup:
+@cache
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot, imported by the first chart rather than with this module: the
+    report renderer is imported when the code location loads, so every process that
+    loads it (each run's, the code server's) paid about 0.3 CPU s for it, runs that draw
+    nothing included. The Agg backend: no display on servers."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # must precede pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _svg(fig: Figure) -> Markup:
     """The figure as an inline <svg> element (no XML prolog) as wide as its card, then
     closed."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
+    _pyplot().close(fig)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
     # the card's width, not a fixed size in points: with only the viewBox left, the
@@ -65,7 +80,7 @@ def _svg(fig: plt.Figure) -> Markup:
 
 
 def _value_axis(ax, unit: str, currency: str) -> None:
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: for_unit(v, unit, currency)))
+    ax.yaxis.set_major_formatter(lambda v, _pos: for_unit(v, unit, currency))
 
 
 def _tick_label(x: object) -> str:
@@ -85,6 +100,7 @@ def line_chart(x: Sequence[object], series: dict[str, Sequence[float | None]], *
     target, so the reader sees how far the KPI is from it). ``incomplete`` marks the
     periods the data covers only partly: their points are drawn hollow and larger (a
     partial total is not a drop), under the legend entry "incomplete period"."""
+    plt = _pyplot()
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(CHART_WIDTH, 2.6))
         positions = range(len(x))
@@ -137,6 +153,7 @@ def bar_chart(categories: Sequence[object], values: Sequence[float | None], *, u
     if cap is not None:
         clipped = [abs(v) > cap for v in shown]
         shown = [max(-cap, min(cap, v)) for v in shown]
+    plt = _pyplot()
     with plt.rc_context({**STYLE, "axes.grid.axis": "x"}):
         height = 0.9 + 0.32 * max(len(categories), 1)
         fig, ax = plt.subplots(figsize=(CHART_WIDTH, height))
@@ -174,7 +191,7 @@ def bar_chart(categories: Sequence[object], values: Sequence[float | None], *, u
         if log:
             ax.set_xscale("log")
             ax.set_xlim(left, max([*shown, left * 10]) * 8)  # room for the labels
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: for_unit(v, unit, currency)))
+        ax.xaxis.set_major_formatter(lambda v, _p: for_unit(v, unit, currency))
         if not log:
             ax.margins(x=0.15)
         if any(clipped):
