@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
+from kpi_pipeline.lib.core.long_lived import import_long_lived
 from kpi_pipeline.lib.reports.formats import for_unit
 
 if TYPE_CHECKING:
@@ -56,13 +57,12 @@ def _pyplot() -> ModuleType:
     """matplotlib's pyplot, imported by the first chart rather than with this module: the
     report renderer is imported when the code location loads, so every process that
     loads it (each run's, the code server's) paid about 0.3 CPU s for it, runs that draw
-    nothing included. The Agg backend: no display on servers."""
+    nothing included; then kept out of the garbage collector's walks, as it lives as long
+    as the process (``lib/core/long_lived.py``). The Agg backend: no display on servers."""
     import matplotlib
 
     matplotlib.use("Agg")  # must precede pyplot
-    import matplotlib.pyplot as plt
-
-    return plt
+    return import_long_lived("matplotlib.pyplot")
 
 
 def _svg(fig: Figure) -> Markup:
