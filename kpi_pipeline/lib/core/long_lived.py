@@ -1,12 +1,12 @@
 """Objects that live as long as the process, kept out of Python's cyclic garbage collector.
 
 A run process imports Dagster, pandas and DuckDB, loads the definitions and, in a KPI run,
-imports Great Expectations: millions of objects that stay until the process ends. Every
-full collection of Python's cyclic garbage collector walks all of them again, and a run
-triggers several: on a Monday's runs that was 1.1 to 1.4 CPU s of collections
-(``benchmarks/fast_path.py``, a Monday, with ``gc.callbacks`` timing them). ``gc.freeze``
-moves what is alive to a generation the collector skips; what is created afterwards is
-collected as usual.
+imports Great Expectations (matplotlib in a report run): millions of objects that stay
+until the process ends. Every full collection of Python's cyclic garbage collector walks
+all of them again, and a run triggers several: on a Monday's runs that was 1.1 to 1.4
+CPU s of collections (``benchmarks/fast_path.py``, a Monday, with ``gc.callbacks``
+timing them). ``gc.freeze`` moves what is alive to a generation the collector skips; what
+is created afterwards is collected as usual.
 
 Python starts a full collection only when the objects moved to the oldest generation
 since the last one are a quarter of those it kept then, so once the long-lived objects
@@ -39,9 +39,9 @@ def import_long_lived(name: str) -> ModuleType:
     rather than when the code location loads, then frozen; once per process.
 
     In the middle of a run the collector may hold garbage not yet collected: it is
-    collected first, or the freeze would keep it for good. The import runs with collections off: all it
-    makes is frozen right after, so no collection needs to walk it meanwhile. The
-    collector is left as the caller had it."""
+    collected first, or the freeze would keep it for good. The import runs with
+    collections off: all it makes is frozen right after, so no collection needs to walk
+    it meanwhile. The collector is left as the caller had it."""
     gc.collect()  # the run's garbage so far, so that the freeze below keeps none of it
     collecting = gc.isenabled()
     gc.disable()
